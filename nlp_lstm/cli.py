@@ -1,0 +1,229 @@
+"""The `nlp-lstm` command line: run pipelines, single steps, predictions and config inspection.
+
+Exit codes: 0 success, 1 a user or data error (one line, no traceback), 2 a usage error.
+"""
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+# TensorFlow's C++ start-up logs would bury the CLI output; set before TensorFlow is imported.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from nlp_lstm.errors import NlpLstmError  # noqa: E402
+
+DATA_DIR_ENV = "NLP_LSTM_DATA_DIR"
+
+
+def _library_errors(func):
+    """Turns library errors into one-line ClickExceptions (exit code 1)."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except NlpLstmError as err:
+            raise click.ClickException(str(err)) from None
+        except ImportError as err:
+            if "pip install" not in str(err):
+                raise
+            raise click.ClickException(str(err)) from None
+        except KeyboardInterrupt:
+            click.echo("\nInterrupted. Continue with --resume and the same --run-dir.", err=True)
+            sys.exit(130)
+    return wrapper
+
+
+def _load(pipeline, overrides, data_dir):
+    from nlp_lstm.config import load_config
+    return load_config(pipeline, overrides, data_dir or os.environ.get(DATA_DIR_ENV))
+
+
+pipeline_argument = click.argument("pipeline", type=click.Path(exists=True, dir_okay=False))
+set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                          help="Override a config value, e.g. --set train.epochs=3 (repeatable).")
+data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False),
+                               help=f"Data root that replaces {{data_dir}} in paths "
+                                    f"(default: ${DATA_DIR_ENV}).")
+run_dir_argument = click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="nlp_lstm")
+def main():
+    """LSTM NLP pipelines from YAML: train, evaluate, export and serve."""
+
+
+def _run(pipeline, overrides, data_dir, run_dir, overwrite, resume, steps=None):
+    import dataclasses
+
+    from nlp_lstm.pipeline import build_pipeline
+    config = _load(pipeline, overrides, data_dir)
+    if steps is not None:
+        config = dataclasses.replace(config, steps=steps)
+    result = build_pipeline(config).run(run_dir=run_dir, overwrite=overwrite, resume=resume,
+                                        log=lambda msg: click.echo(msg, err=True))
+    click.echo(f"run directory: {result.run_dir}")
+    for split, values in result.metrics.items():
+        shown = ", ".join(f"{k}={v}" for k, v in values.items() if isinstance(v, (int, float)))
+        click.echo(f"{split}: {shown}")
+    if "export" in result.manifest:
+        click.echo(f"export: {result.manifest['export']['path']}")
+
+
+def _run_options(func):
+    for option in reversed([
+            pipeline_argument, set_option, data_dir_option,
+            click.option("--run-dir", type=click.Path(file_okay=False),
+                         help="Run directory (default: a new runs/<pipeline>-<timestamp>/)."),
+            click.option("--overwrite", is_flag=True, help="Replace a finished run in --run-dir."),
+            click.option("--resume", is_flag=True,
+                         help="Continue an interrupted run in --run-dir.")]):
+        func = option(func)
+    return func
+
+
+@main.command()
+@_run_options
+@_library_errors
+def run(pipeline, overrides, data_dir, run_dir, overwrite, resume):
+    """Run a whole pipeline: read, adapt, train, evaluate and export."""
+    _run(pipeline, overrides, data_dir, run_dir, overwrite, resume)
+
+
+@main.command()
+@_run_options
+@_library_errors
+def train(pipeline, overrides, data_dir, run_dir, overwrite, resume):
+    """Read, adapt and train only; evaluate and export later from the run directory."""
+    _run(pipeline, overrides, data_dir, run_dir, overwrite, resume, steps=["train"])
+
+
+@main.command()
+@run_dir_argument
+@click.option("--split", "splits", multiple=True, type=click.Choice(["train", "validation", "test"]),
+              help="Split to score (repeatable; default: the config's evaluate.splits).")
+@_library_errors
+def evaluate(run_dir, splits):
+    """Score a trained run on its splits; updates RUN_DIR/metrics.json."""
+    from nlp_lstm import rundir
+    from nlp_lstm.pipeline import load_run
+    pipeline = load_run(run_dir)
+    metrics = rundir.read_json(Path(run_dir) / "metrics.json", {})
+    metrics.update(pipeline.evaluate(run_dir, list(splits) or None))
+    rundir.atomic_write_json(Path(run_dir) / "metrics.json", metrics)
+    for split in splits or pipeline.config.evaluate.splits:
+        if split in metrics:
+            click.echo(f"{split}: accuracy={metrics[split]['accuracy']} "
+                       f"macro_f1={metrics[split]['macro_f1']}")
+
+
+@main.command(name="export")
+@run_dir_argument
+@_library_errors
+def export_command(run_dir):
+    """Export a trained run as a SavedModel into RUN_DIR/export/."""
+    from nlp_lstm.pipeline import load_run
+    summary = load_run(run_dir).export(run_dir)
+    click.echo(f"export: {summary['path']} (signature {summary['signature']})")
+
+
+def _read_inputs(path, column):
+    from nlp_lstm.errors import InputDataError
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".jsonl":
+            texts = []
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if line.strip():
+                    try:
+                        texts.append(json.loads(line)[column])
+                    except (json.JSONDecodeError, KeyError, TypeError) as err:
+                        raise InputDataError(f"expected a JSON object with key {column!r} "
+                                             f"({err}).", path=path, line=number) from err
+            return texts
+        if suffix in (".csv", ".tsv"):
+            import csv
+            with open(path, newline="", encoding="utf-8") as handle:
+                reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
+                if column not in (reader.fieldnames or []):
+                    raise InputDataError(f"no column {column!r}; columns: {reader.fieldnames}. "
+                                         f"Pass --column.", path=path)
+                return [row[column] for row in reader]
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise InputDataError("the file is not UTF-8 text.", path=path) from err
+
+
+@main.command()
+@click.argument("target", type=click.Path(exists=True, file_okay=False))
+@click.argument("texts", nargs=-1)
+@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False),
+              help="Read texts from a .txt (one per line), .csv/.tsv or .jsonl file.")
+@click.option("--column", default="text", show_default=True, help="Text column for csv/jsonl input.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line.")
+@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
+@_library_errors
+def predict(target, texts, input_path, column, as_json, batch_size):
+    """Classify TEXTS with a run directory or an exported SavedModel (TARGET)."""
+    from nlp_lstm.export import load_export
+    texts = list(texts) + (_read_inputs(input_path, column) if input_path else [])
+    if not texts:
+        raise click.UsageError("Give texts as arguments or --input FILE.")
+    model = load_export(target)
+    signature = model.signatures["serving_default"]
+    import tensorflow as tf
+    rows = []
+    for start in range(0, len(texts), batch_size):
+        batch = texts[start:start + batch_size]
+        out = signature(text=tf.constant(batch))
+        labels = [b.decode() for b in out["label"].numpy()]
+        for text, label, probs in zip(batch, labels, out["probabilities"].numpy()):
+            rows.append({"text": text, "label": label, "probability": round(float(probs.max()), 4),
+                         "probabilities": [round(float(p), 4) for p in probs]})
+    if as_json or not sys.stdout.isatty():
+        for row in rows:
+            click.echo(json.dumps(row, ensure_ascii=False))
+        return
+    width = min(max(len(r["text"]) for r in rows), 60)
+    click.echo(f"{'text':<{width}}  {'label':<12} probability")
+    for row in rows:
+        text = row["text"] if len(row["text"]) <= width else row["text"][:width - 1] + "…"
+        click.echo(f"{text:<{width}}  {row['label']:<12} {row['probability']:.4f}")
+
+
+@main.group()
+def config():
+    """Inspect pipeline configs."""
+
+
+@config.command()
+@pipeline_argument
+@set_option
+@data_dir_option
+@_library_errors
+def show(pipeline, overrides, data_dir):
+    """Print the fully resolved config of PIPELINE."""
+    from nlp_lstm.config import dump_config
+    click.echo(dump_config(_load(pipeline, overrides, data_dir)), nl=False)
+
+
+@config.command()
+@pipeline_argument
+@set_option
+@data_dir_option
+@_library_errors
+def validate(pipeline, overrides, data_dir):
+    """Check PIPELINE: keys, types, values, stage chain and model arguments (no data read)."""
+    from nlp_lstm.pipeline import build_pipeline
+    config = _load(pipeline, overrides, data_dir)
+    build_pipeline(config)
+    click.echo(f"{pipeline}: OK ({len(config.sources)} file(s): {', '.join(config.sources)})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,279 @@
+"""Read examples with Hugging Face `datasets` and cut them into train/validation/test; no tokenization.
+
+Supported sources: local csv/tsv/json/jsonl/text/parquet files (one file split by seeded fractions,
+or given split files), one-example-per-line files per label (MR's rt-polarity.pos/.neg), sample
+sets shipped in `nlp_lstm/samples`, and Hub dataset names.
+"""
+
+import dataclasses
+import glob
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from nlp_lstm.errors import InputDataError
+
+SPLITS = ("train", "validation", "test")
+SAMPLES_DIR = Path(__file__).parent / "samples"
+SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl",
+                  ".txt": "text", ".text": "text", ".parquet": "parquet"}
+
+
+@dataclasses.dataclass
+class TextDataset:
+    """Examples per split, as Python lists, plus what is needed to reproduce them.
+
+    Args:
+        splits: dict. Split name -> {"text": list of str, "label": int64 array}.
+        label_names: list of str. Class names; `label` values index into it.
+        fingerprint: str. SHA-256 of the source bytes, the split settings and the counts.
+        files: list of str. The files read.
+    """
+
+    splits: dict
+    label_names: list
+    fingerprint: str
+    files: list
+
+    def counts(self):
+        return {name: len(split["text"]) for name, split in self.splits.items()}
+
+    def to_tf(self, split):
+        """A `tf.data.Dataset` of {"text": string, "label": int64} for one split."""
+        import tensorflow as tf
+        part = self.splits[split]
+        return tf.data.Dataset.from_tensor_slices(
+            {"text": tf.constant(part["text"], tf.string),
+             "label": tf.constant(part["label"], tf.int64)})
+
+
+def _expand(pattern, key):
+    files = sorted(glob.glob(os.path.expanduser(pattern)))
+    if not files:
+        raise InputDataError(f"No file matches `data.{key}`={pattern!r}. Check the path "
+                             f"(relative paths are relative to the YAML that names them).",
+                             path=pattern)
+    return files
+
+
+def _file_format(path, fmt):
+    if fmt != "auto":
+        return fmt
+    suffix = Path(path).suffix.lower()
+    if suffix == ".gz":
+        suffix = Path(path[:-3]).suffix.lower()
+    if suffix not in SUFFIX_FORMATS:
+        raise InputDataError(f"Cannot infer the format from the suffix {suffix!r}. Set data.format "
+                             f"to one of: {', '.join(sorted(set(SUFFIX_FORMATS.values())))}.",
+                             path=path)
+    return SUFFIX_FORMATS[suffix]
+
+
+def check_text_file(path):
+    """Fails on an empty or non-UTF-8 file, naming the first bad line."""
+    size = os.path.getsize(path)
+    if size == 0:
+        raise InputDataError("The file is empty. Give a file with at least one example.", path=path)
+    if path.endswith((".parquet", ".gz")):
+        return
+    with open(path, "rb") as handle:
+        data = handle.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise InputDataError(f"byte {column} of this line is not valid UTF-8 ({data[err.start:err.start + 1]!r}). "
+                             f"Re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8).",
+                             path=path, line=line) from err
+    if not text.strip():
+        raise InputDataError("The file holds only whitespace. Give at least one example.", path=path)
+
+
+def _load_files(files, fmt, delimiter):
+    import datasets
+    for f in files:
+        check_text_file(f)
+    kwargs = {}
+    builder = {"tsv": "csv", "jsonl": "json"}.get(fmt, fmt)
+    if fmt in ("csv", "tsv"):
+        kwargs["delimiter"] = delimiter or ("\t" if fmt == "tsv" else ",")
+        # Keep quotes literal in TSV: review text often starts with a quote character.
+        if fmt == "tsv":
+            kwargs["quoting"] = 3
+    try:
+        return datasets.load_dataset(builder, data_files={"train": files}, split="train", **kwargs)
+    except (ValueError, TypeError, KeyError, OSError) as err:
+        raise InputDataError(f"Cannot parse it as {fmt}: {err}. Check data.format and "
+                             f"data.delimiter.", path=files[0]) from err
+    except Exception as err:  # datasets wraps parser errors in its own DatasetGenerationError
+        if type(err).__name__ != "DatasetGenerationError":
+            raise
+        cause = err.__cause__ or err
+        raise InputDataError(f"Cannot parse it as {fmt}: {cause}. Check data.format and "
+                             f"data.delimiter.", path=files[0]) from err
+
+
+def _columns(table, config, path):
+    text_col, label_col = config.data.text_column, config.data.label_column
+    for col in (text_col, label_col):
+        if col not in table.column_names:
+            key = "text_column" if col == text_col else "label_column"
+            raise InputDataError(f"There is no column {col!r} (data.{key}). Available columns: "
+                                 f"{', '.join(table.column_names)}. Set data.{key} to one of them.",
+                                 path=path, column=col)
+    texts, labels = table[text_col], table[label_col]
+    for i, (t, y) in enumerate(zip(texts, labels)):
+        if not isinstance(t, str):
+            raise InputDataError(f"Row {i + 1} has a non-text value {t!r}. Fill in or drop that row.",
+                                 path=path, line=i + 2 if path.endswith(("csv", "tsv")) else i + 1,
+                                 column=text_col)
+        if y is None:
+            raise InputDataError(f"Row {i + 1} has no label. Fill in or drop that row.",
+                                 path=path, line=i + 2 if path.endswith(("csv", "tsv")) else i + 1,
+                                 column=label_col)
+    return list(texts), [str(y) for y in labels]
+
+
+def _load_label_files(config):
+    import datasets
+    texts, labels, files = [], [], []
+    for label, pattern in config.data.label_files.items():
+        for f in _expand(pattern, f"label_files.{label}"):
+            check_text_file(f)
+            files.append(f)
+            table = datasets.load_dataset("text", data_files={"train": [f]}, split="train")
+            lines = [t for t in table["text"] if t.strip()]
+            texts += lines
+            labels += [str(label)] * len(lines)
+    return {"all": (texts, labels)}, files
+
+
+def _load_hub(config):
+    import datasets
+    data = config.data
+    try:
+        loaded = datasets.load_dataset(data.hub_name, data.hub_config)
+    except (ConnectionError, OSError) as err:
+        raise InputDataError(
+            f"Cannot download the Hub dataset {data.hub_name!r}: {err}. This machine looks offline "
+            f"(or HF_DATASETS_OFFLINE=1 is set). Download it once with network access, or point "
+            f"data.source=files at local copies.") from err
+    except Exception as err:  # datasets raises DatasetNotFoundError, not a builtin
+        if type(err).__name__ not in ("DatasetNotFoundError", "DataFilesNotFoundError"):
+            raise
+        raise InputDataError(f"The Hub has no dataset {data.hub_name!r} (data.hub_name): {err}. "
+                             f"Check the name.") from err
+    mapping = data.hub_splits or {"train": "train", "validation": "validation", "test": "test"}
+    out = {}
+    for split, hub_split in mapping.items():
+        if hub_split in loaded:
+            out[split] = _columns(loaded[hub_split], config, f"{data.hub_name}[{hub_split}]")
+    return out, [f"hub:{data.hub_name}"]
+
+
+def _stratified_split(labels, fractions, seed, names):
+    """Indices per split, cut per class from a seeded permutation (same class shares everywhere)."""
+    rng = np.random.RandomState(seed)
+    labels = np.asarray(labels)
+    out = {name: [] for name in names}
+    total = sum(fractions[n] for n in names)
+    for value in sorted(set(labels.tolist())):
+        idx = np.flatnonzero(labels == value)
+        idx = idx[rng.permutation(len(idx))]
+        start = 0
+        for i, name in enumerate(names):
+            if i == len(names) - 1:
+                take = len(idx) - start
+            else:
+                take = int(round(len(idx) * fractions[name] / total))
+            out[name].extend(idx[start:start + take].tolist())
+            start += take
+    return {name: np.sort(np.asarray(ix, dtype=np.int64)) for name, ix in out.items()}
+
+
+def _fingerprint(files, config, counts):
+    digest = hashlib.sha256()
+    for f in files:
+        if f.startswith("hub:"):
+            digest.update(f.encode())
+            continue
+        with open(f, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    settings = dataclasses.asdict(config.data)
+    for key in ("path", "train", "validation", "test", "label_files"):
+        settings.pop(key)  # the bytes are hashed; the location does not matter
+    digest.update(json.dumps([settings, counts], sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def read_dataset(config):
+    """Reads the examples `config.data` describes into a `TextDataset` with train/validation/test."""
+    data = config.data
+    if data.source == "label_files":
+        parts, files = _load_label_files(config)
+    elif data.source == "hub":
+        parts, files = _load_hub(config)
+    else:
+        if data.source == "sample":
+            path = SAMPLES_DIR / f"{data.sample}.tsv"
+            if not path.is_file():
+                available = sorted(p.stem for p in SAMPLES_DIR.glob("*.tsv"))
+                raise InputDataError(f"There is no sample set {data.sample!r} (data.sample). "
+                                     f"Available: {', '.join(available)}.")
+            given = {"all": str(path)}
+        elif data.path:
+            given = {"all": data.path}
+        else:
+            given = {s: getattr(data, s) for s in SPLITS if getattr(data, s)}
+        parts, files = {}, []
+        for split, pattern in given.items():
+            split_files = _expand(pattern, "path" if split == "all" else split)
+            fmt = _file_format(split_files[0], data.format)
+            if fmt == "text":
+                raise InputDataError("Plain text files have no label column. For one file per "
+                                     "label use data.source=label_files; otherwise use csv, tsv, "
+                                     "json or parquet.", path=split_files[0])
+            table = _load_files(split_files, fmt, data.delimiter)
+            parts[split] = _columns(table, config, split_files[0])
+            files += split_files
+    if "train" not in parts and "all" not in parts:
+        raise InputDataError("No train split was found. Give data.train, data.path or a source "
+                             "with a train split.")
+    pool_name = "all" if "all" in parts else "train"
+    missing = [s for s in SPLITS if s not in parts and s != pool_name]
+    splits = {s: parts[s] for s in SPLITS if s in parts and s != "all"}
+    if pool_name == "all" or missing:
+        texts, labels = parts[pool_name]
+        names = ["train"] + [s for s in missing if s != "train"] if pool_name == "train" else \
+            [s for s in SPLITS if data.split_fractions.get(s, 0) > 0]
+        cut = _stratified_split(labels, data.split_fractions, data.split_seed, names)
+        for name, idx in cut.items():
+            splits[name] = ([texts[i] for i in idx], [labels[i] for i in idx])
+    if not splits.get("train") or not splits["train"][0]:
+        raise InputDataError("The train split is empty. Give more examples or larger "
+                             "data.split_fractions.train.")
+    label_names = list(data.labels) if data.labels else (
+        list(data.label_files) if data.label_files else sorted(set(splits["train"][1])))
+    index = {name: i for i, name in enumerate(map(str, label_names))}
+    encoded = {}
+    for split, (texts, labels) in splits.items():
+        unknown = sorted(set(labels) - set(index))
+        if unknown:
+            raise InputDataError(f"The {split} split has labels {unknown[:5]} that are not among "
+                                 f"{label_names} (data.labels or the train labels). Fix the data "
+                                 f"or list every label in data.labels.", column=data.label_column)
+        if data.max_examples:
+            texts, labels = texts[:data.max_examples], labels[:data.max_examples]
+        encoded[split] = {"text": texts,
+                          "label": np.asarray([index[y] for y in labels], dtype=np.int64)}
+    if len(label_names) < 2:
+        raise InputDataError(f"Classification needs at least 2 labels; the train split has "
+                             f"{label_names}. Check data.label_column.", column=data.label_column)
+    counts = {s: len(v["text"]) for s, v in encoded.items()}
+    return TextDataset(splits=encoded, label_names=[str(n) for n in label_names],
+                       fingerprint=_fingerprint(files, config, counts), files=files)

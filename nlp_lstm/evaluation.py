@@ -1,0 +1,86 @@
+"""Classification metrics (accuracy, macro-F1, per-class precision/recall, confusion matrix) and plots."""
+
+import numpy as np
+
+
+def classification_metrics(labels, probabilities, label_names):
+    """Metrics for one split, as plain JSON-ready data."""
+    labels = np.asarray(labels, dtype=np.int64)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    predictions = probabilities.argmax(axis=-1)
+    num_classes = len(label_names)
+    confusion = np.zeros([num_classes, num_classes], dtype=np.int64)
+    np.add.at(confusion, (labels, predictions), 1)
+    per_class, f1s = {}, []
+    for index, name in enumerate(label_names):
+        tp = confusion[index, index]
+        predicted, actual = confusion[:, index].sum(), confusion[index].sum()
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        f1s.append(f1)
+        per_class[name] = {"precision": round(float(precision), 4),
+                           "recall": round(float(recall), 4), "f1": round(float(f1), 4),
+                           "support": int(actual)}
+    picked = probabilities[np.arange(len(labels)), labels] if len(labels) else np.ones(0)
+    loss = float(-np.mean(np.log(np.clip(picked, 1e-12, 1.0)))) if len(labels) else float("nan")
+    majority = np.bincount(labels, minlength=num_classes).max() / max(len(labels), 1)
+    return {
+        "accuracy": round(float((predictions == labels).mean()) if len(labels) else 0.0, 4),
+        "macro_f1": round(float(np.mean(f1s)), 4),
+        "loss": round(loss, 4),
+        "majority_baseline": round(float(majority), 4),
+        "num_examples": int(len(labels)),
+        "per_class": per_class,
+        "confusion_matrix": confusion.tolist(),
+    }
+
+
+def plot_confusion_matrix(confusion, label_names, path, title):
+    """Writes a confusion-matrix heatmap PNG to `path`."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    confusion = np.asarray(confusion)
+    size = max(3.0, 0.6 * len(label_names) + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(confusion, cmap="Blues")
+    ax.set_xticks(range(len(label_names)), label_names, rotation=45, ha="right")
+    ax.set_yticks(range(len(label_names)), label_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    threshold = confusion.max() / 2 if confusion.size else 0
+    for i in range(confusion.shape[0]):
+        for j in range(confusion.shape[1]):
+            ax.text(j, i, str(confusion[i, j]), ha="center", va="center",
+                    color="white" if confusion[i, j] > threshold else "black")
+    fig.colorbar(image, ax=ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_history(history_csv, path):
+    """Plots loss and accuracy curves from a history.csv into a PNG."""
+    import csv
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    with open(history_csv, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for prefix in ("", "val_"):
+            key = prefix + metric
+            if rows and key in rows[0]:
+                ax.plot(epochs, [float(r[key]) for r in rows], marker="o",
+                        label="validation" if prefix else "train")
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

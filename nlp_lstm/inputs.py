@@ -1,0 +1,87 @@
+"""The tf.data input pipeline: tokenize in batches, trim, cache, shuffle, bucket by length, prefetch.
+
+Sequences are trimmed (not padded) before bucketing, so each batch is padded only to its own longest
+row, and always on the right, which the cuDNN kernel needs. The share of padding tokens is counted
+in the pipeline and reported per epoch.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+AUTOTUNE = tf.data.AUTOTUNE
+TOKENIZE_BATCH = 256
+
+
+class PaddingCounter:
+    """Counts real and padding positions of the batches that flow through `count`."""
+
+    def __init__(self):
+        self.real = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.total = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    def count(self, ids, label, pad_value):
+        self.real.assign_add(tf.reduce_sum(tf.cast(tf.not_equal(ids, pad_value), tf.int64)))
+        self.total.assign_add(tf.size(ids, out_type=tf.int64))
+        return ids, label
+
+    def reset(self):
+        self.real.assign(0)
+        self.total.assign(0)
+
+    def share(self):
+        total = int(self.total.numpy())
+        return 0.0 if not total else 1.0 - int(self.real.numpy()) / total
+
+
+def trimmed_ids(dataset, stages):
+    """Maps a {"text", "label"} dataset to unbatched (ids, label), ids truncated but not padded."""
+    *front, packer = stages
+
+    def tokenize(example):
+        x = example["text"]
+        for stage in front:
+            x = stage(x)
+        return packer.trim(x), example["label"]
+
+    return (dataset.batch(TOKENIZE_BATCH)
+            .map(tokenize, num_parallel_calls=AUTOTUNE, deterministic=True)
+            .unbatch()
+            # tf.data rejects the ragged-derived element spec in bucketing without this map.
+            .map(lambda ids, label: (ids, label)))
+
+
+def length_boundaries(lengths, num_buckets):
+    """Bucket boundaries at quantiles of the train lengths (bucket i holds lengths < boundary i)."""
+    if num_buckets <= 1 or len(lengths) == 0:
+        return []
+    quantiles = np.quantile(lengths, np.linspace(0, 1, num_buckets + 1)[1:-1])
+    return sorted({int(q) + 1 for q in quantiles if int(q) + 1 > 1})
+
+
+def batched(dataset, packer, batch_size, boundaries, counter=None, shuffle_buffer=0, seed=None):
+    """Batches unbatched (ids, label): shuffled when `shuffle_buffer`, length-bucketed when
+    `boundaries` is non-empty, right-padded (or left-padded when the packer says so)."""
+    pad = tf.constant(packer.pad_value, tf.int64)
+    dataset = dataset.cache()
+    if shuffle_buffer:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if boundaries:
+        dataset = dataset.bucket_by_sequence_length(
+            lambda ids, label: tf.shape(ids)[0], bucket_boundaries=boundaries,
+            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+            padded_shapes=([None], []), padding_values=(pad, tf.constant(0, tf.int64)))
+    else:
+        dataset = dataset.padded_batch(batch_size, padded_shapes=([None], []),
+                                       padding_values=(pad, tf.constant(0, tf.int64)))
+    if packer.padding_side == "left":
+        dataset = dataset.map(lambda ids, label: (
+            packer.pad(tf.RaggedTensor.from_tensor(ids, padding=pad)), label))
+    if counter is not None:
+        dataset = dataset.map(lambda ids, label: counter.count(ids, label, pad))
+    return dataset.prefetch(AUTOTUNE)
+
+
+def sequence_lengths(dataset):
+    """Lengths of every sequence of an unbatched (ids, label) dataset."""
+    return np.fromiter((n for n in dataset.map(lambda ids, _: tf.shape(ids)[0])
+                        .as_numpy_iterator()), dtype=np.int64)

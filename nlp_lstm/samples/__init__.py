@@ -1,0 +1,1 @@
+"""Sample datasets written by the project."""

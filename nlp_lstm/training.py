@@ -1,0 +1,94 @@
+"""Compile and fit a model from `TrainConfig`: optimizer, schedule, clipping, callbacks, resume."""
+
+import math
+import os
+import warnings
+
+import keras
+
+from nlp_lstm.config import TrainConfig
+
+OPTIMIZERS = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
+              "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop,
+              "nadam": keras.optimizers.Nadam}
+
+
+def learning_rate(train: TrainConfig, steps_per_epoch):
+    """A float or a Keras schedule, per `train.lr_schedule`."""
+    lr = train.learning_rate
+    warmup = int(round(train.warmup_epochs * steps_per_epoch))
+    if train.lr_schedule == "cosine":
+        total = max(train.epochs * steps_per_epoch - warmup, 1)
+        if warmup:
+            return keras.optimizers.schedules.CosineDecay(
+                0.0, total, alpha=0.0, warmup_target=lr, warmup_steps=warmup)
+        return keras.optimizers.schedules.CosineDecay(lr, total)
+    if train.lr_schedule == "exponential":
+        return keras.optimizers.schedules.ExponentialDecay(
+            lr, decay_steps=steps_per_epoch, decay_rate=train.lr_decay_rate)
+    return lr
+
+
+def build_optimizer(train: TrainConfig, steps_per_epoch):
+    kwargs = {"learning_rate": learning_rate(train, steps_per_epoch)}
+    if train.clipnorm is not None:
+        kwargs["clipnorm"] = train.clipnorm
+    if train.clipvalue is not None:
+        kwargs["clipvalue"] = train.clipvalue
+    if train.optimizer == "adamw":
+        kwargs["weight_decay"] = train.weight_decay
+    return OPTIMIZERS[train.optimizer](**kwargs)
+
+
+class PaddingShare(keras.callbacks.Callback):
+    """Adds `padding_share` (padding positions / all positions in the train batches) to the epoch logs."""
+
+    def __init__(self, counter):
+        super().__init__()
+        self.counter = counter
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.counter.reset()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["padding_share"] = round(self.counter.share(), 4)
+
+
+def callbacks(train: TrainConfig, run_dir, counter=None):
+    """Padding share, early stopping, best checkpoint, resumable backup, TensorBoard, CSV history."""
+    out = []
+    if counter is not None:
+        out.append(PaddingShare(counter))
+    if train.early_stopping_patience:
+        out.append(keras.callbacks.EarlyStopping(monitor=train.monitor,
+                                                 patience=train.early_stopping_patience,
+                                                 restore_best_weights=True, verbose=1))
+    if train.lr_schedule == "reduce_on_plateau":
+        out.append(keras.callbacks.ReduceLROnPlateau(monitor=train.monitor,
+                                                     factor=train.lr_decay_rate, patience=1,
+                                                     verbose=1))
+    os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
+    out += [
+        keras.callbacks.ModelCheckpoint(os.path.join(run_dir, "checkpoints", "best.weights.h5"),
+                                        monitor=train.monitor, save_best_only=True,
+                                        save_weights_only=True),
+        # Saves the state every epoch; a resumed run continues from the last finished epoch.
+        keras.callbacks.BackupAndRestore(os.path.join(run_dir, "checkpoints", "backup")),
+        keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), profile_batch=0),
+        keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=True),
+    ]
+    return out
+
+
+def fit(model, train_ds, validation_ds, train: TrainConfig, run_dir, num_train, counter=None):
+    """Compiles `model` and trains it; returns the Keras History."""
+    steps_per_epoch = max(math.ceil(num_train / train.batch_size), 1)
+    model.compile(optimizer=build_optimizer(train, steps_per_epoch),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    with warnings.catch_warnings():
+        # Length-bucketed datasets have no known size; Keras warns about that at every epoch end.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        return model.fit(train_ds, validation_data=validation_ds, epochs=train.epochs,
+                         callbacks=callbacks(train, run_dir, counter), verbose=train.verbose,
+                         shuffle=False)
