@@ -73,6 +73,8 @@ class EmbeddingsConfig:
     trainable: bool = True
     # Look words up lowercased when the exact form is missing.
     lowercase_fallback: bool = True
+    # Standard deviation of the random init of words that have no pretrained vector.
+    oov_std: float = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,7 +161,7 @@ CHOICES = {
 }
 POSITIVE = {"train.batch_size", "train.epochs", "train.learning_rate", "train.num_buckets",
             "train.shuffle_buffer", "evaluate.batch_size"}
-NON_NEGATIVE = {"train.weight_decay", "train.warmup_epochs", "train.early_stopping_patience",
+NON_NEGATIVE = {"embeddings.oov_std", "train.weight_decay", "train.warmup_epochs", "train.early_stopping_patience",
                 "data.max_examples"}
 
 

@@ -91,8 +91,8 @@ def load_vectors(config, wanted):
 def build_embedding_matrix(config, vocabulary, embedding_dim, seed):
     """An embedding matrix for `vocabulary` plus its coverage report.
 
-    Rows of words without a vector keep a small random init (scaled like the found vectors);
-    the padding row is zero.
+    Rows of words without a vector get a random normal init with `config.oov_std`; the padding
+    row is zero.
     """
     wanted = set(vocabulary)
     if config.lowercase_fallback:
@@ -101,10 +101,8 @@ def build_embedding_matrix(config, vocabulary, embedding_dim, seed):
     if dim != embedding_dim:
         raise ConfigError(f"The pretrained vectors have {dim} dimensions but model.embedding_dim="
                           f"{embedding_dim}. Set model.embedding_dim: {dim}.")
-    found_matrix = np.stack(list(vectors.values())) if vectors else np.zeros([1, dim], np.float32)
-    scale = float(found_matrix.std()) or 0.1
     rng = np.random.RandomState(seed)
-    matrix = rng.normal(0.0, scale, size=(len(vocabulary), dim)).astype(np.float32)
+    matrix = rng.normal(0.0, config.oov_std, size=(len(vocabulary), dim)).astype(np.float32)
     matrix[0] = 0.0
     hits = 0
     for index, word in enumerate(vocabulary):

@@ -26,7 +26,8 @@ class LSTMBackbone(keras.layers.Layer):
         hidden_dim: int. Units per LSTM direction.
         num_layers: int. Number of stacked LSTM layers.
         bidirectional: bool. Run each layer in both directions and concatenate.
-        dropout: float. Dropout on the embeddings and between LSTM layers.
+        dropout: float. Dropout between LSTM layers.
+        embedding_dropout: float. Spatial dropout on the embeddings (drops whole token vectors).
         recurrent_dropout: float. Dropout on the recurrent state (blocks cuDNN).
         activation: str. Cell activation ("tanh" keeps cuDNN).
         recurrent_activation: str. Gate activation ("sigmoid" keeps cuDNN).
@@ -41,14 +42,15 @@ class LSTMBackbone(keras.layers.Layer):
     """
 
     def __init__(self, vocabulary_size, embedding_dim=128, hidden_dim=128, num_layers=1,
-                 bidirectional=True, dropout=0.0, recurrent_dropout=0.0, activation="tanh",
-                 recurrent_activation="sigmoid", unroll=False, use_bias=True, **kwargs):
+                 bidirectional=True, dropout=0.0, embedding_dropout=0.0, recurrent_dropout=0.0,
+                 activation="tanh", recurrent_activation="sigmoid", unroll=False, use_bias=True, **kwargs):
         super().__init__(**kwargs)
         for arg, value in (("vocabulary_size", vocabulary_size), ("embedding_dim", embedding_dim),
                            ("hidden_dim", hidden_dim), ("num_layers", num_layers)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"`{arg}` must be a positive int. Received: {arg}={value!r}.")
-        for arg, value in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+        for arg, value in (("dropout", dropout), ("embedding_dropout", embedding_dropout),
+                           ("recurrent_dropout", recurrent_dropout)):
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"`{arg}` must be in [0, 1). Received: {arg}={value!r}.")
         for arg, value in (("activation", activation),
@@ -61,13 +63,14 @@ class LSTMBackbone(keras.layers.Layer):
         self.num_layers = num_layers
         self.bidirectional = bidirectional
         self.dropout = dropout
+        self.embedding_dropout = embedding_dropout
         self.recurrent_dropout = recurrent_dropout
         self.activation = activation
         self.recurrent_activation = recurrent_activation
         self.unroll = unroll
         self.use_bias = use_bias
         self.embedding = keras.layers.Embedding(vocabulary_size, embedding_dim, name="embedding")
-        self.embedding_dropout = keras.layers.Dropout(dropout)
+        self.token_dropout = keras.layers.SpatialDropout1D(embedding_dropout)
         self.recurrent_layers = []
         for index in range(num_layers):
             lstm = keras.layers.LSTM(
@@ -103,7 +106,7 @@ class LSTMBackbone(keras.layers.Layer):
 
     def call(self, ids, training=False):
         mask = padding_mask(ids)
-        x = self.embedding_dropout(self.embedding(ids), training=training)
+        x = self.token_dropout(self.embedding(ids), training=training)
         for index, layer in enumerate(self.recurrent_layers):
             if index:
                 x = self.between_dropout(x, training=training)
@@ -118,5 +121,5 @@ class LSTMBackbone(keras.layers.Layer):
         config.update({key: getattr(self, key) for key in (
             "vocabulary_size", "embedding_dim", "hidden_dim", "num_layers", "bidirectional",
             "dropout", "recurrent_dropout", "activation", "recurrent_activation", "unroll",
-            "use_bias")})
+            "use_bias", "embedding_dropout")})
         return config

@@ -21,7 +21,8 @@ class LSTMTextClassifier(keras.Model):
         num_layers: int. Number of stacked LSTM layers.
         bidirectional: bool. Bidirectional LSTMs.
         pooling: str. "last", "mean", "max", "max_mean" (both, concatenated) or "attention".
-        dropout: float. Dropout on embeddings, between LSTMs and before the head.
+        dropout: float. Dropout between LSTMs and before the head.
+        embedding_dropout: float. Spatial dropout on the token embeddings.
         head_hidden_dim: int. Size of a ReLU layer before the output; 0 for none.
         recurrent_dropout: float. Recurrent-state dropout (blocks cuDNN).
         activation: str. LSTM cell activation ("tanh" keeps cuDNN).
@@ -37,7 +38,8 @@ class LSTMTextClassifier(keras.Model):
     """
 
     def __init__(self, num_classes, vocabulary_size, embedding_dim=128, hidden_dim=128,
-                 num_layers=1, bidirectional=True, pooling="max", dropout=0.3, head_hidden_dim=0,
+                 num_layers=1, bidirectional=True, pooling="max", dropout=0.3, embedding_dropout=0.0,
+                 head_hidden_dim=0,
                  recurrent_dropout=0.0, activation="tanh", recurrent_activation="sigmoid",
                  unroll=False, use_bias=True, **kwargs):
         super().__init__(**kwargs)
@@ -54,7 +56,7 @@ class LSTMTextClassifier(keras.Model):
         self.backbone = LSTMBackbone(
             vocabulary_size, embedding_dim=embedding_dim, hidden_dim=hidden_dim,
             num_layers=num_layers, bidirectional=bidirectional, dropout=dropout,
-            recurrent_dropout=recurrent_dropout, activation=activation,
+            embedding_dropout=embedding_dropout, recurrent_dropout=recurrent_dropout, activation=activation,
             recurrent_activation=recurrent_activation, unroll=unroll, use_bias=use_bias,
             name="backbone")
         self.attention_score = keras.layers.Dense(1, use_bias=False, name="attention_score") \
@@ -104,6 +106,7 @@ class LSTMTextClassifier(keras.Model):
                        "dropout": self.backbone.dropout})
         backbone = self.backbone.get_config()
         for key in ("vocabulary_size", "embedding_dim", "hidden_dim", "num_layers", "bidirectional",
-                    "recurrent_dropout", "activation", "recurrent_activation", "unroll", "use_bias"):
+                    "recurrent_dropout", "activation", "recurrent_activation", "unroll", "use_bias",
+                    "embedding_dropout"):
             config[key] = backbone[key]
         return config
