@@ -166,11 +166,13 @@ NON_NEGATIVE = {"embeddings.oov_std", "train.weight_decay", "train.warmup_epochs
 
 
 def describe_origin(provenance, key):
-    """`key` plus the file that set it (or the nearest parent key that has an origin)."""
-    probe = key
+    """`key` plus the file that set it, or the file that set its section when it is a default."""
+    if key in provenance:
+        return f"`{key}` (set in {provenance[key]})"
+    probe = key.rpartition(".")[0]
     while probe:
         if probe in provenance:
-            return f"`{key}` (set in {provenance[probe]})"
+            return f"`{key}` (default; section `{probe}` set in {provenance[probe]})"
         probe = probe.rpartition(".")[0]
     return f"`{key}` (default)"
 
@@ -312,6 +314,12 @@ def _check_type(value, hint, key, where):
     expected = origin or hint
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if expected is float and isinstance(value, str):
+        # YAML 1.1 reads 1e-4 (no dot) as a string; accept any spelling float() understands.
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if expected is int and isinstance(value, bool) or not isinstance(value, expected):
         raise ConfigError(f"{where(key)} must be of type {expected.__name__}. "
                           f"Received: {key.rpartition('.')[2]}={value!r} "

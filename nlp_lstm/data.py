@@ -100,6 +100,12 @@ def _load_files(files, fmt, delimiter):
     kwargs = {}
     builder = {"tsv": "csv", "jsonl": "json"}.get(fmt, fmt)
     if fmt in ("csv", "tsv"):
+        for f in files:
+            with open(f, encoding="utf-8") as handle:
+                rows = sum(1 for line, _ in zip(handle, range(2)) if line.strip())
+            if rows < 2:
+                raise InputDataError("The file has a header but no examples. Add rows below "
+                                     "the header.", path=f)
         kwargs["delimiter"] = delimiter or ("\t" if fmt == "tsv" else ",")
         # Keep quotes literal in TSV: review text often starts with a quote character.
         if fmt == "tsv":
@@ -119,6 +125,9 @@ def _load_files(files, fmt, delimiter):
 
 def _columns(table, config, path):
     text_col, label_col = config.data.text_column, config.data.label_column
+    if table.num_rows == 0:
+        raise InputDataError("The file has a header but no examples. Add rows below the header.",
+                             path=path)
     for col in (text_col, label_col):
         if col not in table.column_names:
             key = "text_column" if col == text_col else "label_column"

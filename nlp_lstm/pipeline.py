@@ -32,8 +32,9 @@ EDGE_CASE_TEXTS = ["", " ", "x" * 100_000, "naïve café — 東京 🙂", "\u03
 
 
 def _stage_chain_error(config, index, previous, stage, expected, got):
+    before = f"stages[{index - 1}] ({previous})" if index else "The raw input"
     return ConfigError(
-        f"stages[{index - 1}] ({previous}) outputs {got} but stages[{index}] ({stage}) expects "
+        f"{before} outputs {got} but stages[{index}] ({stage}) expects "
         f"{expected}; the two do not fit (set in {config.where('stages')}). The chain must be: "
         f"[text_normalizer] -> a tokenizer -> vocabulary -> sequence_packer.")
 
@@ -334,7 +335,10 @@ def build_pipeline(config: PipelineConfig):
     model_cls = MODELS.get(config.model["type"])
     entry = {k: v for k, v in config.model.items() if k != "type"}
     for key in INJECTED_MODEL_ARGS:
-        entry.setdefault(key, 2)
+        if key in entry:
+            raise ConfigError(f"`model.{key}` is filled in from the data and the vocabulary; "
+                              f"remove it from {config.where('model.' + key)}.")
+        entry[key] = 2
     bind_kwargs(model_cls, entry, f"model {config.model['type']!r} in {config.where('model')}")
     return Pipeline(config, stages)
 

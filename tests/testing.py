@@ -46,7 +46,7 @@ def _to_list(value):
     if isinstance(value, tf.RaggedTensor):
         return value.to_list()
     value = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
-    return value.tolist()
+    return value.tolist() if isinstance(value, np.ndarray) else value
 
 
 def run_stage_test(cls, init_kwargs, input_data, expected_output, adapt_data=None):
@@ -63,12 +63,11 @@ def run_stage_test(cls, init_kwargs, input_data, expected_output, adapt_data=Non
     # Unbatched ds.map.
     ds = tf.data.Dataset.from_tensor_slices(tf.ragged.constant(input_data)
                                             if isinstance(input_data[0], list) else input_data)
-    if isinstance(input_data[0], list):
-        ds = ds.map(lambda x: x)
     got = [_to_list(x) for x in ds.map(stage)]
     assert got == expected_output
     # Batched ds.map gives the same rows (padding aside, compared per example).
-    batched = ds.batch(len(input_data)).map(stage)
+    batched = ds.ragged_batch(len(input_data)).map(stage) if isinstance(input_data[0], list) \
+        else ds.batch(len(input_data)).map(stage)
     batch = next(iter(batched))
     rows = _to_list(batch)
     assert len(rows) == len(expected_output)

@@ -7,10 +7,12 @@ ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear", "gelu")
 
 
 def padding_mask(ids):
-    """True on real tokens. Position 0 is always real so empty inputs never give all-padding rows,
-    which the cuDNN kernel rejects with a run-time assertion."""
-    first = ops.arange(ops.shape(ids)[1]) == 0
-    return ops.logical_or(ops.not_equal(ids, 0), first[None, :])
+    """True on real tokens. A row with no real token (an empty text) gets position 0 marked real,
+    because the cuDNN kernel rejects all-padding rows with a run-time assertion."""
+    real = ops.not_equal(ids, 0)
+    first = (ops.arange(ops.shape(ids)[1]) == 0)[None, :]
+    empty = ops.logical_not(ops.any(real, axis=1, keepdims=True))
+    return ops.logical_or(real, ops.logical_and(empty, first))
 
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")

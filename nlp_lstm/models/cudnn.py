@@ -53,7 +53,7 @@ def cudnn_report(model, padding_side="right"):
     for layer in _lstm_layers(model):
         reasons = blocking_settings(layer, padding_side)
         report.append({
-            "layer": layer.path if hasattr(layer, "path") else layer.name,
+            "layer": getattr(layer, "path", None) or layer.name,
             "eligible_kernel": "generic" if reasons else "cudnn",
             "kernel_on_this_machine": "cudnn" if gpu and not reasons else "generic",
             "blocking_settings": reasons,

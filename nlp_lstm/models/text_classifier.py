@@ -70,13 +70,17 @@ class LSTMTextClassifier(keras.Model):
     def pool(self, sequence, mask):
         weights = ops.cast(mask, sequence.dtype)[..., None]
         if self.pooling == "last":
-            lengths = ops.sum(ops.cast(mask, "int32"), axis=1)
-            forward = ops.take_along_axis(sequence, (lengths - 1)[:, None, None], axis=1)[:, 0]
+            # The forward summary sits at the last real step, the backward one at the first
+            # (both wherever the padding is).
+            positions = ops.arange(ops.shape(mask)[1])[None, :]
+            last = ops.max(ops.where(mask, positions, -1), axis=1)
+            first = ops.min(ops.where(mask, positions, ops.shape(mask)[1]), axis=1)
+            forward = ops.take_along_axis(sequence, last[:, None, None], axis=1)[:, 0]
             if not self.backbone.bidirectional:
                 return forward
-            # The backward direction's summary of the whole text sits at position 0.
+            backward = ops.take_along_axis(sequence, first[:, None, None], axis=1)[:, 0]
             half = self.backbone.hidden_dim
-            return ops.concatenate([forward[:, :half], sequence[:, 0, half:]], axis=-1)
+            return ops.concatenate([forward[:, :half], backward[:, half:]], axis=-1)
         if self.pooling in ("mean", "max", "max_mean"):
             mean = ops.sum(sequence * weights, axis=1) / ops.maximum(ops.sum(weights, axis=1), 1.0)
             very_negative = ops.cast(-1e4, sequence.dtype)

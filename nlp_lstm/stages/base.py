@@ -46,10 +46,11 @@ class PreprocessingStage(keras.layers.Layer):
     def adapt(self, dataset):
         """Learns state from `dataset` (a no-op for stateless stages)."""
 
+    adapt_hint = "Pass `vocabulary=` or call `adapt()` first."
+
     def check_adapted(self):
         if not self.is_adapted:
-            raise ConfigError(f"`{type(self).__name__}` has no learned state yet. Pass "
-                              f"`vocabulary=` or call `adapt()` first.")
+            raise ConfigError(f"`{type(self).__name__}` has no learned state yet. {self.adapt_hint}")
 
     def compute_output_spec(self, inputs):
         raise NotImplementedError(f"{type(self).__name__} runs on tf tensors only; call it on "

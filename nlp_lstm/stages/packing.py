@@ -37,6 +37,7 @@ class SequencePacker(PreprocessingStage):
     [[5, 6, 0], [7, 8, 9]]
     """
 
+    adapt_hint = "Give an int `sequence_length` or call `adapt()` to learn the percentile first."
     config_keys = ("sequence_length", "truncate", "padding_side", "pad_value", "start_value",
                    "end_value", "resolved_length")
 

@@ -91,8 +91,10 @@ class Vocabulary(PreprocessingStage):
         if len(set(vocabulary)) != len(vocabulary):
             raise ValueError("`vocabulary` has duplicate tokens.")
         self.vocabulary = list(vocabulary)
-        keys = tf.constant(self.vocabulary[1:], dtype=tf.string)
-        values = tf.range(1, len(self.vocabulary), dtype=tf.int64)
+        # Special tokens are ids the stages insert; the same strings in user text are just unknown.
+        first = len(self.special_tokens)
+        keys = tf.constant(self.vocabulary[first:], dtype=tf.string)
+        values = tf.range(first, len(self.vocabulary), dtype=tf.int64)
         self._table = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(keys, values), default_value=self.oov_id)
 

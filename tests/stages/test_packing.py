@@ -28,7 +28,8 @@ def test_truncate_head_keeps_the_end():
     _, rows = run_stage_test(SequencePacker, {"sequence_length": 3, "truncate": "head"},
                              [[5, 6, 7, 8, 9], [1, 2, 3, 4, 5]], [[7, 8, 9], [3, 4, 5]])
     assert rows == [[7, 8, 9], [3, 4, 5]]
-    assert pack([[5, 6, 7, 8, 9], [5]], sequence_length=3, truncate="head") == [[7, 8, 9], [5, 0, 0]]
+    assert pack([[5, 6, 7, 8, 9], [5]], sequence_length=3, truncate="head") == \
+        [[7, 8, 9], [5, 0, 0]]
 
 
 def test_start_and_end_values():

@@ -26,7 +26,8 @@ def run_normalizer_test(kwargs, pairs):
 # -- TextNormalizer ----------------------------------------------------------------------------
 
 def test_text_normalizer_nfkc_lowercase():
-    # Fullwidth C (U+FF23), the "fi" ligature (U+FB01) and upper case all fold under NFKC + casefold.
+    # Fullwidth C (U+FF23), the "fi" ligature (U+FB01) and upper case all fold under
+    # NFKC + casefold.
     run_normalizer_test({}, [("Ｃafé  GREAT", "café  great"), ("ﬁne Film", "fine film")])
 
 

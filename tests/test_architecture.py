@@ -1,0 +1,116 @@
+"""Architecture rules checked on the source: imports, registrations and docstrings."""
+
+import ast
+import inspect
+from pathlib import Path
+
+import keras
+import pytest
+
+import nlp_lstm
+from nlp_lstm.stages import STAGES
+
+PACKAGE = Path(nlp_lstm.__file__).resolve().parent
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
+def rel(path):
+    return path.relative_to(PACKAGE).as_posix()
+
+
+def imported_modules(nodes):
+    """Top-level names of the modules that import statements among `nodes` import."""
+    names = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def module_level_nodes(tree):
+    """Statements that run at import: the module body, including inside if/try/with blocks,
+    but not inside functions or classes' methods."""
+    out = []
+    stack = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        out.append(node)
+        stack.extend(ast.iter_child_nodes(node))
+    return out
+
+
+def roots(names):
+    return {name.split(".")[0] for name in names}
+
+
+def parse(path):
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+def test_modules_found():
+    assert PACKAGE / "cli.py" in MODULES
+    assert PACKAGE / "stages" / "tokenizers.py" in MODULES
+
+
+@pytest.mark.parametrize("path", MODULES, ids=rel)
+def test_only_cli_imports_click(path):
+    tree = parse(path)
+    uses_click = "click" in roots(imported_modules(ast.walk(tree)))
+    assert uses_click == (rel(path) == "cli.py"), f"{rel(path)} imports click"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=rel)
+def test_tensorflow_text_imported_at_module_level_only_in_tokenizers(path):
+    tree = parse(path)
+    at_module_level = "tensorflow_text" in roots(imported_modules(module_level_nodes(tree)))
+    assert at_module_level == (rel(path) == "stages/tokenizers.py"), \
+        f"{rel(path)} imports tensorflow_text at module level"
+
+
+def test_module_level_walker_skips_function_bodies():
+    tree = ast.parse("import a\ntry:\n    import b\nexcept ImportError:\n    pass\n"
+                     "def f():\n    import c\nclass K:\n    import d\n    def m(self):\n"
+                     "        import e\n")
+    assert imported_modules(module_level_nodes(tree)) == {"a", "b", "d"}
+    assert imported_modules(ast.walk(tree)) == {"a", "b", "c", "d", "e"}
+
+
+STAGE_NAMES = STAGES.names()
+
+
+def test_registry_holds_every_stage():
+    assert {"character_tokenizer", "sequence_packer", "text_normalizer",
+            "unicode_script_tokenizer", "vocabulary", "whitespace_tokenizer",
+            "wordpiece_tokenizer"} <= set(STAGE_NAMES)
+    import nlp_lstm.stages as stages
+    for name in STAGE_NAMES:
+        assert STAGES.get(name).__name__ in stages.__all__, "exported from nlp_lstm.stages"
+
+
+@pytest.mark.parametrize("name", STAGE_NAMES)
+def test_stage_is_keras_serializable(name):
+    cls = STAGES.get(name)
+    assert cls.registry_name == name
+    assert keras.saving.get_registered_object(f"nlp_lstm>{cls.__name__}") is cls
+    assert keras.saving.get_registered_name(cls) == f"nlp_lstm>{cls.__name__}"
+
+
+@pytest.mark.parametrize("name", STAGE_NAMES)
+def test_stage_docstring_has_an_example(name):
+    cls = STAGES.get(name)
+    doc = inspect.getdoc(cls)
+    assert doc, f"{cls.__name__} has no docstring"
+    assert "Example:" in doc, f"{cls.__name__} docstring has no Example: block"
+    assert f"nlp_lstm.stages.{cls.__name__}" in doc, "the example uses the public path"
+
+
+@pytest.mark.parametrize("name", STAGE_NAMES)
+def test_stage_config_keys_are_constructor_arguments(name):
+    cls = STAGES.get(name)
+    params = inspect.signature(cls.__init__).parameters
+    for key in cls.config_keys:
+        assert key in params, f"{cls.__name__}.config_keys lists {key!r}, not an argument"
