@@ -49,3 +49,11 @@ def test_mr_data_splits_80_10_10(shared_data):
     for split in data.splits.values():
         assert abs(split["label"].mean() - 0.5) < 0.01
     assert read_dataset(config).fingerprint == data.fingerprint
+
+
+def test_sample_set_regenerates_byte_for_byte():
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "nlp_lstm.samples.make_sentiment", "--check"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -26,12 +26,19 @@ chosen so that a bag of words is not enough to get every row right:
 * "not only X, but Y" uses "not" and "but" without flipping anything;
 * multi-sentence reviews mix aspect comments of both polarities and end with a
   verdict ("Overall, ...") that decides the label;
-* neutral filler ("I saw it at a café downtown.") pads some rows.
+* neutral filler ("I saw it at a café screening downtown.") pads some rows.
+
+Words in the polar slots are drawn with Zipf-like weights (``ZIPF_S``): a few
+("great", "good", "bad", "boring") are common and a long tail is rare, as in
+real reviews, so a small model can learn the frequent words and the structure
+from 2400 training rows while the vocabulary stays in the hundreds.
 
 Rows run from about 4 to 40 words.  A few contain non-ASCII text (café, naïve,
 déjà vu, an em dash, curly apostrophes, an emoji) to exercise tokenisation.
 About 5% of the labels (75 per class) are deliberately flipped as label noise,
-so the best achievable accuracy is around 95%.
+so the best achievable accuracy is around 95%.  Word order matters: negated and
+contrasted rows defeat a bag of words, which an LSTM can learn.  BENCHMARKS.md
+holds the quickstart's measured accuracy against the majority class.
 
 Format guarantees: no tab, newline or straight double-quote character inside a
 text field, so the file reads the same with ``csv`` (``delimiter="\\t"``),
@@ -59,6 +66,7 @@ N_PER_CLASS = 1500
 NOISE_PER_CLASS = 75  # 5% of each class gets the opposite label
 MIN_WORDS = 4
 MAX_WORDS = 40
+ZIPF_S = 1.8  # skew of word frequencies in the polar word lists
 OUT_PATH = Path(__file__).resolve().parent / "sentiment.tsv"
 
 POS, NEG = 1, -1
@@ -99,30 +107,37 @@ ASPECTS = [
     ("the musical numbers", True), ("the battle scenes", True),
 ]
 
+# Polar word lists are ordered roughly by how common the word is in real
+# reviews: Grammar.zpick draws them with Zipf-like weights, so a few words
+# ("great", "boring") are frequent and the long tail is rare.
 POS_ADJ = [
-    "brilliant", "superb", "gripping", "delightful", "moving", "stunning",
-    "masterful", "charming", "riveting", "heartfelt", "captivating", "hilarious",
+    "great", "good", "brilliant", "excellent", "wonderful", "funny",
+    "beautiful", "moving", "gripping", "charming", "clever", "superb",
+    "fantastic", "delightful", "stunning", "fun", "strong", "smart",
+    "masterful", "riveting", "heartfelt", "captivating", "hilarious",
     "witty", "gorgeous", "breathtaking", "compelling", "inventive", "thoughtful",
     "tender", "exhilarating", "luminous", "sharp", "elegant", "polished",
-    "memorable", "magnificent", "spellbinding", "engaging", "clever",
+    "memorable", "magnificent", "spellbinding", "engaging",
     "refreshing", "touching", "powerful", "assured", "vibrant", "nuanced",
-    "dazzling", "enchanting", "poignant", "sublime", "wonderful", "excellent",
-    "fantastic", "terrific", "great", "lovely", "beautiful", "satisfying",
-    "enjoyable", "rewarding", "intelligent", "funny", "fresh", "confident",
+    "dazzling", "enchanting", "poignant", "sublime",
+    "terrific", "lovely", "satisfying",
+    "enjoyable", "rewarding", "intelligent", "fresh", "confident",
     "absorbing", "immersive", "rich", "layered", "stylish", "electric",
     "graceful", "joyous", "irresistible", "thrilling", "striking", "affecting",
 ]
 
 NEG_ADJ = [
-    "dull", "tedious", "boring", "clumsy", "lifeless", "bland", "incoherent",
-    "predictable", "forgettable", "tiresome", "sluggish", "shallow", "wooden",
-    "awful", "terrible", "dreadful", "painful", "messy", "bloated",
-    "pretentious", "lazy", "uninspired", "flat", "stale", "contrived",
-    "clich\u00e9d", "muddled", "grating", "hollow", "overlong", "disappointing",
-    "weak", "mediocre", "amateurish", "laughable", "cheap", "sloppy",
+    "bad", "boring", "dull", "awful", "terrible", "weak", "predictable",
+    "tedious", "flat", "messy", "lazy", "clumsy", "disappointing", "bland",
+    "mediocre", "forgettable", "lifeless", "incoherent",
+    "tiresome", "sluggish", "shallow", "wooden",
+    "dreadful", "painful", "bloated",
+    "pretentious", "uninspired", "stale", "contrived",
+    "clich\u00e9d", "muddled", "grating", "hollow", "overlong",
+    "amateurish", "laughable", "cheap", "sloppy",
     "joyless", "tone-deaf", "insipid", "derivative", "plodding", "confusing",
     "annoying", "ugly", "cringeworthy", "mind-numbing", "unwatchable", "poor",
-    "bad", "horrible", "dreary", "limp", "soulless", "overwrought",
+    "horrible", "dreary", "limp", "soulless", "overwrought",
     "heavy-handed", "turgid", "na\u00efve", "tacky", "lackluster", "exhausting",
     "charmless", "humorless", "generic", "underwhelming",
 ]
@@ -139,8 +154,8 @@ DOWNTONERS = ["a bit", "slightly", "somewhat", "a little", "fairly", "mostly", "
 
 # (third person singular, base form)
 POS_FILM_VERBS = [
-    ("soars", "soar"), ("shines", "shine"), ("delivers", "deliver"),
-    ("works", "work"), ("succeeds", "succeed"), ("sparkles", "sparkle"),
+    ("works", "work"), ("delivers", "deliver"), ("shines", "shine"),
+    ("soars", "soar"), ("succeeds", "succeed"), ("sparkles", "sparkle"),
     ("excels", "excel"), ("triumphs", "triumph"), ("dazzles", "dazzle"),
     ("resonates", "resonate"), ("enthralls", "enthrall"), ("charms", "charm"),
     ("impresses", "impress"), ("satisfies", "satisfy"), ("lands", "land"),
@@ -295,7 +310,7 @@ VERDICT_MARKERS = [
     "Still, overall,", "In sum,",
 ]
 CONTRAST_CONNECTORS = [
-    ", but ", ", but ", ", but ", ", yet ", "; however, ", ". But ", ". Still, ",
+    ", but ", ". But ", ", yet ", "; however, ", ". But ", ". Still, ",
     ". That said, ", ", but in the end ", " \u2014 but ", ", although in the end ",
 ]
 CONCESSIVE_OPENERS = ["Although", "Though", "While", "Even though", "Even if"]
@@ -316,16 +331,29 @@ class Grammar:
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
+        self._cum: dict[tuple[int, float], list[float]] = {}
 
     def pick(self, seq):
         return self.rng.choice(seq)
+
+    def zpick(self, seq, s: float = ZIPF_S):
+        """Pick with weight 1/(rank+1)**s: early items are common, late ones rare."""
+        key = (len(seq), s)  # the weights depend only on the length and the skew
+        cum = self._cum.get(key)
+        if cum is None:
+            cum, total = [], 0.0
+            for i in range(len(seq)):
+                total += 1.0 / (i + 1) ** s
+                cum.append(total)
+            self._cum[key] = cum
+        return self.rng.choices(seq, cum_weights=cum)[0]
 
     def chance(self, p: float) -> bool:
         return self.rng.random() < p
 
     # -- pieces -------------------------------------------------------------
     def adj(self, pol: int) -> str:
-        return self.pick(POS_ADJ if pol == POS else NEG_ADJ)
+        return self.zpick(POS_ADJ if pol == POS else NEG_ADJ)
 
     def subject(self, film_only: bool = False) -> tuple[str, bool]:
         if film_only or self.chance(0.45):
@@ -349,7 +377,7 @@ class Grammar:
         if r < 0.45:
             return ""
         if r < 0.9 or pol == POS:
-            return self.pick(INTENSIFIERS) + " "
+            return self.zpick(INTENSIFIERS) + " "
         return self.pick(DOWNTONERS) + " "
 
     # -- clause types ---------------------------------------------------------
@@ -368,11 +396,11 @@ class Grammar:
                 return f"{subj} {verb} {self.degree(pol)}{adj}{second}"
             return f"{self.join_be(subj, be)} {self.degree(pol)}{adj}{second}"
         adj = self.adj(-pol)
-        neg = self.pick([
-            "not", "not", "not", "never", "hardly", "not at all", "far from",
-            "anything but", "not very", "not remotely", "not particularly",
-            "by no means", "in no way",
-        ])
+        neg = self.zpick([
+            "not", "never", "not very", "hardly", "not at all", "far from",
+            "not particularly", "anything but", "not remotely", "by no means",
+            "in no way",
+        ], 1.5)
         if neg == "not" and be in ("is", "are", "was", "were") and self.chance(0.4):
             be = {"is": "isn't", "are": "aren't", "was": "wasn't", "were": "weren't"}[be]
             return f"{subj} {be} {adj}"
@@ -383,7 +411,7 @@ class Grammar:
     def film_verb(self, pol: int, negated: bool) -> str:
         subj, plural = self.subject()
         verbs = POS_FILM_VERBS if (pol == POS) != negated else NEG_FILM_VERBS
-        third, base = self.pick(verbs)
+        third, base = self.zpick(verbs)
         tail = self.pick(VERB_TAILS)
         if not negated:
             v = base if plural else third
@@ -403,7 +431,7 @@ class Grammar:
     def experience(self, pol: int, negated: bool) -> str:
         who = self.pick(EXPERIENCERS)
         verbs = POS_EXP_VERBS if (pol == POS) != negated else NEG_EXP_VERBS
-        past, base = self.pick(verbs)
+        past, base = self.zpick(verbs)
         if self.chance(0.5):
             obj = "it"
         elif past in ASPECT_OK_VERBS and self.chance(0.6):
@@ -437,18 +465,18 @@ class Grammar:
         subj = self.pick(FILM_SUBJECTS + ["it", "it", "it"])
         be = self.be(False, subj)
         if not negated:
-            n = self.pick(POS_NOUNS if pol == POS else NEG_NOUNS)
+            n = self.zpick(POS_NOUNS if pol == POS else NEG_NOUNS)
             pre = self.pick(["", "", "", "nothing less than ", "easily ", "simply "])
             return f"{self.join_be(subj, be)} {pre}{n}"
-        n = self.pick(NEG_NOUNS if pol == POS else POS_NOUNS)
-        neg = self.pick(["not", "not", "far from", "hardly", "never", "anything but", "by no means"])
+        n = self.zpick(NEG_NOUNS if pol == POS else POS_NOUNS)
+        neg = self.zpick(["not", "never", "hardly", "far from", "anything but", "by no means"], 1.5)
         return f"{self.join_be(subj, be)} {neg} {n}"
 
     def manner(self, pol: int, negated: bool) -> str:
         # Negating a manner adverb reads badly, so this clause is never negated.
         subj, plural = self.pick(ASPECTS) if self.chance(0.7) else (self.pick(FILM_SUBJECTS), False)
         be = ("were" if plural else "was") if self.chance(0.4) else ("are" if plural else "is")
-        adv = self.pick(POS_MANNER if pol == POS else NEG_MANNER)
+        adv = self.zpick(POS_MANNER if pol == POS else NEG_MANNER)
         return f"{subj} {be} {adv} {self.pick(PARTICIPLES)}"
 
     def verdict(self, pol: int, negated: bool) -> str:
@@ -457,10 +485,10 @@ class Grammar:
 
     def clause(self, pol: int, negated: bool | None = None) -> str:
         if negated is None:
-            negated = self.chance(0.3)
-        kinds = [self.copula] * 5 + [self.film_verb] * 2 + [self.experience] * 2 + [self.noun] * 2
+            negated = self.chance(0.1)
+        kinds = [self.copula] * 6 + [self.film_verb] * 2 + [self.experience] * 2 + [self.noun] * 2
         if not negated:
-            kinds += [self.manner] * 2
+            kinds += [self.manner]
         kinds += [self.verdict]
         return self.pick(kinds)(pol, negated)
 
@@ -481,7 +509,7 @@ class Grammar:
     def r_simple(self, pol: int) -> str:
         s = self.opener() + self.clause(pol, negated=False)
         if self.chance(0.25):
-            s += f" and {self.clause(pol, negated=self.chance(0.2))}"
+            s += f" and {self.clause(pol, negated=False)}"
         return s + self.end(pol)
 
     def r_negated(self, pol: int) -> str:
@@ -493,9 +521,9 @@ class Grammar:
     def r_contrast(self, pol: int) -> str:
         """The clause after the connector carries the label; the first clause
         carries the opposite sentiment."""
-        first = self.clause(-pol)
+        first = self.clause(-pol, negated=False)
         second = self.clause(pol)
-        conn = self.pick(CONTRAST_CONNECTORS)
+        conn = self.zpick(CONTRAST_CONNECTORS, 1.0)
         return self.opener() + first + conn + second + self.end(pol)
 
     def r_concessive(self, pol: int) -> str:
@@ -503,10 +531,10 @@ class Grammar:
         in either order."""
         form = self.rng.randrange(5)
         if form == 0:
-            sub = self.clause(-pol)
+            sub = self.clause(-pol, negated=False)
             return f"{self.pick(CONCESSIVE_OPENERS)} {sub}, {self.clause(pol)}{self.end(pol)}"
         if form == 1:
-            sub = self.clause(-pol)
+            sub = self.clause(-pol, negated=False)
             return f"{self.clause(pol)}, {self.pick(['even though', 'although', 'though', 'even if'])} {sub}{self.end(pol)}"
         if form == 2:
             np_ = self.pick(NEG_CONCESSION_NP if pol == POS else POS_CONCESSION_NP)
@@ -529,7 +557,7 @@ class Grammar:
         if self.chance(0.6):
             sentences.append(self.pick(CONTEXT_SENTENCES))
         for _ in range(self.rng.randint(1, 3)):
-            p = pol if self.chance(0.55) else -pol
+            p = pol if self.chance(0.8) else -pol
             sentences.append(cap(self.clause(p)) + ".")
         marker = self.pick(VERDICT_MARKERS)
         last = f"{marker} {self.clause(pol)}{self.end(pol)}"
@@ -542,16 +570,16 @@ class Grammar:
 
     def r_context(self, pol: int) -> str:
         """A neutral context sentence plus one or two opinion sentences."""
-        builder = self.pick([self.r_simple, self.r_negated, self.r_contrast, self.r_concessive])
+        builder = self.pick([self.r_simple, self.r_simple, self.r_negated, self.r_contrast, self.r_concessive])
         body = cap(builder(pol))
         ctx = self.pick(CONTEXT_SENTENCES)
         return f"{ctx} {body}" if self.chance(0.7) else f"{body} {ctx}"
 
     def review(self, pol: int) -> str:
         builders = (
-            [self.r_simple] * 18 + [self.r_negated] * 18 + [self.r_contrast] * 18
-            + [self.r_concessive] * 14 + [self.r_multi] * 16 + [self.r_context] * 10
-            + [self.r_short] * 6
+            [self.r_simple] * 48 + [self.r_negated] * 15 + [self.r_contrast] * 11
+            + [self.r_concessive] * 7 + [self.r_multi] * 7 + [self.r_context] * 7
+            + [self.r_short] * 5
         )
         text = cap(self.pick(builders)(pol))
         r = self.rng.random()
@@ -598,7 +626,7 @@ def generate(seed: int = SEED) -> list[tuple[str, str]]:
 
 
 def render(rows: list[tuple[str, str]]) -> bytes:
-    lines = ["text\tlabel"] + [f"{t}\t{l}" for t, l in rows]
+    lines = ["text\tlabel"] + [f"{text}\t{label}" for text, label in rows]
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
