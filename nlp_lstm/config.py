@@ -89,6 +89,9 @@ class TrainConfig:
     weight_decay: float = 0.0  # decoupled weight decay (adamw)
     clipnorm: typing.Optional[float] = 1.0  # clip each gradient to this L2 norm; null disables
     clipvalue: typing.Optional[float] = None  # clip each gradient element to +-clipvalue
+    # Keep an exponential moving average of the weights with this momentum (e.g. 0.99) and
+    # evaluate, checkpoint and export the averaged weights; null disables it.
+    ema_momentum: typing.Optional[float] = None
     early_stopping_patience: int = 3  # epochs without improvement before stopping; 0 disables
     monitor: str = "val_loss"  # metric watched by early stopping, checkpoints and plateaus
     bucketing: bool = True  # group examples of similar length into batches
@@ -379,6 +382,8 @@ def _check_values(config, where):
     for key in ("train.clipnorm", "train.clipvalue"):
         if get(key) is not None and get(key) <= 0:
             fail(key, get(key), "It must be > 0, or null to disable clipping.")
+    if train.ema_momentum is not None and not 0 < train.ema_momentum < 1:
+        fail("train.ema_momentum", train.ema_momentum, "It must be in (0, 1), or null.")
     if not 0 < train.lr_decay_rate <= 1:
         fail("train.lr_decay_rate", train.lr_decay_rate, "It must be in (0, 1].")
     fractions = data.split_fractions

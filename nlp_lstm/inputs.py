@@ -58,6 +58,15 @@ def length_boundaries(lengths, num_buckets):
     return sorted({int(q) + 1 for q in quantiles if int(q) + 1 > 1})
 
 
+def batches_per_epoch(lengths, boundaries, batch_size):
+    """Exact number of batches per epoch: each length bucket flushes its partial batch at the end."""
+    if not boundaries:
+        return max(int(np.ceil(len(lengths) / batch_size)), 1)
+    buckets = np.bincount(np.searchsorted(boundaries, lengths, side="right"),
+                          minlength=len(boundaries) + 1)
+    return max(int(sum(np.ceil(n / batch_size) for n in buckets)), 1)
+
+
 def batched(dataset, packer, batch_size, boundaries, counter=None, shuffle_buffer=0, seed=None):
     """Batches unbatched (ids, label): shuffled when `shuffle_buffer`, length-bucketed when
     `boundaries` is non-empty, right-padded (or left-padded when the packer says so)."""

@@ -159,12 +159,14 @@ class Pipeline:
         return report
 
     def train(self, run_dir):
+        train = self.config.train
         counter = inputs.PaddingCounter()
-        history = training.fit(self.model, self.datasets("train", True, counter),
-                               self.datasets("validation") if "validation" in self.data.splits
-                               else None, self.config.train, str(run_dir),
-                               len(self.data.splits["train"]["text"]), counter)
-        return history
+        boundaries = (inputs.length_boundaries(self._train_lengths(), train.num_buckets)
+                      if train.bucketing else [])
+        steps = inputs.batches_per_epoch(self._train_lengths(), boundaries, train.batch_size)
+        return training.fit(self.model, self.datasets("train", True, counter),
+                            self.datasets("validation") if "validation" in self.data.splits
+                            else None, train, str(run_dir), steps, counter)
 
     def predict_split(self, split):
         """(labels, probabilities) of one split, in one pass over its length-bucketed batches."""

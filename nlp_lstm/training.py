@@ -1,6 +1,5 @@
 """Compile and fit a model from `TrainConfig`: optimizer, schedule, clipping, callbacks, resume."""
 
-import math
 import os
 import warnings
 
@@ -37,6 +36,11 @@ def build_optimizer(train: TrainConfig, steps_per_epoch):
         kwargs["clipvalue"] = train.clipvalue
     if train.optimizer == "adamw":
         kwargs["weight_decay"] = train.weight_decay
+    if train.ema_momentum is not None:
+        # Copy the averaged weights into the model once per epoch, so validation, early stopping
+        # and checkpoints all see the averaged model.
+        kwargs.update(use_ema=True, ema_momentum=train.ema_momentum,
+                      ema_overwrite_frequency=steps_per_epoch)
     return OPTIMIZERS[train.optimizer](**kwargs)
 
 
@@ -81,9 +85,9 @@ def callbacks(train: TrainConfig, run_dir, counter=None):
     return out
 
 
-def fit(model, train_ds, validation_ds, train: TrainConfig, run_dir, num_train, counter=None):
+def fit(model, train_ds, validation_ds, train: TrainConfig, run_dir, steps_per_epoch,
+        counter=None):
     """Compiles `model` and trains it; returns the Keras History."""
-    steps_per_epoch = max(math.ceil(num_train / train.batch_size), 1)
     model.compile(optimizer=build_optimizer(train, steps_per_epoch),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     with warnings.catch_warnings():
