@@ -102,6 +102,48 @@ def train(pipeline, overrides, data_dir, run_dir, overwrite, resume):
     _run(pipeline, overrides, data_dir, run_dir, overwrite, resume, steps=["train"])
 
 
+@main.command(name="tune")
+@pipeline_argument
+@click.option("--search", "search_path", type=click.Path(exists=True, dir_okay=False),
+              help="Search-space YAML (default: the pipeline's tune.search_space).")
+@click.option("--algorithm", type=click.Choice(["random", "grid", "hyperband", "bayesian"]),
+              help="Search algorithm (default: tune.algorithm).")
+@click.option("--max-trials", type=click.IntRange(min=1), help="Trials to run (tune.max_trials).")
+@set_option
+@data_dir_option
+@click.option("--run-dir", type=click.Path(file_okay=False),
+              help="Tuning run directory (default: a new runs/<pipeline>-tune-<timestamp>/). "
+                   "Running the same command on it again resumes the search.")
+@click.option("--overwrite", is_flag=True, help="Discard earlier trials of this exact search.")
+@click.option("--retrain-best", is_flag=True,
+              help="Retrain, evaluate and export the best configuration into RUN_DIR/best/.")
+@_library_errors
+def tune_command(pipeline, search_path, algorithm, max_trials, overrides, data_dir, run_dir,
+                 overwrite, retrain_best):
+    """Search hyperparameters with keras-tuner; writes trials.csv and best_config.yaml."""
+    from nlp_lstm import rundir, tuning
+    from nlp_lstm.pipeline import build_pipeline
+    overrides = list(overrides)
+    if algorithm:
+        overrides.append(f"tune.algorithm={algorithm}")
+    if max_trials:
+        overrides.append(f"tune.max_trials={max_trials}")
+    config = _load(pipeline, overrides, data_dir)
+    space, where = (tuning.read_search_space(search_path) if search_path
+                    else (config.tune.search_space, config.where("tune.search_space")))
+    run_dir = Path(run_dir) if run_dir else rundir.new_run_dir(f"{config.name}-tune")
+    log = lambda msg: click.echo(msg, err=True)  # noqa: E731
+    summary, ranked, params = tuning.tune(build_pipeline(config), space, where, run_dir,
+                                          overwrite=overwrite, log=log)
+    click.echo(tuning.format_ranking(ranked, params))
+    click.echo(f"tuning run directory: {run_dir} ({summary['completed']} trials completed, "
+               f"{summary['wall_time_s']} s, tuner files {summary['disk_bytes'] / 1e6:.1f} MB)")
+    click.echo(f"best config: {run_dir / 'best_config.yaml'}")
+    if retrain_best:
+        _run(str(run_dir / "best_config.yaml"), (), data_dir, str(run_dir / "best"),
+             overwrite=True, resume=False)
+
+
 @main.command()
 @run_dir_argument
 @click.option("--split", "splits", multiple=True, type=click.Choice(["train", "validation", "test"]),

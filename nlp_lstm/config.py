@@ -116,6 +116,19 @@ class ExportConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class TuneConfig:
+    algorithm: str = "random"  # random, grid, hyperband or bayesian (keras-tuner)
+    max_trials: int = 10  # trials to run (hyperband: an upper bound)
+    objective: str = "val_accuracy"  # a metric logged by training, e.g. val_accuracy or val_loss
+    direction: str = "auto"  # max, min, or auto (min for names containing "loss", else max)
+    executions_per_trial: int = 1  # trainings per trial (averaged) to reduce seed noise
+    hyperband_factor: int = 3  # hyperband: reduction factor between brackets
+    # Config key -> range: {choice: [...]}, {min, max[, step][, sampling: linear|log]},
+    # {boolean: true}; optional `when: {key: value or [values]}` makes an entry conditional.
+    search_space: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     name: str = "pipeline"  # run directory prefix; default: the pipeline file's stem
     task: str = "classification"  # classification
@@ -128,6 +141,7 @@ class PipelineConfig:
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = dataclasses.field(default_factory=EvaluateConfig)
     export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
+    tune: TuneConfig = dataclasses.field(default_factory=TuneConfig)
     # Files that made up this config, in merge order (filled by load_config).
     sources: list = dataclasses.field(default_factory=list)
     # Which file set each dotted key (filled by load_config; used in error messages).
@@ -161,9 +175,12 @@ CHOICES = {
     "train.precision": ("float32", "mixed_bfloat16", "mixed_float16"),
     "train.verbose": (0, 1, 2),
     "evaluate.splits": ("train", "validation", "test"),
+    "tune.algorithm": ("random", "grid", "hyperband", "bayesian"),
+    "tune.direction": ("auto", "max", "min"),
 }
 POSITIVE = {"train.batch_size", "train.epochs", "train.learning_rate", "train.num_buckets",
-            "train.shuffle_buffer", "evaluate.batch_size"}
+            "train.shuffle_buffer", "evaluate.batch_size", "tune.max_trials",
+            "tune.executions_per_trial"}
 NON_NEGATIVE = {"embeddings.oov_std", "train.weight_decay", "train.warmup_epochs", "train.early_stopping_patience",
                 "data.max_examples"}
 

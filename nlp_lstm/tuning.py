@@ -1,0 +1,402 @@
+"""Hyperparameter search with keras-tuner over any config key, from a YAML search space.
+
+A search space maps config keys to ranges:
+
+    model.hidden_dim: {choice: [32, 64, 128]}
+    model.dropout: {min: 0.1, max: 0.5, step: 0.1}
+    train.learning_rate: {min: 1.0e-4, max: 1.0e-2, sampling: log}
+    model.bidirectional: {boolean: true}
+    model.head_hidden_dim: {choice: [0, 64], when: {model.pooling: attention}}
+
+`when` conditions on another searched key (a keras-tuner conditional scope) or on a fixed config
+value (the entry is dropped when it does not match). Each trial trains the pipeline's model with
+the sampled values; stages are adapted once per distinct stage setting. The tuner project lives
+in the tuning run directory under a hash of the resolved config and the space, so a changed
+pipeline or space never reuses old trials.
+"""
+
+import csv
+import dataclasses
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+
+import keras
+import yaml
+
+from nlp_lstm import inputs, rundir, training
+from nlp_lstm.config import config_from_dict, dump_config, read_yaml
+from nlp_lstm.errors import ConfigError
+
+RANGE_KEYS = {"choice", "min", "max", "step", "sampling", "boolean", "when", "default"}
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchParameter:
+    """One searched config key and its range, checked at load time."""
+
+    name: str
+    spec: dict
+
+
+def _fail(name, spec, message, where):
+    raise ConfigError(f"Search space entry `{name}` ({where}): {message} Received: {name}={spec!r}.")
+
+
+def read_search_space(path):
+    """Reads a search-space YAML (`search_space:` mapping or a bare mapping of keys to ranges)."""
+    raw = read_yaml(path)
+    return raw.get("search_space", raw), str(path)
+
+
+def _set_key(raw, key, value):
+    parts = key.split(".")
+    node = raw
+    for part in parts[:-1]:
+        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+    if isinstance(node, list):
+        node[int(parts[-1])] = value
+    else:
+        node[parts[-1]] = value
+
+
+def _get_key(raw, key):
+    node = raw
+    for part in key.split("."):
+        node = node[int(part)] if isinstance(node, list) else node.get(part) \
+            if isinstance(node, dict) else None
+    return node
+
+
+def apply_values(config, values):
+    """A new PipelineConfig with `values` (config key -> value) written in and checked."""
+    raw = config.to_dict()
+    raw.pop("sources", None)
+    for key, value in values.items():
+        try:
+            _set_key(raw, key, value)
+        except (IndexError, ValueError, TypeError) as err:
+            raise ConfigError(f"Search space key `{key}` does not address a config value "
+                              f"({err}). Use a dotted path such as model.hidden_dim or "
+                              f"stages.2.max_size.") from err
+    return dataclasses.replace(config_from_dict(raw), name=config.name)
+
+
+def parse_search_space(space, config, where="tune.search_space"):
+    """Checks a search space against the config; returns the SearchParameters that apply."""
+    from nlp_lstm.pipeline import build_pipeline
+    if not isinstance(space, dict) or not space:
+        raise ConfigError(f"The search space ({where}) is empty. Give at least one entry such as "
+                          f"`model.hidden_dim: {{choice: [32, 64]}}`.")
+    params = []
+    for name, spec in space.items():
+        if not isinstance(spec, dict):
+            _fail(name, spec, "each entry must be a mapping with choice, min/max or boolean.", where)
+        unknown = set(spec) - RANGE_KEYS
+        if unknown:
+            _fail(name, spec, f"unknown range keys {sorted(unknown)}; use {sorted(RANGE_KEYS)}.",
+                  where)
+        if "choice" in spec:
+            if not isinstance(spec["choice"], list) or not spec["choice"]:
+                _fail(name, spec, "`choice` must be a non-empty list.", where)
+            sample = spec["choice"][0]
+        elif spec.get("boolean"):
+            sample = True
+        elif "min" in spec and "max" in spec:
+            low, high = spec["min"], spec["max"]
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
+                _fail(name, spec, "`min` and `max` must be numbers.", where)
+            if not low < high:
+                _fail(name, spec, "the range is empty: `min` must be < `max`.", where)
+            if spec.get("sampling", "linear") not in ("linear", "log"):
+                _fail(name, spec, "`sampling` must be linear or log.", where)
+            if spec.get("sampling") == "log" and low <= 0:
+                _fail(name, spec, "log sampling needs `min` > 0.", where)
+            sample = low
+        else:
+            _fail(name, spec, "give `choice: [...]`, `min` and `max`, or `boolean: true`.", where)
+        when = spec.get("when", {})
+        if not isinstance(when, dict):
+            _fail(name, spec, "`when` must map a key to a value or a list of values.", where)
+        fixed = {k: v for k, v in when.items() if k not in space}
+        if any(_get_key(config.to_dict(), k) not in (v if isinstance(v, list) else [v])
+               for k, v in fixed.items()):
+            continue  # the condition is on a fixed config value that does not match
+        try:
+            build_pipeline(apply_values(config, {name: sample}))
+        except ConfigError as err:
+            raise ConfigError(f"Search space entry `{name}` ({where}) cannot be applied to the "
+                              f"pipeline: {err}") from err
+        params.append(SearchParameter(name, spec))
+    if not params:
+        raise ConfigError(f"No entry of the search space ({where}) applies to this pipeline.")
+    return params
+
+
+def define_hyperparameters(params, hp):
+    """Declares each SearchParameter on a keras_tuner HyperParameters; returns the sampled values."""
+    searched = {p.name for p in params}
+    values = {}
+    # Parents first: a conditional entry needs the entries it depends on to exist.
+    ordered = sorted(params, key=lambda p: any(k in searched for k in p.spec.get("when", {})))
+    for param in ordered:
+        spec = param.spec
+        conditions = [(k, v if isinstance(v, list) else [v])
+                      for k, v in spec.get("when", {}).items() if k in searched]
+        scopes = [hp.conditional_scope(k, v) for k, v in conditions]
+        for scope in scopes:
+            scope.__enter__()
+        try:
+            if "choice" in spec:
+                value = hp.Choice(param.name, spec["choice"], default=spec.get("default"))
+            elif spec.get("boolean"):
+                value = hp.Boolean(param.name, default=spec.get("default", False))
+            elif all(isinstance(spec[k], int) for k in ("min", "max")) and \
+                    isinstance(spec.get("step", 1), int) and spec.get("sampling") != "log":
+                value = hp.Int(param.name, spec["min"], spec["max"], step=spec.get("step", 1),
+                               default=spec.get("default"))
+            else:
+                value = hp.Float(param.name, float(spec["min"]), float(spec["max"]),
+                                 step=spec.get("step"), sampling=spec.get("sampling", "linear"),
+                                 default=spec.get("default"))
+        finally:
+            for scope in reversed(scopes):
+                scope.__exit__(None, None, None)
+        if all(hp.values.get(k) in v for k, v in conditions):
+            values[param.name] = value
+    return values
+
+
+def _import_keras_tuner():
+    try:
+        import keras_tuner
+    except ImportError as err:
+        raise ImportError("Hyperparameter search needs keras-tuner and tensorboard: "
+                          "pip install 'keras-tuner>=1.4.7' tensorboard") from err
+    return keras_tuner
+
+
+def objective_direction(tune):
+    if tune.direction != "auto":
+        return tune.direction
+    return "min" if "loss" in tune.objective else "max"
+
+
+def project_key(config, params):
+    blob = json.dumps([config.hash(), [dataclasses.asdict(p) for p in params],
+                       dataclasses.asdict(config.tune)], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class PipelineHyperModel:
+    """Builds and trains the pipeline's model for each trial's values (keras_tuner HyperModel API).
+
+    Stages are adapted once per distinct stage configuration and reused across trials.
+    """
+
+    def __init__(self, pipeline, params):
+        self.pipeline = pipeline
+        self.params = params
+        self._stage_cache = {}
+        self._trial_pipeline = None
+
+    def _pipeline_for(self, values):
+        from nlp_lstm.pipeline import build_pipeline
+        config = apply_values(self.pipeline.config, values)
+        key = json.dumps(config.stages, sort_keys=True)
+        trial = build_pipeline(config)
+        trial.data, trial.label_names = self.pipeline.data, self.pipeline.label_names
+        if key not in self._stage_cache:
+            trial.adapt()
+            self._stage_cache[key] = trial.stages
+        trial.stages = self._stage_cache[key]
+        return trial
+
+    def build(self, hp):
+        values = define_hyperparameters(self.params, hp)
+        self._trial_pipeline = self._pipeline_for(values)
+        keras.utils.set_random_seed(self.pipeline.config.seed)
+        model = self._trial_pipeline.build_model()
+        train = self._trial_pipeline.config.train
+        steps = self._steps(self._trial_pipeline)
+        model.compile(optimizer=training.build_optimizer(train, steps),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    @staticmethod
+    def _steps(pipeline):
+        train = pipeline.config.train
+        boundaries = (inputs.length_boundaries(pipeline._train_lengths(), train.num_buckets)
+                      if train.bucketing else [])
+        return inputs.batches_per_epoch(pipeline._train_lengths(), boundaries, train.batch_size)
+
+    def fit(self, hp, model, *args, callbacks=None, epochs=None, **kwargs):
+        trial = self._trial_pipeline
+        train = trial.config.train
+        extra = []
+        if train.early_stopping_patience:
+            extra.append(keras.callbacks.EarlyStopping(
+                monitor=trial.config.tune.objective, patience=train.early_stopping_patience,
+                mode=objective_direction(trial.config.tune), restore_best_weights=True))
+        return model.fit(trial.datasets("train", True), validation_data=trial.datasets("validation"),
+                         epochs=epochs or train.epochs, callbacks=list(callbacks or []) + extra,
+                         verbose=0, shuffle=False, initial_epoch=kwargs.get("initial_epoch", 0))
+
+    def declare_hyperparameters(self, hp):
+        define_hyperparameters(self.params, hp)
+
+
+def _tuner_class(keras_tuner, algorithm, log):
+    base = {"random": keras_tuner.RandomSearch, "grid": keras_tuner.GridSearch,
+            "hyperband": keras_tuner.Hyperband,
+            "bayesian": keras_tuner.BayesianOptimization}[algorithm]
+
+    class ReportingTuner(base):
+        """Prints one line per finished trial with its values and score."""
+
+        def on_trial_end(self, trial):
+            super().on_trial_end(trial)
+            score = trial.score if trial.score is not None else float("nan")
+            shown = ", ".join(f"{k}={v}" for k, v in trial.hyperparameters.values.items()
+                              if not k.startswith("tuner/"))
+            log(f"trial {trial.trial_id}: {trial.status} score={score:.4f} | {shown}")
+
+    return ReportingTuner
+
+
+def _hypermodel(keras_tuner, hypermodel):
+    class Wrapped(keras_tuner.HyperModel):
+        def build(self, hp):
+            return hypermodel.build(hp)
+
+        def fit(self, hp, model, *args, **kwargs):
+            return hypermodel.fit(hp, model, *args, **kwargs)
+
+        def declare_hyperparameters(self, hp):
+            hypermodel.declare_hyperparameters(hp)
+
+    return Wrapped()
+
+
+def make_tuner(pipeline, params, project_dir, log=print, overwrite=False):
+    """A keras-tuner tuner for `pipeline` over `params`, stored in `project_dir`."""
+    keras_tuner = _import_keras_tuner()
+    tune = pipeline.config.tune
+    objective = keras_tuner.Objective(tune.objective, direction=objective_direction(tune))
+    cls = _tuner_class(keras_tuner, tune.algorithm, log)
+    hypermodel = _hypermodel(keras_tuner, PipelineHyperModel(pipeline, params))
+    common = dict(objective=objective, seed=pipeline.config.seed, overwrite=overwrite,
+                  directory=str(project_dir.parent), project_name=project_dir.name,
+                  executions_per_trial=tune.executions_per_trial)
+    if tune.algorithm == "hyperband":
+        return cls(hypermodel, max_epochs=pipeline.config.train.epochs,
+                   factor=tune.hyperband_factor, max_consecutive_failed_trials=3, **common)
+    hp = keras_tuner.HyperParameters()
+    hypermodel.declare_hyperparameters(hp)
+    return cls(hypermodel, max_trials=tune.max_trials, hyperparameters=hp,
+               max_consecutive_failed_trials=3, **common)
+
+
+def _trial_rows(tuner, params):
+    rows = []
+    for trial in tuner.oracle.trials.values():
+        row = {"trial_id": trial.trial_id, "status": trial.status,
+               "score": "" if trial.score is None else round(float(trial.score), 6)}
+        for param in params:
+            value = trial.hyperparameters.values.get(param.name, "")
+            # Stepped float ranges accumulate binary round-off (0.30000000000000004).
+            row[param.name] = float(f"{value:.10g}") if isinstance(value, float) else value
+        rows.append(row)
+    return rows
+
+
+def write_trials(rows, params, path):
+    columns = ["trial_id", "status", "score"] + [p.name for p in params]
+    tmp = Path(path).with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+def plot_trials(rows, params, objective, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    scored = [r for r in rows if r["score"] != ""]
+    fig, axes = plt.subplots(1, len(params), figsize=(4 * len(params), 3.5), squeeze=False)
+    for ax, param in zip(axes[0], params):
+        xs = [str(r[param.name]) if "choice" in param.spec or param.spec.get("boolean")
+              else r[param.name] for r in scored if r[param.name] != ""]
+        ys = [r["score"] for r in scored if r[param.name] != ""]
+        ax.scatter(xs, ys)
+        ax.set_xlabel(param.name)
+        ax.set_ylabel(objective)
+        if param.spec.get("sampling") == "log":
+            ax.set_xscale("log")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def tune(pipeline, space, where, run_dir, overwrite=False, log=print):
+    """Runs the search; writes trials.csv, best_config.yaml and tuning.png; returns a summary."""
+    config = pipeline.config
+    params = parse_search_space(space, config, where)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    project_dir = run_dir / "tuner" / f"project-{project_key(config, params)}"
+    if overwrite and project_dir.exists():
+        shutil.rmtree(project_dir)
+    resumed = project_dir.exists()
+    keras.utils.set_random_seed(config.seed)
+    pipeline.read()
+    tuner = make_tuner(pipeline, params, project_dir, log, overwrite=False)
+    log(f"search: {config.tune.algorithm}, up to {config.tune.max_trials} trials, objective "
+        f"{config.tune.objective} ({objective_direction(config.tune)}), project {project_dir}"
+        f"{' (resuming)' if resumed else ''}")
+    start = time.perf_counter()
+    tuner.search(verbose=0)
+    wall = time.perf_counter() - start
+    rows = _trial_rows(tuner, params)
+    reverse = objective_direction(config.tune) == "max"
+    ranked = sorted([r for r in rows if r["score"] != ""], key=lambda r: r["score"],
+                    reverse=reverse)
+    if not ranked:
+        raise ConfigError(f"No trial finished with a score for {config.tune.objective!r}. Check "
+                          f"that training logs that metric (validation metrics need a validation "
+                          f"split).")
+    write_trials(rows, params, run_dir / "trials.csv")
+    plot_trials(rows, params, config.tune.objective, run_dir / "tuning.png")
+    best_values = {p.name: ranked[0][p.name] for p in params if ranked[0][p.name] != ""}
+    best = apply_values(config, best_values)
+    text = dump_config(best)
+    parsed = yaml.safe_load(text)
+    parsed.pop("sources", None)
+    rundir.atomic_write_text(run_dir / "best_config.yaml",
+                             f"# Best trial {ranked[0]['trial_id']} of {run_dir}: "
+                             f"{config.tune.objective}={ranked[0]['score']}\n"
+                             + yaml.safe_dump(parsed, sort_keys=False, allow_unicode=True))
+    disk = sum(f.stat().st_size for f in project_dir.rglob("*") if f.is_file())
+    summary = {"algorithm": config.tune.algorithm, "trials": len(rows),
+               "completed": sum(r["status"] == "COMPLETED" for r in rows),
+               "best_trial": ranked[0]["trial_id"], "best_score": ranked[0]["score"],
+               "best_values": best_values, "objective": config.tune.objective,
+               "wall_time_s": round(wall, 1), "resumed": resumed, "disk_bytes": disk,
+               "project_dir": str(project_dir)}
+    rundir.atomic_write_json(run_dir / "tuning.json", summary)
+    return summary, ranked, params
+
+
+def format_ranking(ranked, params, limit=10):
+    """The ranked trials as a fixed-width text table."""
+    names = [p.name for p in params]
+    header = ["rank", "trial", "score"] + names
+    lines = [header] + [[str(i + 1), r["trial_id"], f"{r['score']:.4f}"] +
+                        [str(r[n]) for n in names] for i, r in enumerate(ranked[:limit])]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)) for line in lines)
+

@@ -1,0 +1,88 @@
+"""Hyperparameter search: space parsing, a tiny random search, resume, changed spaces."""
+
+import csv
+
+import pytest
+
+from nlp_lstm import build_pipeline, load_config
+from nlp_lstm.config import load_config as load
+from nlp_lstm.errors import ConfigError
+from tests.testing import write_pipeline
+
+keras_tuner = pytest.importorskip("keras_tuner")
+
+SPACE = {"model.hidden_dim": {"choice": [4, 8]},
+         "train.learning_rate": {"min": 1.0e-3, "max": 1.0e-2, "sampling": "log"},
+         "model.dropout": {"min": 0.0, "max": 0.4, "step": 0.2},
+         "model.bidirectional": {"boolean": True},
+         "model.head_hidden_dim": {"choice": [0, 8], "when": {"model.pooling": "attention"}},
+         "model.pooling": {"choice": ["max", "attention"]}}
+
+
+@pytest.fixture
+def tiny_config(tmp_path, tiny_corpus):
+    return load_config(write_pipeline(tmp_path, tiny_corpus,
+                                      "train: {epochs: 1, verbose: 0}\n"))
+
+
+def test_space_parses_into_keras_tuner_hyperparameters(tiny_config):
+    from nlp_lstm.tuning import define_hyperparameters, parse_search_space
+    params = parse_search_space(SPACE, tiny_config)
+    hp = keras_tuner.HyperParameters()
+    values = define_hyperparameters(params, hp)
+    kinds = {h.name: type(h).__name__ for h in hp.space}
+    assert kinds == {"model.hidden_dim": "Choice", "train.learning_rate": "Float",
+                     "model.dropout": "Float", "model.bidirectional": "Boolean",
+                     "model.head_hidden_dim": "Choice", "model.pooling": "Choice"}
+    learning_rate = next(h for h in hp.space if h.name == "train.learning_rate")
+    assert learning_rate.sampling == "log"
+    # head_hidden_dim only exists when pooling is attention (the default choice is max).
+    assert values["model.pooling"] == "max" and "model.head_hidden_dim" not in values
+
+
+def test_fixed_condition_drops_entries(tiny_config):
+    from nlp_lstm.tuning import parse_search_space
+    params = parse_search_space({"model.hidden_dim": {"choice": [4]},
+                                 "model.num_layers": {"choice": [2], "when": {"task": "translation"}}},
+                                tiny_config)
+    assert [p.name for p in params] == ["model.hidden_dim"]
+
+
+@pytest.mark.parametrize("space, message", [
+    ({}, r"is empty"),
+    ({"model.hidden_dim": {"min": 8, "max": 8}}, r"range is empty"),
+    ({"model.hidden_dim": {"choice": []}}, r"non-empty list"),
+    ({"model.hiden_dim": {"choice": [4]}}, r"cannot be applied.*hiden_dim"),
+    ({"train.epochz": {"choice": [1]}}, r"cannot be applied.*Unknown config key"),
+    ({"model.hidden_dim": {"choices": [4]}}, r"unknown range keys"),
+    ({"train.learning_rate": {"min": 0.0, "max": 0.1, "sampling": "log"}}, r"log sampling"),
+])
+def test_bad_spaces_are_config_errors(tiny_config, space, message):
+    from nlp_lstm.tuning import parse_search_space
+    with pytest.raises(ConfigError, match=message):
+        parse_search_space(space, tiny_config)
+
+
+@pytest.mark.slow
+def test_random_search_writes_results_resumes_and_keys_projects(tmp_path, tiny_config):
+    from nlp_lstm import tuning
+    space = {"model.hidden_dim": {"choice": [4, 8]}, "model.dropout": {"choice": [0.0, 0.2]}}
+    config = tiny_config.__class__(**{**tiny_config.__dict__,
+                                      "tune": tiny_config.tune.__class__(max_trials=3)})
+    summary, ranked, params = tuning.tune(build_pipeline(config), space, "test", tmp_path / "t",
+                                          log=lambda m: None)
+    assert summary["completed"] == 3 and not summary["resumed"]
+    with open(tmp_path / "t" / "trials.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 3 and {r["status"] for r in rows} == {"COMPLETED"}
+    assert (tmp_path / "t" / "tuning.png").is_file()
+    best = load(tmp_path / "t" / "best_config.yaml")
+    assert best.model["hidden_dim"] == summary["best_values"]["model.hidden_dim"]
+    build_pipeline(best)
+    again, _, _ = tuning.tune(build_pipeline(config), space, "test", tmp_path / "t",
+                              log=lambda m: None)
+    assert again["resumed"] and again["trials"] == 3
+    changed = {**space, "model.hidden_dim": {"choice": [4, 16]}}
+    other, _, _ = tuning.tune(build_pipeline(config), changed, "test", tmp_path / "t",
+                              log=lambda m: None)
+    assert not other["resumed"] and other["project_dir"] != summary["project_dir"]
