@@ -123,6 +123,7 @@ class TuneConfig:
     direction: str = "auto"  # max, min, or auto (min for names containing "loss", else max)
     executions_per_trial: int = 1  # trainings per trial (averaged) to reduce seed noise
     hyperband_factor: int = 3  # hyperband: reduction factor between brackets
+    keep_best_checkpoints: int = 3  # trial checkpoints kept (the best K); the rest are deleted
     # Config key -> range: {choice: [...]}, {min, max[, step][, sampling: linear|log]},
     # {boolean: true}; optional `when: {key: value or [values]}` makes an entry conditional.
     search_space: dict = dataclasses.field(default_factory=dict)
@@ -181,7 +182,7 @@ CHOICES = {
 POSITIVE = {"train.batch_size", "train.epochs", "train.learning_rate", "train.num_buckets",
             "train.shuffle_buffer", "evaluate.batch_size", "tune.max_trials",
             "tune.executions_per_trial"}
-NON_NEGATIVE = {"embeddings.oov_std", "train.weight_decay", "train.warmup_epochs", "train.early_stopping_patience",
+NON_NEGATIVE = {"tune.keep_best_checkpoints", "embeddings.oov_std", "train.weight_decay", "train.warmup_epochs", "train.early_stopping_patience",
                 "data.max_examples"}
 
 

@@ -248,7 +248,21 @@ class PipelineHyperModel:
         define_hyperparameters(self.params, hp)
 
 
-def _tuner_class(keras_tuner, algorithm, log):
+def prune_checkpoints(tuner, keep):
+    """Deletes the weight checkpoints of every completed trial outside the best `keep`."""
+    best = {t.trial_id for t in tuner.oracle.get_best_trials(num_trials=keep)} if keep else set()
+    freed = 0
+    for trial in tuner.oracle.trials.values():
+        if trial.status != "COMPLETED" or trial.trial_id in best:
+            continue
+        path = Path(tuner._get_checkpoint_fname(trial.trial_id))
+        if path.is_file():
+            freed += path.stat().st_size
+            path.unlink()
+    return freed
+
+
+def _tuner_class(keras_tuner, algorithm, log, keep):
     base = {"random": keras_tuner.RandomSearch, "grid": keras_tuner.GridSearch,
             "hyperband": keras_tuner.Hyperband,
             "bayesian": keras_tuner.BayesianOptimization}[algorithm]
@@ -262,6 +276,7 @@ def _tuner_class(keras_tuner, algorithm, log):
             shown = ", ".join(f"{k}={v}" for k, v in trial.hyperparameters.values.items()
                               if not k.startswith("tuner/"))
             log(f"trial {trial.trial_id}: {trial.status} score={score:.4f} | {shown}")
+            prune_checkpoints(self, keep)
 
     return ReportingTuner
 
@@ -285,7 +300,7 @@ def make_tuner(pipeline, params, project_dir, log=print, overwrite=False):
     keras_tuner = _import_keras_tuner()
     tune = pipeline.config.tune
     objective = keras_tuner.Objective(tune.objective, direction=objective_direction(tune))
-    cls = _tuner_class(keras_tuner, tune.algorithm, log)
+    cls = _tuner_class(keras_tuner, tune.algorithm, log, tune.keep_best_checkpoints)
     hypermodel = _hypermodel(keras_tuner, PipelineHyperModel(pipeline, params))
     common = dict(objective=objective, seed=pipeline.config.seed, overwrite=overwrite,
                   directory=str(project_dir.parent), project_name=project_dir.name,

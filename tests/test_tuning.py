@@ -68,7 +68,8 @@ def test_random_search_writes_results_resumes_and_keys_projects(tmp_path, tiny_c
     from nlp_lstm import tuning
     space = {"model.hidden_dim": {"choice": [4, 8]}, "model.dropout": {"choice": [0.0, 0.2]}}
     config = tiny_config.__class__(**{**tiny_config.__dict__,
-                                      "tune": tiny_config.tune.__class__(max_trials=3)})
+                                      "tune": tiny_config.tune.__class__(max_trials=3,
+                                                                         keep_best_checkpoints=2)})
     summary, ranked, params = tuning.tune(build_pipeline(config), space, "test", tmp_path / "t",
                                           log=lambda m: None)
     assert summary["completed"] == 3 and not summary["resumed"]
@@ -76,6 +77,9 @@ def test_random_search_writes_results_resumes_and_keys_projects(tmp_path, tiny_c
         rows = list(csv.DictReader(handle))
     assert len(rows) == 3 and {r["status"] for r in rows} == {"COMPLETED"}
     assert (tmp_path / "t" / "tuning.png").is_file()
+    from pathlib import Path
+    kept = list(Path(summary["project_dir"]).rglob("checkpoint.weights.h5"))
+    assert len(kept) == 2  # tune.keep_best_checkpoints defaults to 3; set to 2 above
     best = load(tmp_path / "t" / "best_config.yaml")
     assert best.model["hidden_dim"] == summary["best_values"]["model.hidden_dim"]
     build_pipeline(best)
