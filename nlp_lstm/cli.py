@@ -117,9 +117,13 @@ def train(pipeline, overrides, data_dir, run_dir, overwrite, resume):
 @click.option("--overwrite", is_flag=True, help="Discard earlier trials of this exact search.")
 @click.option("--retrain-best", is_flag=True,
               help="Retrain, evaluate and export the best configuration into RUN_DIR/best/.")
+@click.option("--workers", type=click.IntRange(min=0), default=0,
+              help="Run a keras-tuner chief and this many worker processes on this machine.")
+@click.option("--oracle-host", default="127.0.0.1", show_default=True,
+              help="Address the chief (oracle) listens on, with --workers.")
 @_library_errors
 def tune_command(pipeline, search_path, algorithm, max_trials, overrides, data_dir, run_dir,
-                 overwrite, retrain_best):
+                 overwrite, retrain_best, workers, oracle_host):
     """Search hyperparameters with keras-tuner; writes trials.csv and best_config.yaml."""
     from nlp_lstm import rundir, tuning
     from nlp_lstm.pipeline import build_pipeline
@@ -133,8 +137,17 @@ def tune_command(pipeline, search_path, algorithm, max_trials, overrides, data_d
                     else (config.tune.search_space, config.where("tune.search_space")))
     run_dir = Path(run_dir) if run_dir else rundir.new_run_dir(f"{config.name}-tune")
     log = lambda msg: click.echo(msg, err=True)  # noqa: E731
+    if workers:
+        child = [pipeline, "--run-dir", str(run_dir)] + [f"--set={o}" for o in overrides]
+        child += ["--search", search_path] if search_path else []
+        child += ["--data-dir", data_dir] if data_dir else []
+        child += ["--overwrite"] if overwrite else []
+        tuning.run_distributed(child, workers, host=oracle_host, log=log)
+        overwrite = False  # the parent reloads the project the chief wrote, and finishes it
     summary, ranked, params = tuning.tune(build_pipeline(config), space, where, run_dir,
                                           overwrite=overwrite, log=log)
+    if summary is None:
+        return  # a chief or worker process of a distributed search
     click.echo(tuning.format_ranking(ranked, params))
     click.echo(f"tuning run directory: {run_dir} ({summary['completed']} trials completed, "
                f"{summary['wall_time_s']} s, tuner files {summary['disk_bytes'] / 1e6:.1f} MB)")

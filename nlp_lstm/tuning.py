@@ -19,7 +19,11 @@ import csv
 import dataclasses
 import hashlib
 import json
+import os
 import shutil
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -250,6 +254,8 @@ class PipelineHyperModel:
 
 def prune_checkpoints(tuner, keep):
     """Deletes the weight checkpoints of every completed trial outside the best `keep`."""
+    if not hasattr(tuner.oracle, "trials"):
+        return 0  # a distributed worker: the chief's process prunes at the end
     best = {t.trial_id for t in tuner.oracle.get_best_trials(num_trials=keep)} if keep else set()
     freed = 0
     for trial in tuner.oracle.trials.values():
@@ -376,6 +382,9 @@ def tune(pipeline, space, where, run_dir, overwrite=False, log=print):
     start = time.perf_counter()
     tuner.search(verbose=0)
     wall = time.perf_counter() - start
+    if is_distributed_child():
+        return None, [], params
+    prune_checkpoints(tuner, config.tune.keep_best_checkpoints)
     rows = _trial_rows(tuner, params)
     reverse = objective_direction(config.tune) == "max"
     ranked = sorted([r for r in rows if r["score"] != ""], key=lambda r: r["score"],
@@ -404,6 +413,43 @@ def tune(pipeline, space, where, run_dir, overwrite=False, log=print):
                "project_dir": str(project_dir)}
     rundir.atomic_write_json(run_dir / "tuning.json", summary)
     return summary, ranked, params
+
+
+def is_distributed_child():
+    """True inside a chief or worker process started by `run_distributed`."""
+    return "KERASTUNER_TUNER_ID" in os.environ
+
+
+def free_port(host):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def run_distributed(child_args, workers, host="127.0.0.1", port=None, log=print,
+                    chief_grace_s=60):
+    """Runs a keras-tuner chief (oracle) and `workers` worker processes of `nlp-lstm tune`.
+
+    Every process stops by itself when the oracle has no trials left. If workers die, the chief is
+    stopped after `chief_grace_s`; the caller then reloads the project and finishes what is left.
+    Returns the workers' exit codes.
+    """
+    port = port or free_port(host)
+    command = [sys.executable, "-m", "nlp_lstm.cli", "tune", *child_args]
+    base = dict(os.environ, KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=str(port))
+    log(f"distributed search: chief on {host}:{port}, {workers} worker(s)")
+    chief = subprocess.Popen(command, env={**base, "KERASTUNER_TUNER_ID": "chief"})
+    procs = [subprocess.Popen(command, env={**base, "KERASTUNER_TUNER_ID": f"tuner{i}"})
+             for i in range(workers)]
+    codes = [proc.wait() for proc in procs]
+    try:
+        chief.wait(timeout=chief_grace_s)
+    except subprocess.TimeoutExpired:
+        log("the chief still waits for trials of workers that stopped; stopping it")
+        chief.terminate()
+        chief.wait(timeout=30)
+    log(f"workers exited with codes {codes}; chief with {chief.returncode}")
+    return codes
 
 
 def format_ranking(ranked, params, limit=10):

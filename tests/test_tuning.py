@@ -90,3 +90,25 @@ def test_random_search_writes_results_resumes_and_keys_projects(tmp_path, tiny_c
     other, _, _ = tuning.tune(build_pipeline(config), changed, "test", tmp_path / "t",
                               log=lambda m: None)
     assert not other["resumed"] and other["project_dir"] != summary["project_dir"]
+
+
+@pytest.mark.slow
+def test_distributed_search_with_two_workers(tmp_path, tiny_corpus):
+    import os
+    import subprocess
+    import sys
+    pipeline = write_pipeline(tmp_path, tiny_corpus, "train: {epochs: 1, verbose: 0}\n"
+                                                     "tune: {max_trials: 4}\n")
+    space = tmp_path / "space.yaml"
+    space.write_text("search_space:\n  model.hidden_dim: {choice: [4, 8]}\n"
+                     "  model.dropout: {choice: [0.0, 0.1]}\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KERASTUNER")}
+    proc = subprocess.run([sys.executable, "-m", "nlp_lstm.cli", "tune", str(pipeline), "--search",
+                           str(space), "--run-dir", str(tmp_path / "t"), "--workers", "2"],
+                          capture_output=True, text=True, timeout=900, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "workers exited with codes [0, 0]" in proc.stderr
+    with open(tmp_path / "t" / "trials.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 4 and all(r["status"] == "COMPLETED" for r in rows)
+    assert (tmp_path / "t" / "best_config.yaml").is_file()
