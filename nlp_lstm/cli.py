@@ -72,6 +72,10 @@ def _run(pipeline, overrides, data_dir, run_dir, overwrite, resume, steps=None):
         click.echo(f"{split}: {shown}")
     if "export" in result.manifest:
         click.echo(f"export: {result.manifest['export']['path']}")
+    samples = sorted((Path(result.run_dir) / "samples").glob("epoch_*.txt"))
+    if samples:
+        click.echo(f"samples after the last epoch ({samples[-1]}):")
+        click.echo(samples[-1].read_text(encoding="utf-8"))
 
 
 def _run_options(func):
@@ -229,7 +233,12 @@ def predict(target, texts, input_path, column, as_json, batch_size):
     texts = list(texts) + (_read_inputs(input_path, column) if input_path else [])
     if not texts:
         raise click.UsageError("Give texts as arguments or --input FILE.")
+    from nlp_lstm.errors import ExportError
     model = load_export(target)
+    if "serving_default" not in model.signatures:
+        raise ExportError(f"{target} is not a classifier export (its signatures: "
+                          f"{', '.join(model.signatures)}). Use `nlp-lstm generate` for language "
+                          f"models.")
     signature = model.signatures["serving_default"]
     import tensorflow as tf
     rows = []
@@ -249,6 +258,40 @@ def predict(target, texts, input_path, column, as_json, batch_size):
     for row in rows:
         text = row["text"] if len(row["text"]) <= width else row["text"][:width - 1] + "…"
         click.echo(f"{text:<{width}}  {row['label']:<12} {row['probability']:.4f}")
+
+
+@main.command()
+@click.argument("target", type=click.Path(exists=True, file_okay=False))
+@click.option("--prompt", "prompts", multiple=True, default=[""],
+              help="Text to continue (repeatable; default: an empty prompt).")
+@click.option("-n", "--max-new-tokens", default=200, show_default=True,
+              type=click.IntRange(min=0), help="Tokens (characters for char models) to generate.")
+@click.option("--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0.0),
+              help="0 is greedy; higher is more random.")
+@click.option("--top-k", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Sample among the k most likely tokens (0: all).")
+@click.option("--top-p", default=1.0, show_default=True, type=click.FloatRange(0.0, 1.0),
+              help="Sample among the most likely tokens holding this much probability.")
+@click.option("--seed", default=0, show_default=True, type=int, help="The same seed gives the same text.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per prompt.")
+@_library_errors
+def generate(target, prompts, max_new_tokens, temperature, top_k, top_p, seed, as_json):
+    """Generate text with a language-model run directory or its exported SavedModel (TARGET)."""
+    from nlp_lstm.errors import ExportError
+    from nlp_lstm.export import load_export
+    import tensorflow as tf
+    model = load_export(target)
+    if "generate" not in model.signatures:
+        raise ExportError(f"{target} is not a language model export (it has no `generate` "
+                          f"signature). Use `nlp-lstm predict` for classifiers.")
+    out = model.signatures["generate"](
+        prompt=tf.constant(list(prompts)), max_new_tokens=tf.constant(max_new_tokens),
+        temperature=tf.constant(temperature, tf.float32), top_k=tf.constant(top_k),
+        top_p=tf.constant(top_p, tf.float32), seed=tf.constant(seed, tf.int64))
+    for prompt, text in zip(prompts, out["text"].numpy()):
+        text = text.decode("utf-8", errors="replace")
+        click.echo(json.dumps({"prompt": prompt, "text": text}, ensure_ascii=False)
+                   if as_json else prompt + text)
 
 
 @main.group()

@@ -57,7 +57,10 @@ class DataConfig:
     # Delimiter for csv/tsv; default "," for csv and "\t" for tsv.
     delimiter: typing.Optional[str] = None
     # Keep at most this many examples per split (for tiny test runs); 0 keeps all.
+    # For generation: keep at most this many characters of the corpus.
     max_examples: int = 0
+    # Generation: tokens per training window (the model sees this much context while training).
+    window_length: int = 128
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,7 +169,7 @@ class PipelineConfig:
 
 
 CHOICES = {
-    "task": ("classification",),
+    "task": ("classification", "generation"),
     "steps": ("train", "evaluate", "export"),
     "data.source": ("files", "label_files", "sample", "hub"),
     "data.format": ("auto", "csv", "tsv", "json", "jsonl", "text", "parquet"),
@@ -180,7 +183,7 @@ CHOICES = {
     "tune.direction": ("auto", "max", "min"),
 }
 POSITIVE = {"train.batch_size", "train.epochs", "train.learning_rate", "train.num_buckets",
-            "train.shuffle_buffer", "evaluate.batch_size", "tune.max_trials",
+            "train.shuffle_buffer", "evaluate.batch_size", "data.window_length", "tune.max_trials",
             "tune.executions_per_trial"}
 NON_NEGATIVE = {"tune.keep_best_checkpoints", "embeddings.oov_std", "train.weight_decay", "train.warmup_epochs", "train.early_stopping_patience",
                 "data.max_examples"}

@@ -220,6 +220,66 @@ def _fingerprint(files, config, counts):
     return digest.hexdigest()
 
 
+@dataclasses.dataclass
+class TextCorpus:
+    """Running text cut into contiguous splits (language modelling).
+
+    Args:
+        splits: dict. Split name -> the split's text.
+        fingerprint: str. SHA-256 of the source bytes and the split settings.
+        files: list of str. The files read.
+    """
+
+    splits: dict
+    fingerprint: str
+    files: list
+    label_names = None
+
+    def counts(self):
+        return {name: len(text) for name, text in self.splits.items()}
+
+
+def read_corpus(config):
+    """Reads running text and cuts it into contiguous train/validation/test ranges, in that order.
+
+    Lines of running text are never shuffled: the first `split_fractions.train` of the characters
+    train, the next ones validate, the rest test.
+    """
+    import datasets
+    data = config.data
+    if data.source == "sample":
+        path = SAMPLES_DIR / f"{data.sample}.txt"
+        if not path.is_file():
+            available = sorted(p.stem for p in SAMPLES_DIR.glob("*.txt"))
+            raise InputDataError(f"There is no sample text {data.sample!r} (data.sample). "
+                                 f"Available: {', '.join(available)}.")
+        files = [str(path)]
+    elif data.source == "files" and (data.path or data.train):
+        files = _expand(data.path or data.train, "path" if data.path else "train")
+    else:
+        raise InputDataError("Generation reads running text: set data.source to files (with "
+                             "data.path) or sample.")
+    for f in files:
+        check_text_file(f)
+    table = datasets.load_dataset("text", data_files={"train": files}, split="train",
+                                  keep_linebreaks=True)
+    text = "".join(table["text"])
+    if data.max_examples:
+        text = text[:data.max_examples]
+    names = [s for s in SPLITS if data.split_fractions.get(s, 0) > 0]
+    splits, start = {}, 0
+    for index, name in enumerate(names):
+        end = len(text) if index == len(names) - 1 else \
+            start + int(round(len(text) * data.split_fractions[name]))
+        splits[name] = text[start:end]
+        start = end
+    if len(splits.get("train", "")) < 2:
+        raise InputDataError("The train split has fewer than 2 characters. Give more text.",
+                             path=files[0])
+    counts = {name: len(part) for name, part in splits.items()}
+    return TextCorpus(splits=splits, fingerprint=_fingerprint(files, config, counts), files=files)
+
+
 def read_dataset(config):
     """Reads the examples `config.data` describes into a `TextDataset` with train/validation/test."""
     data = config.data

@@ -61,7 +61,7 @@ def plot_confusion_matrix(confusion, label_names, path, title):
     plt.close(fig)
 
 
-def plot_history(history_csv, path):
+def plot_history(history_csv, path, metrics=("loss", "accuracy")):
     """Plots loss and accuracy curves from a history.csv into a PNG."""
     import csv
 
@@ -71,8 +71,8 @@ def plot_history(history_csv, path):
     with open(history_csv, newline="") as handle:
         rows = list(csv.DictReader(handle))
     epochs = [int(r["epoch"]) + 1 for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, metric in zip(axes, ("loss", "accuracy")):
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
         for prefix in ("", "val_"):
             key = prefix + metric
             if rows and key in rows[0]:

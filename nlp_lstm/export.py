@@ -53,23 +53,34 @@ def graph_ops(export_dir):
 
 def export_classifier(stages, model, label_names, export_dir, signature="serving_default",
                       verify_texts=None):
-    """Writes the SavedModel to `export_dir` atomically and returns a summary of the checks made."""
+    """Writes the classifier SavedModel to `export_dir` atomically; returns a summary of checks."""
+    def verify(tmp, module):
+        return {"max_abs_difference": verify_export(tmp, module, verify_texts, signature)}
+    return save_portable(model, lambda: ClassifierServing(stages, model, label_names),
+                         lambda module: {signature: module.classify}, export_dir,
+                         verify if verify_texts else None)
+
+
+def save_portable(model, make_module, signatures, export_dir, verify=None):
+    """Saves `make_module()` with every LSTM on the generic kernel, checks the graph for GPU-only
+    ops, runs `verify(tmp_dir, module)`, then moves the export into place atomically."""
     export_dir = Path(export_dir)
     layers = _lstm_layers(model)
     previous = [layer.use_cudnn for layer in layers]
     for layer in layers:
         layer.use_cudnn = False
-    module = ClassifierServing(stages, model, label_names)
+    module = make_module()
     tmp = Path(tempfile.mkdtemp(dir=export_dir.parent, prefix=f".{export_dir.name}.tmp-"))
     try:
-        tf.saved_model.save(module, str(tmp), signatures={signature: module.classify})
+        named = signatures(module)
+        tf.saved_model.save(module, str(tmp), signatures=named)
         found = sorted(graph_ops(tmp) & set(GPU_ONLY_OPS))
         if found:
             raise ExportError(f"The exported graph contains GPU-only ops {found}; it would not "
                               f"serve on a CPU-only machine. This is a bug in nlp_lstm's export.")
-        summary = {"signature": signature, "gpu_only_ops": found, "path": str(export_dir)}
-        if verify_texts:
-            summary["max_abs_difference"] = verify_export(tmp, module, verify_texts, signature)
+        summary = {"signature": ", ".join(named), "gpu_only_ops": found, "path": str(export_dir)}
+        if verify is not None:
+            summary.update(verify(tmp, module))
         old = export_dir.with_name(f".{export_dir.name}.old")
         if export_dir.exists():
             if old.exists():

@@ -40,7 +40,7 @@ def _stage_chain_error(config, index, previous, stage, expected, got):
 
 
 def check_stage_chain(config, stages):
-    """Checks that consecutive stages fit, from raw text to packed ids."""
+    """Checks that consecutive stages fit, from raw text to packed ids (ids for generation)."""
     kind, previous = "text", "raw text input"
     for index, stage in enumerate(stages):
         name = stage.registry_name
@@ -48,10 +48,12 @@ def check_stage_chain(config, stages):
         if expected != kind:
             raise _stage_chain_error(config, index, previous, name, expected, kind)
         kind, previous = produced, name
-    if kind != "packed":
+    wanted = "ids" if config.task == "generation" else "packed"
+    if kind != wanted:
+        ending = "a vocabulary" if wanted == "ids" else "a vocabulary and a sequence_packer"
         raise ConfigError(f"The stages end with {previous}, which outputs {kind}; a "
-                          f"{config.task} model needs packed ids. End the stages (set in "
-                          f"{config.where('stages')}) with a vocabulary and a sequence_packer.")
+                          f"{config.task} model needs {wanted} ids. End the stages (set in "
+                          f"{config.where('stages')}) with {ending}.")
 
 
 @dataclasses.dataclass
@@ -68,6 +70,8 @@ class Pipeline:
         config: PipelineConfig. The resolved, checked config.
         stages: list of PreprocessingStage. Built from `config.stages`, not yet adapted.
     """
+
+    history_metrics = ("loss", "accuracy")
 
     def __init__(self, config, stages):
         self.config = config
@@ -86,8 +90,11 @@ class Pipeline:
         return next(s for s in self.stages if isinstance(s, Vocabulary))
 
     # -- steps -------------------------------------------------------------------------------
+    def read_data(self):
+        return data_lib.read_dataset(self.config)
+
     def read(self):
-        self.data = data_lib.read_dataset(self.config)
+        self.data = self.read_data()
         self.label_names = self.data.label_names
         return self.data
 
@@ -134,15 +141,26 @@ class Pipeline:
                 inputs.trimmed_ids(self.data.to_tf("train"), self.stages))
         return self._lengths
 
+    def describe_data(self):
+        counts = ", ".join(f"{k}={v}" for k, v in self.data.counts().items())
+        return f"read: {counts} examples, labels {self.label_names}"
+
+    def describe_stages(self):
+        return (f"stages: vocabulary size {self.vocabulary.vocabulary_size}, sequence length "
+                f"{self.packer.length}")
+
+    def model_arguments(self):
+        """Model arguments filled in from the data and the stages."""
+        return {"num_classes": len(self.label_names),
+                "vocabulary_size": self.vocabulary.vocabulary_size}
+
     def build_model(self):
         entry = dict(self.config.model)
         for key in INJECTED_MODEL_ARGS:
             if key in entry:
                 raise ConfigError(f"`model.{key}` is filled in from the data and the vocabulary; "
                                   f"remove it from {self.config.where('model.' + key)}.")
-        model = MODELS.build(entry, where=self.config.where("model"),
-                             num_classes=len(self.label_names),
-                             vocabulary_size=self.vocabulary.vocabulary_size)
+        model = MODELS.build(entry, where=self.config.where("model"), **self.model_arguments())
         model(np.zeros([1, 2], dtype=np.int64))
         if self.config.embeddings.path:
             matrix, self.embedding_coverage = build_embedding_matrix(
@@ -154,7 +172,7 @@ class Pipeline:
         return model
 
     def cudnn_report(self):
-        report = cudnn_report(self.model, self.packer.padding_side)
+        report = cudnn_report(self.model, getattr(self.packer, "padding_side", "right"))
         check_cudnn(report, self.config.train.strict_cudnn)
         return report
 
@@ -275,8 +293,7 @@ class Pipeline:
         self.read()
         manifest["data"] = {"fingerprint": self.data.fingerprint, "counts": self.data.counts(),
                             "files": self.data.files, "labels": self.label_names}
-        log(f"read: {', '.join(f'{k}={v}' for k, v in self.data.counts().items())} examples, "
-            f"labels {self.label_names}")
+        log(self.describe_data())
         trained = "train" in manifest["steps_done"]
         if (run_dir / "stages.json").is_file():
             self.load_state(run_dir, with_model=trained)
@@ -284,8 +301,7 @@ class Pipeline:
             self.adapt()
             self.save_state(run_dir)
         timings["read_and_adapt"] = round(time.perf_counter() - start, 2)
-        log(f"stages: vocabulary size {self.vocabulary.vocabulary_size}, sequence length "
-            f"{self.packer.length}")
+        log(self.describe_stages())
         if not trained:
             self.build_model()
             manifest["cudnn"] = self.cudnn_report()
@@ -302,7 +318,8 @@ class Pipeline:
             timings["train"] = round(time.perf_counter() - start, 2)
             manifest["epochs_run"] = len(history.epoch)
             self.save_model(run_dir)
-            evaluation.plot_history(run_dir / "history.csv", run_dir / "history.png")
+            evaluation.plot_history(run_dir / "history.csv", run_dir / "history.png",
+                                    self.history_metrics)
             self._done(run_dir, manifest, "train")
         if "evaluate" in config.steps:
             start = time.perf_counter()
@@ -332,16 +349,21 @@ def build_pipeline(config: PipelineConfig):
         raise ConfigError(f"The pipeline has no stages (`stages`, {where}). List at least a "
                           f"tokenizer, a vocabulary and a sequence_packer.")
     check_stage_chain(config, stages)
-    if not isinstance(stages[-1], SequencePacker):
+    if config.task == "classification" and not isinstance(stages[-1], SequencePacker):
         raise ConfigError("The last stage must be a sequence_packer.")
     model_cls = MODELS.get(config.model["type"])
     entry = {k: v for k, v in config.model.items() if k != "type"}
+    injected = INJECTED_MODEL_ARGS if config.task == "classification" else ("vocabulary_size",)
     for key in INJECTED_MODEL_ARGS:
         if key in entry:
             raise ConfigError(f"`model.{key}` is filled in from the data and the vocabulary; "
                               f"remove it from {config.where('model.' + key)}.")
+    for key in injected:
         entry[key] = 2
     bind_kwargs(model_cls, entry, f"model {config.model['type']!r} in {config.where('model')}")
+    if config.task == "generation":
+        from nlp_lstm.language_model import LanguageModelPipeline
+        return LanguageModelPipeline(config, stages)
     return Pipeline(config, stages)
 
 
@@ -353,8 +375,12 @@ def load_run(run_dir, with_data=True):
                           f"`nlp-lstm run` printed.")
     import yaml
     config = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")))
-    pipeline = Pipeline(config, [])
+    if config.task == "generation":
+        from nlp_lstm.language_model import LanguageModelPipeline
+        pipeline = LanguageModelPipeline(config, [])
+    else:
+        pipeline = Pipeline(config, [])
     pipeline.load_state(run_dir)
     if with_data:
-        pipeline.data = data_lib.read_dataset(config)
+        pipeline.data = pipeline.read_data()
     return pipeline

@@ -86,13 +86,15 @@ def callbacks(train: TrainConfig, run_dir, counter=None):
 
 
 def fit(model, train_ds, validation_ds, train: TrainConfig, run_dir, steps_per_epoch,
-        counter=None):
+        counter=None, loss="sparse_categorical_crossentropy", metrics=("accuracy",),
+        extra_callbacks=()):
     """Compiles `model` and trains it; returns the Keras History."""
-    model.compile(optimizer=build_optimizer(train, steps_per_epoch),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=build_optimizer(train, steps_per_epoch), loss=loss,
+                  metrics=list(metrics))
     with warnings.catch_warnings():
         # Length-bucketed datasets have no known size; Keras warns about that at every epoch end.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
         return model.fit(train_ds, validation_data=validation_ds, epochs=train.epochs,
-                         callbacks=callbacks(train, run_dir, counter), verbose=train.verbose,
+                         callbacks=callbacks(train, run_dir, counter) + list(extra_callbacks),
+                         verbose=train.verbose,
                          shuffle=False)

@@ -57,3 +57,11 @@ def test_sample_set_regenerates_byte_for_byte():
     proc = subprocess.run([sys.executable, "-m", "nlp_lstm.samples.make_sentiment", "--check"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_sample_play_regenerates_byte_for_byte():
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "nlp_lstm.samples.make_play", "--check"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -1,9 +1,10 @@
 """Models: an LSTM backbone and task models. Importing this module fills the model registry."""
 
 from nlp_lstm.models.backbone import LSTMBackbone
+from nlp_lstm.models.causal_lm import LSTMCausalLM
 from nlp_lstm.models.cudnn import check_cudnn, cudnn_report, disable_cudnn
 from nlp_lstm.models.registry import MODELS, register_model
 from nlp_lstm.models.text_classifier import LSTMTextClassifier
 
-__all__ = ["LSTMBackbone", "LSTMTextClassifier", "MODELS", "register_model", "check_cudnn",
+__all__ = ["LSTMBackbone", "LSTMCausalLM", "LSTMTextClassifier", "MODELS", "register_model", "check_cudnn",
            "cudnn_report", "disable_cudnn"]

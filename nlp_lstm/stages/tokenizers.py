@@ -69,6 +69,8 @@ class WhitespaceTokenizer(PreprocessingStage):
     [b'a', b'witty', b'film']
     """
 
+    join_separator = " "  # how generated tokens are joined back into text
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._tokenizer = tf_text.WhitespaceTokenizer()
@@ -91,6 +93,7 @@ class UnicodeScriptTokenizer(PreprocessingStage):
     """
 
     config_keys = ("keep_whitespace",)
+    join_separator = " "
 
     def __init__(self, keep_whitespace=False, **kwargs):
         super().__init__(**kwargs)
@@ -110,6 +113,8 @@ class CharacterTokenizer(PreprocessingStage):
     >>> nlp_lstm.stages.CharacterTokenizer()(tf.constant("né")).numpy().tolist() == ["n".encode(), "é".encode()]
     True
     """
+
+    join_separator = ""
 
     def call(self, inputs):
         return tf.strings.unicode_split(_as_strings(inputs), "UTF-8", errors="replace")
@@ -135,6 +140,7 @@ class WordPieceTokenizer(PreprocessingStage):
 
     config_keys = ("vocabulary", "vocabulary_size", "oov_token", "suffix_indicator")
     requires_adapt = True
+    join_separator = " "
 
     def __init__(self, vocabulary=None, vocabulary_size=8000, oov_token="[UNK]",
                  suffix_indicator="##", **kwargs):

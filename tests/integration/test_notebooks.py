@@ -24,4 +24,6 @@ def test_notebook_runs(path, monkeypatch):
     outputs = "".join(out.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
                       for out in cell.get("outputs", []))
     assert "Traceback" not in outputs
-    assert "positive" in outputs or "negative" in outputs
+    expected = {"01_text_classification.ipynb": ("positive", "negative"),
+                "03_text_generation.ipynb": ("temperature 1.5",)}[path.name]
+    assert any(word in outputs for word in expected)
