@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 
 MODULES = ["nlp_lstm.registry", "nlp_lstm.stages.tokenizers", "nlp_lstm.stages.vocabulary",
-           "nlp_lstm.stages.packing", "nlp_lstm.models.backbone", "nlp_lstm.models.text_classifier"]
+           "nlp_lstm.stages.packing", "nlp_lstm.models.backbone", "nlp_lstm.models.text_classifier",
+           "nlp_lstm.models.causal_lm"]
 
 
 @pytest.mark.parametrize("name", MODULES)
