@@ -124,16 +124,20 @@ class LanguageModelPipeline(Pipeline):
     def generator(self):
         return TextGenerator(self.stages, self.model, self.vocabulary.vocabulary, self.separator)
 
+    def compile_arguments(self):
+        return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                "metrics": []}
+
+    def steps_per_epoch(self):
+        windows = (len(self.token_ids("train")) - 1) // self.config.data.window_length
+        return max(math.ceil(windows / self.config.train.batch_size), 1)
+
     def train(self, run_dir):
-        train = self.config.train
-        length = self.config.data.window_length
-        steps = max(math.ceil(((len(self.token_ids("train")) - 1) // length) / train.batch_size), 1)
         samples = EpochSamples(self.generator(), Path(run_dir) / "samples", seed=self.config.seed)
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         return training.fit(self.model, self.datasets("train", True),
                             self.datasets("validation") if "validation" in self.data.splits
-                            else None, train, str(run_dir), steps, loss=loss, metrics=(),
-                            extra_callbacks=[samples])
+                            else None, self.config.train, str(run_dir), self.steps_per_epoch(),
+                            extra_callbacks=[samples], **self.compile_arguments())
 
     def evaluate(self, run_dir, splits=None):
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")

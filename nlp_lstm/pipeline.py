@@ -176,15 +176,23 @@ class Pipeline:
         check_cudnn(report, self.config.train.strict_cudnn)
         return report
 
-    def train(self, run_dir):
+    def compile_arguments(self):
+        """Loss and metrics for `model.compile` (the model outputs probabilities)."""
+        return {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}
+
+    def steps_per_epoch(self):
         train = self.config.train
-        counter = inputs.PaddingCounter()
         boundaries = (inputs.length_boundaries(self._train_lengths(), train.num_buckets)
                       if train.bucketing else [])
-        steps = inputs.batches_per_epoch(self._train_lengths(), boundaries, train.batch_size)
+        return inputs.batches_per_epoch(self._train_lengths(), boundaries, train.batch_size)
+
+    def train(self, run_dir):
+        counter = inputs.PaddingCounter()
+        arguments = self.compile_arguments()
         return training.fit(self.model, self.datasets("train", True, counter),
                             self.datasets("validation") if "validation" in self.data.splits
-                            else None, train, str(run_dir), steps, counter)
+                            else None, self.config.train, str(run_dir), self.steps_per_epoch(),
+                            counter, loss=arguments["loss"], metrics=arguments["metrics"])
 
     def predict_split(self, split):
         """(labels, probabilities) of one split, in one pass over its length-bucketed batches."""

@@ -30,7 +30,7 @@ from pathlib import Path
 import keras
 import yaml
 
-from nlp_lstm import inputs, rundir, training
+from nlp_lstm import rundir, training
 from nlp_lstm.config import config_from_dict, dump_config, read_yaml
 from nlp_lstm.errors import ConfigError
 
@@ -223,18 +223,11 @@ class PipelineHyperModel:
         self._trial_pipeline = self._pipeline_for(values)
         keras.utils.set_random_seed(self.pipeline.config.seed)
         model = self._trial_pipeline.build_model()
-        train = self._trial_pipeline.config.train
-        steps = self._steps(self._trial_pipeline)
-        model.compile(optimizer=training.build_optimizer(train, steps),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        trial = self._trial_pipeline
+        model.compile(optimizer=training.build_optimizer(trial.config.train,
+                                                         trial.steps_per_epoch()),
+                      **trial.compile_arguments())
         return model
-
-    @staticmethod
-    def _steps(pipeline):
-        train = pipeline.config.train
-        boundaries = (inputs.length_boundaries(pipeline._train_lengths(), train.num_buckets)
-                      if train.bucketing else [])
-        return inputs.batches_per_epoch(pipeline._train_lengths(), boundaries, train.batch_size)
 
     def fit(self, hp, model, *args, callbacks=None, epochs=None, **kwargs):
         trial = self._trial_pipeline

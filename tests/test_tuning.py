@@ -112,3 +112,22 @@ def test_distributed_search_with_two_workers(tmp_path, tiny_corpus):
         rows = list(csv.DictReader(handle))
     assert len(rows) == 4 and all(r["status"] == "COMPLETED" for r in rows)
     assert (tmp_path / "t" / "best_config.yaml").is_file()
+
+
+@pytest.mark.slow
+def test_search_works_for_language_models(tmp_path):
+    from nlp_lstm import tuning
+    (tmp_path / "t.txt").write_text("ROSA:\nWhere is the key?\n\n" * 80, encoding="utf-8")
+    (tmp_path / "lm.yaml").write_text(
+        f"task: generation\nseed: 2\n"
+        f"data: {{path: {tmp_path / 't.txt'}, window_length: 16, "
+        f"split_fractions: {{train: 0.9, validation: 0.1}}}}\n"
+        "stages: [{type: character_tokenizer}, {type: vocabulary}]\n"
+        "model: {type: lstm_causal_lm, embedding_dim: 8, hidden_dim: 8, num_layers: 1}\n"
+        "train: {epochs: 1, batch_size: 16, verbose: 0}\n"
+        "tune: {max_trials: 2, objective: val_loss}\n", encoding="utf-8")
+    config = load(tmp_path / "lm.yaml")
+    summary, ranked, _ = tuning.tune(build_pipeline(config), {"model.hidden_dim": {"choice": [8, 16]}},
+                                     "test", tmp_path / "t", log=lambda m: None)
+    assert summary["completed"] == 2 and summary["objective"] == "val_loss"
+    assert ranked[0]["score"] <= ranked[-1]["score"]
