@@ -225,11 +225,16 @@ def read_yaml(path):
     return data
 
 
+# Mappings that are one value: a later file replaces them whole instead of merging keys into them.
+ATOMIC_KEYS = {"data.split_fractions", "data.label_files", "data.hub_splits", "tune.search_space"}
+
+
 def _merge(base, update, origin, provenance, prefix=""):
     """Deep-merges `update` into `base` in place (mappings merge, everything else is replaced)."""
     for key, value in update.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
+        if isinstance(value, dict) and isinstance(base.get(key), dict) and \
+                dotted not in ATOMIC_KEYS:
             provenance.setdefault(dotted, origin)
             _merge(base[key], value, origin, provenance, dotted + ".")
         else:

@@ -52,6 +52,8 @@ def _fail(name, spec, message, where):
 def read_search_space(path):
     """Reads a search-space YAML (`search_space:` mapping or a bare mapping of keys to ranges)."""
     raw = read_yaml(path)
+    if isinstance(raw.get("tune"), dict) and "search_space" in raw["tune"]:
+        return raw["tune"]["search_space"], str(path)
     return raw.get("search_space", raw), str(path)
 
 

@@ -55,9 +55,12 @@ def test_every_config_fragment_reads(path):
 
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_config_fragment_composes_into_a_valid_pipeline(path, tmp_path):
-    # The fragment goes last (rightmost wins), on top of the quickstart's pieces.
-    base = read_yaml(QUICKSTART)["compose"]
-    fragments = [str((QUICKSTART.parent / f).resolve()) for f in base] + [str(path)]
+    # The fragment goes last (rightmost wins), on top of the pieces of the first pipeline that
+    # uses it (the classification quickstart when none does).
+    users = [p for p in PIPELINE_FILES if any((p.parent / f).resolve() == path.resolve()
+                                              for f in read_yaml(p).get("compose", []))]
+    host = users[0] if users else QUICKSTART
+    fragments = [str(host.resolve()), str(path)]
     pipeline = write(tmp_path / "p.yaml", "compose:\n" + "".join(f"  - {f}\n" for f in fragments))
     config = load_config(pipeline, data_dir=str(tmp_path))
     assert config.sources[-2] == str(path)
@@ -76,7 +79,10 @@ def test_every_pipeline_loads_and_builds(path, tmp_path):
     assert config.name == path.stem
     pipeline = build_pipeline(config)
     assert len(pipeline.stages) == len(config.stages)
-    assert pipeline.packer.registry_name == "sequence_packer"
+    if config.task == "classification":
+        assert pipeline.packer.registry_name == "sequence_packer"
+    else:
+        assert pipeline.stages[-1].registry_name == "vocabulary"
 
 
 def test_quickstart_values():
@@ -282,7 +288,7 @@ BAD_CONFIGS = [
     ("no stages", ["stages=[]"], r"The pipeline has no stages"),
     ("model without type", ["model={hidden_dim: 3}"], r"`model`.*needs a `type` key"),
     ("unknown model type", ["model.type=transformer"],
-     r"Unknown model type 'transformer'.*Valid types: lstm_text_classifier"),
+     r"Unknown model type 'transformer'.*Valid types: lstm_causal_lm, lstm_text_classifier"),
     ("unknown model argument", ["model.hiden_dim=8"],
      r"model 'lstm_text_classifier'.*unknown argument 'hiden_dim'\. Did you mean 'hidden_dim'\?"),
 ]
