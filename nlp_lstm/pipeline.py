@@ -98,9 +98,13 @@ class Pipeline:
         self.label_names = self.data.label_names
         return self.data
 
+    def adapt_source(self):
+        """The train texts the stages adapt on, as a dataset of string batches."""
+        return self.data.to_tf("train").map(lambda ex: ex["text"]).batch(inputs.TOKENIZE_BATCH)
+
     def adapt(self):
         """Adapts each stage with learned state on the train split, in chain order."""
-        texts = self.data.to_tf("train").map(lambda ex: ex["text"]).batch(inputs.TOKENIZE_BATCH)
+        texts = self.adapt_source()
         for index, stage in enumerate(self.stages):
             if stage.requires_adapt:
                 upstream = texts
