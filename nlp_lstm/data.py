@@ -72,6 +72,16 @@ def _file_format(path, fmt):
     return SUFFIX_FORMATS[suffix]
 
 
+def _sample_path(name, suffix, what):
+    """The packaged sample file `name` + `suffix`; the error lists the samples of that kind."""
+    path = SAMPLES_DIR / f"{name}{suffix}"
+    if not path.is_file():
+        available = sorted(p.stem for p in SAMPLES_DIR.glob(f"*{suffix}"))
+        raise InputDataError(f"There is no {what} {name!r} (data.sample). "
+                             f"Available: {', '.join(available)}.")
+    return path
+
+
 def check_text_file(path):
     """Fails on an empty or non-UTF-8 file, naming the first bad line."""
     size = os.path.getsize(path)
@@ -248,12 +258,7 @@ def read_corpus(config):
     import datasets
     data = config.data
     if data.source == "sample":
-        path = SAMPLES_DIR / f"{data.sample}.txt"
-        if not path.is_file():
-            available = sorted(p.stem for p in SAMPLES_DIR.glob("*.txt"))
-            raise InputDataError(f"There is no sample text {data.sample!r} (data.sample). "
-                                 f"Available: {', '.join(available)}.")
-        files = [str(path)]
+        files = [str(_sample_path(data.sample, ".txt", "sample text"))]
     elif data.source == "files" and (data.path or data.train):
         files = _expand(data.path or data.train, "path" if data.path else "train")
     else:
@@ -289,12 +294,7 @@ def read_dataset(config):
         parts, files = _load_hub(config)
     else:
         if data.source == "sample":
-            path = SAMPLES_DIR / f"{data.sample}.tsv"
-            if not path.is_file():
-                available = sorted(p.stem for p in SAMPLES_DIR.glob("*.tsv"))
-                raise InputDataError(f"There is no sample set {data.sample!r} (data.sample). "
-                                     f"Available: {', '.join(available)}.")
-            given = {"all": str(path)}
+            given = {"all": str(_sample_path(data.sample, ".tsv", "sample set"))}
         elif data.path:
             given = {"all": data.path}
         else:

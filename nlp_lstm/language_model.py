@@ -134,13 +134,13 @@ class LanguageModelPipeline(Pipeline):
 
     def evaluate(self, run_dir, splits=None):
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
-        train_ids = self.token_ids("train")
+        unigram_bits = round(unigram_entropy_bits(self.token_ids("train")), 4)
+        predict = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
         metrics = {}
         for split in splits or self.config.evaluate.splits:
             if split not in self.data.splits:
                 continue
             total, tokens = 0.0, 0
-            predict = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
             for inputs, targets in self.datasets(split):
                 total += float(loss(targets, predict(inputs)))
                 tokens += int(tf.size(targets))
@@ -152,7 +152,7 @@ class LanguageModelPipeline(Pipeline):
                 "bits_per_token": round(nats / math.log(2), 4),
                 "bits_per_char": round(nats / math.log(2) / chars_per_token, 4),
                 "num_tokens": tokens,
-                "unigram_entropy_bits": round(unigram_entropy_bits(train_ids), 4),
+                "unigram_entropy_bits": unigram_bits,
             }
         return metrics
 
