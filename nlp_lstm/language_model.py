@@ -3,7 +3,10 @@
 Running text is split into contiguous ranges, tokenized once with the stages, cut into windows
 of `data.window_length` tokens (input = window, target = window shifted by one), and used to
 train an LSTMCausalLM. Metrics are cross-entropy in nats per token, perplexity and bits per token
-and per character, all from the same loss. Samples are written after every epoch.
+and per character, all from the same loss. The reported loss reads each split as continuous text
+and carries the LSTM states from one window to the next, as RNN language models are usually
+evaluated; `loss_independent_windows` (every window from zero states, as Keras' `val_loss`
+during training) is reported next to it. Samples are written after every epoch.
 """
 
 import collections
@@ -98,7 +101,12 @@ class LanguageModelPipeline(Pipeline):
         return self._ids[split]
 
     def datasets(self, split, training=False, counter=None):
-        """(window, next-token window) pairs; shuffled for training."""
+        """(window, next-token window) pairs; shuffled for training.
+
+        Window k covers tokens [k * length, (k + 1) * length]. With
+        `data.random_window_offsets`, training windows start at k * length plus a seeded random
+        offset in [0, length), drawn anew each epoch, so every epoch cuts the text differently.
+        """
         length = self.config.data.window_length
         ids = self.token_ids(split)
         count = (len(ids) - 1) // length
@@ -106,12 +114,29 @@ class LanguageModelPipeline(Pipeline):
             raise ConfigError(f"The {split} split has {len(ids)} tokens, fewer than one window of "
                               f"data.window_length={length} + 1. Lower data.window_length or "
                               f"give more text.")
+        batch = self.config.train.batch_size if training else self.config.evaluate.batch_size
+        if training and self.config.data.random_window_offsets and len(ids) >= 2 * length:
+            # The last slot must leave room for its window plus the shifted target.
+            count = len(ids) // length - 1
+            tokens = tf.constant(ids)
+
+            def window(index, offset):
+                start = index * length + offset % length
+                return (tf.reshape(tokens[start:start + length], [length]),
+                        tf.reshape(tokens[start + 1:start + length + 1], [length]))
+
+            offsets = tf.data.Dataset.random(seed=self.config.seed,
+                                             rerandomize_each_iteration=True)
+            dataset = tf.data.Dataset.zip(
+                tf.data.Dataset.range(count).shuffle(count, seed=self.config.seed,
+                                                     reshuffle_each_iteration=True), offsets)
+            dataset = dataset.map(window, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            return dataset.batch(batch).prefetch(tf.data.AUTOTUNE)
         inputs = ids[:count * length].reshape(count, length)
         targets = ids[1:count * length + 1].reshape(count, length)
         dataset = tf.data.Dataset.from_tensor_slices((inputs, targets))
         if training:
             dataset = dataset.shuffle(count, seed=self.config.seed, reshuffle_each_iteration=True)
-        batch = self.config.train.batch_size if training else self.config.evaluate.batch_size
         return dataset.batch(batch).prefetch(tf.data.AUTOTUNE)
 
     def generator(self):
@@ -132,6 +157,40 @@ class LanguageModelPipeline(Pipeline):
                             else None, self.config.train, str(run_dir), self.steps_per_epoch(),
                             extra_callbacks=[samples], **self.compile_arguments())
 
+    def stream_loss(self, split):
+        """Mean next-token loss over a split read as continuous text, carrying the LSTM states
+        from one window to the next (the usual RNN language-model evaluation).
+
+        The split is cut into `evaluate.batch_size` contiguous streams (fewer for short splits);
+        only the first window of each stream starts from zero states.
+        """
+        length = self.config.data.window_length
+        ids = self.token_ids(split)
+        streams = max(min(self.config.evaluate.batch_size, (len(ids) - 1) // length), 1)
+        per_stream = (len(ids) - 1) // streams
+        windows = per_stream // length
+        if windows < 1:
+            return None, 0
+        usable = windows * length
+        inputs = np.stack([ids[i * per_stream:i * per_stream + usable] for i in range(streams)])
+        targets = np.stack([ids[i * per_stream + 1:i * per_stream + usable + 1]
+                            for i in range(streams)])
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
+
+        @tf.function(reduce_retracing=True)
+        def window(x, y, states):
+            logits, states = self.model.continue_sequence(x, states)
+            return loss(y, logits), states
+
+        states = [tf.zeros([streams, layer.units]) for layer in self.model.lstm_layers
+                  for _ in range(2)]
+        total = 0.0
+        for k in range(windows):
+            part, states = window(inputs[:, k * length:(k + 1) * length],
+                                  targets[:, k * length:(k + 1) * length], states)
+            total += float(part)
+        return total / targets.size, int(targets.size)
+
     def evaluate(self, run_dir, splits=None):
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
         unigram_bits = round(unigram_entropy_bits(self.token_ids("train")), 4)
@@ -144,14 +203,17 @@ class LanguageModelPipeline(Pipeline):
             for inputs, targets in self.datasets(split):
                 total += float(loss(targets, predict(inputs)))
                 tokens += int(tf.size(targets))
-            nats = total / tokens
+            window_nats = total / tokens
+            stream_nats, stream_tokens = self.stream_loss(split)
+            nats = window_nats if stream_nats is None else stream_nats
             chars_per_token = len(self.data.splits[split]) / max(len(self.token_ids(split)), 1)
             metrics[split] = {
                 "loss": round(nats, 4),
                 "perplexity": round(math.exp(nats), 4),
                 "bits_per_token": round(nats / math.log(2), 4),
                 "bits_per_char": round(nats / math.log(2) / chars_per_token, 4),
-                "num_tokens": tokens,
+                "num_tokens": stream_tokens or tokens,
+                "loss_independent_windows": round(window_nats, 4),
                 "unigram_entropy_bits": unigram_bits,
             }
         return metrics

@@ -41,3 +41,75 @@ def test_bad_inputs(tmp_path):
     (tmp_path / "empty.txt").write_text("", encoding="utf-8")
     with pytest.raises(InputDataError, match="empty"):
         read_corpus(_config(path=str(tmp_path / "empty.txt")))
+
+
+def _window_pipeline(tmp_path, random_offsets):
+    from nlp_lstm.pipeline import build_pipeline
+    import random
+    rng = random.Random(0)
+    text = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(400))
+    (tmp_path / "t.txt").write_text(text, encoding="utf-8")
+    config = config_from_dict({
+        "task": "generation", "seed": 3,
+        "data": {"path": str(tmp_path / "t.txt"), "window_length": 10,
+                 "split_fractions": {"train": 0.9, "validation": 0.1},
+                 "random_window_offsets": random_offsets},
+        "stages": [{"type": "character_tokenizer"}, {"type": "vocabulary"}],
+        "model": {"type": "lstm_causal_lm"}, "train": {"batch_size": 4}})
+    pipeline = build_pipeline(config)
+    pipeline.read()
+    pipeline.adapt()
+    return pipeline
+
+
+def _epoch_windows(dataset):
+    return [(tuple(x), tuple(y)) for xs, ys in dataset.as_numpy_iterator()
+            for x, y in zip(xs, ys)]
+
+
+@pytest.mark.parametrize("random_offsets", [True, False])
+def test_training_windows_are_slices_with_shifted_targets(tmp_path, random_offsets):
+    pipeline = _window_pipeline(tmp_path, random_offsets)
+    ids = list(pipeline.token_ids("train"))
+    stream = ",".join(map(str, ids))
+    dataset = pipeline.datasets("train", training=True)
+    first, second = _epoch_windows(dataset), _epoch_windows(dataset)
+    for x, y in first + second:
+        assert len(x) == len(y) == 10
+        assert y[:-1] == x[1:]
+        # x followed by y's last token is a contiguous piece of the token stream.
+        assert ",".join(map(str, x + y[-1:])) in stream
+    if random_offsets:
+        assert len(first) == len(ids) // 10 - 1
+        # Offsets are drawn anew each epoch, yet a fresh dataset repeats the same sequence.
+        assert sorted(first) != sorted(second)
+        again = _epoch_windows(pipeline.datasets("train", training=True))
+        assert again == first
+    else:
+        assert sorted(first) == sorted(second)
+        assert len(first) == (len(ids) - 1) // 10
+
+
+def test_stream_loss_carries_states_across_windows(tmp_path):
+    import dataclasses
+
+    import keras
+    import numpy as np
+    pipeline = _window_pipeline(tmp_path, True)
+    pipeline.config = dataclasses.replace(
+        pipeline.config, evaluate=dataclasses.replace(pipeline.config.evaluate, batch_size=1))
+    model = pipeline.build_model()
+    ids = pipeline.token_ids("validation")
+    windows = (len(ids) - 1) // 10
+    loss, tokens = pipeline.stream_loss("validation")
+    # One pass over the whole usable stream gives the same mean loss as window-by-window states.
+    usable = windows * 10
+    logits = model(ids[None, :usable], training=False)
+    expected = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(
+        ids[None, 1:usable + 1], logits)
+    assert tokens == usable
+    np.testing.assert_allclose(loss, float(expected), rtol=1e-5)
+    # Starting every window from zero states gives a different number.
+    metrics = pipeline.evaluate(tmp_path, ["validation"])["validation"]
+    assert metrics["loss"] == round(loss, 4)
+    assert metrics["loss_independent_windows"] != metrics["loss"]

@@ -82,7 +82,8 @@ class LSTMCausalLM(keras.Model):
         if self.projection is not None:
             hidden = self.projection(hidden)
         table = ops.cast(self.embedding.embeddings, hidden.dtype)
-        return ops.cast(ops.matmul(hidden, ops.transpose(table)), "float32") + self.output_bias
+        return (ops.cast(ops.matmul(hidden, ops.transpose(table)), "float32")
+                + ops.cast(self.output_bias, "float32"))
 
     def call(self, ids, training=False):
         x = self.dropout_layer(self.embedding(ids), training=training)
@@ -103,6 +104,17 @@ class LSTMCausalLM(keras.Model):
         last = ops.sum(ops.cast(mask, "int32"), axis=1) - 1
         final = ops.take_along_axis(x, last[:, None, None], axis=1)[:, 0]
         return self.logits(final), states
+
+    def continue_sequence(self, ids, states=None):
+        """Runs whole windows from the given (h, c) per layer (zeros when None); returns the
+        logits at every position and the states after the last one (stateful evaluation)."""
+        x = self.embedding(ids)
+        new_states = []
+        for index, layer in enumerate(self.lstm_layers):
+            initial = None if states is None else [states[2 * index], states[2 * index + 1]]
+            x, h, c = layer(x, initial_state=initial)
+            new_states += [h, c]
+        return self.logits(x), new_states
 
     def step(self, token, states):
         """One token per row -> next-token logits and the new (h, c) of every layer."""
