@@ -67,15 +67,22 @@ def _run(pipeline, overrides, data_dir, run_dir, overwrite, resume, steps=None):
     result = build_pipeline(config).run(run_dir=run_dir, overwrite=overwrite, resume=resume,
                                         log=lambda msg: click.echo(msg, err=True))
     click.echo(f"run directory: {result.run_dir}")
-    for split, values in result.metrics.items():
-        shown = ", ".join(f"{k}={v}" for k, v in values.items() if isinstance(v, (int, float)))
-        click.echo(f"{split}: {shown}")
+    _echo_metrics(result.metrics)
     if "export" in result.manifest:
         click.echo(f"export: {result.manifest['export']['path']}")
     samples = sorted((Path(result.run_dir) / "samples").glob("epoch_*.txt"))
     if samples:
         click.echo(f"samples after the last epoch ({samples[-1]}):")
         click.echo(samples[-1].read_text(encoding="utf-8"))
+
+
+def _echo_metrics(metrics, splits=None):
+    """One line per split: its scalar metrics (key=value)."""
+    for split, values in metrics.items():
+        if splits is None or split in splits:
+            shown = ", ".join(f"{k}={v}" for k, v in values.items()
+                              if isinstance(v, (int, float)) and not isinstance(v, bool))
+            click.echo(f"{split}: {shown}")
 
 
 def _run_options(func):
@@ -172,12 +179,10 @@ def evaluate(run_dir, splits):
     from nlp_lstm.pipeline import load_run
     pipeline = load_run(run_dir)
     metrics = rundir.read_json(Path(run_dir) / "metrics.json", {})
-    metrics.update(pipeline.evaluate(run_dir, list(splits) or None))
+    scored = pipeline.evaluate(run_dir, list(splits) or None)
+    metrics.update(scored)
     rundir.atomic_write_json(Path(run_dir) / "metrics.json", metrics)
-    for split in splits or pipeline.config.evaluate.splits:
-        if split in metrics:
-            click.echo(f"{split}: accuracy={metrics[split]['accuracy']} "
-                       f"macro_f1={metrics[split]['macro_f1']}")
+    _echo_metrics(scored)
 
 
 @main.command(name="export")
@@ -226,19 +231,34 @@ def _read_inputs(path, column):
 @click.option("--column", default="text", show_default=True, help="Text column for csv/jsonl input.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line.")
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
+@click.option("--beam-size", type=click.IntRange(min=1),
+              help="Translation: beam size (1 decodes greedily; default: the export's).")
+@click.option("--max-length", type=click.IntRange(min=1),
+              help="Translation: most output tokens (default: the export's).")
 @_library_errors
-def predict(target, texts, input_path, column, as_json, batch_size):
-    """Classify TEXTS with a run directory or an exported SavedModel (TARGET)."""
+def predict(target, texts, input_path, column, as_json, batch_size, beam_size, max_length):
+    """Classify or translate TEXTS with a run directory or an exported SavedModel (TARGET)."""
     from nlp_lstm.export import load_export
     texts = list(texts) + (_read_inputs(input_path, column) if input_path else [])
     if not texts:
         raise click.UsageError("Give texts as arguments or --input FILE.")
     from nlp_lstm.errors import ExportError
     model = load_export(target)
+    if "translate" in model.signatures:
+        rows = _translate_rows(model, texts, batch_size, beam_size, max_length)
+        if as_json or not sys.stdout.isatty():
+            for row in rows:
+                click.echo(json.dumps(row, ensure_ascii=False))
+        else:
+            for row in rows:
+                click.echo(row["translation"])
+        return
     if "serving_default" not in model.signatures:
-        raise ExportError(f"{target} is not a classifier export (its signatures: "
+        raise ExportError(f"{target} is not a classifier or translator export (its signatures: "
                           f"{', '.join(model.signatures)}). Use `nlp-lstm generate` for language "
                           f"models.")
+    if beam_size or max_length:
+        raise click.UsageError("--beam-size and --max-length are for translation exports.")
     signature = model.signatures["serving_default"]
     import tensorflow as tf
     rows = []
@@ -258,6 +278,26 @@ def predict(target, texts, input_path, column, as_json, batch_size):
     for row in rows:
         text = row["text"] if len(row["text"]) <= width else row["text"][:width - 1] + "…"
         click.echo(f"{text:<{width}}  {row['label']:<12} {row['probability']:.4f}")
+
+
+def _translate_rows(model, texts, batch_size, beam_size, max_length):
+    """{"text", "translation", "score"} per text, from a translator export."""
+    import tensorflow as tf
+    rows = []
+    for start in range(0, len(texts), batch_size):
+        batch = tf.constant(texts[start:start + batch_size])
+        if beam_size is None and max_length is None:
+            out = model.signatures["translate"](text=batch)
+        else:
+            beam = beam_size or int(model.default_beam_size.numpy())
+            length = max_length or int(model.default_max_length.numpy())
+            out = model.signatures["translate_with_options"](
+                text=batch, beam_size=tf.constant(beam), max_length=tf.constant(length))
+        for text, translation, score in zip(texts[start:start + batch_size],
+                                            out["translation"].numpy(), out["score"].numpy()):
+            rows.append({"text": text, "translation": translation.decode("utf-8"),
+                         "score": round(float(score), 4)})
+    return rows
 
 
 @main.command()

@@ -61,6 +61,23 @@ class DataConfig:
     max_examples: int = 0
     # Generation: tokens per training window (the model sees this much context while training).
     window_length: int = 128
+    # Generation: start each training window at a random offset within its slot, drawn anew
+    # every epoch (seeded), so the model does not see the same cuts every epoch. Evaluation
+    # windows always start at fixed multiples of window_length.
+    random_window_offsets: bool = True
+    # Translation from tables (csv/tsv/json/parquet/sample): the source and target text columns.
+    source_column: str = "source"
+    target_column: str = "target"
+    # Translation from line-aligned files (line i of one translates line i of the other):
+    # `{lang}` in data.path/train/validation/test is replaced by each language code.
+    source_language: typing.Optional[str] = None
+    target_language: typing.Optional[str] = None
+    # Header-less csv/tsv files: the column names, in order (e.g. [english, spanish]).
+    column_names: typing.Optional[list] = None
+    # Translation: training pairs with more source/target tokens than this are dropped, and
+    # evaluation sources are truncated to max_source_tokens; both counts are reported.
+    max_source_tokens: int = 80
+    max_target_tokens: int = 80
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +109,7 @@ class TrainConfig:
     weight_decay: float = 0.0  # decoupled weight decay (adamw)
     clipnorm: typing.Optional[float] = 1.0  # clip each gradient to this L2 norm; null disables
     clipvalue: typing.Optional[float] = None  # clip each gradient element to +-clipvalue
+    label_smoothing: float = 0.0  # translation: share of target probability spread uniformly
     # Keep an exponential moving average of the weights with this momentum (e.g. 0.99) and
     # evaluate, checkpoint and export the averaged weights; null disables it.
     ema_momentum: typing.Optional[float] = None
@@ -110,6 +128,9 @@ class TrainConfig:
 class EvaluateConfig:
     splits: list = dataclasses.field(default_factory=lambda: ["validation", "test"])  # splits scored
     batch_size: int = 128  # examples per evaluation batch
+    beam_size: int = 4  # translation: beam size for evaluation and the export (1: greedy)
+    length_penalty: float = 0.6  # translation: GNMT length normalisation exponent of beam search
+    max_output_tokens: int = 0  # translation: most output tokens; 0 uses data.max_target_tokens
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,11 +156,16 @@ class TuneConfig:
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     name: str = "pipeline"  # run directory prefix; default: the pipeline file's stem
-    task: str = "classification"  # classification
+    task: str = "classification"  # classification, translation or generation
     seed: int = 1337  # seeds Python, NumPy and TF once per run
     steps: list = dataclasses.field(default_factory=lambda: ["train", "evaluate", "export"])
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     stages: list = dataclasses.field(default_factory=list)  # [{type: ..., **kwargs}], in order
+    # Translation: the target-side stages; empty means the same definition as `stages`, with a
+    # vocabulary of its own (see shared_vocabulary).
+    target_stages: list = dataclasses.field(default_factory=list)
+    # Translation: one vocabulary (and wordpiece vocabulary) learned on source and target text.
+    shared_vocabulary: bool = False
     model: dict = dataclasses.field(default_factory=dict)  # {type: ..., **kwargs}
     embeddings: EmbeddingsConfig = dataclasses.field(default_factory=EmbeddingsConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
@@ -169,7 +195,7 @@ class PipelineConfig:
 
 
 CHOICES = {
-    "task": ("classification", "generation"),
+    "task": ("classification", "translation", "generation"),
     "steps": ("train", "evaluate", "export"),
     "data.source": ("files", "label_files", "sample", "hub"),
     "data.format": ("auto", "csv", "tsv", "json", "jsonl", "text", "parquet"),
@@ -184,8 +210,9 @@ CHOICES = {
 }
 POSITIVE = {"train.batch_size", "train.epochs", "train.learning_rate", "train.num_buckets",
             "train.shuffle_buffer", "evaluate.batch_size", "data.window_length", "tune.max_trials",
+            "data.max_source_tokens", "data.max_target_tokens", "evaluate.beam_size",
             "tune.executions_per_trial"}
-NON_NEGATIVE = {"tune.keep_best_checkpoints", "embeddings.oov_std", "train.weight_decay", "train.warmup_epochs", "train.early_stopping_patience",
+NON_NEGATIVE = {"train.label_smoothing", "evaluate.max_output_tokens", "evaluate.length_penalty", "tune.keep_best_checkpoints", "embeddings.oov_std", "train.weight_decay", "train.warmup_epochs", "train.early_stopping_patience",
                 "data.max_examples"}
 
 
@@ -430,9 +457,22 @@ def _check_values(config, where):
         fail("embeddings.words", None, "format=numpy needs a word list file in embeddings.words.")
     if not config.steps:
         fail("steps", config.steps, "List at least one of: train, evaluate, export.")
-    for index, stage in enumerate(config.stages):
-        if not isinstance(stage, dict) or "type" not in stage:
-            fail(f"stages", stage, f"stages[{index}] must be a mapping with a `type` key.")
+    for key in ("stages", "target_stages"):
+        for index, stage in enumerate(getattr(config, key)):
+            if not isinstance(stage, dict) or "type" not in stage:
+                fail(key, stage, f"{key}[{index}] must be a mapping with a `type` key.")
+    if config.task != "translation" and (config.target_stages or config.shared_vocabulary):
+        fail("target_stages" if config.target_stages else "shared_vocabulary",
+             config.target_stages or config.shared_vocabulary,
+             "target_stages and shared_vocabulary are for task: translation only.")
+    if config.task == "translation" and config.shared_vocabulary and config.target_stages:
+        fail("target_stages", config.target_stages, "With shared_vocabulary: true both sides use "
+             "`stages`; remove target_stages or set shared_vocabulary: false.")
+    if bool(data.source_language) != bool(data.target_language):
+        fail("data.source_language" if data.source_language else "data.target_language",
+             data.source_language or data.target_language,
+             "Give both data.source_language and data.target_language (line-aligned files), "
+             "or neither (a table with data.source_column and data.target_column).")
     if not isinstance(config.model, dict) or "type" not in config.model:
         fail("model", config.model, "The model section needs a `type` key, e.g. "
              "type: lstm_text_classifier.")

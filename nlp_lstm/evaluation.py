@@ -84,3 +84,27 @@ def plot_history(history_csv, path, metrics=("loss", "accuracy")):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_attention(maps, path, title):
+    """Attention heatmaps (target tokens down, source tokens across), one panel per example.
+
+    Args:
+        maps: list of (source tokens, target tokens, weights [target, source]).
+        path: str or Path. The PNG to write.
+        title: str. Figure title.
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(maps), figsize=(4.5 * len(maps), 4.5), squeeze=False)
+    for ax, (source, target, weights) in zip(axes[0], maps):
+        ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+        ax.set_xticks(range(len(source)), source, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(target)), target, fontsize=7)
+        ax.set_xlabel("source")
+        ax.set_ylabel("output")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -28,6 +28,7 @@ STAGE_KINDS = {"text_normalizer": ("text", "text"), "whitespace_tokenizer": ("te
                "character_tokenizer": ("text", "tokens"), "wordpiece_tokenizer": ("text", "tokens"),
                "vocabulary": ("tokens", "ids"), "sequence_packer": ("ids", "packed")}
 INJECTED_MODEL_ARGS = ("num_classes", "vocabulary_size")
+TRANSLATION_MODEL_ARGS = ("source_vocabulary_size", "target_vocabulary_size")
 EDGE_CASE_TEXTS = ["", " ", "x" * 100_000, "naïve café — 東京 🙂", "\u0301\u200b"]
 
 
@@ -48,12 +49,23 @@ def check_stage_chain(config, stages):
         if expected != kind:
             raise _stage_chain_error(config, index, previous, name, expected, kind)
         kind, previous = produced, name
-    wanted = "ids" if config.task == "generation" else "packed"
+    wanted = "packed" if config.task == "classification" else "ids"
     if kind != wanted:
         ending = "a vocabulary" if wanted == "ids" else "a vocabulary and a sequence_packer"
         raise ConfigError(f"The stages end with {previous}, which outputs {kind}; a "
                           f"{config.task} model needs {wanted} ids. End the stages (set in "
                           f"{config.where('stages')}) with {ending}.")
+
+
+def adapt_chain(stages, texts):
+    """Adapts each stage that learns state on `texts` (string batches) run through the stages
+    before it, in chain order."""
+    for index, stage in enumerate(stages):
+        if stage.requires_adapt:
+            upstream = texts
+            for previous in stages[:index]:
+                upstream = upstream.map(previous)
+            stage.adapt(upstream)
 
 
 @dataclasses.dataclass
@@ -104,13 +116,7 @@ class Pipeline:
 
     def adapt(self):
         """Adapts each stage with learned state on the train split, in chain order."""
-        texts = self.adapt_source()
-        for index, stage in enumerate(self.stages):
-            if stage.requires_adapt:
-                upstream = texts
-                for previous in self.stages[:index]:
-                    upstream = upstream.map(previous)
-                stage.adapt(upstream)
+        adapt_chain(self.stages, self.adapt_source())
         self.check_chain_outputs()
 
     def check_chain_outputs(self):
@@ -354,19 +360,26 @@ class Pipeline:
 
 def build_pipeline(config: PipelineConfig):
     """Builds the stages and checks the model entry, without reading data or training."""
-    where = config.where("stages")
-    stages = [STAGES.build(entry, where=f"stages[{i}] of {where}")
-              for i, entry in enumerate(config.stages)]
+    if config.task == "translation":
+        from nlp_lstm.translation import build_translation_stages
+        stages, target_stages = build_translation_stages(config)
+    else:
+        stages = [STAGES.build(entry, where=f"stages[{i}] of {config.where('stages')}")
+                  for i, entry in enumerate(config.stages)]
     if not stages:
-        raise ConfigError(f"The pipeline has no stages (`stages`, {where}). List at least a "
-                          f"tokenizer, a vocabulary and a sequence_packer.")
+        raise ConfigError(f"The pipeline has no stages (`stages`, {config.where('stages')}). "
+                          f"List at least a tokenizer and a vocabulary"
+                          + (" and a sequence_packer." if config.task == "classification" else "."))
     check_stage_chain(config, stages)
+    if config.task == "translation" and target_stages is not stages:
+        check_stage_chain(config, target_stages)
     if config.task == "classification" and not isinstance(stages[-1], SequencePacker):
         raise ConfigError("The last stage must be a sequence_packer.")
     model_cls = MODELS.get(config.model["type"])
     entry = {k: v for k, v in config.model.items() if k != "type"}
-    injected = INJECTED_MODEL_ARGS if config.task == "classification" else ("vocabulary_size",)
-    for key in INJECTED_MODEL_ARGS:
+    injected = {"classification": INJECTED_MODEL_ARGS, "generation": ("vocabulary_size",),
+                "translation": TRANSLATION_MODEL_ARGS}[config.task]
+    for key in set(INJECTED_MODEL_ARGS) | set(TRANSLATION_MODEL_ARGS):
         if key in entry:
             raise ConfigError(f"`model.{key}` is filled in from the data and the vocabulary; "
                               f"remove it from {config.where('model.' + key)}.")
@@ -376,6 +389,9 @@ def build_pipeline(config: PipelineConfig):
     if config.task == "generation":
         from nlp_lstm.language_model import LanguageModelPipeline
         return LanguageModelPipeline(config, stages)
+    if config.task == "translation":
+        from nlp_lstm.translation import TranslationPipeline
+        return TranslationPipeline(config, stages, target_stages)
     return Pipeline(config, stages)
 
 
@@ -390,6 +406,9 @@ def load_run(run_dir, with_data=True):
     if config.task == "generation":
         from nlp_lstm.language_model import LanguageModelPipeline
         pipeline = LanguageModelPipeline(config, [])
+    elif config.task == "translation":
+        from nlp_lstm.translation import TranslationPipeline
+        pipeline = TranslationPipeline(config, [], [])
     else:
         pipeline = Pipeline(config, [])
     pipeline.load_state(run_dir)

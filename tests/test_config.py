@@ -288,7 +288,7 @@ BAD_CONFIGS = [
     ("no stages", ["stages=[]"], r"The pipeline has no stages"),
     ("model without type", ["model={hidden_dim: 3}"], r"`model`.*needs a `type` key"),
     ("unknown model type", ["model.type=transformer"],
-     r"Unknown model type 'transformer'.*Valid types: lstm_causal_lm, lstm_text_classifier"),
+     r"Unknown model type 'transformer'.*Valid types: lstm_causal_lm, lstm_seq2seq, lstm_text_classifier"),
     ("unknown model argument", ["model.hiden_dim=8"],
      r"model 'lstm_text_classifier'.*unknown argument 'hiden_dim'\. Did you mean 'hidden_dim'\?"),
 ]

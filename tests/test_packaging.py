@@ -4,6 +4,8 @@ import configparser
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -51,17 +53,10 @@ def test_mr_data_splits_80_10_10(shared_data):
     assert read_dataset(config).fingerprint == data.fingerprint
 
 
-def test_sample_set_regenerates_byte_for_byte():
+@pytest.mark.parametrize("script", ["make_sentiment", "make_play", "make_phrasebook"])
+def test_sample_files_regenerate_byte_for_byte(script):
     import subprocess
     import sys
-    proc = subprocess.run([sys.executable, "-m", "nlp_lstm.samples.make_sentiment", "--check"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
-def test_sample_play_regenerates_byte_for_byte():
-    import subprocess
-    import sys
-    proc = subprocess.run([sys.executable, "-m", "nlp_lstm.samples.make_play", "--check"],
+    proc = subprocess.run([sys.executable, "-m", f"nlp_lstm.samples.{script}", "--check"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
