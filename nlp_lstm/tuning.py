@@ -211,13 +211,16 @@ class PipelineHyperModel:
     def _pipeline_for(self, values):
         from nlp_lstm.pipeline import build_pipeline
         config = apply_values(self.pipeline.config, values)
-        key = json.dumps(config.stages, sort_keys=True)
+        key = json.dumps([config.stages, config.target_stages, config.shared_vocabulary,
+                          dataclasses.asdict(config.data)], sort_keys=True)
         trial = build_pipeline(config)
         trial.data, trial.label_names = self.pipeline.data, self.pipeline.label_names
         if key not in self._stage_cache:
             trial.adapt()
-            self._stage_cache[key] = trial.stages
-        trial.stages = self._stage_cache[key]
+            self._stage_cache[key] = (trial.stages, getattr(trial, "target_stages", None))
+        trial.stages, target_stages = self._stage_cache[key]
+        if target_stages is not None:
+            trial.target_stages = target_stages
         return trial
 
     def build(self, hp):

@@ -1,6 +1,7 @@
 """Hyperparameter search: space parsing, a tiny random search, resume, changed spaces."""
 
 import csv
+from pathlib import Path
 
 import pytest
 
@@ -77,7 +78,6 @@ def test_random_search_writes_results_resumes_and_keys_projects(tmp_path, tiny_c
         rows = list(csv.DictReader(handle))
     assert len(rows) == 3 and {r["status"] for r in rows} == {"COMPLETED"}
     assert (tmp_path / "t" / "tuning.png").is_file()
-    from pathlib import Path
     kept = list(Path(summary["project_dir"]).rglob("checkpoint.weights.h5"))
     assert len(kept) == 2  # tune.keep_best_checkpoints defaults to 3; set to 2 above
     best = load(tmp_path / "t" / "best_config.yaml")
@@ -114,6 +114,63 @@ def test_distributed_search_with_two_workers(tmp_path, tiny_corpus):
     assert (tmp_path / "t" / "best_config.yaml").is_file()
 
 
+def _processes_with_env(name, value):
+    """PIDs of this user's processes whose environment holds name=value (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                environ = (entry / "environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if f"{name}={value}".encode() in environ:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_does_not_stop_the_search(tmp_path, tiny_corpus):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    if not os.path.isdir("/proc"):
+        pytest.skip("needs /proc to find the worker process")
+    pipeline = write_pipeline(tmp_path, tiny_corpus, "train: {epochs: 2, verbose: 0}\n"
+                                                     "tune: {max_trials: 4}\n")
+    space = tmp_path / "space.yaml"
+    space.write_text("search_space:\n  model.hidden_dim: {choice: [4, 8]}\n"
+                     "  model.dropout: {choice: [0.0, 0.1]}\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KERASTUNER")}
+    env["NLP_LSTM_TEST_RUN"] = str(tmp_path)  # marks this search's processes for the lookup
+    proc = subprocess.Popen([sys.executable, "-m", "nlp_lstm.cli", "tune", str(pipeline),
+                             "--search", str(space), "--run-dir", str(tmp_path / "t"),
+                             "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    try:
+        deadline = time.time() + 300
+        victim = []
+        while not victim and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+            marked = set(_processes_with_env("NLP_LSTM_TEST_RUN", str(tmp_path)))
+            victim = sorted(marked & set(_processes_with_env("KERASTUNER_TUNER_ID", "tuner1")))
+        assert victim, "worker tuner1 never started"
+        time.sleep(3)  # let it take a trial
+        os.kill(victim[0], signal.SIGKILL)
+        out, err = proc.communicate(timeout=900)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    assert "workers exited with codes [0, -9]" in err
+    with open(tmp_path / "t" / "trials.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    completed = [r for r in rows if r["status"] == "COMPLETED"]
+    assert len(completed) == 4, rows
+    assert (tmp_path / "t" / "best_config.yaml").is_file()
+
+
 @pytest.mark.slow
 def test_search_works_for_language_models(tmp_path):
     from nlp_lstm import tuning
@@ -131,3 +188,30 @@ def test_search_works_for_language_models(tmp_path):
                                      "test", tmp_path / "t", log=lambda m: None)
     assert summary["completed"] == 2 and summary["objective"] == "val_loss"
     assert ranked[0]["score"] <= ranked[-1]["score"]
+
+
+@pytest.mark.slow
+def test_search_works_for_translation_with_a_conditional_attention_entry(tmp_path):
+    from nlp_lstm import tuning
+    (tmp_path / "mt.yaml").write_text(
+        "task: translation\nseed: 2\n"
+        "data: {source: sample, sample: phrasebook, source_column: en, target_column: es, "
+        "max_examples: 200}\n"
+        "stages: [{type: unicode_script_tokenizer}, {type: vocabulary}]\n"
+        "model: {type: lstm_seq2seq, embedding_dim: 8, hidden_dim: 8, encoder_layers: 1}\n"
+        "train: {epochs: 1, batch_size: 32, verbose: 0}\n"
+        "tune: {max_trials: 2, objective: val_loss, algorithm: grid}\n", encoding="utf-8")
+    config = load(tmp_path / "mt.yaml")
+    space, _ = tuning.read_search_space(Path(__file__).parents[1] / "configs" / "search" /
+                                        "seq2seq_small.yaml")
+    params = tuning.parse_search_space(space, config)
+    assert "model.attention" in [p.name for p in params]
+    summary, ranked, _ = tuning.tune(
+        build_pipeline(config), {"model.attention": space["model.attention"]}, "test",
+        tmp_path / "t", log=lambda m: None)
+    assert summary["completed"] == 2
+    assert sorted(r["model.attention"] for r in ranked) == ["bahdanau", "luong"]
+    # The same entry does not apply to a classification pipeline (the condition is on task).
+    with pytest.raises(ConfigError, match="No entry"):
+        tuning.parse_search_space({"model.attention": space["model.attention"]},
+                                  load(write_pipeline(tmp_path, tmp_path / "x.tsv")))

@@ -25,5 +25,7 @@ def test_notebook_runs(path, monkeypatch):
                       for out in cell.get("outputs", []))
     assert "Traceback" not in outputs
     expected = {"01_text_classification.ipynb": ("positive", "negative"),
-                "03_text_generation.ipynb": ("temperature 1.5",)}[path.name]
+                "02_translation.ipynb": ("greedy:", "beam 4:"),
+                "03_text_generation.ipynb": ("temperature 1.5",),
+                "04_tuning.ipynb": ("retrained best:",)}[path.name]
     assert any(word in outputs for word in expected)
