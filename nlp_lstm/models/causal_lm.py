@@ -11,6 +11,18 @@ from keras import ops
 from nlp_lstm.models.registry import register_model
 
 
+def output_logits(hidden, output_layer, projection, embedding, output_bias):
+    """float32 logits from a dense output layer, or, with tied embeddings, from the embedding
+    table (after an optional projection to its width) plus a bias added in float32."""
+    if output_layer is not None:
+        return ops.cast(output_layer(hidden), "float32")
+    if projection is not None:
+        hidden = projection(hidden)
+    table = ops.cast(embedding.embeddings, hidden.dtype)
+    return (ops.cast(ops.matmul(hidden, ops.transpose(table)), "float32")
+            + ops.cast(output_bias, "float32"))
+
+
 @register_model("lstm_causal_lm")
 class LSTMCausalLM(keras.Model):
     """Embedding -> stacked LSTMs -> logits over the vocabulary for the next token.
@@ -77,13 +89,8 @@ class LSTMCausalLM(keras.Model):
         self.built = True
 
     def logits(self, hidden):
-        if self.output_layer is not None:
-            return ops.cast(self.output_layer(hidden), "float32")
-        if self.projection is not None:
-            hidden = self.projection(hidden)
-        table = ops.cast(self.embedding.embeddings, hidden.dtype)
-        return (ops.cast(ops.matmul(hidden, ops.transpose(table)), "float32")
-                + ops.cast(self.output_bias, "float32"))
+        return output_logits(hidden, self.output_layer, self.projection, self.embedding,
+                             getattr(self, "output_bias", None))
 
     def call(self, ids, training=False):
         x = self.dropout_layer(self.embedding(ids), training=training)

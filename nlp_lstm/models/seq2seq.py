@@ -9,6 +9,7 @@ import keras
 from keras import ops
 
 from nlp_lstm.models.backbone import padding_mask
+from nlp_lstm.models.causal_lm import output_logits
 from nlp_lstm.models.registry import register_model
 
 ATTENTIONS = ("luong", "bahdanau")
@@ -225,15 +226,8 @@ class LSTMSeq2Seq(keras.Model):
         self.built = True
 
     def logits(self, hidden):
-        if self.output_layer is not None:
-            return ops.cast(self.output_layer(hidden), "float32")
-        if self.projection is not None:
-            hidden = self.projection(hidden)
-        table = ops.cast(self.target_embedding.embeddings, hidden.dtype)
-        # Under mixed precision the bias variable is autocast to the compute dtype; add it in
-        # float32, like the logits.
-        return ops.cast(ops.matmul(hidden, ops.transpose(table)), "float32") \
-            + ops.cast(self.output_bias, "float32")
+        return output_logits(hidden, self.output_layer, self.projection, self.target_embedding,
+                             getattr(self, "output_bias", None))
 
     def _build_if_needed(self):
         if not self.built:

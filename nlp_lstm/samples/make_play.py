@@ -65,12 +65,13 @@ exits non-zero if the committed file differs.
 
 from __future__ import annotations
 
-import argparse
 import random
 import re
 import sys
 import textwrap
 from pathlib import Path
+
+from nlp_lstm.samples import generator_main
 
 SEED = 20240612
 N_ACTS = 5
@@ -446,19 +447,8 @@ def render(text: str) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    ap.add_argument("--out", type=Path, default=OUT_PATH, help="output path (default: next to this script)")
-    ap.add_argument("--check", action="store_true", help="exit 1 if the output file differs from a fresh generation")
-    args = ap.parse_args(argv)
-    data = render(Play().generate())
-    if args.check:
-        ok = args.out.exists() and args.out.read_bytes() == data
-        print(f"{args.out}: {'up to date' if ok else 'DIFFERS'}")
-        return 0 if ok else 1
-    args.out.write_bytes(data)
-    n_blocks = len(re.findall(rb"^[A-Z][A-Z ]+:$", data, re.M))
-    print(f"wrote {args.out} ({len(data)} bytes, {n_blocks} speeches)")
-    return 0
+    return generator_main(argv, __doc__, OUT_PATH, lambda: render(Play().generate()),
+                          lambda data: f"{len(re.findall(rb'^[A-Z][A-Z ]+:$', data, re.M))} speeches")
 
 
 if __name__ == "__main__":

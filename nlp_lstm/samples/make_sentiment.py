@@ -56,10 +56,11 @@ exits non-zero if the committed file differs.
 
 from __future__ import annotations
 
-import argparse
 import random
 import sys
 from pathlib import Path
+
+from nlp_lstm.samples import generator_main
 
 SEED = 20240611
 N_PER_CLASS = 1500
@@ -631,19 +632,8 @@ def render(rows: list[tuple[str, str]]) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    ap.add_argument("--out", type=Path, default=OUT_PATH, help="output path (default: next to this script)")
-    ap.add_argument("--check", action="store_true", help="exit 1 if the output file differs from a fresh generation")
-    args = ap.parse_args(argv)
-    data = render(generate())
-    if args.check:
-        ok = args.out.exists() and args.out.read_bytes() == data
-        print(f"{args.out}: {'up to date' if ok else 'DIFFERS'}")
-        return 0 if ok else 1
-    args.out.write_bytes(data)
-    n_rows = data.count(b"\n") - 1
-    print(f"wrote {args.out} ({len(data)} bytes, {n_rows} rows)")
-    return 0
+    return generator_main(argv, __doc__, OUT_PATH, lambda: render(generate()),
+                          lambda data: f"{len(data.splitlines()) - 1} rows")
 
 
 if __name__ == "__main__":
