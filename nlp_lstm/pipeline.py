@@ -57,6 +57,16 @@ def check_stage_chain(config, stages):
                           f"{config.where('stages')}) with {ending}.")
 
 
+def check_injected_args(config):
+    """The model entry, checked not to set the arguments that the data and stages fill in."""
+    entry = dict(config.model)
+    for key in INJECTED_MODEL_ARGS + TRANSLATION_MODEL_ARGS:
+        if key in entry:
+            raise ConfigError(f"`model.{key}` is filled in from the data and the vocabulary; "
+                              f"remove it from {config.where('model.' + key)}.")
+    return entry
+
+
 def adapt_chain(stages, texts):
     """Adapts each stage that learns state on `texts` (string batches) run through the stages
     before it, in chain order."""
@@ -165,11 +175,7 @@ class Pipeline:
                 "vocabulary_size": self.vocabulary.vocabulary_size}
 
     def build_model(self):
-        entry = dict(self.config.model)
-        for key in INJECTED_MODEL_ARGS:
-            if key in entry:
-                raise ConfigError(f"`model.{key}` is filled in from the data and the vocabulary; "
-                                  f"remove it from {self.config.where('model.' + key)}.")
+        entry = check_injected_args(self.config)
         model = MODELS.build(entry, where=self.config.where("model"), **self.model_arguments())
         model(np.zeros([1, 2], dtype=np.int64))
         if self.config.embeddings.path:
@@ -379,10 +385,7 @@ def build_pipeline(config: PipelineConfig):
     entry = {k: v for k, v in config.model.items() if k != "type"}
     injected = {"classification": INJECTED_MODEL_ARGS, "generation": ("vocabulary_size",),
                 "translation": TRANSLATION_MODEL_ARGS}[config.task]
-    for key in set(INJECTED_MODEL_ARGS) | set(TRANSLATION_MODEL_ARGS):
-        if key in entry:
-            raise ConfigError(f"`model.{key}` is filled in from the data and the vocabulary; "
-                              f"remove it from {config.where('model.' + key)}.")
+    check_injected_args(config)
     for key in injected:
         entry[key] = 2
     bind_kwargs(model_cls, entry, f"model {config.model['type']!r} in {config.where('model')}")

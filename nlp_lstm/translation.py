@@ -21,7 +21,7 @@ from nlp_lstm import evaluation, export, inputs, rundir, training
 from nlp_lstm.decoding import beam_search, greedy_decode
 from nlp_lstm.errors import ConfigError
 from nlp_lstm.models import MODELS
-from nlp_lstm.pipeline import TRANSLATION_MODEL_ARGS, Pipeline, adapt_chain
+from nlp_lstm.pipeline import Pipeline, adapt_chain, check_injected_args
 from nlp_lstm.stages import STAGES, Vocabulary
 
 PAD_ID, BOS_ID, EOS_ID = 0, 2, 3
@@ -312,11 +312,7 @@ class TranslationPipeline(Pipeline):
                 "target_vocabulary_size": self.target_vocabulary.vocabulary_size}
 
     def build_model(self):
-        entry = dict(self.config.model)
-        for key in TRANSLATION_MODEL_ARGS:
-            if key in entry:
-                raise ConfigError(f"`model.{key}` is filled in from the vocabularies; remove it "
-                                  f"from {self.config.where('model.' + key)}.")
+        entry = check_injected_args(self.config)
         if self.config.embeddings.path:
             raise ConfigError(f"Pretrained vectors are not supported for translation yet; remove "
                               f"{self.config.where('embeddings.path')}.")
