@@ -277,7 +277,8 @@ def _tuner_class(keras_tuner, algorithm, log, keep):
         def on_trial_end(self, trial):
             super().on_trial_end(trial)
             score = trial.score if trial.score is not None else float("nan")
-            shown = ", ".join(f"{k}={v}" for k, v in trial.hyperparameters.values.items()
+            shown = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
+                              for k, v in trial.hyperparameters.values.items()
                               if not k.startswith("tuner/"))
             log(f"trial {trial.trial_id}: {trial.status} score={score:.4f} | {shown}")
             prune_checkpoints(self, keep)

@@ -215,3 +215,25 @@ def test_search_works_for_translation_with_a_conditional_attention_entry(tmp_pat
     with pytest.raises(ConfigError, match="No entry"):
         tuning.parse_search_space({"model.attention": space["model.attention"]},
                                   load(write_pipeline(tmp_path, tmp_path / "x.tsv")))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algorithm", ["random", "grid", "hyperband", "bayesian"])
+def test_every_algorithm_runs_and_the_seed_fixes_the_trials(tmp_path, tiny_corpus, algorithm):
+    from nlp_lstm import tuning
+    pipeline = write_pipeline(tmp_path, tiny_corpus,
+                              "train: {epochs: 2, verbose: 0}\n"
+                              f"tune: {{algorithm: {algorithm}, max_trials: 3}}\n")
+    config = load(pipeline)
+    space = {"model.hidden_dim": {"choice": [4, 8]},
+             "train.learning_rate": {"min": 1.0e-3, "max": 1.0e-2, "sampling": "log"}}
+    proposed = []
+    for name in ("a", "b"):
+        summary, ranked, _ = tuning.tune(build_pipeline(config), space, "test", tmp_path / name,
+                                         log=lambda m: None)
+        assert summary["completed"] >= 2
+        with open(tmp_path / name / "trials.csv") as handle:
+            proposed.append([(r["model.hidden_dim"], r["train.learning_rate"])
+                             for r in csv.DictReader(handle)])
+    # Two searches with the same seed in different directories propose the same trials.
+    assert proposed[0] == proposed[1]
