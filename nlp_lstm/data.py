@@ -43,11 +43,14 @@ class TextDataset:
 
     def to_tf(self, split):
         """A `tf.data.Dataset` of {"text": string, "label": int64} for one split."""
-        import tensorflow as tf
-        part = self.splits[split]
-        return tf.data.Dataset.from_tensor_slices(
-            {"text": tf.constant(part["text"], tf.string),
-             "label": tf.constant(part["label"], tf.int64)})
+        return _split_dataset(self.splits[split], {"text": "string", "label": "int64"})
+
+
+def _split_dataset(part, dtypes):
+    """A `tf.data.Dataset` of one split's columns, each with its dtype (column -> dtype name)."""
+    import tensorflow as tf
+    return tf.data.Dataset.from_tensor_slices(
+        {column: tf.constant(part[column], dtype) for column, dtype in dtypes.items()})
 
 
 def _expand(pattern, key):
@@ -372,11 +375,7 @@ class ParallelDataset:
 
     def to_tf(self, split):
         """A `tf.data.Dataset` of {"source": string, "target": string} for one split."""
-        import tensorflow as tf
-        part = self.splits[split]
-        return tf.data.Dataset.from_tensor_slices(
-            {"source": tf.constant(part["source"], tf.string),
-             "target": tf.constant(part["target"], tf.string)})
+        return _split_dataset(self.splits[split], {"source": "string", "target": "string"})
 
 
 def _read_lines(path):

@@ -266,12 +266,18 @@ class TranslationPipeline(Pipeline):
         return ([s[:data.max_source_tokens] for s in sources],
                 [t[:data.max_target_tokens] for t in targets])
 
+    def _train_lengths(self):
+        """Source lengths of the kept train pairs, computed once (bucket boundaries and the
+        steps per epoch of the skeleton's `steps_per_epoch` use them)."""
+        if getattr(self, "_lengths", None) is None:
+            sources, _ = self.pairs("train", training=True)
+            self._lengths = np.fromiter(map(len, sources), np.int64, len(sources))
+        return self._lengths
+
     def _boundaries(self):
         if not self.config.train.bucketing:
             return []
-        sources, _ = self.pairs("train", training=True)
-        return inputs.length_boundaries(np.fromiter(map(len, sources), np.int64),
-                                        self.config.train.num_buckets)
+        return inputs.length_boundaries(self._train_lengths(), self.config.train.num_buckets)
 
     def datasets(self, split, training=False, counter=None):
         """((source, decoder input), decoder target) batches, bucketed by source length."""
@@ -300,11 +306,6 @@ class TranslationPipeline(Pipeline):
         if counter is not None:
             dataset = dataset.map(lambda s, d, t: (counter.count(s, d, pad) + (t,)))
         return dataset.map(lambda s, d, t: ((s, d), t)).prefetch(inputs.AUTOTUNE)
-
-    def steps_per_epoch(self):
-        sources, _ = self.pairs("train", training=True)
-        return inputs.batches_per_epoch(np.fromiter(map(len, sources), np.int64),
-                                        self._boundaries(), self.config.train.batch_size)
 
     # -- model -----------------------------------------------------------------------------
     def model_arguments(self):
