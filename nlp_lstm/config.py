@@ -65,6 +65,12 @@ class DataConfig:
     # every epoch (seeded), so the model does not see the same cuts every epoch. Evaluation
     # windows always start at fixed multiples of window_length.
     random_window_offsets: bool = True
+    # Generation: truncated backpropagation through time. The train split becomes
+    # train.batch_size contiguous streams; batch k holds window k of every stream, and each batch
+    # starts from the LSTM states the previous one ended with (reset every epoch; with
+    # random_window_offsets the streams start at a fresh seeded offset each epoch). Training then
+    # matches the stateful evaluation; a partial last batch is dropped.
+    stateful_batches: bool = False
     # Translation from tables (csv/tsv/json/parquet/sample): the source and target text columns.
     source_column: str = "source"
     target_column: str = "target"
@@ -114,6 +120,10 @@ class TrainConfig:
     # evaluate, checkpoint and export the averaged weights; null disables it.
     ema_momentum: typing.Optional[float] = None
     early_stopping_patience: int = 3  # epochs without improvement before stopping; 0 disables
+    # Stop before an epoch that would end past this many minutes of training (projected from
+    # the slowest epoch so far; counted across resumes). The learning-rate schedule still spans
+    # train.epochs, so size epochs to fit and keep this as the guard; null disables it.
+    time_budget_minutes: typing.Optional[float] = None
     monitor: str = "val_loss"  # metric watched by early stopping, checkpoints and plateaus
     bucketing: bool = True  # group examples of similar length into batches
     num_buckets: int = 8  # number of length buckets (from train length quantiles)
@@ -435,6 +445,9 @@ def _check_values(config, where):
     for key in ("train.clipnorm", "train.clipvalue"):
         if get(key) is not None and get(key) <= 0:
             fail(key, get(key), "It must be > 0, or null to disable clipping.")
+    if train.time_budget_minutes is not None and train.time_budget_minutes <= 0:
+        fail("train.time_budget_minutes", train.time_budget_minutes,
+             "It must be > 0, or null for no time limit.")
     if train.ema_momentum is not None and not 0 < train.ema_momentum < 1:
         fail("train.ema_momentum", train.ema_momentum, "It must be in (0, 1), or null.")
     if not 0 < train.lr_decay_rate <= 1:

@@ -1,10 +1,12 @@
 """Compile and fit a model from `TrainConfig`: optimizer, schedule, clipping, callbacks, resume."""
 
 import os
+import time
 import warnings
 
 import keras
 
+from nlp_lstm import rundir
 from nlp_lstm.config import TrainConfig
 
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
@@ -59,6 +61,45 @@ class PaddingShare(keras.callbacks.Callback):
             logs["padding_share"] = round(self.counter.share(), 4)
 
 
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training before an epoch that would end past `minutes` of training.
+
+    The next epoch is projected to take as long as the slowest one so far. The time spent is
+    kept in `state_path` after every epoch, so a resumed run counts what it already used.
+    """
+
+    def __init__(self, minutes, state_path):
+        super().__init__()
+        self.budget = minutes * 60.0
+        self.state_path = state_path
+        self.spent = 0.0
+        self.slowest = 0.0
+        self.stopped_after_epoch = None
+
+    def on_train_begin(self, logs=None):
+        state = rundir.read_json(self.state_path)
+        if state:
+            self.spent, self.slowest = state["seconds"], state["slowest_epoch_seconds"]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        took = time.monotonic() - self._start
+        self.spent += took
+        self.slowest = max(self.slowest, took)
+        stop = self.spent + self.slowest > self.budget
+        if stop:
+            self.stopped_after_epoch = epoch + 1
+            self.model.stop_training = True
+            print(f"train.time_budget_minutes={self.budget / 60:g}: stopping after epoch "
+                  f"{epoch + 1}; {self.spent / 60:.1f} min spent and the next epoch could take "
+                  f"{self.slowest / 60:.1f} min.")
+        rundir.atomic_write_json(self.state_path, {
+            "seconds": round(self.spent, 3), "slowest_epoch_seconds": round(self.slowest, 3),
+            "budget_seconds": self.budget, "stopped_after_epoch": self.stopped_after_epoch})
+
+
 def callbacks(train: TrainConfig, run_dir, counter=None):
     """Padding share, early stopping, best checkpoint, resumable backup, TensorBoard, CSV history."""
     out = []
@@ -73,6 +114,9 @@ def callbacks(train: TrainConfig, run_dir, counter=None):
                                                      factor=train.lr_decay_rate, patience=1,
                                                      verbose=1))
     os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
+    if train.time_budget_minutes is not None:
+        out.append(TimeBudget(train.time_budget_minutes,
+                              os.path.join(run_dir, "checkpoints", "time_budget.json")))
     out += [
         keras.callbacks.ModelCheckpoint(os.path.join(run_dir, "checkpoints", "best.weights.h5"),
                                         monitor=train.monitor, save_best_only=True,

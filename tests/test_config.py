@@ -261,6 +261,8 @@ BAD_CONFIGS = [
     ("source without its key", ["data.source=hub"], r"source=hub needs data.hub_name"),
     ("path and train together", ["data.train=a.tsv"], r"`data.path`.*not both"),
     ("clipnorm zero", ["train.clipnorm=0"], r"`train.clipnorm`.*or null to disable clipping"),
+    ("time budget zero", ["train.time_budget_minutes=0"],
+     r"`train.time_budget_minutes`.*or null for no time limit"),
     ("numpy embeddings without words", ["embeddings.path=v.npy", "embeddings.format=numpy"],
      r"`embeddings.words`.*format=numpy needs a word list file"),
     ("unknown stage type", ["stages.1.type=space_tokenizer"],
