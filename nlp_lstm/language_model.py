@@ -115,6 +115,8 @@ class LanguageModelPipeline(Pipeline):
                               f"data.window_length={length} + 1. Lower data.window_length or "
                               f"give more text.")
         batch = self.config.train.batch_size if training else self.config.evaluate.batch_size
+        if training and self.config.data.stateful_batches:
+            return self._stream_batches(ids)
         if training and self.config.data.random_window_offsets and len(ids) >= 2 * length:
             # The last slot must leave room for its window plus the shifted target.
             count = len(ids) // length - 1
@@ -139,6 +141,42 @@ class LanguageModelPipeline(Pipeline):
             dataset = dataset.shuffle(count, seed=self.config.seed, reshuffle_each_iteration=True)
         return dataset.batch(batch).prefetch(tf.data.AUTOTUNE)
 
+    def _stream_layout(self, ids):
+        """(tokens per stream, windows per stream) of the stateful training layout."""
+        length, batch = self.config.data.window_length, self.config.train.batch_size
+        # Room for the largest offset (length - 1) and the shifted target of the last window.
+        per_stream = (len(ids) - length) // batch
+        windows = per_stream // length
+        if windows < 1:
+            raise ConfigError(
+                f"data.stateful_batches cuts the train split ({len(ids)} tokens) into "
+                f"train.batch_size={batch} streams of at least data.window_length={length} tokens "
+                f"plus one, and it is too short for that. Lower train.batch_size or "
+                f"data.window_length, or give more text.")
+        return per_stream, windows
+
+    def _stream_batches(self, ids):
+        """Batch k = window k of each of `train.batch_size` contiguous streams (row i of every
+        batch continues row i of the previous one), for LSTMCausalLM.carry_states."""
+        length, batch = self.config.data.window_length, self.config.train.batch_size
+        per_stream, windows = self._stream_layout(ids)
+        usable = windows * length
+        tokens = tf.constant(ids)
+
+        def epoch(offset):
+            offset = offset % length if self.config.data.random_window_offsets else offset * 0
+            starts = offset + tf.range(batch, dtype=tf.int64) * per_stream
+            index = starts[:, None] + tf.range(usable, dtype=tf.int64)[None, :]
+
+            def by_window(values):
+                return tf.transpose(tf.reshape(values, [batch, windows, length]), [1, 0, 2])
+
+            return tf.data.Dataset.from_tensor_slices(
+                (by_window(tf.gather(tokens, index)), by_window(tf.gather(tokens, index + 1))))
+
+        offsets = tf.data.Dataset.random(seed=self.config.seed, rerandomize_each_iteration=True)
+        return offsets.take(1).flat_map(epoch).prefetch(tf.data.AUTOTUNE)
+
     def generator(self):
         return TextGenerator(self.stages, self.model, self.vocabulary.vocabulary, self.separator)
 
@@ -147,15 +185,31 @@ class LanguageModelPipeline(Pipeline):
                 "metrics": []}
 
     def steps_per_epoch(self):
+        if self.config.data.stateful_batches:
+            return self._stream_layout(self.token_ids("train"))[1]
         windows = (len(self.token_ids("train")) - 1) // self.config.data.window_length
         return max(math.ceil(windows / self.config.train.batch_size), 1)
 
+    def training_callbacks(self, model):
+        """What fitting `model` needs besides the skeleton's callbacks: with
+        data.stateful_batches, states carried across batches and zeroed at each epoch start."""
+        if not self.config.data.stateful_batches:
+            model.carry_states(None)
+            return []
+        model.carry_states(self.config.train.batch_size)
+        return [keras.callbacks.LambdaCallback(
+            on_epoch_begin=lambda epoch, logs=None: model.reset_carried_states())]
+
     def train(self, run_dir):
         samples = EpochSamples(self.generator(), Path(run_dir) / "samples", seed=self.config.seed)
-        return training.fit(self.model, self.datasets("train", True),
-                            self.datasets("validation") if "validation" in self.data.splits
-                            else None, self.config.train, str(run_dir), self.steps_per_epoch(),
-                            extra_callbacks=[samples], **self.compile_arguments())
+        try:
+            return training.fit(self.model, self.datasets("train", True),
+                                self.datasets("validation") if "validation" in self.data.splits
+                                else None, self.config.train, str(run_dir), self.steps_per_epoch(),
+                                extra_callbacks=[samples] + self.training_callbacks(self.model),
+                                **self.compile_arguments())
+        finally:
+            self.model.carry_states(None)
 
     def stream_loss(self, split):
         """Mean next-token loss over a split read as continuous text, carrying the LSTM states

@@ -202,6 +202,10 @@ class Pipeline:
                       if train.bucketing else [])
         return inputs.batches_per_epoch(self._train_lengths(), boundaries, train.batch_size)
 
+    def training_callbacks(self, model):
+        """Callbacks that fitting `model` needs besides the skeleton's (the tuner adds them too)."""
+        return []
+
     def train(self, run_dir):
         counter = inputs.PaddingCounter()
         arguments = self.compile_arguments()

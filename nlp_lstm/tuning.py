@@ -237,7 +237,7 @@ class PipelineHyperModel:
     def fit(self, hp, model, *args, callbacks=None, epochs=None, **kwargs):
         trial = self._trial_pipeline
         train = trial.config.train
-        extra = []
+        extra = trial.training_callbacks(model)
         if train.early_stopping_patience:
             extra.append(keras.callbacks.EarlyStopping(
                 monitor=trial.config.tune.objective, patience=train.early_stopping_patience,

@@ -113,3 +113,56 @@ def test_stream_loss_carries_states_across_windows(tmp_path):
     metrics = pipeline.evaluate(tmp_path, ["validation"])["validation"]
     assert metrics["loss"] == round(loss, 4)
     assert metrics["loss_independent_windows"] != metrics["loss"]
+
+
+def _stream_pipeline(tmp_path, random_offsets):
+    import dataclasses
+    pipeline = _window_pipeline(tmp_path, random_offsets)
+    pipeline.config = dataclasses.replace(pipeline.config, data=dataclasses.replace(
+        pipeline.config.data, stateful_batches=True))
+    return pipeline
+
+
+@pytest.mark.parametrize("random_offsets", [True, False])
+def test_stateful_batches_continue_each_row(tmp_path, random_offsets):
+    pipeline = _stream_pipeline(tmp_path, random_offsets)
+    ids = list(pipeline.token_ids("train"))
+    stream = ",".join(map(str, ids))
+    dataset = pipeline.datasets("train", training=True)
+    epochs = [[(x.tolist(), y.tolist()) for x, y in dataset.as_numpy_iterator()]
+              for _ in range(2)]
+    for batches in epochs:
+        assert len(batches) == pipeline.steps_per_epoch() == ((len(ids) - 10) // 4) // 10
+        for row in range(4):
+            xs = sum((x[row] for x, _ in batches), [])
+            ys = sum((y[row] for _, y in batches), [])
+            # Row i of consecutive batches is one contiguous run of text; targets shift by one.
+            assert ys[:-1] == xs[1:]
+            assert ",".join(map(str, xs + ys[-1:])) in stream
+        for x, y in batches:
+            assert len(x) == len(y) == 4 and all(len(r) == 10 for r in x)
+    if random_offsets:
+        assert epochs[0] != epochs[1]
+        again = [(x.tolist(), y.tolist())
+                 for x, y in pipeline.datasets("train", training=True).as_numpy_iterator()]
+        assert again == epochs[0]
+    else:
+        assert epochs[0] == epochs[1]
+
+
+def test_stateful_batches_train_and_reject_too_short_text(tmp_path):
+    import dataclasses
+
+    from nlp_lstm.errors import ConfigError
+    pipeline = _stream_pipeline(tmp_path, True)
+    pipeline.config = dataclasses.replace(pipeline.config, train=dataclasses.replace(
+        pipeline.config.train, epochs=2, verbose=0))
+    pipeline.build_model()
+    history = pipeline.train(tmp_path / "run")
+    assert len(history.history["loss"]) == pipeline.config.train.epochs
+    assert all(loss == loss for loss in history.history["loss"])  # finite, not NaN
+    assert pipeline.model._carried is None  # switched off after training
+    pipeline.config = dataclasses.replace(pipeline.config, train=dataclasses.replace(
+        pipeline.config.train, batch_size=64))
+    with pytest.raises(ConfigError, match="stateful_batches.*train.batch_size=64"):
+        pipeline.datasets("train", training=True)

@@ -6,6 +6,7 @@ new token never re-runs the prefix.
 """
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from nlp_lstm.models.registry import register_model
@@ -21,6 +22,28 @@ def output_logits(hidden, output_layer, projection, embedding, output_bias):
     table = ops.cast(embedding.embeddings, hidden.dtype)
     return (ops.cast(ops.matmul(hidden, ops.transpose(table)), "float32")
             + ops.cast(output_bias, "float32"))
+
+
+class _CarriedStates:
+    """Each layer's (h, c) carried from one training batch to the next. A plain object, so that
+    neither Keras nor tf.Module tracking puts these variables into checkpoints or exports."""
+
+    def __init__(self, batch_size, units, count):
+        self.batch_size = batch_size
+        self.variables = [tf.Variable(tf.zeros([batch_size, units]), trainable=False)
+                          for _ in range(count)]
+
+    def read(self, layer_index, dtype):
+        h, c = self.variables[2 * layer_index:2 * layer_index + 2]
+        return [ops.cast(h, dtype), ops.cast(c, dtype)]
+
+    def write(self, states):
+        for variable, state in zip(self.variables, states):
+            variable.assign(ops.cast(tf.stop_gradient(state), variable.dtype))
+
+    def reset(self):
+        for variable in self.variables:
+            variable.assign(tf.zeros_like(variable))
 
 
 @register_model("lstm_causal_lm")
@@ -61,6 +84,7 @@ class LSTMCausalLM(keras.Model):
         self.dropout = dropout
         self.tie_embeddings = tie_embeddings
         self.recurrent_dropout = recurrent_dropout
+        self._carried = None
         self.embedding = keras.layers.Embedding(vocabulary_size, embedding_dim, name="embedding")
         self.lstm_layers = [keras.layers.LSTM(hidden_dim, return_sequences=True, return_state=True,
                                               recurrent_dropout=recurrent_dropout,
@@ -92,11 +116,32 @@ class LSTMCausalLM(keras.Model):
         return output_logits(hidden, self.output_layer, self.projection, self.embedding,
                              getattr(self, "output_bias", None))
 
+    def carry_states(self, batch_size):
+        """Truncated backpropagation through time: while training, every batch of `batch_size`
+        rows starts from the LSTM states the previous batch ended with (row i continues row i),
+        and gradients stop at the batch boundary. `None` turns it off. `reset_carried_states()`
+        zeroes the states (at the start of each epoch). The states live outside the model's
+        weights, so saved models and exports do not hold them."""
+        self._carried = None if batch_size is None else _CarriedStates(
+            batch_size, self.hidden_dim, 2 * self.num_layers)
+
+    def reset_carried_states(self):
+        if self._carried is not None:
+            self._carried.reset()
+
     def call(self, ids, training=False):
+        carried = self._carried if training else None
+        if carried is not None and ids.shape[0] != carried.batch_size:
+            carried = None  # a symbolic trace, or a batch that continues no stream
         x = self.dropout_layer(self.embedding(ids), training=training)
-        for layer in self.lstm_layers:
-            x = layer(x, training=training)[0]
+        new_states = []
+        for index, layer in enumerate(self.lstm_layers):
+            initial = None if carried is None else carried.read(index, x.dtype)
+            x, h, c = layer(x, initial_state=initial, training=training)
+            new_states += [h, c]
             x = self.dropout_layer(x, training=training)
+        if carried is not None:
+            carried.write(new_states)
         return self.logits(x)
 
     def prefill(self, ids, mask):

@@ -47,3 +47,26 @@ def test_training_lowers_the_loss_and_reloads(tmp_path):
 def test_invalid_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         LSTMCausalLM(vocabulary_size=10, **kwargs)
+
+
+def test_carried_states_continue_rows_across_training_batches():
+    """carry_states: batch 2 starts where batch 1 ended, row by row, like one long pass."""
+    model = LSTMCausalLM(vocabulary_size=20, embedding_dim=6, hidden_dim=8, num_layers=2,
+                         dropout=0.0)
+    ids = np.random.default_rng(0).integers(1, 20, size=(3, 8))
+    full = np.asarray(model(ids))
+    weights_before = len(model.weights)
+    model.carry_states(3)
+    first = np.asarray(model(ids[:, :4], training=True))
+    second = np.asarray(model(ids[:, 4:], training=True))
+    np.testing.assert_allclose(np.concatenate([first, second], axis=1), full, atol=1e-5)
+    # The carried states are no weights: checkpoints and exports never hold them.
+    assert len(model.weights) == weights_before
+    # Inference ignores them (zero states); a reset starts training from zero states again.
+    assert not np.allclose(np.asarray(model(ids[:, 4:])), second, atol=1e-4)
+    model.reset_carried_states()
+    np.testing.assert_allclose(np.asarray(model(ids[:, :4], training=True)), full[:, :4],
+                               atol=1e-5)
+    model.carry_states(None)
+    np.testing.assert_allclose(np.asarray(model(ids[:, 4:], training=True)),
+                               np.asarray(model(ids[:, 4:])), atol=1e-6)
