@@ -127,6 +127,10 @@ class TrainConfig:
     monitor: str = "val_loss"  # metric watched by early stopping, checkpoints and plateaus
     bucketing: bool = True  # group examples of similar length into batches
     num_buckets: int = 8  # number of length buckets (from train length quantiles)
+    # With bucketing: a token budget per training batch instead of a fixed batch_size; each
+    # bucket's batch holds as many examples as fit this many tokens at the bucket's longest
+    # length (so short texts come in larger batches). 0 uses batch_size for every bucket.
+    batch_tokens: int = 0
     shuffle_buffer: int = 10000  # examples in the shuffle buffer
     strict_cudnn: bool = False  # fail (instead of warn) when a layer cannot use the cuDNN kernel
     precision: str = "float32"  # float32, mixed_bfloat16 or mixed_float16
@@ -222,7 +226,7 @@ POSITIVE = {"train.batch_size", "train.epochs", "train.learning_rate", "train.nu
             "train.shuffle_buffer", "evaluate.batch_size", "data.window_length", "tune.max_trials",
             "data.max_source_tokens", "data.max_target_tokens", "evaluate.beam_size",
             "tune.executions_per_trial"}
-NON_NEGATIVE = {"train.label_smoothing", "evaluate.max_output_tokens", "evaluate.length_penalty", "tune.keep_best_checkpoints", "embeddings.oov_std", "train.weight_decay", "train.warmup_epochs", "train.early_stopping_patience",
+NON_NEGATIVE = {"train.batch_tokens", "train.label_smoothing", "evaluate.max_output_tokens", "evaluate.length_penalty", "tune.keep_best_checkpoints", "embeddings.oov_std", "train.weight_decay", "train.warmup_epochs", "train.early_stopping_patience",
                 "data.max_examples"}
 
 
@@ -450,6 +454,10 @@ def _check_values(config, where):
              "It must be > 0, or null for no time limit.")
     if train.ema_momentum is not None and not 0 < train.ema_momentum < 1:
         fail("train.ema_momentum", train.ema_momentum, "It must be in (0, 1), or null.")
+    if train.batch_tokens and (not train.bucketing or config.task == "generation"):
+        fail("train.batch_tokens", train.batch_tokens,
+             "A token budget sizes the batches of length buckets: it needs train.bucketing: "
+             "true and a classification or translation task; set it to 0 otherwise.")
     if not 0 < train.lr_decay_rate <= 1:
         fail("train.lr_decay_rate", train.lr_decay_rate, "It must be in (0, 1].")
     fractions = data.split_fractions

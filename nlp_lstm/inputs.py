@@ -58,29 +58,47 @@ def length_boundaries(lengths, num_buckets):
     return sorted({int(q) + 1 for q in quantiles if int(q) + 1 > 1})
 
 
-def batches_per_epoch(lengths, boundaries, batch_size):
-    """Exact number of batches per epoch: each length bucket flushes its partial batch at the end."""
+def bucket_batch_sizes(lengths, boundaries, batch_size, batch_tokens=0):
+    """Examples per batch in each of the len(boundaries) + 1 buckets: `batch_size` everywhere, or
+    with a token budget `batch_tokens`, as many as fit it at the bucket's longest train length
+    (at least one)."""
+    if not batch_tokens:
+        return [batch_size] * (len(boundaries) + 1)
+    longest = int(np.max(lengths)) if len(lengths) else 1
+    upper = [b - 1 for b in boundaries] + [max(longest, boundaries[-1] if boundaries else 1)]
+    return [max(batch_tokens // max(u, 1), 1) for u in upper]
+
+
+def batches_per_epoch(lengths, boundaries, batch_sizes):
+    """Exact number of batches per epoch: each length bucket flushes its partial batch at the end.
+
+    `batch_sizes` is one int, or one per bucket (`bucket_batch_sizes`)."""
     if not boundaries:
-        return max(int(np.ceil(len(lengths) / batch_size)), 1)
+        size = batch_sizes if isinstance(batch_sizes, int) else batch_sizes[0]
+        return max(int(np.ceil(len(lengths) / size)), 1)
+    if isinstance(batch_sizes, int):
+        batch_sizes = [batch_sizes] * (len(boundaries) + 1)
     buckets = np.bincount(np.searchsorted(boundaries, lengths, side="right"),
                           minlength=len(boundaries) + 1)
-    return max(int(sum(np.ceil(n / batch_size) for n in buckets)), 1)
+    return max(int(sum(np.ceil(n / size) for n, size in zip(buckets, batch_sizes))), 1)
 
 
 def batched(dataset, packer, batch_size, boundaries, counter=None, shuffle_buffer=0, seed=None):
     """Batches unbatched (ids, label): shuffled when `shuffle_buffer`, length-bucketed when
-    `boundaries` is non-empty, right-padded (or left-padded when the packer says so)."""
+    `boundaries` is non-empty, right-padded (or left-padded when the packer says so).
+    `batch_size` is one int, or one per bucket (`bucket_batch_sizes`)."""
     pad = tf.constant(packer.pad_value, tf.int64)
     dataset = dataset.cache()
     if shuffle_buffer:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    sizes = [batch_size] * (len(boundaries) + 1) if isinstance(batch_size, int) else batch_size
     if boundaries:
         dataset = dataset.bucket_by_sequence_length(
             lambda ids, label: tf.shape(ids)[0], bucket_boundaries=boundaries,
-            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+            bucket_batch_sizes=sizes,
             padded_shapes=([None], []), padding_values=(pad, tf.constant(0, tf.int64)))
     else:
-        dataset = dataset.padded_batch(batch_size, padded_shapes=([None], []),
+        dataset = dataset.padded_batch(sizes[0], padded_shapes=([None], []),
                                        padding_values=(pad, tf.constant(0, tf.int64)))
     if packer.padding_side == "left":
         dataset = dataset.map(lambda ids, label: (

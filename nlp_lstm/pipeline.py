@@ -146,11 +146,10 @@ class Pipeline:
         """Batched (ids, label) for one split: shuffled and bucketed for training."""
         train = self.config.train
         unbatched = inputs.trimmed_ids(self.data.to_tf(split), self.stages)
-        boundaries = []
-        if train.bucketing:
-            boundaries = inputs.length_boundaries(self._train_lengths(), train.num_buckets)
+        boundaries = self._boundaries()
         return inputs.batched(unbatched, self.packer,
-                              train.batch_size if training else self.config.evaluate.batch_size,
+                              self.train_batch_sizes() if training
+                              else self.config.evaluate.batch_size,
                               boundaries, counter=counter,
                               shuffle_buffer=train.shuffle_buffer if training else 0,
                               seed=self.config.seed if training else None)
@@ -196,11 +195,20 @@ class Pipeline:
         """Loss and metrics for `model.compile` (the model outputs probabilities)."""
         return {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}
 
-    def steps_per_epoch(self):
+    def _boundaries(self):
+        if not self.config.train.bucketing:
+            return []
+        return inputs.length_boundaries(self._train_lengths(), self.config.train.num_buckets)
+
+    def train_batch_sizes(self):
+        """Examples per training batch in each length bucket (`train.batch_tokens`)."""
         train = self.config.train
-        boundaries = (inputs.length_boundaries(self._train_lengths(), train.num_buckets)
-                      if train.bucketing else [])
-        return inputs.batches_per_epoch(self._train_lengths(), boundaries, train.batch_size)
+        return inputs.bucket_batch_sizes(self._train_lengths(), self._boundaries(),
+                                         train.batch_size, train.batch_tokens)
+
+    def steps_per_epoch(self):
+        return inputs.batches_per_epoch(self._train_lengths(), self._boundaries(),
+                                        self.train_batch_sizes())
 
     def training_callbacks(self, model):
         """Callbacks that fitting `model` needs besides the skeleton's (the tuner adds them too)."""

@@ -274,11 +274,6 @@ class TranslationPipeline(Pipeline):
             self._lengths = np.fromiter(map(len, sources), np.int64, len(sources))
         return self._lengths
 
-    def _boundaries(self):
-        if not self.config.train.bucketing:
-            return []
-        return inputs.length_boundaries(self._train_lengths(), self.config.train.num_buckets)
-
     def datasets(self, split, training=False, counter=None):
         """((source, decoder input), decoder target) batches, bucketed by source length."""
         train = self.config.train
@@ -292,16 +287,17 @@ class TranslationPipeline(Pipeline):
         if training:
             dataset = dataset.shuffle(min(train.shuffle_buffer, max(len(sources), 1)),
                                       seed=self.config.seed, reshuffle_each_iteration=True)
-        batch = train.batch_size if training else self.config.evaluate.batch_size
         boundaries = self._boundaries()
+        sizes = self.train_batch_sizes() if training else \
+            [self.config.evaluate.batch_size] * (len(boundaries) + 1)
         pad = tf.constant(PAD_ID, tf.int64)
         if boundaries:
             dataset = dataset.bucket_by_sequence_length(
                 lambda s, d, t: tf.shape(s)[0], bucket_boundaries=boundaries,
-                bucket_batch_sizes=[batch] * (len(boundaries) + 1),
+                bucket_batch_sizes=sizes,
                 padded_shapes=([None], [None], [None]), padding_values=(pad, pad, pad))
         else:
-            dataset = dataset.padded_batch(batch, padded_shapes=([None], [None], [None]),
+            dataset = dataset.padded_batch(sizes[0], padded_shapes=([None], [None], [None]),
                                            padding_values=(pad, pad, pad))
         if counter is not None:
             dataset = dataset.map(lambda s, d, t: (counter.count(s, d, pad) + (t,)))

@@ -47,6 +47,22 @@ def test_bucketing_pads_less_than_one_batch_for_all():
     assert shares[1] < shares[0] / 2
 
 
+def test_a_token_budget_gives_short_buckets_larger_batches():
+    lengths = np.minimum(np.random.RandomState(2).lognormal(3, 0.8, size=600).astype(int) + 1, 300)
+    boundaries = inputs.length_boundaries(lengths, 6)
+    sizes = inputs.bucket_batch_sizes(lengths, boundaries, 32, batch_tokens=512)
+    longest = [b - 1 for b in boundaries] + [int(lengths.max())]
+    assert sizes == [max(512 // n, 1) for n in longest]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] > sizes[-1]
+    assert inputs.bucket_batch_sizes(lengths, boundaries, 32) == [32] * (len(boundaries) + 1)
+    batches = list(inputs.batched(_unbatched(lengths), SequencePacker(sequence_length=1000), sizes,
+                                  boundaries, shuffle_buffer=600, seed=4))
+    assert len(batches) == inputs.batches_per_epoch(lengths, boundaries, sizes)
+    assert sum(ids.shape[0] for ids, _ in batches) == len(lengths)
+    assert lengths.max() < 512
+    assert max(ids.shape[0] * ids.shape[1] for ids, _ in batches) <= 512
+
+
 def test_left_padding_is_applied_after_bucketing():
     packer = SequencePacker(sequence_length=10, padding_side="left")
     (ids, _), = list(inputs.batched(_unbatched([2, 4]), packer, 2, []))
