@@ -1,0 +1,363 @@
+"""Classification training speed: nlp_lstm against the Keras example and PyTorch, plus serving,
+compute efficiency and peak memory.
+
+Every system trains the same model size (embedding, one bidirectional LSTM layer, the final
+states of both directions, dropout, a softmax layer) with Adam, gradient clipping and the same
+batch size, on the same token ids (nlp_lstm's stages tokenize the texts once; the peers get the
+ids for free). Epochs alternate between the systems (ours, peer, peer, ours, ...), so all share
+the machine's state alike. Throughput counts real (non-padding) tokens; the first epoch of each
+system includes graph tracing and is not counted.
+"""
+
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import corpora, flops, harness, workers
+from benchmarks.peers import keras_example, torch_lstm
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclasses.dataclass(frozen=True)
+class Size:
+    embedding_dim: int
+    hidden_dim: int
+    batch_size: int
+    epochs: int  # the first is a warm-up and not timed
+    synthetic: dict  # examples per split
+    serving_calls: int
+    dropout: float = 0.2
+    learning_rate: float = 2e-3
+    clipnorm: float = 1.0
+
+
+FULL = Size(embedding_dim=128, hidden_dim=128, batch_size=64, epochs=4,
+            synthetic={"train": 8000, "validation": 1000, "test": 1000}, serving_calls=400)
+QUICK = Size(embedding_dim=32, hidden_dim=32, batch_size=32, epochs=2,
+             synthetic={"train": 600, "validation": 100, "test": 100}, serving_calls=60)
+
+
+def pipeline_config(data, size, name, **train):
+    """The nlp_lstm classification config the benchmark trains (word stages, no truncation)."""
+    return {
+        "name": name, "task": "classification", "seed": 1337, "steps": ["train", "export"],
+        "data": data,
+        "stages": [{"type": "text_normalizer", "form": "NFKC", "lowercase": True},
+                   {"type": "unicode_script_tokenizer"},
+                   {"type": "vocabulary", "max_size": 20000, "min_frequency": 1},
+                   {"type": "sequence_packer", "sequence_length": "p100"}],
+        "model": {"type": "lstm_text_classifier", "embedding_dim": size.embedding_dim,
+                  "hidden_dim": size.hidden_dim, "num_layers": 1, "bidirectional": True,
+                  "pooling": "last", "dropout": size.dropout},
+        "train": {"batch_size": size.batch_size, "epochs": size.epochs,
+                  "learning_rate": size.learning_rate, "clipnorm": size.clipnorm,
+                  "verbose": 0, **train},
+        "export": {"verify": False},
+    }
+
+
+class Ours:
+    """nlp_lstm: the pipeline's own tf.data input (length buckets, right padding) and model.
+
+    Args:
+        raw_config: dict. The pipeline config (`pipeline_config`).
+        ids_path: str. Where to write the train and test token ids for the peers.
+    """
+
+    name = "nlp_lstm (tf.data length buckets, right padding)"
+
+    def __init__(self, raw_config, ids_path):
+        import keras
+
+        from nlp_lstm import inputs, training
+        from nlp_lstm.config import config_from_dict
+        from nlp_lstm.pipeline import build_pipeline
+        self.pipeline = build_pipeline(config_from_dict(raw_config))
+        keras.utils.set_random_seed(self.pipeline.config.seed)
+        self.pipeline.read()
+        self.pipeline.adapt()
+        self.model = self.pipeline.build_model()
+        self.counter = inputs.PaddingCounter()
+        self.dataset = self.pipeline.datasets("train", True, self.counter)
+        self.model.compile(optimizer=training.build_optimizer(
+            self.pipeline.config.train, self.pipeline.steps_per_epoch()),
+            **self.pipeline.compile_arguments())
+        corpora.save_ids(ids_path, {split: self._ids(split) for split in ("train", "test")})
+
+    def _ids(self, split):
+        from nlp_lstm import inputs
+        pairs = list(inputs.trimmed_ids(self.pipeline.data.to_tf(split), self.pipeline.stages)
+                     .as_numpy_iterator())
+        return [ids for ids, _ in pairs], [label for _, label in pairs]
+
+    def fit_epoch(self):
+        self.counter.reset()
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
+            self.model.fit(self.dataset, epochs=1, verbose=0, shuffle=False)
+        return time.perf_counter() - start
+
+    def accuracy(self):
+        truth, probabilities = self.pipeline.predict_split("test")
+        return float(np.mean(np.argmax(probabilities, -1) == truth))
+
+    def count_params(self):
+        return int(self.model.count_params())
+
+    def padding_share(self):
+        return self.counter.share()
+
+    def steps_per_epoch(self):
+        return self.pipeline.steps_per_epoch()
+
+    def tokenize_seconds(self):
+        """Seconds for one pass of the train texts through the stages (what the cache saves)."""
+        from nlp_lstm import inputs
+        start = time.perf_counter()
+        for _ in inputs.trimmed_ids(self.pipeline.data.to_tf("train"), self.pipeline.stages):
+            pass
+        return time.perf_counter() - start
+
+    def vocabulary_size(self):
+        return self.pipeline.vocabulary.vocabulary_size
+
+    def test_texts(self):
+        return list(self.pipeline.data.splits["test"]["text"])
+
+    def export(self, run_dir):
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        self.pipeline.export(run_dir)
+        return str(Path(run_dir) / "export")
+
+
+PEERS = {"keras": ("benchmarks.peers.keras_example:KerasExampleClassifier",
+                   keras_example.KerasExampleClassifier.name),
+         "torch": ("benchmarks.peers.torch_lstm:TorchPackedClassifier",
+                   torch_lstm.TorchPackedClassifier.name)}
+
+
+def compare_training(context, section, corpus_name, ours, ids_path, size):
+    """Trains ours (a Worker) and each peer for `size.epochs` alternating epochs, each system in
+    a process of its own; adds the table. Returns (tokens/s medians, test accuracies, ours'
+    timed epoch seconds, real tokens per epoch, ours' padding share)."""
+    ours.wait_ready()  # it writes the ids the peers read
+    splits = corpora.load_ids(ids_path)
+    train_ids, test_labels = splits["train"][0], splits["test"][1]
+    real_tokens = int(sum(len(s) for s in train_ids))
+    maxlen = max(len(s) for s in train_ids)
+    common = dict(ids_path=str(ids_path), vocabulary_size=ours.call("vocabulary_size"),
+                  num_classes=2, embedding_dim=size.embedding_dim, hidden_dim=size.hidden_dim,
+                  dropout=size.dropout, batch_size=size.batch_size,
+                  learning_rate=size.learning_rate, clipnorm=size.clipnorm)
+    systems, names = {"ours": ours}, {"ours": Ours.name}
+    peers = {"keras": dict(common, maxlen=maxlen)}
+    if torch_lstm.available():
+        peers["torch"] = common
+    else:
+        section.text(f"*{torch_lstm.MISSING}*", "")
+    try:
+        for key, kwargs in peers.items():
+            systems[key] = workers.Worker(PEERS[key][0], kwargs)
+            names[key] = PEERS[key][1]
+        padding = {"keras": 1 - real_tokens / (len(train_ids) * maxlen), "torch": 0.0}
+        seconds = alternate_epochs(context, systems, size.epochs)
+        padding["ours"] = ours.call("padding_share")
+        accuracy = {name: system.call("accuracy") for name, system in systems.items()}
+        params = {name: system.call("count_params") for name, system in systems.items()}
+    finally:
+        for name, system in systems.items():
+            if name != "ours":
+                system.close()
+    rates = {name: harness.median([real_tokens / s for s in values[1:]])
+             for name, values in seconds.items()}
+    section.text(f"**{corpus_name}**: {len(train_ids):,} training texts, {real_tokens:,} real "
+                 f"tokens per epoch, longest {maxlen}; test accuracy after {size.epochs} epochs "
+                 f"on {len(test_labels):,} texts. Tokens/s is the median over epochs "
+                 f"2–{size.epochs}.", "")
+    section.table(["system", "parameters", "real tokens/s", "ours / system", "padding computed",
+                   "test accuracy", "epoch seconds"],
+                  [[names[name], params[name], rates[name], rates["ours"] / rates[name],
+                    f"{padding[name]:.1%}", accuracy[name],
+                    ", ".join(f"{s:.2f}" for s in seconds[name])] for name in systems])
+    return rates, accuracy, seconds["ours"][1:], real_tokens, padding["ours"]
+
+
+def alternate_epochs(context, systems, epochs):
+    """Runs one epoch of each system in turn, `epochs` rounds; returns {name: [seconds]}."""
+    seconds = {name: [] for name in systems}
+    for epoch in range(epochs):
+        for name, system in systems.items():
+            seconds[name].append(system.call("fit_epoch"))
+        context.log(f"  epoch {epoch + 1}: " + ", ".join(
+            f"{n} {s[-1]:.1f} s" for n, s in seconds.items()))
+    return seconds
+
+
+LEVERS = [  # (name, train overrides)
+    ("one batch padded to its longest row (`train.bucketing: false`)", {"bucketing": False}),
+    ("8 length buckets (the default)", {}),
+    ("16 length buckets (`train.num_buckets: 16`)", {"num_buckets": 16}),
+    ("8 buckets, token budget of 4,096 per batch (`train.batch_tokens: 4096`)",
+     {"batch_tokens": 4096}),
+    ("8 buckets, `train.precision: mixed_bfloat16`", {"precision": "mixed_bfloat16"}),
+]
+
+
+def levers(context, section, data, ids_path, size):
+    """Ours alone under each input or precision setting, epochs alternating between them."""
+    epochs = 2 if context.quick else 3
+    splits = corpora.load_ids(ids_path)
+    real_tokens = int(sum(len(s) for s in splits["train"][0]))
+    systems = {}
+    try:
+        for index, (name, overrides) in enumerate(LEVERS):
+            context.log(f"  lever: {name}")
+            systems[name] = workers.Worker("benchmarks.classification:Ours", {
+                "raw_config": pipeline_config(data, size, f"bench-lever-{index}", **overrides),
+                "ids_path": str(Path(context.work_dir) / f"lever_{index}_ids.npz")})
+        seconds = alternate_epochs(context, systems, epochs)
+        rows = []
+        for name, system in systems.items():
+            rate = harness.median([real_tokens / s for s in seconds[name][1:]])
+            rows.append([name, system.call("steps_per_epoch"), rate,
+                         f"{system.call('padding_share'):.1%}", system.call("accuracy"),
+                         ", ".join(f"{s:.2f}" for s in seconds[name])])
+        tokenize = systems[LEVERS[1][0]].call("tokenize_seconds")
+    finally:
+        for system in systems.values():
+            system.close()
+    default_rate = rows[1][2]
+    for row in rows:
+        row.insert(3, row[2] / default_rate)
+    section.text(f"**Levers**, measured on the long-tailed corpus with the same model: ours "
+                 f"alone under each setting, epochs alternating between the settings, tokens/s "
+                 f"the median over epochs 2–{epochs}, test accuracy after {epochs} epochs.", "")
+    section.table(["setting", "batches per epoch", "real tokens/s", "vs default",
+                   "padding computed", "test accuracy", "epoch seconds"], rows)
+    section.text(f"Tokenizing the train split (normalize, split, look up ids, in the graph) "
+                 f"takes {tokenize:.2f} s; the input pipeline caches the ids after the first "
+                 f"epoch, so later epochs skip it (an epoch of the default setting took "
+                 f"{harness.median(seconds[LEVERS[1][0]][1:]):.2f} s).", "")
+
+
+def serving(context, section, export_dir, texts, size):
+    """Batch-1 latency and batch-256 throughput of an exported classifier, loaded here."""
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the ops the export needs)
+    classify = tf.saved_model.load(export_dir).signatures["serving_default"]
+    for text in texts[:10]:
+        classify(text=tf.constant([text]))
+    latencies = []
+    for index in range(size.serving_calls):
+        text = tf.constant([texts[index % len(texts)]])
+        start = time.perf_counter()
+        classify(text=text)["label"].numpy()
+        latencies.append((time.perf_counter() - start) * 1000)
+    batch = tf.constant([texts[i % len(texts)] for i in range(256)])
+    classify(text=batch)
+    rates = []
+    for _ in range(max(context.repeats, 2)):
+        start = time.perf_counter()
+        classify(text=batch)["label"].numpy()
+        rates.append(256 / (time.perf_counter() - start))
+    p50, p99 = harness.percentile(latencies, 50), harness.percentile(latencies, 99)
+    section.text("The exported classifier of the long-tailed run (raw strings in, labels out; "
+                 "tokenization inside the graph), one caller, texts from its test split:", "")
+    section.table(["batch", "calls", "p50 latency (ms)", "p99 latency (ms)", "texts/s (median)"],
+                  [[1, size.serving_calls, p50, p99, 1000 / p50],
+                   [256, len(rates), 256000 / harness.median(rates), None,
+                    harness.median(rates)]])
+    return p50, p99
+
+
+def peak_memory(context, section):
+    """Runs the MR pipeline (or, without a data root, the quickstart for one epoch) in a child
+    process and reads that child's peak resident set size from the kernel."""
+    if context.data_path("mr_polarity"):
+        label = "the MR pipeline (`nlp-lstm run pipelines/mr_bilstm.yaml`)"
+        args = ["pipelines/mr_bilstm.yaml", "--data-dir", str(context.data_dir),
+                "--set", "train.verbose=0"]
+    else:
+        label = "the classification quickstart, one epoch (no data root: MR not available)"
+        args = ["pipelines/quickstart_classify.yaml", "--set", "train.epochs=1",
+                "--set", "train.verbose=0", "--set", "steps=[train]"]
+    run_dir = Path(context.work_dir) / "peak-memory-run"
+    command = [sys.executable, "-m", "nlp_lstm.cli", "run", *args, "--run-dir", str(run_dir),
+               "--overwrite"]
+    start = time.perf_counter()
+    child = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    output = child.stdout.read().decode("utf-8", "replace")
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    if child.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed ({child.returncode}):\n{output[-3000:]}")
+    rss = usage.ru_maxrss / 1024
+    accuracy = next((line.split("accuracy=")[1].split()[0] for line in output.splitlines()
+                     if line.startswith("test:") and "accuracy=" in line), None)
+    section.text(f"Peak resident memory of {label}, the whole child process (TensorFlow "
+                 f"included), from `wait4`:", "")
+    section.table(["run", "peak RSS (MiB)", "wall time (s)", "test accuracy"],
+                  [[" ".join(args[:1]), rss, wall, accuracy]])
+    return rss
+
+
+def run(context):
+    size = QUICK if context.quick else FULL
+    section = harness.Section("Classification: training speed, compute efficiency, serving, memory")
+    work = Path(context.work_dir) / "classification"
+    paths, _ = corpora.write_long_tailed(work / "long_tailed", size.synthetic)
+    runs = [("long_tailed", "long-tailed synthetic corpus (lognormal lengths, median 40, max 400)",
+             corpora.long_tailed_data_config(paths))]
+    if context.data_path("mr_polarity"):
+        runs.append(("mr", "MR sentence polarity (data root, 80/10/10 split)",
+                     corpora.mr_data_config(context.data_dir)))
+    else:
+        section.text("*MR was not run: no data root with `mr_polarity/` was given.*", "")
+    goals = []
+    for key, title, data in runs:
+        context.log(f"classification: {title}")
+        ids_path = work / f"{key}_ids.npz"
+        with workers.Worker("benchmarks.classification:Ours",
+                            {"raw_config": pipeline_config(data, size, f"bench-{key}"),
+                             "ids_path": str(ids_path)}) as ours:
+            rates, accuracy, ours_seconds, real_tokens, padding = compare_training(
+                context, section, title, ours, ids_path, size)
+            if key == "long_tailed":
+                export_dir = ours.call("export", str(work / "serving-run"))
+                texts = ours.call("test_texts")
+                efficiency = (padding, ours_seconds, real_tokens)
+        if key == "long_tailed":
+            levers(context, section, data, ids_path, size)
+        label = {"long_tailed": "long-tailed corpus", "mr": "MR"}[key]
+        if key == "long_tailed":
+            goals.append(_ratio_goal(f"classification training, {label}: ours / Keras example",
+                                     rates, accuracy, "keras", 3.0))
+        goals.append(_ratio_goal(f"classification training, {label}: ours / PyTorch packed",
+                                 rates, accuracy, "torch", 1.5))
+    goals.append(flops.efficiency(context, section, *efficiency, size))
+    p50, p99 = serving(context, section, export_dir, texts, size)
+    goals.append(harness.Goal("serving: exported classifier, batch 1, p50 latency", p50, 5.0,
+                              unit=" ms", higher_is_better=False, note=f"p99 {p99:.2f} ms"))
+    goals.append(harness.Goal("peak RSS of the MR training run", peak_memory(context, section),
+                              None, unit=" MiB"))
+    section.goals = goals
+    return section
+
+
+def _ratio_goal(name, rates, accuracy, peer, target):
+    if peer not in rates:
+        return harness.Goal(name, None, target, note="PyTorch is not installed")
+    note = f"test accuracy {accuracy['ours']:.3f} vs {accuracy[peer]:.3f}"
+    if accuracy["ours"] < accuracy[peer]:
+        note += " (ours lower)"
+    return harness.Goal(name, rates["ours"] / rates[peer], target, note=note)
