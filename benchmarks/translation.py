@@ -14,7 +14,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from benchmarks import harness
+from benchmarks import flops, harness
 from benchmarks.peers import python_decoding
 from nlp_lstm.config import load_config
 from nlp_lstm.export import load_export
@@ -119,6 +119,64 @@ def compare(translators, sources, repeats):
     return rates, outputs
 
 
+def decode_step_flops(model, rows, source_length):
+    """FLOPs of one `decode_step` for `rows` hypotheses: the decoder LSTM gates, Luong attention
+    (query projection, scores, context), the attentional layer and the output layer; 2 per
+    multiply-add, elementwise work left out."""
+    e, h, v = model.embedding_dim, model.hidden_dim, model.target_vocabulary_size
+    per_row = 4 * h * (e + h) + h * h + 2 * source_length * h + 2 * h * h + h * v
+    return 2 * rows * per_row
+
+
+def profile(translators, peer, model, sources, max_length, matmul_peak):
+    """Where a batch's time goes, for ours and the peer: (rows for the table, notes)."""
+    batch = sources[:BATCH_SIZE]
+    source_ids = peer.source_ids(batch)
+    encode = tf.function(model.encode)
+    encoder_outputs, source_mask, states = encode(source_ids)
+
+    @tf.function
+    def steps_alone(tokens, states, encoder_outputs, source_mask, count):
+        # Steps chained in one graph loop, so the time is the model's, not a Python call's.
+        logits = tf.zeros([tf.shape(tokens)[0], model.target_vocabulary_size])
+        for _ in tf.range(count):
+            logits, states, _ = model.decode_step(tokens, states, encoder_outputs, source_mask)
+        return logits
+
+    def best_of(function, *args, runs=3):
+        function(*args)
+        times = []
+        for _ in range(runs):
+            with harness.Stopwatch() as watch:
+                function(*args)
+            times.append(watch.seconds)
+        return min(times)
+
+    encode_s = best_of(lambda ids: [t.numpy() for t in tf.nest.flatten(encode(ids))], source_ids)
+    eager_encode_s = best_of(lambda ids: [t.numpy() for t in tf.nest.flatten(model.encode(ids))],
+                             source_ids)
+    rows = []
+    for beam_size in (1, BEAM_SIZE):
+        name = "greedy" if beam_size == 1 else f"beam {beam_size}"
+        ours_s = best_of(translators[beam_size], batch)
+        peer_s = best_of(lambda texts: peer.translate(texts, beam_size, max_length), batch)
+        steps = peer.last_steps
+        n = BATCH_SIZE * beam_size
+        repeat = lambda t: tf.repeat(t, beam_size, axis=0)  # noqa: E731
+        chained = 20
+        alone_s = best_of(lambda: steps_alone(
+            tf.ones([n], tf.int64), [repeat(x) for x in states], repeat(encoder_outputs),
+            repeat(source_mask), tf.constant(chained)).numpy()) / chained
+        flops = decode_step_flops(model, n, int(source_ids.shape[1]))
+        ours_step = (ours_s - encode_s) / max(steps, 1)
+        peer_step = (peer_s - eager_encode_s) / max(steps, 1)
+        rows.append([name, steps, ours_s * 1000, peer_s * 1000, encode_s * 1000,
+                     ours_step * 1000, peer_step * 1000, alone_s * 1000,
+                     flops / alone_s / 1e9, f"{flops / alone_s / matmul_peak:.0%}",
+                     peer_step / alone_s])
+    return rows
+
+
 def train_and_export(context):
     """(config, the trained pipeline, its RunResult, what it trains in words)."""
     config, train_pairs, trained = trained_config(context)
@@ -184,6 +242,20 @@ def run(context):
                    "ratio", "identical outputs", "mean words per translation (ours)",
                    "distinct translations (ours)"], rows)
     section.text("Rounds (sentences/s): " + "; ".join(rounds) + ".", "")
+    peak = flops.matmul_rate(*(3 * [512 if context.quick else 2048]))
+    section.text(
+        f"**Profile** of one batch (the first {BATCH_SIZE} sources), best of 3: the encoder "
+        f"alone (in a tf.function), then the time per decoder step of each system, taking off "
+        f"the encoder and dividing by the steps the batch needed; the last columns time "
+        f"`decode_step` of the model alone, 20 steps chained in one tf.function loop (FLOPs counted as in "
+        f"`decode_step_flops`, against a {peak / 1e9:.0f} GFLOP/s float32 matmul peak measured "
+        f"in this run). The last column, the peer's step over the model's step alone, is "
+        f"about the most a decoding loop with no overhead at all could reach against the peer.", "")
+    section.table(["decoding", "steps", "ours batch (ms)", "peer batch (ms)",
+                   "encoder alone (ms)", "ours per step (ms)", "peer per step (ms)",
+                   "model step alone (ms)", "model step GFLOP/s", "of peak",
+                   "peer step ÷ model step alone"],
+                  profile(ours, peer, pipeline.model, sources, max_length, peak))
     note = "quick mode: tiny model" if context.quick else ""
     section.goals = [harness.Goal(f"translation decoding, {row[0]}, batch {BATCH_SIZE}: export / "
                                   f"Python step loop", row[3], 5.0, note=note) for row in rows]

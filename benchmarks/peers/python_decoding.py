@@ -36,6 +36,7 @@ class PythonStepDecoder:
         self.separator = pipeline.separator
         self.max_source_tokens = pipeline.config.data.max_source_tokens
         self.length_penalty = pipeline.config.evaluate.length_penalty
+        self.last_steps = 0  # decoder steps the last batch took (for the benchmark's profile)
 
     def translate(self, texts, beam_size, max_length):
         """Translations of one batch of strings (beam_size 1: greedy)."""
@@ -69,6 +70,7 @@ class PythonStepDecoder:
             ended = tokens == EOS_ID
             columns.append(np.where(finished | ended, PAD_ID, tokens))
             finished |= ended
+            self.last_steps = len(columns)
             if finished.all():
                 break
         return np.stack(columns, axis=1) if columns else np.zeros([batch, 0], np.int64)
@@ -122,6 +124,7 @@ class PythonStepDecoder:
                                  np.concatenate([finished[1], new_scores], axis=1),
                                  np.concatenate([finished[2], new_flags], axis=1)))
             step += 1
+        self.last_steps = step
 
         # Hypotheses still alive (cut at max_length) compete with the finished ones, which win ties.
         alive_flags = alive_scores > NEGATIVE / 2
