@@ -48,8 +48,25 @@ def _trim(ids, lengths):
     return ids[..., :tf.reduce_max(tf.concat([tf.reshape(lengths, [-1]), [0]], axis=0))]
 
 
+def _scatter_rows(tensor, rows, updates):
+    """`tensor` with its rows at `rows` replaced by `updates` (an empty tensor stays as it is:
+    scattering into one raises even with no rows to write)."""
+    return tf.cond(tf.size(tensor) > 0,
+                   lambda: tf.tensor_scatter_nd_update(tensor, rows[:, tf.newaxis], updates),
+                   lambda: tensor)
+
+
+def _compact(keep, tensors):
+    """The rows `keep` of every tensor in the nest `tensors`."""
+    return tf.nest.map_structure(lambda tensor: tf.gather(tensor, keep), tensors)
+
+
 def greedy_decode(model, source_ids, start_id, end_id, max_length):
     """Picks the most likely token at each step until `end_id` or `max_length` steps.
+
+    A row that has ended leaves the batch: later steps run the decoder on the rows still going
+    only, so a batch costs the sum of its rows' lengths rather than its longest row times the
+    batch size.
 
     Args:
         model: LSTMSeq2Seq (anything with `encode` and `decode_step`).
@@ -77,23 +94,31 @@ def greedy_decode(model, source_ids, start_id, end_id, max_length):
     batch = tf.shape(encoder_outputs)[0]
     end_id = tf.cast(end_id, tf.int64)
 
-    def keep_going(step, tokens, states, finished, lengths, scores, ids):
-        return tf.logical_and(step < max_length, tf.logical_not(tf.reduce_all(finished)))
+    def keep_going(step, rows, tokens, states, encoder_outputs, source_mask, lengths, scores,
+                   ids):
+        return tf.logical_and(step < max_length, tf.size(rows) > 0)
 
-    def advance(step, tokens, states, finished, lengths, scores, ids):
+    def advance(step, rows, tokens, states, encoder_outputs, source_mask, lengths, scores, ids):
+        # `rows` holds the batch positions of the rows still going, in order.
         logits, states, _ = model.decode_step(tokens, states, encoder_outputs, source_mask)
         log_probs, choosable = _log_probs(logits)
         choice = tf.argmax(choosable, axis=-1, output_type=tf.int64)
-        scores += tf.where(finished, 0.0, tf.gather(log_probs, choice, batch_dims=1))
         ended = tf.equal(choice, end_id)
-        emitted = tf.logical_not(tf.logical_or(finished, ended))
-        ids = _write(ids, step, tf.where(emitted, choice, tf.zeros_like(choice)))
-        lengths += tf.cast(emitted, tf.int32)
-        return (step + 1, choice, states, tf.logical_or(finished, ended), lengths, scores, ids)
+        at = rows[:, tf.newaxis]
+        scores = tf.tensor_scatter_nd_add(scores, at, tf.gather(log_probs, choice, batch_dims=1))
+        ids = tf.tensor_scatter_nd_update(
+            ids, tf.stack([rows, tf.fill(tf.shape(rows), step)], axis=1),
+            tf.where(ended, tf.zeros_like(choice), choice))
+        lengths = tf.tensor_scatter_nd_add(lengths, at, tf.cast(tf.logical_not(ended), tf.int32))
+        going = (rows, choice, states, encoder_outputs, source_mask)
+        going = tf.cond(tf.reduce_any(ended),
+                        lambda: _compact(tf.where(tf.logical_not(ended))[:, 0], going),
+                        lambda: going)
+        return (step + 1, *going, lengths, scores, ids)
 
-    _, _, _, _, lengths, scores, ids = _while(keep_going, advance, (
-        tf.constant(0), tf.fill([batch], tf.cast(start_id, tf.int64)), states,
-        tf.zeros([batch], tf.bool), tf.zeros([batch], tf.int32), tf.zeros([batch], tf.float32),
+    _, _, _, _, _, _, lengths, scores, ids = _while(keep_going, advance, (
+        tf.constant(0), tf.range(batch), tf.fill([batch], tf.cast(start_id, tf.int64)), states,
+        encoder_outputs, source_mask, tf.zeros([batch], tf.int32), tf.zeros([batch], tf.float32),
         tf.zeros(tf.stack([batch, max_length]), tf.int64)))
     return {"ids": _trim(ids, lengths), "lengths": lengths, "scores": scores}
 
@@ -105,10 +130,12 @@ def beam_search(model, source_ids, start_id, end_id, max_length, beam_size, leng
     2 * beam_size best by log-probability. Those ending with `end_id` among the first
     `beam_size` join the finished set (the best `beam_size` by normalised score); the best
     `beam_size` others stay alive. A row is done when its finished set is full and no alive
-    hypothesis can still beat the worst finished one; the loop stops when every row is done
-    or after `max_length` steps, and alive hypotheses then compete with the finished ones.
-    Scores are GNMT-normalised: sum of log-probabilities / ((5 + length) / 6) ** length_penalty,
-    the length counting the end token. With beam_size=1 and length_penalty=0 this is greedy.
+    hypothesis can still beat the worst finished one (or none is left alive); a done row leaves
+    the batch with its finished set, so later steps run the decoder on the rows still going
+    only. The loop stops when every row is done or after `max_length` steps; the alive
+    hypotheses of the rows left then compete with their finished ones. Scores are
+    GNMT-normalised: sum of log-probabilities / ((5 + length) / 6) ** length_penalty, the length
+    counting the end token. With beam_size=1 and length_penalty=0 this is greedy.
 
     Args:
         model: LSTMSeq2Seq (anything with `encode` and `decode_step`).
@@ -146,34 +173,44 @@ def beam_search(model, source_ids, start_id, end_id, max_length, beam_size, leng
     encoder_outputs, source_mask, states = model.encode(source_ids)
     batch = tf.shape(encoder_outputs)[0]
     end_id = tf.cast(end_id, tf.int64)
-    # Row b's hypotheses sit at b * K ... b * K + K - 1; the encoder outputs are the same for
-    # every hypothesis of a row, so only the decoder states are reordered each step.
+    # Row b's hypotheses sit at b * K ... b * K + K - 1 of the decoder's batch; the encoder
+    # outputs are the same for every hypothesis of a row, so only the decoder states are
+    # reordered each step.
     encoder_outputs = tf.repeat(encoder_outputs, beam_size, axis=0)
     source_mask = tf.repeat(source_mask, beam_size, axis=0)
     states = [tf.repeat(state, beam_size, axis=0) for state in states]
-    row_offsets = tf.range(batch)[:, tf.newaxis] * beam_size
     best_possible_penalty = penalty(max_length)
 
-    def keep_going(step, alive, states, finished):
-        alive_log_probs, finished_scores, finished_flags = alive[1], finished[1], finished[3]
+    def hypothesis_rows(rows):
+        """Decoder-batch positions of the hypotheses of the rows at positions `rows`."""
+        return tf.reshape(rows[:, tf.newaxis] * beam_size + tf.range(beam_size), [-1])
+
+    def done_rows(alive_log_probs, finished):
+        finished_scores, finished_flags = finished[1], finished[3]
         worst_finished = tf.reduce_min(tf.where(finished_flags, finished_scores, -_NEGATIVE), axis=1)
         best_alive = tf.reduce_max(alive_log_probs, axis=1)
         # Log-probabilities only fall as a hypothesis grows, and (alpha >= 0) the penalty
-        # divides them least at max_length: that bounds what an alive hypothesis can reach.
+        # divides them least at max_length: that bounds what an alive hypothesis can reach, so
+        # a done row's finished set can no longer change.
         cannot_improve = best_alive / best_possible_penalty <= worst_finished
-        done = tf.logical_or(tf.logical_and(tf.reduce_all(finished_flags, axis=1), cannot_improve),
+        return tf.logical_or(tf.logical_and(tf.reduce_all(finished_flags, axis=1), cannot_improve),
                              best_alive <= _NEGATIVE / 2)
-        return tf.logical_and(step < max_length, tf.logical_not(tf.reduce_all(done)))
 
-    def advance(step, alive, states, finished):
+    def keep_going(step, rows, alive, states, encoder_outputs, source_mask, finished, results):
+        return tf.logical_and(step < max_length, tf.size(rows) > 0)
+
+    def advance(step, rows, alive, states, encoder_outputs, source_mask, finished, results):
+        # `rows` holds the batch positions of the rows still going, in order; `results` holds
+        # the finished sets of the rows that are done, at their batch positions.
         alive_ids, alive_log_probs, tokens = alive
+        going = tf.shape(rows)[0]
         logits, states, _ = model.decode_step(tf.reshape(tokens, [-1]), states, encoder_outputs,
                                               source_mask)
         _, choosable = _log_probs(logits)
         vocabulary = tf.shape(choosable)[-1]
         candidates = tf.reshape(alive_log_probs[:, :, tf.newaxis]
-                                + tf.reshape(choosable, [batch, beam_size, vocabulary]),
-                                [batch, beam_size * vocabulary])
+                                + tf.reshape(choosable, [going, beam_size, vocabulary]),
+                                [going, beam_size * vocabulary])
         top_log_probs, top_indices = tf.math.top_k(candidates, k=2 * beam_size)
         top_beams = top_indices // vocabulary
         top_tokens = tf.cast(top_indices % vocabulary, tf.int64)
@@ -185,7 +222,8 @@ def beam_search(model, source_ids, start_id, end_id, max_length, beam_size, leng
         alive_scores, alive_positions = tf.math.top_k(
             tf.where(ended, _NEGATIVE, top_log_probs), k=beam_size)
         origins = tf.gather(top_beams, alive_positions, batch_dims=1)
-        states = [tf.gather(state, tf.reshape(origins + row_offsets, [-1])) for state in states]
+        sources = tf.reshape(origins + tf.range(going)[:, tf.newaxis] * beam_size, [-1])
+        states = [tf.gather(state, sources) for state in states]
         alive = (tf.gather(top_ids, alive_positions, batch_dims=1), alive_scores,
                  tf.gather(top_tokens, alive_positions, batch_dims=1))
 
@@ -198,7 +236,23 @@ def beam_search(model, source_ids, start_id, end_id, max_length, beam_size, leng
                          tf.concat([finished_scores, new_scores], axis=1),
                          tf.concat([finished_lengths, tf.fill(tf.shape(new_flags), step)], axis=1),
                          tf.concat([finished_flags, new_flags], axis=1))
-        return step + 1, alive, states, finished
+
+        done = done_rows(alive_scores, finished)
+
+        def retire():
+            leaving = tf.where(done)[:, 0]
+            leaving_rows = tf.gather(rows, leaving)
+            kept_results = tuple(_scatter_rows(result, leaving_rows, tf.gather(part, leaving))
+                                 for result, part in zip(results, finished))
+            staying = tf.cast(tf.where(tf.logical_not(done))[:, 0], tf.int32)
+            hypotheses = hypothesis_rows(staying)
+            return (tf.gather(rows, staying), _compact(staying, alive),
+                    _compact(hypotheses, states), tf.gather(encoder_outputs, hypotheses),
+                    tf.gather(source_mask, hypotheses), _compact(staying, finished),
+                    kept_results)
+
+        return (step + 1, *tf.cond(tf.reduce_any(done), retire, lambda: (
+            rows, alive, states, encoder_outputs, source_mask, finished, results)))
 
     first_beam = tf.range(beam_size)[tf.newaxis, :] == 0
     empty_ids = tf.zeros(tf.stack([batch, beam_size, max_length]), tf.int64)
@@ -206,18 +260,23 @@ def beam_search(model, source_ids, start_id, end_id, max_length, beam_size, leng
              tf.fill([batch, beam_size], tf.cast(start_id, tf.int64)))
     finished = (empty_ids, tf.fill([batch, beam_size], _NEGATIVE),
                 tf.zeros([batch, beam_size], tf.int32), tf.zeros([batch, beam_size], tf.bool))
-    steps, alive, _, finished = _while(keep_going, advance, (tf.constant(0), alive, states, finished))
+    steps, rows, alive, _, _, _, finished, results = _while(keep_going, advance, (
+        tf.constant(0), tf.range(batch), alive, states, encoder_outputs, source_mask, finished,
+        finished))
 
-    # Hypotheses still alive (cut at max_length) compete with the finished ones, which win ties.
+    # The rows still going (cut at max_length) let their alive hypotheses compete with their
+    # finished ones, which win ties.
     alive_ids, alive_log_probs, _ = alive
     alive_flags = alive_log_probs > _NEGATIVE / 2
-    ids, scores, lengths, flags = _best(
+    last = _best(
         beam_size,
         tf.concat([finished[0], alive_ids], axis=1),
         tf.concat([finished[1], tf.where(alive_flags, alive_log_probs / penalty(steps), _NEGATIVE)],
                   axis=1),
         tf.concat([finished[2], tf.fill(tf.shape(alive_flags), steps)], axis=1),
         tf.concat([finished[3], alive_flags], axis=1))
+    ids, scores, lengths, flags = (_scatter_rows(result, rows, part)
+                                   for result, part in zip(results, last))
     lengths = tf.where(flags, lengths, 0)
     scores = tf.where(flags, scores, float("-inf"))
     return {"ids": _trim(ids, lengths), "lengths": lengths, "scores": scores}

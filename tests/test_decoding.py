@@ -42,6 +42,57 @@ STUB = MarkovStub({START: {A: 0.6, B: 0.4}, A: {X: 0.4, B: 0.3, END: 0.3},
 ONE_ROW = np.array([[7]])
 
 
+class CountdownStub:
+    """Row i emits A until it has emitted `source_ids[i, 0]` tokens, then END (B is always the
+    runner-up); records the batch size of every decoder step."""
+
+    def __init__(self):
+        self.step_rows = []
+
+    def encode(self, source_ids):
+        budget = tf.cast(tf.convert_to_tensor(source_ids)[:, :1], tf.float32)
+        return budget[:, :, tf.newaxis], tf.ones_like(budget, tf.bool), [tf.zeros_like(budget)]
+
+    def decode_step(self, token_ids, states, encoder_outputs, source_mask):
+        self.step_rows.append(int(tf.shape(token_ids)[0]))
+        emitted = states[0] + 1.0
+        budget = encoder_outputs[:, 0]
+        done = emitted > budget
+        logits = tf.concat([tf.fill(tf.shape(budget), -9.0), tf.fill(tf.shape(budget), -9.0),
+                            tf.where(done, 0.0, -5.0), tf.where(done, -5.0, 0.0),
+                            tf.fill(tf.shape(budget), -1.0), tf.fill(tf.shape(budget), -9.0)],
+                           axis=1)
+        return logits, [emitted], tf.ones([tf.shape(token_ids)[0], 1])
+
+
+def test_rows_that_have_ended_leave_the_batch():
+    budgets = np.array([[1], [4], [2], [0]])
+    stub = CountdownStub()
+    out = greedy_decode(stub, budgets, START, END, max_length=10)
+    np.testing.assert_array_equal(out["lengths"], [1, 4, 2, 0])
+    np.testing.assert_array_equal(out["ids"], [[A, 0, 0, 0], [A, A, A, A], [A, A, 0, 0],
+                                               [0, 0, 0, 0]])
+    # Step 1 ends the empty row, step 2 the 1-token row, and so on: 4 + 3 + 2 + 1 + 1 rows.
+    assert stub.step_rows == [4, 3, 2, 1, 1]
+    for row, budget in enumerate(budgets[:, 0]):
+        alone = greedy_decode(CountdownStub(), budgets[row:row + 1], START, END, max_length=10)
+        np.testing.assert_array_equal(alone["ids"][0], out["ids"][row, :budget])
+        np.testing.assert_allclose(alone["scores"], out["scores"][row:row + 1], rtol=1e-6)
+    beam_stub = CountdownStub()
+    beam = beam_search(beam_stub, budgets, START, END, max_length=10, beam_size=2,
+                       length_penalty=0.0)
+    # Rows leave with all their hypotheses (beam 2), once their finished sets are settled.
+    rows = beam_stub.step_rows
+    assert rows[0] == 8 and rows[-1] < 8 and rows == sorted(rows, reverse=True)
+    assert all(n % 2 == 0 for n in rows)
+    np.testing.assert_array_equal(beam["lengths"][:, 0], budgets[:, 0])
+    for row, budget in enumerate(budgets[:, 0]):
+        alone = beam_search(CountdownStub(), budgets[row:row + 1], START, END, max_length=10,
+                            beam_size=2, length_penalty=0.0)
+        np.testing.assert_array_equal(beam["ids"][row, 0, :budget], alone["ids"][0, 0, :budget])
+        np.testing.assert_allclose(beam["scores"][row, 0], alone["scores"][0, 0], rtol=1e-6)
+
+
 def tiny_model():
     return LSTMSeq2Seq(source_vocabulary_size=12, target_vocabulary_size=12, embedding_dim=8,
                        hidden_dim=8, encoder_layers=1, decoder_layers=2, dropout=0.0)
