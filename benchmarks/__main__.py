@@ -21,7 +21,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("classification", "generation", "translation")
+SECTIONS = ("classification", "generation", "translation", "gpu")
 
 
 def parse_args(argv):

@@ -44,16 +44,21 @@ def matmul_rate(m, k, n, seconds=1.0):
     return best
 
 
-def efficiency(context, section, padding, epoch_seconds, real_tokens, size):
+def matmul_peak(context):
+    """(FLOP/s, side) of back-to-back square float32 matmuls: the machine's practical peak."""
+    side = 512 if context.quick else 2048
+    return matmul_rate(side, side, side, 0.3 if context.quick else 1.0), side
+
+
+def efficiency(context, section, padding, epoch_seconds, real_tokens, size, peak):
     """Adds the efficiency table for ours' timed epochs (`padding`: the share of padding
-    positions its batches held); returns the goal."""
+    positions its batches held; `peak`: from `matmul_peak`); returns the goal."""
+    peak, square = peak
     per_position = lstm_training_flops(size.embedding_dim, size.hidden_dim)
     executed_positions = real_tokens / (1 - padding)
     seconds = harness.median(epoch_seconds)
     useful = per_position * real_tokens / seconds
     executed = per_position * executed_positions / seconds
-    square = 512 if context.quick else 2048
-    peak = matmul_rate(square, square, square, 0.3 if context.quick else 1.0)
     gate_rows = size.batch_size
     step = matmul_rate(gate_rows, size.embedding_dim + size.hidden_dim, 4 * size.hidden_dim,
                        0.3 if context.quick else 1.0)
