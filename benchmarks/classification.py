@@ -118,6 +118,31 @@ class Ours:
     def steps_per_epoch(self):
         return self.pipeline.steps_per_epoch()
 
+    def step_profile(self, batch_size, length):
+        """Milliseconds for one batch of `batch_size` texts of `length` real tokens: the
+        forward pass, and the forward and backward passes (gradients, no optimizer update)."""
+        import keras
+        import tensorflow as tf
+        rng = np.random.default_rng(0)
+        ids = tf.constant(rng.integers(2, self.vocabulary_size(), (batch_size, length)),
+                          tf.int64)
+        labels = tf.constant(rng.integers(0, 2, batch_size), tf.int64)
+
+        def loss():
+            return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+                labels, self.model(ids, training=True)))
+
+        @tf.function
+        def backward():
+            with tf.GradientTape() as tape:
+                value = loss()
+            return tape.gradient(value, self.model.trainable_variables)
+
+        forward = tf.function(loss)
+        return (harness.best_ms(lambda: forward().numpy()),
+                harness.best_ms(lambda: [t.numpy() for t in tf.nest.flatten(
+                    backward(), expand_composites=True)]))
+
     def recurrent_kernels(self):
         """The recurrent op types in the traced training step: `CudnnRNNV3` where the cuDNN
         kernel runs, a `While` loop where the generic kernel does (Keras falls back silently)."""
@@ -207,6 +232,37 @@ def compare_training(context, section, corpus_name, ours, ids_path, size):
                     f"{padding[name]:.1%}", accuracy[name],
                     ", ".join(f"{s:.2f}" for s in seconds[name])] for name in systems])
     return rates, accuracy, seconds["ours"][1:], real_tokens, padding["ours"]
+
+
+def step_profile(section, ours, ids_path, size, peak):
+    """Ours against PyTorch on one batch of the corpus' mean length: where the time goes."""
+    ours.wait_ready()  # it writes the ids
+    splits = corpora.load_ids(ids_path)
+    length = max(int(round(np.mean([len(s) for s in splits["train"][0]]))), 1)
+    common = dict(ids_path=str(ids_path), vocabulary_size=ours.call("vocabulary_size"),
+                  num_classes=2, embedding_dim=size.embedding_dim, hidden_dim=size.hidden_dim,
+                  dropout=size.dropout, batch_size=size.batch_size,
+                  learning_rate=size.learning_rate, clipnorm=size.clipnorm)
+    with workers.Worker(PEERS["torch"][0], common) as torch_peer:
+        timings = {"ours": ours.call("step_profile", size.batch_size, length),
+                   "torch": torch_peer.call("step_profile", size.batch_size, length)}
+    gate = flops.matmul_rate(size.batch_size, size.embedding_dim + size.hidden_dim,
+                             4 * size.hidden_dim, 0.3)
+    forward_flops = flops.lstm_training_flops(size.embedding_dim, size.hidden_dim) / 3
+    floor = forward_flops * size.batch_size * length / gate * 1000
+    rows = [[name, forward, total, total - forward, (total - forward) / forward]
+            for name, (forward, total) in (("ours", timings["ours"]),
+                                           ("PyTorch", timings["torch"]))]
+    rows.append(["gate matmuls alone at this shape (FLOP count / measured rate)", floor,
+                 3 * floor, 2 * floor, 2.0])
+    section.text(f"**Profile** of one training batch, {size.batch_size} texts of {length} real "
+                 f"tokens (the mean length), best of 3 rounds of 10, each system in its own "
+                 f"process: the forward pass, then forward and backward (gradients, no "
+                 f"optimizer step). The last row is the floor that the gate matmuls alone set at "
+                 f"{gate / 1e9:.0f} GFLOP/s ({gate / peak[0]:.0%} of the square-matmul peak), the "
+                 f"rate this run measured for their shape.", "")
+    section.table(["system", "forward (ms)", "forward + backward (ms)", "backward (ms)",
+                   "backward / forward"], rows)
 
 
 def alternate_epochs(context, systems, epochs):
@@ -323,7 +379,8 @@ def peak_memory(context, section):
     if child.returncode:
         raise RuntimeError(f"{' '.join(command)} failed ({child.returncode}):\n{output[-3000:]}")
     rss = usage.ru_maxrss / 1024
-    accuracy = next((line.split("accuracy=")[1].split()[0] for line in output.splitlines()
+    accuracy = next((line.split("accuracy=")[1].split()[0].rstrip(",")
+                     for line in output.splitlines()
                      if line.startswith("test:") and "accuracy=" in line), None)
     section.text(f"Peak resident memory of {label}, the whole child process (TensorFlow "
                  f"included), from `wait4`:", "")
@@ -354,6 +411,8 @@ def run(context):
                              "ids_path": str(ids_path)}) as ours:
             rates, accuracy, ours_seconds, real_tokens, padding = compare_training(
                 context, section, title, ours, ids_path, size)
+            if "torch" in rates:
+                step_profile(section, ours, ids_path, size, peak)
             if key == "long_tailed":
                 kernels = ours.call("recurrent_kernels")
                 cudnn = any("Cudnn" in op for op in kernels)

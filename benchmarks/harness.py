@@ -148,6 +148,19 @@ def percentile(values, q):
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
+def best_ms(function, repeats=10, rounds=3):
+    """Milliseconds per call of `function()`: the best of `rounds` means over `repeats` calls,
+    after one unrecorded call."""
+    function()
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            function()
+        best = min(best, (time.perf_counter() - start) / repeats * 1000)
+    return best
+
+
 class Stopwatch:
     """`with Stopwatch() as watch: ...; watch.seconds`."""
 

@@ -56,6 +56,7 @@ class TorchPackedClassifier:
         torch.set_num_threads(os.cpu_count() or 1)
         self.torch = torch
         self.batch_size = batch_size
+        self.vocabulary_size = vocabulary_size
         self.clipnorm = clipnorm
         self.rng = np.random.default_rng(seed)
 
@@ -116,6 +117,26 @@ class TorchPackedClassifier:
             for ids, lengths, target in self.test_batches:
                 correct += int((self.model(ids, lengths).argmax(-1) == target).sum())
         return correct / self.num_test
+
+    def step_profile(self, batch_size, length):
+        """Milliseconds for one batch of `batch_size` texts of `length` real tokens: the
+        forward pass, and the forward and backward passes (gradients, no optimizer step)."""
+        from benchmarks import harness
+        torch = self.torch
+        generator = torch.Generator().manual_seed(0)
+        ids = torch.randint(2, self.vocabulary_size, (batch_size, length), generator=generator)
+        lengths = torch.full((batch_size,), length, dtype=torch.int64)
+        target = torch.randint(0, 2, (batch_size,), generator=generator)
+        self.model.train()
+
+        def forward():
+            return torch.nn.functional.cross_entropy(self.model(ids, lengths), target)
+
+        def backward():
+            self.model.zero_grad()
+            forward().backward()
+
+        return harness.best_ms(forward), harness.best_ms(backward)
 
     def count_params(self):
         return int(sum(p.numel() for p in self.model.parameters()))
