@@ -5,8 +5,8 @@
 
 Sections: classification (training speed against the Keras example and PyTorch, compute
 efficiency, serving latency, peak memory), generation (the exported sampler against the naive
-windowed loop) and translation decoding (the exported greedy and beam search against a Python
-step loop). `--full` writes the results between the suite's markers in BENCHMARKS.md; `--quick`
+windowed loop), translation decoding (the exported greedy and beam search against a Python
+step loop) and, where TensorFlow sees a GPU, float32 against mixed precision on the cuDNN kernel. `--full` writes the results between the suite's markers in BENCHMARKS.md; `--quick`
 prints them (pass --output to write them too). The goals are reported, never enforced: the exit
 status is non-zero only when a benchmark fails to run.
 """

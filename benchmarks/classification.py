@@ -4,9 +4,10 @@ compute efficiency and peak memory.
 Every system trains the same model size (embedding, one bidirectional LSTM layer, the final
 states of both directions, dropout, a softmax layer) with Adam, gradient clipping and the same
 batch size, on the same token ids (nlp_lstm's stages tokenize the texts once; the peers get the
-ids for free). Epochs alternate between the systems (ours, peer, peer, ours, ...), so all share
-the machine's state alike. Throughput counts real (non-padding) tokens; the first epoch of each
-system includes graph tracing and is not counted.
+ids for free). Each system runs in a process of its own, and epochs alternate between them
+(ours, Keras, PyTorch, ours, Keras, PyTorch, ...), so all share the machine's state alike.
+Throughput counts real (non-padding) tokens; the first epoch of each system includes graph
+tracing and is not counted.
 """
 
 import dataclasses
