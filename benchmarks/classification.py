@@ -119,6 +119,20 @@ class Ours:
     def steps_per_epoch(self):
         return self.pipeline.steps_per_epoch()
 
+    def _gradient_step(self):
+        """A tf.function (ids, labels) -> the gradients of the training loss (no update)."""
+        import keras
+        import tensorflow as tf
+
+        @tf.function
+        def gradients(ids, labels):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+                    labels, self.model(ids, training=True)))
+            return tape.gradient(loss, self.model.trainable_variables)
+
+        return gradients
+
     def step_profile(self, batch_size, length):
         """Milliseconds for one batch of `batch_size` texts of `length` real tokens: the
         forward pass, and the forward and backward passes (gradients, no optimizer update)."""
@@ -128,37 +142,18 @@ class Ours:
         ids = tf.constant(rng.integers(2, self.vocabulary_size(), (batch_size, length)),
                           tf.int64)
         labels = tf.constant(rng.integers(0, 2, batch_size), tf.int64)
-
-        def loss():
-            return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
-                labels, self.model(ids, training=True)))
-
-        @tf.function
-        def backward():
-            with tf.GradientTape() as tape:
-                value = loss()
-            return tape.gradient(value, self.model.trainable_variables)
-
-        forward = tf.function(loss)
+        forward = tf.function(lambda: tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+            labels, self.model(ids, training=True))))
+        backward = self._gradient_step()
         return (harness.best_ms(lambda: forward().numpy()),
                 harness.best_ms(lambda: [t.numpy() for t in tf.nest.flatten(
-                    backward(), expand_composites=True)]))
+                    backward(ids, labels), expand_composites=True)]))
 
     def recurrent_kernels(self):
         """The recurrent op types in the traced training step: `CudnnRNNV3` where the cuDNN
         kernel runs, a `While` loop where the generic kernel does (Keras falls back silently)."""
-        import keras
-        import tensorflow as tf
         ids, labels = next(iter(self.dataset))
-
-        @tf.function
-        def train_step(ids, labels):
-            with tf.GradientTape() as tape:
-                loss = keras.losses.sparse_categorical_crossentropy(
-                    labels, self.model(ids, training=True))
-            return tape.gradient(loss, self.model.trainable_variables)
-
-        graph = train_step.get_concrete_function(ids, labels).graph.as_graph_def()
+        graph = self._gradient_step().get_concrete_function(ids, labels).graph.as_graph_def()
         ops = {node.op for node in graph.node}
         ops.update(node.op for function in graph.library.function for node in function.node_def)
         return sorted(op for op in ops if op.startswith("CudnnRNN") or op.endswith("While"))
@@ -189,6 +184,14 @@ PEERS = {"keras": ("benchmarks.peers.keras_example:KerasExampleClassifier",
                    torch_lstm.TorchPackedClassifier.name)}
 
 
+def peer_arguments(ours, ids_path, size):
+    """The constructor arguments of a classification peer: ours' sizes and token ids."""
+    return dict(ids_path=str(ids_path), vocabulary_size=ours.call("vocabulary_size"),
+                num_classes=2, embedding_dim=size.embedding_dim, hidden_dim=size.hidden_dim,
+                dropout=size.dropout, batch_size=size.batch_size,
+                learning_rate=size.learning_rate, clipnorm=size.clipnorm)
+
+
 def compare_training(context, section, corpus_name, ours, ids_path, size):
     """Trains ours (a Worker) and each peer for `size.epochs` alternating epochs, each system in
     a process of its own; adds the table. Returns (tokens/s medians, test accuracies, ours'
@@ -198,10 +201,7 @@ def compare_training(context, section, corpus_name, ours, ids_path, size):
     train_ids, test_labels = splits["train"][0], splits["test"][1]
     real_tokens = int(sum(len(s) for s in train_ids))
     maxlen = max(len(s) for s in train_ids)
-    common = dict(ids_path=str(ids_path), vocabulary_size=ours.call("vocabulary_size"),
-                  num_classes=2, embedding_dim=size.embedding_dim, hidden_dim=size.hidden_dim,
-                  dropout=size.dropout, batch_size=size.batch_size,
-                  learning_rate=size.learning_rate, clipnorm=size.clipnorm)
+    common = peer_arguments(ours, ids_path, size)
     systems, names = {"ours": ours}, {"ours": Ours.name}
     peers = {"keras": dict(common, maxlen=maxlen)}
     if torch_lstm.available():
@@ -235,20 +235,16 @@ def compare_training(context, section, corpus_name, ours, ids_path, size):
     return rates, accuracy, seconds["ours"][1:], real_tokens, padding["ours"]
 
 
-def step_profile(section, ours, ids_path, size, peak):
+def step_profile(section, ours, ids_path, size, matmuls):
     """Ours against PyTorch on one batch of the corpus' mean length: where the time goes."""
     ours.wait_ready()  # it writes the ids
     splits = corpora.load_ids(ids_path)
     length = max(int(round(np.mean([len(s) for s in splits["train"][0]]))), 1)
-    common = dict(ids_path=str(ids_path), vocabulary_size=ours.call("vocabulary_size"),
-                  num_classes=2, embedding_dim=size.embedding_dim, hidden_dim=size.hidden_dim,
-                  dropout=size.dropout, batch_size=size.batch_size,
-                  learning_rate=size.learning_rate, clipnorm=size.clipnorm)
+    common = peer_arguments(ours, ids_path, size)
     with workers.Worker(PEERS["torch"][0], common) as torch_peer:
         timings = {"ours": ours.call("step_profile", size.batch_size, length),
                    "torch": torch_peer.call("step_profile", size.batch_size, length)}
-    gate = flops.matmul_rate(size.batch_size, size.embedding_dim + size.hidden_dim,
-                             4 * size.hidden_dim, 0.3)
+    gate = matmuls.gate
     forward_flops = flops.lstm_training_flops(size.embedding_dim, size.hidden_dim) / 3
     floor = forward_flops * size.batch_size * length / gate * 1000
     rows = [[name, forward, total, total - forward, (total - forward) / forward]
@@ -260,8 +256,8 @@ def step_profile(section, ours, ids_path, size, peak):
                  f"tokens (the mean length), best of 3 rounds of 10, each system in its own "
                  f"process: the forward pass, then forward and backward (gradients, no "
                  f"optimizer step). The last row is the floor that the gate matmuls alone set at "
-                 f"{gate / 1e9:.0f} GFLOP/s ({gate / peak[0]:.0%} of the square-matmul peak), the "
-                 f"rate this run measured for their shape.", "")
+                 f"{gate / 1e9:.0f} GFLOP/s ({gate / matmuls.square:.0%} of the square-matmul "
+                 f"peak), the rate this run measured for their shape.", "")
     section.table(["system", "forward (ms)", "forward + backward (ms)", "backward (ms)",
                    "backward / forward"], rows)
 
@@ -287,7 +283,7 @@ LEVERS = [  # (name, train overrides)
 ]
 
 
-def levers(context, section, data, ids_path, size, peak):
+def levers(context, section, data, ids_path, size, matmuls):
     """Ours alone under each input or precision setting, epochs alternating between them."""
     epochs = 2 if context.quick else 3
     splits = corpora.load_ids(ids_path)
@@ -313,7 +309,7 @@ def levers(context, section, data, ids_path, size, peak):
     default_rate = rows[1][2]
     per_token = flops.lstm_training_flops(size.embedding_dim, size.hidden_dim)
     for row in rows:
-        row[3:3] = [row[2] / default_rate, f"{row[2] * per_token / peak[0]:.1%}"]
+        row[3:3] = [row[2] / default_rate, f"{row[2] * per_token / matmuls.square:.1%}"]
     section.text(f"**Levers**, measured on the long-tailed corpus with the same model: ours "
                  f"alone under each setting, epochs alternating between the settings, tokens/s "
                  f"the median over epochs 2–{epochs}, test accuracy after {epochs} epochs.", "")
@@ -402,7 +398,7 @@ def run(context):
                      corpora.mr_data_config(context.data_dir)))
     else:
         section.text("*MR was not run: no data root with `mr_polarity/` was given.*", "")
-    peak = flops.matmul_peak(context)
+    matmuls = flops.matmul_rates(context, size)
     goals = []
     for key, title, data in runs:
         context.log(f"classification: {title}")
@@ -413,7 +409,7 @@ def run(context):
             rates, accuracy, ours_seconds, real_tokens, padding = compare_training(
                 context, section, title, ours, ids_path, size)
             if "torch" in rates:
-                step_profile(section, ours, ids_path, size, peak)
+                step_profile(section, ours, ids_path, size, matmuls)
             if key == "long_tailed":
                 kernels = ours.call("recurrent_kernels")
                 cudnn = any("Cudnn" in op for op in kernels)
@@ -425,14 +421,14 @@ def run(context):
                 texts = ours.call("test_texts")
                 efficiency = (padding, ours_seconds, real_tokens)
         if key == "long_tailed":
-            levers(context, section, data, ids_path, size, peak)
+            levers(context, section, data, ids_path, size, matmuls)
         label = {"long_tailed": "long-tailed corpus", "mr": "MR"}[key]
         if key == "long_tailed":
             goals.append(_ratio_goal(f"classification training, {label}: ours / Keras example",
                                      rates, accuracy, "keras", 3.0))
         goals.append(_ratio_goal(f"classification training, {label}: ours / PyTorch packed",
                                  rates, accuracy, "torch", 1.5))
-    goals.append(flops.efficiency(context, section, *efficiency, size, peak))
+    goals.append(flops.efficiency(context, section, *efficiency, size, matmuls))
     p50, p99 = serving(context, section, export_dir, texts, size)
     goals.append(harness.Goal("serving: exported classifier, batch 1, p50 latency", p50, 5.0,
                               unit=" ms", higher_is_better=False, note=f"p99 {p99:.2f} ms"))

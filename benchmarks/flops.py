@@ -11,6 +11,7 @@ bidirectional layer doubles it. "Useful" FLOPs count real tokens only; "executed
 every position the kernel steps over, padding included.
 """
 
+import dataclasses
 import time
 
 from benchmarks import harness
@@ -44,24 +45,33 @@ def matmul_rate(m, k, n, seconds=1.0):
     return best
 
 
-def matmul_peak(context):
-    """(FLOP/s, side) of back-to-back square float32 matmuls: the machine's practical peak."""
+@dataclasses.dataclass(frozen=True)
+class MatmulRates:
+    """FLOP/s measured once per run: square matmuls of `side` (the practical peak) and one LSTM
+    step's gate matmul at the benchmark's sizes."""
+    square: float
+    side: int
+    gate: float
+
+
+def matmul_rates(context, size):
     side = 512 if context.quick else 2048
-    return matmul_rate(side, side, side, 0.3 if context.quick else 1.0), side
+    seconds = 0.3 if context.quick else 1.0
+    return MatmulRates(square=matmul_rate(side, side, side, seconds), side=side,
+                       gate=matmul_rate(size.batch_size, size.embedding_dim + size.hidden_dim,
+                                        4 * size.hidden_dim, seconds))
 
 
-def efficiency(context, section, padding, epoch_seconds, real_tokens, size, peak):
+def efficiency(context, section, padding, epoch_seconds, real_tokens, size, rates):
     """Adds the efficiency table for ours' timed epochs (`padding`: the share of padding
-    positions its batches held; `peak`: from `matmul_peak`); returns the goal."""
-    peak, square = peak
+    positions its batches held; `rates`: from `matmul_rates`); returns the goal."""
+    peak, square, step = rates.square, rates.side, rates.gate
     per_position = lstm_training_flops(size.embedding_dim, size.hidden_dim)
     executed_positions = real_tokens / (1 - padding)
     seconds = harness.median(epoch_seconds)
     useful = per_position * real_tokens / seconds
     executed = per_position * executed_positions / seconds
     gate_rows = size.batch_size
-    step = matmul_rate(gate_rows, size.embedding_dim + size.hidden_dim, 4 * size.hidden_dim,
-                       0.3 if context.quick else 1.0)
     section.text(
         f"Compute efficiency of ours' training step on the long-tailed corpus: "
         f"24·H·(D+H) FLOPs per direction per position (D={size.embedding_dim}, "

@@ -143,14 +143,9 @@ def profile(translators, peer, model, sources, max_length, matmul_peak):
             logits, states, _ = model.decode_step(tokens, states, encoder_outputs, source_mask)
         return logits
 
-    def best_of(function, *args, runs=3):
-        function(*args)
-        times = []
-        for _ in range(runs):
-            with harness.Stopwatch() as watch:
-                function(*args)
-            times.append(watch.seconds)
-        return min(times)
+    def best_of(function, *args):
+        """Seconds of one call, the best of 3 after a warm-up call."""
+        return harness.best_ms(lambda: function(*args), repeats=1) / 1000
 
     encode_s = best_of(lambda ids: [t.numpy() for t in tf.nest.flatten(encode(ids))], source_ids)
     eager_encode_s = best_of(lambda ids: [t.numpy() for t in tf.nest.flatten(model.encode(ids))],
