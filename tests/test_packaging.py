@@ -57,6 +57,6 @@ def test_mr_data_splits_80_10_10(shared_data):
 def test_sample_files_regenerate_byte_for_byte(script):
     import subprocess
     import sys
-    proc = subprocess.run([sys.executable, "-m", f"nlp_lstm.samples.{script}", "--check"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "samples" / f"{script}.py"),
+                           "--check"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -6,7 +6,7 @@ The character-level examples and tests need a text corpus that is always there:
 no download, no network, no third-party licence to check.  Rather than ship an
 excerpt of a public corpus (tiny-shakespeare and the like), the project writes
 its own, with this script, from a template grammar.  The output is committed
-next to this file (``nlp_lstm/samples/play.txt``); this script is what
+in the package (``nlp_lstm/samples/play.txt``); this script is what
 regenerates it.
 
 What it generates
@@ -54,10 +54,9 @@ grammatical but often nonsense ("Why should I break the cloak?"): what is
 learnable is the form, not the plot.  Generation uses only the standard
 library and one ``random.Random(SEED)``, so every run writes the same bytes.
 
-Regenerate with either of::
+Regenerate it from the repository root with::
 
-    python -m nlp_lstm.samples.make_play
-    python nlp_lstm/samples/make_play.py
+    python tools/samples/make_play.py
 
 ``--out PATH`` writes somewhere else; ``--check`` regenerates in memory and
 exits non-zero if the committed file differs.
@@ -71,13 +70,14 @@ import sys
 import textwrap
 from pathlib import Path
 
-from nlp_lstm.samples import generator_main
+from generator_cli import generator_main
 
 SEED = 20240612
 N_ACTS = 5
 TARGET_BYTES = 175_000  # the play stops at the end of the first scene past this size
 MAX_LINES = 4  # lines of speech per block
-OUT_PATH = Path(__file__).resolve().parent / "play.txt"
+# The script lives in tools/samples/ (not installed); the data it writes ships in the package.
+OUT_PATH = Path(__file__).resolve().parents[2] / "nlp_lstm" / "samples" / "play.txt"
 
 # --------------------------------------------------------------------------
 # Characters

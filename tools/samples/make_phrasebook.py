@@ -4,7 +4,7 @@ Why this file exists
 --------------------
 The translation quickstart and tests need sentence pairs that are always there: no download, no
 network, no third-party licence. The project writes its own from a template grammar with this
-script; the output is committed next to it (``nlp_lstm/samples/phrasebook.tsv``).
+script; the output is committed in the package (``nlp_lstm/samples/phrasebook.tsv``).
 
 What it generates
 -----------------
@@ -20,6 +20,7 @@ subject, animate objects take the personal "a" ("al perro", "a la niña"), negat
 English auxiliary ("does not read" -> "no lee"), and questions invert and open with "¿".
 Copying the source scores near zero BLEU; a small LSTM with attention learns it in minutes.
 
+Regenerate it from the repository root with ``python tools/samples/make_phrasebook.py``.
 ``--out PATH`` writes somewhere else; ``--check`` regenerates in memory and exits non-zero if
 the committed file differs.
 """
@@ -30,9 +31,10 @@ import random
 import sys
 from pathlib import Path
 
-from nlp_lstm.samples import generator_main
+from generator_cli import generator_main
 
-OUT_PATH = Path(__file__).with_name("phrasebook.tsv")
+# The script lives in tools/samples/ (not installed); the data it writes ships in the package.
+OUT_PATH = Path(__file__).resolve().parents[2] / "nlp_lstm" / "samples" / "phrasebook.tsv"
 SEED = 20261128
 NUM_PAIRS = 4000
 

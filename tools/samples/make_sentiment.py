@@ -5,7 +5,7 @@ Why this file exists
 The quickstart, the examples and the tests need a text-classification data set
 that is always there: no download, no network, no third-party licence to check.
 Rather than ship an excerpt of a public corpus, the project writes its own, with
-this script, from a template grammar.  The output is committed next to this file
+this script, from a template grammar.  The output is committed in the package
 (``nlp_lstm/samples/sentiment.tsv``) and installed as package data, so the
 quickstart runs offline; this script is what regenerates it.
 
@@ -45,10 +45,9 @@ text field, so the file reads the same with ``csv`` (``delimiter="\\t"``),
 pandas (``sep="\\t"``) or ``tf.data``.  Generation uses only the standard
 library and one ``random.Random(SEED)``, so every run writes the same bytes.
 
-Regenerate with either of::
+Regenerate it from the repository root with::
 
-    python -m nlp_lstm.samples.make_sentiment
-    python nlp_lstm/samples/make_sentiment.py
+    python tools/samples/make_sentiment.py
 
 ``--out PATH`` writes somewhere else; ``--check`` regenerates in memory and
 exits non-zero if the committed file differs.
@@ -60,7 +59,7 @@ import random
 import sys
 from pathlib import Path
 
-from nlp_lstm.samples import generator_main
+from generator_cli import generator_main
 
 SEED = 20240611
 N_PER_CLASS = 1500
@@ -68,7 +67,8 @@ NOISE_PER_CLASS = 75  # 5% of each class gets the opposite label
 MIN_WORDS = 4
 MAX_WORDS = 40
 ZIPF_S = 1.8  # skew of word frequencies in the polar word lists
-OUT_PATH = Path(__file__).resolve().parent / "sentiment.tsv"
+# The script lives in tools/samples/ (not installed); the data it writes ships in the package.
+OUT_PATH = Path(__file__).resolve().parents[2] / "nlp_lstm" / "samples" / "sentiment.tsv"
 
 POS, NEG = 1, -1
 
