@@ -14,6 +14,8 @@ _LAZY = {
     "stages": ("nlp_lstm.stages", None),
     "PipelineConfig": ("nlp_lstm.config", "PipelineConfig"),
     "load_config": ("nlp_lstm.config", "load_config"),
+    "Preprocessor": ("nlp_lstm.preprocessor", "Preprocessor"),
+    "tasks": ("nlp_lstm.tasks", None),
     "Pipeline": ("nlp_lstm.pipeline", "Pipeline"),
     "build_pipeline": ("nlp_lstm.pipeline", "build_pipeline"),
     "load_run": ("nlp_lstm.pipeline", "load_run"),

@@ -1,4 +1,4 @@
-"""SavedModel export: raw strings in, labels and probabilities out, preprocessing inside the graph.
+"""SavedModel export of a task's serving module: raw inputs in, preprocessing inside the graph.
 
 The export is portable: every LSTM is switched to the generic kernel before tracing, so no
 `CudnnRNNV3` op (GPU-only) enters the graph, and the saved graph is scanned to prove it.
@@ -9,33 +9,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 
 from nlp_lstm.errors import ExportError
 from nlp_lstm.models.cudnn import _lstm_layers
 
 GPU_ONLY_OPS = ("CudnnRNNV3", "CudnnRNN", "CudnnRNNV2", "CudnnRNNBackprop", "CudnnRNNBackpropV3")
-
-
-class ClassifierServing(tf.Module):
-    """The serving module: stages -> model -> {label, label_id, probabilities}."""
-
-    def __init__(self, stages, model, label_names):
-        super().__init__(name="nlp_lstm_classifier")
-        self.stages = list(stages)
-        self.model = model
-        self.label_names = tf.constant(label_names, dtype=tf.string)
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-    def classify(self, text):
-        x = text
-        for stage in self.stages:
-            x = stage(x)
-        probabilities = tf.cast(self.model(x, training=False), tf.float32)
-        label_id = tf.argmax(probabilities, axis=-1)
-        return {"label": tf.gather(self.label_names, label_id), "label_id": label_id,
-                "probabilities": probabilities}
 
 
 def graph_ops(export_dir):
@@ -49,16 +28,6 @@ def graph_ops(export_dir):
         for function in meta_graph.graph_def.library.function:
             ops.update(node.op for node in function.node_def)
     return ops
-
-
-def export_classifier(stages, model, label_names, export_dir, signature="serving_default",
-                      verify_texts=None):
-    """Writes the classifier SavedModel to `export_dir` atomically; returns a summary of checks."""
-    def verify(tmp, module):
-        return {"max_abs_difference": verify_export(tmp, module, verify_texts, signature)}
-    return save_portable(model, lambda: ClassifierServing(stages, model, label_names),
-                         lambda module: {signature: module.classify}, export_dir,
-                         verify if verify_texts else None)
 
 
 def save_portable(model, make_module, signatures, export_dir, verify=None):
@@ -95,19 +64,6 @@ def save_portable(model, make_module, signatures, export_dir, verify=None):
             layer.use_cudnn = value
         if tmp.exists():
             shutil.rmtree(tmp)
-
-
-def verify_export(export_dir, module, texts, signature):
-    """Reloads the SavedModel and checks its probabilities match the in-memory model."""
-    loaded = tf.saved_model.load(str(export_dir))
-    text = tf.constant(texts)
-    got = loaded.signatures[signature](text=text)["probabilities"].numpy()
-    expected = module.classify(text)["probabilities"].numpy()
-    difference = float(np.max(np.abs(got - expected))) if got.size else 0.0
-    if not np.isfinite(got).all() or difference > 1e-4:
-        raise ExportError(f"The reloaded SavedModel disagrees with the trained model (max abs "
-                          f"difference {difference:.2e}). The export is not trustworthy.")
-    return difference
 
 
 def load_export(path):

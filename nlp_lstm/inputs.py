@@ -33,15 +33,10 @@ class PaddingCounter:
         return 0.0 if not total else 1.0 - int(self.real.numpy()) / total
 
 
-def trimmed_ids(dataset, stages):
+def trimmed_ids(dataset, preprocessor):
     """Maps a {"text", "label"} dataset to unbatched (ids, label), ids truncated but not padded."""
-    *front, packer = stages
-
     def tokenize(example):
-        x = example["text"]
-        for stage in front:
-            x = stage(x)
-        return packer.trim(x), example["label"]
+        return preprocessor.trimmed(example["text"]), example["label"]
 
     return (dataset.batch(TOKENIZE_BATCH)
             .map(tokenize, num_parallel_calls=AUTOTUNE, deterministic=True)

@@ -1,5 +1,6 @@
 """Compile and fit a model from `TrainConfig`: optimizer, schedule, clipping, callbacks, resume."""
 
+import logging
 import os
 import time
 import warnings
@@ -8,6 +9,8 @@ import keras
 
 from nlp_lstm import rundir
 from nlp_lstm.config import TrainConfig
+
+logger = logging.getLogger(__name__)
 
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
               "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop,
@@ -92,9 +95,9 @@ class TimeBudget(keras.callbacks.Callback):
         if stop:
             self.stopped_after_epoch = epoch + 1
             self.model.stop_training = True
-            print(f"train.time_budget_minutes={self.budget / 60:g}: stopping after epoch "
-                  f"{epoch + 1}; {self.spent / 60:.1f} min spent and the next epoch could take "
-                  f"{self.slowest / 60:.1f} min.")
+            logger.info("train.time_budget_minutes=%g: stopping after epoch %d; %.1f min spent "
+                        "and the next epoch could take %.1f min.", self.budget / 60, epoch + 1,
+                        self.spent / 60, self.slowest / 60)
         rundir.atomic_write_json(self.state_path, {
             "seconds": round(self.spent, 3), "slowest_epoch_seconds": round(self.slowest, 3),
             "budget_seconds": self.budget, "stopped_after_epoch": self.stopped_after_epoch})
@@ -131,14 +134,20 @@ def callbacks(train: TrainConfig, run_dir, counter=None):
 
 def fit(model, train_ds, validation_ds, train: TrainConfig, run_dir, steps_per_epoch,
         counter=None, loss="sparse_categorical_crossentropy", metrics=("accuracy",),
-        extra_callbacks=()):
-    """Compiles `model` and trains it; returns the Keras History."""
+        extra_callbacks=(), epochs=None, initial_epoch=0, verbose=None):
+    """Compiles `model` and trains it with the run's callbacks; returns the Keras History.
+
+    A run and every tuning trial train through here. `epochs`, `initial_epoch` and `verbose`
+    default to the config; the tuner sets them for its trials.
+    """
     model.compile(optimizer=build_optimizer(train, steps_per_epoch), loss=loss,
                   metrics=list(metrics))
     with warnings.catch_warnings():
         # Length-bucketed datasets have no known size; Keras warns about that at every epoch end.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
-        return model.fit(train_ds, validation_data=validation_ds, epochs=train.epochs,
+        return model.fit(train_ds, validation_data=validation_ds,
+                         epochs=train.epochs if epochs is None else epochs,
+                         initial_epoch=initial_epoch,
                          callbacks=callbacks(train, run_dir, counter) + list(extra_callbacks),
-                         verbose=train.verbose,
+                         verbose=train.verbose if verbose is None else verbose,
                          shuffle=False)

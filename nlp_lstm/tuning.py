@@ -19,6 +19,7 @@ import csv
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import shutil
 import socket
@@ -28,11 +29,15 @@ import time
 from pathlib import Path
 
 import keras
+import keras_tuner
 import yaml
 
-from nlp_lstm import rundir, training
-from nlp_lstm.config import config_from_dict, dump_config, read_yaml
+from nlp_lstm import rundir
+from nlp_lstm.config import dump_config, get_value, read_yaml, with_values
 from nlp_lstm.errors import ConfigError
+from nlp_lstm.tasks import TASKS
+
+logger = logging.getLogger(__name__)
 
 RANGE_KEYS = {"choice", "min", "max", "step", "sampling", "boolean", "when", "default"}
 
@@ -57,42 +62,16 @@ def read_search_space(path):
     return raw.get("search_space", raw), str(path)
 
 
-def _set_key(raw, key, value):
-    parts = key.split(".")
-    node = raw
-    for part in parts[:-1]:
-        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
-    if isinstance(node, list):
-        node[int(parts[-1])] = value
-    else:
-        node[parts[-1]] = value
-
-
-def _get_key(raw, key):
-    node = raw
-    for part in key.split("."):
-        node = node[int(part)] if isinstance(node, list) else node.get(part) \
-            if isinstance(node, dict) else None
-    return node
-
-
 def apply_values(config, values):
     """A new PipelineConfig with `values` (config key -> value) written in and checked."""
-    raw = config.to_dict()
-    raw.pop("sources", None)
-    for key, value in values.items():
-        try:
-            _set_key(raw, key, value)
-        except (IndexError, ValueError, TypeError) as err:
-            raise ConfigError(f"Search space key `{key}` does not address a config value "
-                              f"({err}). Use a dotted path such as model.hidden_dim or "
-                              f"stages.2.max_size.") from err
-    return dataclasses.replace(config_from_dict(raw), name=config.name)
+    try:
+        return with_values(config, values)
+    except ConfigError as err:
+        raise ConfigError(f"The search space sets {sorted(values)}: {err}") from err
 
 
 def parse_search_space(space, config, where="tune.search_space"):
     """Checks a search space against the config; returns the SearchParameters that apply."""
-    from nlp_lstm.pipeline import build_pipeline
     if not isinstance(space, dict) or not space:
         raise ConfigError(f"The search space ({where}) is empty. Give at least one entry such as "
                           f"`model.hidden_dim: {{choice: [32, 64]}}`.")
@@ -127,11 +106,12 @@ def parse_search_space(space, config, where="tune.search_space"):
         if not isinstance(when, dict):
             _fail(name, spec, "`when` must map a key to a value or a list of values.", where)
         fixed = {k: v for k, v in when.items() if k not in space}
-        if any(_get_key(config.to_dict(), k) not in (v if isinstance(v, list) else [v])
+        if any(get_value(config, k) not in (v if isinstance(v, list) else [v])
                for k, v in fixed.items()):
             continue  # the condition is on a fixed config value that does not match
         try:
-            build_pipeline(apply_values(config, {name: sample}))
+            trial = apply_values(config, {name: sample})
+            TASKS.get(trial.task).from_config(trial)
         except ConfigError as err:
             raise ConfigError(f"Search space entry `{name}` ({where}) cannot be applied to the "
                               f"pipeline: {err}") from err
@@ -175,15 +155,6 @@ def define_hyperparameters(params, hp):
     return values
 
 
-def _import_keras_tuner():
-    try:
-        import keras_tuner
-    except ImportError as err:
-        raise ImportError("Hyperparameter search needs keras-tuner and tensorboard: "
-                          "pip install 'keras-tuner>=1.4.7' tensorboard") from err
-    return keras_tuner
-
-
 def objective_direction(tune):
     if tune.direction != "auto":
         return tune.direction
@@ -196,55 +167,50 @@ def project_key(config, params):
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-class PipelineHyperModel:
-    """Builds and trains the pipeline's model for each trial's values (keras_tuner HyperModel API).
+class PipelineHyperModel(keras_tuner.HyperModel):
+    """Builds and trains the task's model for each trial's values, through the same
+    `Task.train` (and so the same callbacks) as a run.
 
     Stages are adapted once per distinct stage configuration and reused across trials.
+
+    Args:
+        task: Task. The pipeline's task, with its data read.
+        params: list of SearchParameter.
     """
 
-    def __init__(self, pipeline, params):
-        self.pipeline = pipeline
+    def __init__(self, task, params):
+        super().__init__(name="nlp_lstm_pipeline")
+        self.task = task
         self.params = params
+        self.trial_dir = None  # set by the tuner before each trial
         self._stage_cache = {}
-        self._trial_pipeline = None
+        self._trial_task = None
 
-    def _pipeline_for(self, values):
-        from nlp_lstm.pipeline import build_pipeline
-        config = apply_values(self.pipeline.config, values)
+    def _task_for(self, values):
+        config = apply_values(self.task.config, values)
         key = json.dumps([config.stages, config.target_stages, config.shared_vocabulary,
                           dataclasses.asdict(config.data)], sort_keys=True)
-        trial = build_pipeline(config)
-        trial.data, trial.label_names = self.pipeline.data, self.pipeline.label_names
+        trial = TASKS.get(config.task).from_config(config)
+        trial.data = self.task.data
+        trial.label_names = getattr(self.task, "label_names", None)
         if key not in self._stage_cache:
             trial.adapt()
-            self._stage_cache[key] = (trial.stages, getattr(trial, "target_stages", None))
-        trial.stages, target_stages = self._stage_cache[key]
-        if target_stages is not None:
-            trial.target_stages = target_stages
+            self._stage_cache[key] = trial.state()
+        trial.restore(self._stage_cache[key])
         return trial
 
     def build(self, hp):
         values = define_hyperparameters(self.params, hp)
-        self._trial_pipeline = self._pipeline_for(values)
-        keras.utils.set_random_seed(self.pipeline.config.seed)
-        model = self._trial_pipeline.build_model()
-        trial = self._trial_pipeline
-        model.compile(optimizer=training.build_optimizer(trial.config.train,
-                                                         trial.steps_per_epoch()),
-                      **trial.compile_arguments())
-        return model
+        self._trial_task = self._task_for(values)
+        keras.utils.set_random_seed(self.task.config.seed)
+        return self._trial_task.build_model()
 
     def fit(self, hp, model, *args, callbacks=None, epochs=None, **kwargs):
-        trial = self._trial_pipeline
-        train = trial.config.train
-        extra = trial.training_callbacks(model)
-        if train.early_stopping_patience:
-            extra.append(keras.callbacks.EarlyStopping(
-                monitor=trial.config.tune.objective, patience=train.early_stopping_patience,
-                mode=objective_direction(trial.config.tune), restore_best_weights=True))
-        return model.fit(trial.datasets("train", True), validation_data=trial.datasets("validation"),
-                         epochs=epochs or train.epochs, callbacks=list(callbacks or []) + extra,
-                         verbose=0, shuffle=False, initial_epoch=kwargs.get("initial_epoch", 0))
+        trial = self._trial_task
+        trial.model = model
+        return trial.train(self.trial_dir, extra_callbacks=list(callbacks or []),
+                           epochs=epochs or trial.config.train.epochs,
+                           initial_epoch=kwargs.get("initial_epoch", 0), verbose=0)
 
     def declare_hyperparameters(self, hp):
         define_hyperparameters(self.params, hp)
@@ -266,57 +232,65 @@ def prune_checkpoints(tuner, keep):
     return freed
 
 
-def _tuner_class(keras_tuner, algorithm, log, keep):
-    base = {"random": keras_tuner.RandomSearch, "grid": keras_tuner.GridSearch,
-            "hyperband": keras_tuner.Hyperband,
-            "bayesian": keras_tuner.BayesianOptimization}[algorithm]
+class _TrialReporting:
+    """Tells the hypermodel where each trial writes, logs one line per finished trial with its
+    values and score, and prunes the checkpoints outside the best `keep_best_checkpoints`."""
 
-    class ReportingTuner(base):
-        """Prints one line per finished trial with its values and score."""
+    def __init__(self, hypermodel, *args, keep_best_checkpoints=3, **kwargs):
+        super().__init__(hypermodel, *args, **kwargs)
+        self.keep_best_checkpoints = keep_best_checkpoints
 
-        def on_trial_end(self, trial):
-            super().on_trial_end(trial)
-            score = trial.score if trial.score is not None else float("nan")
-            shown = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
-                              for k, v in trial.hyperparameters.values.items()
-                              if not k.startswith("tuner/"))
-            log(f"trial {trial.trial_id}: {trial.status} score={score:.4f} | {shown}")
-            prune_checkpoints(self, keep)
+    def on_trial_begin(self, trial):
+        super().on_trial_begin(trial)
+        self.hypermodel.trial_dir = self.get_trial_dir(trial.trial_id)
 
-    return ReportingTuner
-
-
-def _hypermodel(keras_tuner, hypermodel):
-    class Wrapped(keras_tuner.HyperModel):
-        def build(self, hp):
-            return hypermodel.build(hp)
-
-        def fit(self, hp, model, *args, **kwargs):
-            return hypermodel.fit(hp, model, *args, **kwargs)
-
-        def declare_hyperparameters(self, hp):
-            hypermodel.declare_hyperparameters(hp)
-
-    return Wrapped()
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        score = trial.score if trial.score is not None else float("nan")
+        shown = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
+                          for k, v in trial.hyperparameters.values.items()
+                          if not k.startswith("tuner/"))
+        logger.info("trial %s: %s score=%.4f | %s", trial.trial_id, trial.status, score, shown)
+        prune_checkpoints(self, self.keep_best_checkpoints)
 
 
-def make_tuner(pipeline, params, project_dir, log=print, overwrite=False):
-    """A keras-tuner tuner for `pipeline` over `params`, stored in `project_dir`."""
-    keras_tuner = _import_keras_tuner()
-    tune = pipeline.config.tune
+class RandomSearchTuner(_TrialReporting, keras_tuner.RandomSearch):
+    """keras-tuner's random search over a pipeline."""
+
+
+class GridSearchTuner(_TrialReporting, keras_tuner.GridSearch):
+    """keras-tuner's grid search over a pipeline."""
+
+
+class HyperbandTuner(_TrialReporting, keras_tuner.Hyperband):
+    """keras-tuner's Hyperband over a pipeline."""
+
+
+class BayesianTuner(_TrialReporting, keras_tuner.BayesianOptimization):
+    """keras-tuner's Bayesian optimisation (Gaussian process) over a pipeline."""
+
+
+TUNERS = {"random": RandomSearchTuner, "grid": GridSearchTuner, "hyperband": HyperbandTuner,
+          "bayesian": BayesianTuner}
+
+
+def make_tuner(task, params, project_dir, overwrite=False):
+    """A keras-tuner tuner for `task` (its data read) over `params`, stored in `project_dir`."""
+    tune = task.config.tune
     objective = keras_tuner.Objective(tune.objective, direction=objective_direction(tune))
-    cls = _tuner_class(keras_tuner, tune.algorithm, log, tune.keep_best_checkpoints)
-    hypermodel = _hypermodel(keras_tuner, PipelineHyperModel(pipeline, params))
-    common = dict(objective=objective, seed=pipeline.config.seed, overwrite=overwrite,
+    hypermodel = PipelineHyperModel(task, params)
+    common = dict(objective=objective, seed=task.config.seed, overwrite=overwrite,
                   directory=str(project_dir.parent), project_name=project_dir.name,
-                  executions_per_trial=tune.executions_per_trial)
+                  executions_per_trial=tune.executions_per_trial,
+                  keep_best_checkpoints=tune.keep_best_checkpoints,
+                  max_consecutive_failed_trials=3)
+    cls = TUNERS[tune.algorithm]
     if tune.algorithm == "hyperband":
-        return cls(hypermodel, max_epochs=pipeline.config.train.epochs,
-                   factor=tune.hyperband_factor, max_consecutive_failed_trials=3, **common)
+        return cls(hypermodel, max_epochs=task.config.train.epochs,
+                   factor=tune.hyperband_factor, **common)
     hp = keras_tuner.HyperParameters()
     hypermodel.declare_hyperparameters(hp)
-    return cls(hypermodel, max_trials=tune.max_trials, hyperparameters=hp,
-               max_consecutive_failed_trials=3, **common)
+    return cls(hypermodel, max_trials=tune.max_trials, hyperparameters=hp, **common)
 
 
 def _trial_rows(tuner, params):
@@ -362,9 +336,9 @@ def plot_trials(rows, params, objective, path):
     plt.close(fig)
 
 
-def tune(pipeline, space, where, run_dir, overwrite=False, log=print):
+def tune(pipeline, space, where, run_dir, overwrite=False):
     """Runs the search; writes trials.csv, best_config.yaml and tuning.png; returns a summary."""
-    config = pipeline.config
+    config, task = pipeline.config, pipeline.task
     params = parse_search_space(space, config, where)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -373,11 +347,11 @@ def tune(pipeline, space, where, run_dir, overwrite=False, log=print):
         shutil.rmtree(project_dir)
     resumed = project_dir.exists()
     keras.utils.set_random_seed(config.seed)
-    pipeline.read()
-    tuner = make_tuner(pipeline, params, project_dir, log, overwrite=False)
-    log(f"search: {config.tune.algorithm}, up to {config.tune.max_trials} trials, objective "
-        f"{config.tune.objective} ({objective_direction(config.tune)}), project {project_dir}"
-        f"{' (resuming)' if resumed else ''}")
+    task.read()
+    tuner = make_tuner(task, params, project_dir, overwrite=False)
+    logger.info("search: %s, up to %d trials, objective %s (%s), project %s%s",
+                config.tune.algorithm, config.tune.max_trials, config.tune.objective,
+                objective_direction(config.tune), project_dir, " (resuming)" if resumed else "")
     start = time.perf_counter()
     tuner.search(verbose=0)
     wall = time.perf_counter() - start
@@ -425,8 +399,7 @@ def free_port(host):
         return sock.getsockname()[1]
 
 
-def run_distributed(child_args, workers, host="127.0.0.1", port=None, log=print,
-                    chief_grace_s=60):
+def run_distributed(child_args, workers, host="127.0.0.1", port=None, chief_grace_s=60):
     """Runs a keras-tuner chief (oracle) and `workers` worker processes of `nlp-lstm tune`.
 
     Every process stops by itself when the oracle has no trials left. If workers die, the chief is
@@ -436,7 +409,7 @@ def run_distributed(child_args, workers, host="127.0.0.1", port=None, log=print,
     port = port or free_port(host)
     command = [sys.executable, "-m", "nlp_lstm.cli", "tune", *child_args]
     base = dict(os.environ, KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=str(port))
-    log(f"distributed search: chief on {host}:{port}, {workers} worker(s)")
+    logger.info("distributed search: chief on %s:%s, %d worker(s)", host, port, workers)
     chief = subprocess.Popen(command, env={**base, "KERASTUNER_TUNER_ID": "chief"})
     procs = [subprocess.Popen(command, env={**base, "KERASTUNER_TUNER_ID": f"tuner{i}"})
              for i in range(workers)]
@@ -444,10 +417,10 @@ def run_distributed(child_args, workers, host="127.0.0.1", port=None, log=print,
     try:
         chief.wait(timeout=chief_grace_s)
     except subprocess.TimeoutExpired:
-        log("the chief still waits for trials of workers that stopped; stopping it")
+        logger.warning("the chief still waits for trials of workers that stopped; stopping it")
         chief.terminate()
         chief.wait(timeout=30)
-    log(f"workers exited with codes {codes}; chief with {chief.returncode}")
+    logger.info("workers exited with codes %s; chief with %s", codes, chief.returncode)
     return codes
 
 

@@ -1,12 +1,16 @@
-"""LanguageModelPipeline: the skeleton's steps for text generation (task: generation).
+"""Text generation: running text -> stages -> LSTMCausalLM -> sampling in the graph.
 
-Running text is split into contiguous ranges, tokenized once with the stages, cut into windows
-of `data.window_length` tokens (input = window, target = window shifted by one), and used to
-train an LSTMCausalLM. Metrics are cross-entropy in nats per token, perplexity and bits per token
-and per character, all from the same loss. The reported loss reads each split as continuous text
-and carries the LSTM states from one window to the next, as RNN language models are usually
-evaluated; `loss_independent_windows` (every window from zero states, as Keras' `val_loss`
-during training) is reported next to it. Samples are written after every epoch.
+Running text is split into contiguous ranges, tokenized once with the Preprocessor, cut into
+windows of `data.window_length` tokens (input = window, target = window shifted by one), and used
+to train an LSTMCausalLM. Metrics are cross-entropy in nats per token, perplexity and bits per
+token and per character, all from the same loss. The reported loss reads each split as continuous
+text and carries the LSTM states from one window to the next, as RNN language models are usually
+evaluated; `loss_independent_windows` (every window from zero states, as Keras' `val_loss` during
+training) is reported next to it. Samples are written after every epoch.
+
+`TextGenerator` is the tf.Module used both in process and as the exported SavedModel. Its
+`generate` signature takes a batch of prompts and scalar sampling settings (max_new_tokens,
+temperature, top_k, top_p, seed); the same seed gives the same text.
 """
 
 import collections
@@ -18,12 +22,93 @@ import numpy as np
 import tensorflow as tf
 
 from nlp_lstm import data as data_lib
-from nlp_lstm import export, rundir, training
-from nlp_lstm.errors import ConfigError
-from nlp_lstm.generation import TextGenerator
-from nlp_lstm.pipeline import Pipeline
+from nlp_lstm import rundir
+from nlp_lstm.errors import ConfigError, ExportError
+from nlp_lstm.tasks.base import Task, predict_batches, register_task
 
 SAMPLE_PROMPTS = ["", "The "]
+
+
+def sample_next(logits, temperature, top_k, top_p, seed):
+    """Next token ids [batch] from float32 logits [batch, vocab].
+
+    temperature <= 0 is greedy. top_k > 0 keeps the k most likely tokens; top_p < 1 keeps the
+    smallest set whose probability reaches p. Sampling is stateless: `seed` is a [2] int tensor.
+    """
+    greedy = tf.argmax(logits, axis=-1, output_type=tf.int64)
+    scaled = logits / tf.maximum(temperature, 1e-6)
+    vocabulary = tf.shape(scaled)[-1]
+    k = tf.where(top_k > 0, tf.minimum(top_k, vocabulary), vocabulary)
+    kth = tf.gather(tf.sort(scaled, direction="DESCENDING"), k - 1, axis=-1)[:, tf.newaxis]
+    scaled = tf.where(scaled < kth, tf.fill(tf.shape(scaled), -1e9), scaled)
+    order = tf.argsort(scaled, direction="DESCENDING", stable=True)
+    sorted_probs = tf.gather(tf.nn.softmax(scaled), order, batch_dims=1)
+    before = tf.cumsum(sorted_probs, axis=-1, exclusive=True)
+    # Keep a token while the mass before it is below top_p (the first token is always kept).
+    keep_sorted = before < tf.maximum(top_p, 1e-6)
+    keep = tf.scatter_nd(
+        tf.stack([tf.repeat(tf.range(tf.shape(order)[0]), vocabulary),
+                  tf.reshape(order, [-1])], axis=1),
+        tf.reshape(keep_sorted, [-1]), tf.shape(scaled))
+    scaled = tf.where(keep, scaled, tf.fill(tf.shape(scaled), -1e9))
+    sampled = tf.reshape(tf.random.stateless_categorical(scaled, 1, seed=seed,
+                                                         dtype=tf.int64), [-1])
+    return tf.where(temperature <= 0.0, greedy, sampled)
+
+
+class TextGenerator(tf.Module):
+    """Stages (text -> ids) + LSTMCausalLM + id -> token lookup, with an in-graph sampling loop.
+
+    Args:
+        preprocessor: Preprocessor. Text -> ragged ids; its vocabulary gives the tokens, the
+            start id and the special ids that print as nothing.
+        model: LSTMCausalLM.
+    """
+
+    def __init__(self, preprocessor, model):
+        super().__init__(name="nlp_lstm_generator")
+        self.preprocessor = preprocessor
+        self.model = model
+        self.separator = preprocessor.separator
+        self.tokens = tf.constant(preprocessor.vocabulary.vocabulary, dtype=tf.string)
+        self.num_special = preprocessor.num_special
+        self.start_id = preprocessor.special_id("start", "Generation")
+
+    def prompt_ids(self, prompt):
+        x = self.preprocessor(prompt)
+        # Rows without a token start from [BOS], so every row has a state to carry.
+        lengths = tf.cast(tf.equal(x.row_lengths(), 0), x.row_splits.dtype)
+        bos = tf.RaggedTensor.from_row_lengths(
+            tf.fill([tf.reduce_sum(lengths)], tf.constant(self.start_id, x.dtype)), lengths)
+        return tf.concat([bos, x], axis=1)
+
+    @tf.function(input_signature=[
+        tf.TensorSpec([None], tf.string, name="prompt"),
+        tf.TensorSpec([], tf.int32, name="max_new_tokens"),
+        tf.TensorSpec([], tf.float32, name="temperature"),
+        tf.TensorSpec([], tf.int32, name="top_k"),
+        tf.TensorSpec([], tf.float32, name="top_p"),
+        tf.TensorSpec([], tf.int64, name="seed")])
+    def generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed):
+        ids = self.prompt_ids(prompt)
+        dense = ids.to_tensor(default_value=tf.constant(0, ids.dtype))
+        mask = tf.sequence_mask(ids.row_lengths(), tf.shape(dense)[1])
+        logits, states = self.model.prefill(dense, mask)
+        tokens = tf.TensorArray(tf.int64, size=tf.maximum(max_new_tokens, 0))
+        for index in tf.range(tf.maximum(max_new_tokens, 0)):
+            token = sample_next(logits, temperature, top_k, top_p,
+                                tf.stack([seed, tf.cast(index, tf.int64)]))
+            tokens = tokens.write(index, token)
+            logits, states = self.model.step(token, states)
+        generated = tf.transpose(tokens.stack())
+        generated = tf.reshape(generated, [tf.shape(prompt)[0], -1])
+        # Special ids (padding, unknown, BOS, EOS) print as nothing.
+        pieces = tf.where(generated < self.num_special, tf.constant(""),
+                          tf.gather(self.tokens, generated))
+        text = tf.strings.reduce_join(pieces, axis=-1, separator=self.separator)
+        if self.separator == " ":
+            text = tf.strings.regex_replace(text, " ##", "")
+        return {"text": text, "token_ids": generated}
 
 
 def unigram_entropy_bits(tokens):
@@ -53,51 +138,38 @@ class EpochSamples(keras.callbacks.Callback):
         rundir.atomic_write_text(self.directory / f"epoch_{epoch + 1:02d}.txt", body)
 
 
-class LanguageModelPipeline(Pipeline):
-    """Reads a corpus, adapts the stages on its train range and trains an LSTMCausalLM."""
+@register_task("generation")
+class GenerationTask(Task):
+    """Reads a corpus, adapts the stages on its train range and trains an LSTMCausalLM.
 
-    history_metrics = ("loss",)
+    Args:
+        config: PipelineConfig with task: generation.
+        preprocessor: Preprocessor. Text -> ragged ids.
+    """
 
-    def __init__(self, config, stages):
-        super().__init__(config, stages)
+    counts_padding = False
+
+    def __init__(self, config, preprocessor):
+        super().__init__(config, preprocessor)
         self._ids = {}
-
-    @property
-    def separator(self):
-        tokenizers = [s for s in self.stages if hasattr(s, "join_separator")]
-        return tokenizers[-1].join_separator if tokenizers else ""
 
     def read_data(self):
         return data_lib.read_corpus(self.config)
 
     def describe_data(self):
-        counts = ", ".join(f"{k}={v}" for k, v in self.data.counts().items())
-        return f"read: {counts} characters (contiguous ranges)"
+        return f"{super().describe_data()} characters (contiguous ranges)"
 
     def describe_stages(self):
-        return (f"stages: vocabulary size {self.vocabulary.vocabulary_size}, training windows of "
+        return (f"{super().describe_stages()}, training windows of "
                 f"{self.config.data.window_length} tokens")
 
     def adapt_source(self):
         return tf.data.Dataset.from_tensors(self.data.splits["train"])
 
-    def check_chain_outputs(self):
-        x = tf.constant(["synthetic example one", ""])
-        for stage in self.stages:
-            x = stage(x)
-        if not isinstance(x, tf.RaggedTensor) or not x.dtype.is_integer:
-            raise ConfigError("The generation stages must turn a batch of texts into ragged int "
-                              "ids: a tokenizer and then a vocabulary.")
-
-    def model_arguments(self):
-        return {"vocabulary_size": self.vocabulary.vocabulary_size}
-
     def token_ids(self, split):
         if split not in self._ids:
-            x = tf.constant(self.data.splits[split])
-            for stage in self.stages:
-                x = stage(x)
-            self._ids[split] = x.numpy().astype(np.int64)
+            ids = self.preprocessor(tf.constant(self.data.splits[split]))
+            self._ids[split] = ids.numpy().astype(np.int64)
         return self._ids[split]
 
     def datasets(self, split, training=False, counter=None):
@@ -177,8 +249,8 @@ class LanguageModelPipeline(Pipeline):
         offsets = tf.data.Dataset.random(seed=self.config.seed, rerandomize_each_iteration=True)
         return offsets.take(1).flat_map(epoch).prefetch(tf.data.AUTOTUNE)
 
-    def generator(self):
-        return TextGenerator(self.stages, self.model, self.vocabulary.vocabulary, self.separator)
+    def serving_module(self):
+        return TextGenerator(self.preprocessor, self.model)
 
     def compile_arguments(self):
         return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -190,26 +262,20 @@ class LanguageModelPipeline(Pipeline):
         windows = (len(self.token_ids("train")) - 1) // self.config.data.window_length
         return max(math.ceil(windows / self.config.train.batch_size), 1)
 
-    def training_callbacks(self, model):
-        """What fitting `model` needs besides the skeleton's callbacks: with
-        data.stateful_batches, states carried across batches and zeroed at each epoch start."""
+    def training_callbacks(self, model, run_dir):
+        """Samples after every epoch; with data.stateful_batches, states carried across batches
+        and zeroed at each epoch start."""
+        out = [EpochSamples(TextGenerator(self.preprocessor, model), Path(run_dir) / "samples",
+                            seed=self.config.seed)]
         if not self.config.data.stateful_batches:
             model.carry_states(None)
-            return []
+            return out
         model.carry_states(self.config.train.batch_size)
-        return [keras.callbacks.LambdaCallback(
+        return out + [keras.callbacks.LambdaCallback(
             on_epoch_begin=lambda epoch, logs=None: model.reset_carried_states())]
 
-    def train(self, run_dir):
-        samples = EpochSamples(self.generator(), Path(run_dir) / "samples", seed=self.config.seed)
-        try:
-            return training.fit(self.model, self.datasets("train", True),
-                                self.datasets("validation") if "validation" in self.data.splits
-                                else None, self.config.train, str(run_dir), self.steps_per_epoch(),
-                                extra_callbacks=[samples] + self.training_callbacks(self.model),
-                                **self.compile_arguments())
-        finally:
-            self.model.carry_states(None)
+    def after_training(self, model):
+        model.carry_states(None)
 
     def stream_loss(self, split):
         """Mean next-token loss over a split read as continuous text, carrying the LSTM states
@@ -248,7 +314,7 @@ class LanguageModelPipeline(Pipeline):
     def evaluate(self, run_dir, splits=None):
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
         unigram_bits = round(unigram_entropy_bits(self.token_ids("train")), 4)
-        predict = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+        predict = predict_batches(self.model)
         metrics = {}
         for split in splits or self.config.evaluate.splits:
             if split not in self.data.splits:
@@ -272,24 +338,17 @@ class LanguageModelPipeline(Pipeline):
             }
         return metrics
 
-    def export(self, run_dir):
-        def verify(tmp, module):
-            loaded = tf.saved_model.load(str(tmp))
-            args = dict(prompt=tf.constant(["The ", "", "\u00e9\u6771\U0001F642"]),
-                        max_new_tokens=tf.constant(24), temperature=tf.constant(0.8),
-                        top_k=tf.constant(0), top_p=tf.constant(0.95),
-                        seed=tf.constant(7, tf.int64))
-            got = loaded.signatures["generate"](**args)["token_ids"].numpy()
-            expected = module.generate(**args)["token_ids"].numpy()
-            if not np.array_equal(got, expected):
-                raise export.ExportError("The reloaded SavedModel generates different tokens "
-                                         "than the trained model for the same seed.")
-            return {"verified_tokens": int(got.size)}
-        return export.save_portable(self.model, self.generator,
-                                    lambda module: {"generate": module.generate},
-                                    Path(run_dir) / "export",
-                                    verify if self.config.export.verify else None)
+    def signatures(self, module):
+        return {"generate": module.generate}
 
-    def load_state(self, run_dir, with_model=True):
-        super().load_state(run_dir, with_model)
-        self.label_names = None
+    def verify_export(self, export_dir, module):
+        loaded = tf.saved_model.load(str(export_dir))
+        args = dict(prompt=tf.constant(["The ", "", "\u00e9\u6771\U0001F642"]),
+                    max_new_tokens=tf.constant(24), temperature=tf.constant(0.8),
+                    top_k=tf.constant(0), top_p=tf.constant(0.95), seed=tf.constant(7, tf.int64))
+        got = loaded.signatures["generate"](**args)["token_ids"].numpy()
+        expected = module.generate(**args)["token_ids"].numpy()
+        if not np.array_equal(got, expected):
+            raise ExportError("The reloaded SavedModel generates different tokens than the "
+                              "trained model for the same seed.")
+        return {"verified_tokens": int(got.size)}

@@ -1,0 +1,254 @@
+"""Task: what one kind of problem fills in for the shared runner (`nlp_lstm.pipeline`).
+
+A task knows its data, its preprocessing, its model's inputs, its metrics, its serving module and
+its export signatures. The runner knows none of these: it seeds, keeps the run directory and the
+manifest, and calls a task's steps in order. Tasks register by name in `TASKS`, and the runner
+reaches them only through it.
+"""
+
+import logging
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nlp_lstm import export, inputs, rundir, training
+from nlp_lstm.errors import ConfigError, RunDirError
+from nlp_lstm.models import MODELS, check_cudnn, cudnn_report
+from nlp_lstm.preprocessor import Preprocessor, build_stages, check_stage_chain
+from nlp_lstm.registry import Registry, bind_kwargs
+
+logger = logging.getLogger(__name__)
+
+TASKS = Registry("task")
+# Texts that every text export must survive: empty, blank, very long, mixed scripts, combining.
+EDGE_CASE_TEXTS = ["", " ", "x" * 100_000, "naïve café — 東京 🙂", "\u0301\u200b"]
+STATE_FILE = "preprocessor.json"
+
+
+def register_task(name):
+    """Registers a Task subclass under `name` (the config's `task` value)."""
+    return TASKS.register(name)
+
+
+class Task:
+    """The steps one task fills in. Subclasses set the class attributes and the abstract methods.
+
+    Args:
+        config: PipelineConfig. The resolved, checked config.
+        preprocessor: Preprocessor. The (source) stage chain, not yet adapted.
+    """
+
+    # Model arguments filled in from the data and the vocabulary (the user must not set them).
+    injected_model_args = ("vocabulary_size",)
+    # What the stage chain must end with: "ids" (ragged) or "packed" (dense, via a packer).
+    stage_ending = "ids"
+    # Columns of history.csv that history.png plots.
+    history_metrics = ("loss",)
+
+    def __init__(self, config, preprocessor):
+        self.config = config
+        self.preprocessor = preprocessor
+        self.data = None
+        self.model = None
+        self.embedding_coverage = None
+        self._lengths = None
+
+    @classmethod
+    def from_config(cls, config):
+        """Builds the stages and checks them and the model entry, without reading data."""
+        where = config.where("stages")
+        stages = build_stages(config.stages, "stages", where)
+        check_stage_chain(stages, cls.stage_ending, where)
+        task = cls(config, Preprocessor(stages))
+        task.check_model_entry()
+        return task
+
+    def check_model_entry(self):
+        """The model entry, checked against its class without building it; returns its kwargs."""
+        config = self.config
+        entry = {k: v for k, v in config.model.items() if k != "type"}
+        for key in self.injected_model_args:
+            if key in entry:
+                raise ConfigError(f"`model.{key}` is filled in from the data and the vocabulary; "
+                                  f"remove it from {config.where('model.' + key)}.")
+        model_cls = MODELS.get(config.model["type"])
+        bind_kwargs(model_cls, {**entry, **dict.fromkeys(self.injected_model_args, 2)},
+                    f"model {config.model['type']!r} in {config.where('model')}")
+        return entry
+
+    # -- data ------------------------------------------------------------------------------------
+    def read_data(self):
+        raise NotImplementedError
+
+    def read(self):
+        self.data = self.read_data()
+        return self.data
+
+    def has_split(self, split):
+        return split in self.data.splits
+
+    def data_manifest(self):
+        """What the manifest records of the data read."""
+        return {"fingerprint": self.data.fingerprint, "counts": self.data.counts(),
+                "files": self.data.files}
+
+    def describe_data(self):
+        return "read: " + ", ".join(f"{k}={v}" for k, v in self.data.counts().items())
+
+    def describe_stages(self):
+        return f"stages: vocabulary size {self.preprocessor.vocabulary.vocabulary_size}"
+
+    def adapt_source(self):
+        """The train texts the stages adapt on, as a dataset of string batches."""
+        raise NotImplementedError
+
+    def adapt(self):
+        """Adapts each stage with learned state on the train split, in chain order."""
+        self.preprocessor.adapt(self.adapt_source())
+        self.preprocessor.check_outputs()
+
+    # -- batches ---------------------------------------------------------------------------------
+    def train_lengths(self):
+        """Lengths of the train sequences (length buckets and the steps per epoch use them)."""
+        raise NotImplementedError
+
+    def datasets(self, split, training=False, counter=None):
+        """Batched (inputs, targets) of one split: shuffled and bucketed for training."""
+        raise NotImplementedError
+
+    def boundaries(self):
+        train = self.config.train
+        if not train.bucketing:
+            return []
+        return inputs.length_boundaries(self.train_lengths(), train.num_buckets)
+
+    def train_batch_sizes(self):
+        """Examples per training batch in each length bucket (`train.batch_tokens`)."""
+        train = self.config.train
+        return inputs.bucket_batch_sizes(self.train_lengths(), self.boundaries(),
+                                         train.batch_size, train.batch_tokens)
+
+    def eval_batch_sizes(self):
+        return [self.config.evaluate.batch_size] * (len(self.boundaries()) + 1)
+
+    def steps_per_epoch(self):
+        return inputs.batches_per_epoch(self.train_lengths(), self.boundaries(),
+                                        self.train_batch_sizes())
+
+    # -- model -----------------------------------------------------------------------------------
+    def model_arguments(self):
+        """Model arguments filled in from the data and the stages."""
+        return {"vocabulary_size": self.preprocessor.vocabulary.vocabulary_size}
+
+    def example_inputs(self):
+        """A tiny input batch that builds the model's weights."""
+        return np.zeros([1, 2], dtype=np.int64)
+
+    def build_model(self):
+        self.check_model_entry()
+        model = MODELS.build(dict(self.config.model), where=self.config.where("model"),
+                             **self.model_arguments())
+        model(self.example_inputs())
+        self.model = model
+        return model
+
+    def cudnn_report(self):
+        packer = self.preprocessor.packer
+        report = cudnn_report(self.model, packer.padding_side if packer else "right")
+        check_cudnn(report, self.config.train.strict_cudnn)
+        return report
+
+    def compile_arguments(self):
+        """`loss` and `metrics` for `model.compile`."""
+        raise NotImplementedError
+
+    def training_callbacks(self, model, run_dir):
+        """Callbacks this task adds to training (a run and every tuning trial get them)."""
+        return []
+
+    def train(self, run_dir, extra_callbacks=(), **fit_options):
+        """Trains `self.model` with the run's callbacks; `fit_options` go to `training.fit`
+        (the tuner passes its epochs and verbosity)."""
+        counter = inputs.PaddingCounter() if self.counts_padding else None
+        validation = self.datasets("validation") if self.has_split("validation") else None
+        try:
+            return training.fit(
+                self.model, self.datasets("train", True, counter), validation, self.config.train,
+                str(run_dir), self.steps_per_epoch(), counter,
+                extra_callbacks=self.training_callbacks(self.model, run_dir)
+                + list(extra_callbacks), **self.compile_arguments(), **fit_options)
+        finally:
+            self.after_training(self.model)
+
+    counts_padding = True
+
+    def after_training(self, model):
+        """Undoes what `training_callbacks` set on the model for training only."""
+
+    # -- evaluation and export -------------------------------------------------------------------
+    def evaluate(self, run_dir, splits=None):
+        """Metrics per split (only splits the data has); may write plots into `run_dir`."""
+        raise NotImplementedError
+
+    def serving_module(self):
+        """The tf.Module the SavedModel holds (preprocessing, model and decoding in the graph)."""
+        raise NotImplementedError
+
+    def signatures(self, module):
+        """Signature name -> tf.function of `module`."""
+        raise NotImplementedError
+
+    def verify_export(self, export_dir, module):
+        """Reloads `export_dir` and compares it with `module`; returns a summary or raises."""
+        raise NotImplementedError
+
+    def export(self, run_dir):
+        verify = self.verify_export if self.config.export.verify else None
+        return export.save_portable(self.model, self.serving_module, self.signatures,
+                                    Path(run_dir) / "export", verify)
+
+    # -- saving and loading a run ----------------------------------------------------------------
+    def state(self):
+        """What a run directory keeps of the adapted task (JSON)."""
+        return {"preprocessor": self.preprocessor.get_config()}
+
+    def restore(self, state):
+        self.preprocessor = Preprocessor.from_config(state["preprocessor"])
+
+    def save_state(self, run_dir):
+        rundir.atomic_write_json(Path(run_dir) / STATE_FILE, self.state())
+        vocabulary = self.preprocessor.vocabulary.vocabulary
+        rundir.atomic_write_text(Path(run_dir) / "vocabulary.txt", "\n".join(vocabulary) + "\n")
+
+    def has_state(self, run_dir):
+        return (Path(run_dir) / STATE_FILE).is_file()
+
+    def save_model(self, run_dir):
+        path = Path(run_dir) / "model.keras"
+        tmp = path.with_name(".model.keras.tmp.keras")
+        self.model.save(tmp)
+        tmp.replace(path)
+
+    def load_state(self, run_dir, with_model=True):
+        run_dir = Path(run_dir)
+        try:
+            self.restore(rundir.read_json(run_dir / STATE_FILE, None) or
+                         _missing(run_dir / STATE_FILE))
+            if with_model:
+                if not (run_dir / "model.keras").is_file():
+                    _missing(run_dir / "model.keras")
+                self.model = keras.saving.load_model(run_dir / "model.keras")
+        except FileNotFoundError as err:
+            raise RunDirError(f"{run_dir} has no trained model ({Path(err.filename).name} is "
+                              f"missing). Run `nlp-lstm train` or `nlp-lstm run` first.") from err
+
+
+def _missing(path):
+    raise FileNotFoundError(2, "No such file", str(path))
+
+
+def predict_batches(model):
+    """A traced inference call of `model` that retraces only for new shape classes."""
+    return tf.function(lambda x: model(x, training=False), reduce_retracing=True)

@@ -1,0 +1,211 @@
+"""Text classification: labelled texts -> stages ending in a packer -> LSTMTextClassifier.
+
+Metrics are accuracy, macro-F1, per-class precision/recall/F1, the loss and the majority
+baseline. The export's signature takes raw strings and returns the label, its id and the
+probabilities.
+"""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from nlp_lstm import data as data_lib
+from nlp_lstm import inputs, plots, rundir
+from nlp_lstm.embeddings import build_embedding_matrix
+from nlp_lstm.errors import ExportError
+from nlp_lstm.tasks.base import EDGE_CASE_TEXTS, Task, predict_batches, register_task
+
+logger = logging.getLogger(__name__)
+
+
+def classification_metrics(labels, probabilities, label_names):
+    """Metrics for one split, as plain JSON-ready data."""
+    labels = np.asarray(labels, dtype=np.int64)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    predictions = probabilities.argmax(axis=-1)
+    num_classes = len(label_names)
+    confusion = np.zeros([num_classes, num_classes], dtype=np.int64)
+    np.add.at(confusion, (labels, predictions), 1)
+    per_class, f1s = {}, []
+    for index, name in enumerate(label_names):
+        tp = confusion[index, index]
+        predicted, actual = confusion[:, index].sum(), confusion[index].sum()
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        f1s.append(f1)
+        per_class[name] = {"precision": round(float(precision), 4),
+                           "recall": round(float(recall), 4), "f1": round(float(f1), 4),
+                           "support": int(actual)}
+    picked = probabilities[np.arange(len(labels)), labels] if len(labels) else np.ones(0)
+    loss = float(-np.mean(np.log(np.clip(picked, 1e-12, 1.0)))) if len(labels) else None
+    majority = np.bincount(labels, minlength=num_classes).max() / max(len(labels), 1)
+    return {
+        "accuracy": round(float((predictions == labels).mean()) if len(labels) else 0.0, 4),
+        "macro_f1": round(float(np.mean(f1s)), 4),
+        "loss": None if loss is None else round(loss, 4),
+        "majority_baseline": round(float(majority), 4),
+        "num_examples": int(len(labels)),
+        "per_class": per_class,
+        "confusion_matrix": confusion.tolist(),
+    }
+
+
+class ClassifierServing(tf.Module):
+    """The serving module: preprocessor -> model -> {label, label_id, probabilities}.
+
+    Args:
+        preprocessor: Preprocessor. Text -> packed ids.
+        model: LSTMTextClassifier.
+        label_names: list of str. Class names by id.
+    """
+
+    def __init__(self, preprocessor, model, label_names):
+        super().__init__(name="nlp_lstm_classifier")
+        self.preprocessor = preprocessor
+        self.model = model
+        self.label_names = tf.constant(label_names, dtype=tf.string)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def classify(self, text):
+        probabilities = tf.cast(self.model(self.preprocessor(text), training=False), tf.float32)
+        label_id = tf.argmax(probabilities, axis=-1)
+        return {"label": tf.gather(self.label_names, label_id), "label_id": label_id,
+                "probabilities": probabilities}
+
+
+@register_task("classification")
+class ClassificationTask(Task):
+    """Labelled texts; the stages end with a sequence_packer.
+
+    Args:
+        config: PipelineConfig with task: classification.
+        preprocessor: Preprocessor. Text -> packed ids.
+    """
+
+    injected_model_args = ("num_classes", "vocabulary_size")
+    stage_ending = "packed"
+    history_metrics = ("loss", "accuracy")
+
+    def __init__(self, config, preprocessor):
+        super().__init__(config, preprocessor)
+        self.label_names = None
+
+    def read_data(self):
+        return data_lib.read_dataset(self.config)
+
+    def read(self):
+        super().read()
+        self.label_names = self.data.label_names
+        return self.data
+
+    def data_manifest(self):
+        return {**super().data_manifest(), "labels": self.label_names}
+
+    def describe_data(self):
+        return f"{super().describe_data()} examples, labels {self.label_names}"
+
+    def describe_stages(self):
+        return f"{super().describe_stages()}, sequence length {self.preprocessor.packer.length}"
+
+    def adapt_source(self):
+        return self.data.to_tf("train").map(lambda ex: ex["text"]).batch(inputs.TOKENIZE_BATCH)
+
+    # -- batches ---------------------------------------------------------------------------------
+    def _unbatched(self, split):
+        return inputs.trimmed_ids(self.data.to_tf(split), self.preprocessor)
+
+    def train_lengths(self):
+        if self._lengths is None:
+            self._lengths = inputs.sequence_lengths(self._unbatched("train"))
+        return self._lengths
+
+    def datasets(self, split, training=False, counter=None):
+        """Batched (ids, label) of one split: shuffled and bucketed for training."""
+        train = self.config.train
+        return inputs.batched(self._unbatched(split), self.preprocessor.packer,
+                              self.train_batch_sizes() if training
+                              else self.config.evaluate.batch_size,
+                              self.boundaries(), counter=counter,
+                              shuffle_buffer=train.shuffle_buffer if training else 0,
+                              seed=self.config.seed if training else None)
+
+    # -- model -----------------------------------------------------------------------------------
+    def model_arguments(self):
+        return {"num_classes": len(self.label_names),
+                "vocabulary_size": self.preprocessor.vocabulary.vocabulary_size}
+
+    def build_model(self):
+        model = super().build_model()
+        if self.config.embeddings.path:
+            matrix, self.embedding_coverage = build_embedding_matrix(
+                self.config.embeddings, self.preprocessor.vocabulary.vocabulary,
+                model.backbone.embedding_dim, self.config.seed)
+            model.backbone.embedding.embeddings.assign(matrix)
+            model.backbone.embedding.trainable = self.config.embeddings.trainable
+            coverage = self.embedding_coverage
+            logger.info("pretrained vectors: %s/%s vocabulary entries covered (%.1f%%)",
+                        coverage["found"], coverage["vocabulary_size"],
+                        100 * coverage["coverage"])
+        return model
+
+    def compile_arguments(self):
+        # The model outputs probabilities.
+        return {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}
+
+    # -- evaluation ------------------------------------------------------------------------------
+    def predict_split(self, split):
+        """(labels, probabilities) of one split, in one pass over its length-bucketed batches."""
+        predict = predict_batches(self.model)
+        labels, probabilities = [], []
+        for ids, label in self.datasets(split):
+            probabilities.append(tf.cast(predict(ids), tf.float32).numpy())
+            labels.append(label.numpy())
+        return np.concatenate(labels), np.concatenate(probabilities)
+
+    def evaluate(self, run_dir, splits=None):
+        metrics = {}
+        for split in splits or self.config.evaluate.splits:
+            if not self.has_split(split):
+                continue
+            labels, probabilities = self.predict_split(split)
+            metrics[split] = classification_metrics(labels, probabilities, self.label_names)
+            plots.plot_confusion_matrix(metrics[split]["confusion_matrix"], self.label_names,
+                                        Path(run_dir) / f"confusion_{split}.png",
+                                        f"{self.config.name}: {split}")
+        return metrics
+
+    # -- export ----------------------------------------------------------------------------------
+    def serving_module(self):
+        return ClassifierServing(self.preprocessor, self.model, self.label_names)
+
+    def signatures(self, module):
+        return {self.config.export.signature: module.classify}
+
+    def verify_export(self, export_dir, module):
+        """Reloads the SavedModel and checks its probabilities match the in-memory model."""
+        part = self.data.splits.get("validation", self.data.splits["train"])
+        texts = list(part["text"][:16]) + EDGE_CASE_TEXTS
+        loaded = tf.saved_model.load(str(export_dir))
+        text = tf.constant(texts)
+        got = loaded.signatures[self.config.export.signature](text=text)["probabilities"].numpy()
+        expected = module.classify(text)["probabilities"].numpy()
+        difference = float(np.max(np.abs(got - expected))) if got.size else 0.0
+        if not np.isfinite(got).all() or difference > 1e-4:
+            raise ExportError(f"The reloaded SavedModel disagrees with the trained model (max abs "
+                              f"difference {difference:.2e}). The export is not trustworthy.")
+        return {"max_abs_difference": difference}
+
+    # -- saving and loading a run ----------------------------------------------------------------
+    def state(self):
+        return {**super().state(), "labels": self.label_names}
+
+    def restore(self, state):
+        super().restore(state)
+        self.label_names = state["labels"]
+
+    def save_state(self, run_dir):
+        super().save_state(run_dir)
+        rundir.atomic_write_json(Path(run_dir) / "labels.json", self.label_names)
