@@ -1,22 +1,115 @@
 """The `nlp-lstm` command line: run pipelines, single steps, predictions and config inspection.
 
-Exit codes: 0 success, 1 a user or data error (one line, no traceback), 2 a usage error.
+Results (the run directory, metrics, predictions) go to stdout; progress goes to stderr through
+the `nlp_lstm` logger, which the group configures once (`-q` warnings only, `-v` debug and
+TensorFlow's own logs). Arguments and configs are checked before TensorFlow is imported, so
+mistakes are reported at once. Exit codes: 0 success, 1 a user or data error (one line, no
+traceback), 2 a usage error.
 """
 
+import contextlib
 import functools
 import json
+import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import click
 
-# TensorFlow's C++ start-up logs would bury the CLI output; set before TensorFlow is imported.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from nlp_lstm.errors import NlpLstmError  # noqa: E402
+from nlp_lstm import presets
+from nlp_lstm.errors import ConfigError, NlpLstmError
 
 DATA_DIR_ENV = "NLP_LSTM_DATA_DIR"
+logger = logging.getLogger(__name__)
+
+
+class _EchoHandler(logging.Handler):
+    """Writes log records to the stderr of the moment, through click (so CliRunner sees them)."""
+
+    def emit(self, record):
+        try:
+            click.echo(self.format(record), err=True)
+        except (OSError, ValueError):
+            self.handleError(record)
+
+
+def _configure_logging(level):
+    """One plain stderr handler on the `nlp_lstm` logger; replaces the one a previous call set."""
+    package_logger = logging.getLogger("nlp_lstm")
+    for handler in [h for h in package_logger.handlers if isinstance(h, _EchoHandler)]:
+        package_logger.removeHandler(handler)
+    handler = _EchoHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    package_logger.addHandler(handler)
+    package_logger.setLevel(level)
+
+
+def _import_tensorflow_quietly(verbose):
+    """Imports TensorFlow, TF-Text and Keras with their start-up logs hidden unless `verbose`.
+
+    TF_CPP_MIN_LOG_LEVEL=3 filters the C++ logs once absl's logging is initialized, but the lines
+    written before that (oneDNN and CPU-feature notices, "Could not find cuda drivers", "failed
+    call to cuInit", "All log messages before absl::InitializeLog()") go straight to file
+    descriptor 2. So fd 2 points at a temporary file while the libraries load and the GPUs are
+    probed; what was written there is replayed only if the import fails. Python exceptions and
+    our own messages are untouched. The numerics are not changed (oneDNN stays on).
+    """
+    if verbose or "tensorflow" in sys.modules:
+        if not verbose:
+            _quiet_python_loggers()
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # keras-tuner's distributed mode uses gRPC
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as captured:
+        saved_fd = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        imported = False
+        try:
+            import keras  # noqa: F401
+            import tensorflow as tf
+            import tensorflow_text  # noqa: F401
+            # The CUDA probe (cuInit) logs when devices are first listed, not at import.
+            tf.config.list_physical_devices("GPU")
+            imported = True
+        finally:
+            os.dup2(saved_fd, 2)
+            os.close(saved_fd)
+            if not imported:
+                captured.seek(0)
+                sys.stderr.write(captured.read().decode("utf-8", errors="replace"))
+    _quiet_python_loggers()
+
+
+def _quiet_python_loggers():
+    """TensorFlow's and absl's Python loggers: errors only."""
+    import absl.logging
+    absl.logging.set_verbosity(absl.logging.ERROR)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def _group_flag(name):
+    return click.get_current_context().find_root().params.get(name, False)
+
+
+def _start_tensorflow():
+    """Imports TensorFlow for the running command, quietly unless the group was given -v."""
+    _import_tensorflow_quietly(_group_flag("verbose"))
+
+
+@contextlib.contextmanager
+def _progress_off_stdout():
+    """Keras' progress bars and keras-tuner's trial summaries print to stdout, which is for results.
+
+    They go to stderr instead, or nowhere with -q.
+    """
+    with contextlib.ExitStack() as stack:
+        target = (stack.enter_context(open(os.devnull, "w", encoding="utf-8"))
+                  if _group_flag("quiet") else sys.stderr)
+        stack.enter_context(contextlib.redirect_stdout(target))
+        yield
 
 
 def _library_errors(func):
@@ -32,7 +125,7 @@ def _library_errors(func):
                 raise
             raise click.ClickException(str(err)) from None
         except KeyboardInterrupt:
-            click.echo("\nInterrupted. Continue with --resume and the same --run-dir.", err=True)
+            logger.warning("\nInterrupted. Continue with --resume and the same --run-dir.")
             sys.exit(130)
     return wrapper
 
@@ -42,7 +135,35 @@ def _load(pipeline, overrides, data_dir):
     return load_config(pipeline, overrides, data_dir or os.environ.get(DATA_DIR_ENV))
 
 
-pipeline_argument = click.argument("pipeline", type=click.Path(exists=True, dir_okay=False))
+class _PresetOrFile(click.ParamType):
+    """A YAML file, or the name of one that ships in `nlp_lstm.presets` (a path wins)."""
+
+    def __init__(self, kind, find, names):
+        self.name = kind
+        self._find = find
+        self._names = names
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, Path):
+            return value
+        path = Path(value).expanduser()
+        if path.is_file():
+            return path
+        if path.exists():
+            self.fail(f"{value} is not a file. Give a {self.name} YAML file or the name of a "
+                      f"shipped {self.name}.", param, ctx)
+        if path.suffix in (".yaml", ".yml") or "/" in value or os.sep in value:
+            self.fail(f"File {value!r} does not exist. Give a {self.name} YAML file or the name "
+                      f"of a shipped {self.name}: {', '.join(self._names())}.", param, ctx)
+        try:
+            return self._find(value)
+        except ConfigError as err:
+            self.fail(str(err), param, ctx)
+
+
+PIPELINE = _PresetOrFile("pipeline", presets.find_pipeline, presets.pipeline_names)
+SEARCH_SPACE = _PresetOrFile("search space", presets.find_search_space, presets.search_space_names)
+pipeline_argument = click.argument("pipeline", type=PIPELINE)
 set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                           help="Override a config value, e.g. --set train.epochs=3 (repeatable).")
 data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False),
@@ -53,19 +174,39 @@ run_dir_argument = click.argument("run_dir", type=click.Path(exists=True, file_o
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="nlp_lstm")
-def main():
-    """LSTM NLP pipelines from YAML: train, evaluate, export and serve."""
+@click.option("-q", "--quiet", is_flag=True, help="Show only warnings and errors on stderr.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Show debug messages, and TensorFlow's own start-up and C++ logs.")
+def main(quiet, verbose):
+    """LSTM NLP pipelines from YAML: train, evaluate, export and serve.
+
+    PIPELINE arguments take a YAML file or the name of a pipeline that ships with nlp_lstm
+    (`nlp-lstm pipelines` lists them). Results go to stdout, progress to stderr.
+    """
+    if quiet and verbose:
+        raise click.UsageError("-q/--quiet and -v/--verbose exclude each other.")
+    _configure_logging(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+
+
+@main.command(name="pipelines")
+def pipelines_command():
+    """List the pipelines that ship with nlp_lstm; run one by name: nlp-lstm run NAME."""
+    names = presets.pipeline_names()
+    width = max(len(name) for name in names)
+    for name in names:
+        click.echo(f"{name:<{width}}  {presets.describe_pipeline(presets.find_pipeline(name))}")
 
 
 def _run(pipeline, overrides, data_dir, run_dir, overwrite, resume, steps=None):
     import dataclasses
 
-    from nlp_lstm.pipeline import build_pipeline
     config = _load(pipeline, overrides, data_dir)
     if steps is not None:
         config = dataclasses.replace(config, steps=steps)
-    result = build_pipeline(config).run(run_dir=run_dir, overwrite=overwrite, resume=resume,
-                                        log=lambda msg: click.echo(msg, err=True))
+    _start_tensorflow()
+    from nlp_lstm.pipeline import build_pipeline
+    with _progress_off_stdout():
+        result = build_pipeline(config).run(run_dir=run_dir, overwrite=overwrite, resume=resume)
     click.echo(f"run directory: {result.run_dir}")
     _echo_metrics(result.metrics)
     if "export" in result.manifest:
@@ -115,8 +256,9 @@ def train(pipeline, overrides, data_dir, run_dir, overwrite, resume):
 
 @main.command(name="tune")
 @pipeline_argument
-@click.option("--search", "search_path", type=click.Path(exists=True, dir_okay=False),
-              help="Search-space YAML (default: the pipeline's tune.search_space).")
+@click.option("--search", "search_path", type=SEARCH_SPACE,
+              help="Search-space YAML, or a shipped one by name such as lstm_small "
+                   "(default: the pipeline's tune.search_space).")
 @click.option("--algorithm", type=click.Choice(["random", "grid", "hyperband", "bayesian"]),
               help="Search algorithm (default: tune.algorithm).")
 @click.option("--max-trials", type=click.IntRange(min=1), help="Trials to run (tune.max_trials).")
@@ -135,28 +277,32 @@ def train(pipeline, overrides, data_dir, run_dir, overwrite, resume):
 @_library_errors
 def tune_command(pipeline, search_path, algorithm, max_trials, overrides, data_dir, run_dir,
                  overwrite, retrain_best, workers, oracle_host):
-    """Search hyperparameters with keras-tuner; writes trials.csv and best_config.yaml."""
-    from nlp_lstm import rundir, tuning
-    from nlp_lstm.pipeline import build_pipeline
+    """Search hyperparameters with keras-tuner; writes trials.csv and best_config.yaml.
+
+    PIPELINE and --search take a YAML file or the name of a shipped one.
+    """
     overrides = list(overrides)
     if algorithm:
         overrides.append(f"tune.algorithm={algorithm}")
     if max_trials:
         overrides.append(f"tune.max_trials={max_trials}")
     config = _load(pipeline, overrides, data_dir)
+    _start_tensorflow()
+    from nlp_lstm import rundir, tuning
+    from nlp_lstm.pipeline import build_pipeline
     space, where = (tuning.read_search_space(search_path) if search_path
                     else (config.tune.search_space, config.where("tune.search_space")))
     run_dir = Path(run_dir) if run_dir else rundir.new_run_dir(f"{config.name}-tune")
-    log = lambda msg: click.echo(msg, err=True)  # noqa: E731
     if workers:
-        child = [pipeline, "--run-dir", str(run_dir)] + [f"--set={o}" for o in overrides]
-        child += ["--search", search_path] if search_path else []
+        child = [str(pipeline), "--run-dir", str(run_dir)] + [f"--set={o}" for o in overrides]
+        child += ["--search", str(search_path)] if search_path else []
         child += ["--data-dir", data_dir] if data_dir else []
         child += ["--overwrite"] if overwrite else []
-        tuning.run_distributed(child, workers, host=oracle_host, log=log)
+        tuning.run_distributed(child, workers, host=oracle_host)
         overwrite = False  # the parent reloads the project the chief wrote, and finishes it
-    summary, ranked, params = tuning.tune(build_pipeline(config), space, where, run_dir,
-                                          overwrite=overwrite, log=log)
+    with _progress_off_stdout():
+        summary, ranked, params = tuning.tune(build_pipeline(config), space, where, run_dir,
+                                              overwrite=overwrite)
     if summary is None:
         return  # a chief or worker process of a distributed search
     click.echo(tuning.format_ranking(ranked, params))
@@ -175,11 +321,13 @@ def tune_command(pipeline, search_path, algorithm, max_trials, overrides, data_d
 @_library_errors
 def evaluate(run_dir, splits):
     """Score a trained run on its splits; updates RUN_DIR/metrics.json."""
+    _start_tensorflow()
     from nlp_lstm import rundir
     from nlp_lstm.pipeline import load_run
     pipeline = load_run(run_dir)
     metrics = rundir.read_json(Path(run_dir) / "metrics.json", {})
-    scored = pipeline.evaluate(run_dir, list(splits) or None)
+    with _progress_off_stdout():
+        scored = pipeline.evaluate(run_dir, list(splits) or None)
     metrics.update(scored)
     rundir.atomic_write_json(Path(run_dir) / "metrics.json", metrics)
     _echo_metrics(scored)
@@ -190,8 +338,10 @@ def evaluate(run_dir, splits):
 @_library_errors
 def export_command(run_dir):
     """Export a trained run as a SavedModel into RUN_DIR/export/."""
+    _start_tensorflow()
     from nlp_lstm.pipeline import load_run
-    summary = load_run(run_dir).export(run_dir)
+    with _progress_off_stdout():
+        summary = load_run(run_dir).export(run_dir)
     click.echo(f"export: {summary['path']} (signature {summary['signature']})")
 
 
@@ -238,11 +388,12 @@ def _read_inputs(path, column):
 @_library_errors
 def predict(target, texts, input_path, column, as_json, batch_size, beam_size, max_length):
     """Classify or translate TEXTS with a run directory or an exported SavedModel (TARGET)."""
-    from nlp_lstm.export import load_export
     texts = list(texts) + (_read_inputs(input_path, column) if input_path else [])
     if not texts:
         raise click.UsageError("Give texts as arguments or --input FILE.")
+    _start_tensorflow()
     from nlp_lstm.errors import ExportError
+    from nlp_lstm.export import load_export
     model = load_export(target)
     if "translate" in model.signatures:
         rows = _translate_rows(model, texts, batch_size, beam_size, max_length)
@@ -317,6 +468,7 @@ def _translate_rows(model, texts, batch_size, beam_size, max_length):
 @_library_errors
 def generate(target, prompts, max_new_tokens, temperature, top_k, top_p, seed, as_json):
     """Generate text with a language-model run directory or its exported SavedModel (TARGET)."""
+    _start_tensorflow()
     from nlp_lstm.errors import ExportError
     from nlp_lstm.export import load_export
     import tensorflow as tf
@@ -343,11 +495,13 @@ def config():
 @pipeline_argument
 @set_option
 @data_dir_option
+@click.option("--origin", is_flag=True,
+              help="End each line with a `# file` comment naming where the value was set.")
 @_library_errors
-def show(pipeline, overrides, data_dir):
-    """Print the fully resolved config of PIPELINE."""
-    from nlp_lstm.config import dump_config
-    click.echo(dump_config(_load(pipeline, overrides, data_dir)), nl=False)
+def show(pipeline, overrides, data_dir, origin):
+    """Print the resolved config of PIPELINE: the keys its task uses."""
+    from nlp_lstm.config import format_config
+    click.echo(format_config(_load(pipeline, overrides, data_dir), origin=origin).rstrip("\n"))
 
 
 @config.command()
@@ -357,8 +511,9 @@ def show(pipeline, overrides, data_dir):
 @_library_errors
 def validate(pipeline, overrides, data_dir):
     """Check PIPELINE: keys, types, values, stage chain and model arguments (no data read)."""
-    from nlp_lstm.pipeline import build_pipeline
     config = _load(pipeline, overrides, data_dir)
+    _start_tensorflow()
+    from nlp_lstm.pipeline import build_pipeline
     build_pipeline(config)
     click.echo(f"{pipeline}: OK ({len(config.sources)} file(s): {', '.join(config.sources)})")
 

@@ -1,7 +1,14 @@
-"""End-to-end CLI runs on tiny data: run, evaluate, export, predict, config, exit codes, resume."""
+"""End-to-end CLI runs on tiny data: run, evaluate, export, predict, config, exit codes, resume.
+
+The tests that train (through the `finished_run` fixture) or start `nlp-lstm` processes are slow.
+"""
 
 import csv
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +18,8 @@ from nlp_lstm.cli import main
 from tests.testing import write_pipeline
 
 pytestmark = pytest.mark.integration
+TENSORFLOW_LOG_LINE = re.compile(
+    r"^[EWI]\d{4} |absl::InitializeLog|oneDNN custom operations|cpu_feature_guard", re.M)
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +34,7 @@ def finished_run(tmp_path_factory):
     return pipeline, run_dir, result
 
 
+@pytest.mark.slow
 def test_run_writes_the_run_directory(finished_run):
     _, run_dir, result = finished_run
     assert f"run directory: {run_dir}" in result.output
@@ -48,6 +58,7 @@ def test_run_writes_the_run_directory(finished_run):
     assert 0.0 <= float(rows[0]["padding_share"]) < 1.0
 
 
+@pytest.mark.slow
 def test_second_run_never_overwrites(finished_run):
     pipeline, run_dir, _ = finished_run
     before = (run_dir / "manifest.json").read_text()
@@ -58,6 +69,7 @@ def test_second_run_never_overwrites(finished_run):
     assert (run_dir / "manifest.json").read_text() == before
 
 
+@pytest.mark.slow
 def test_predict_json_and_files(finished_run, tmp_path):
     _, run_dir, _ = finished_run
     runner = CliRunner()
@@ -76,6 +88,7 @@ def test_predict_json_and_files(finished_run, tmp_path):
         assert len(result.output.strip().splitlines()) == count
 
 
+@pytest.mark.slow
 def test_evaluate_and_export_from_run_dir(finished_run):
     _, run_dir, _ = finished_run
     runner = CliRunner()
@@ -87,8 +100,8 @@ def test_evaluate_and_export_from_run_dir(finished_run):
     assert (run_dir / "export" / "saved_model.pb").is_file()
 
 
-def test_config_show_and_validate(finished_run):
-    pipeline, _, _ = finished_run
+def test_config_show_and_validate(tmp_path, tiny_corpus):
+    pipeline = write_pipeline(tmp_path, tiny_corpus)
     runner = CliRunner()
     result = runner.invoke(main, ["config", "show", str(pipeline), "--set", "train.epochs=5"])
     assert result.exit_code == 0 and "epochs: 5" in result.output
@@ -142,3 +155,27 @@ def test_data_dir_from_option_and_environment(tmp_path, tiny_corpus, monkeypatch
     assert result.exit_code == 0 and str(tmp_path / "root" / "tiny.tsv") in result.output
     monkeypatch.setenv("NLP_LSTM_DATA_DIR", str(tmp_path / "root"))
     assert runner.invoke(main, ["config", "validate", str(pipeline)]).exit_code == 0
+
+
+@pytest.mark.slow
+def test_real_processes_print_no_tensorflow_start_up_lines(tmp_path):
+    """`nlp-lstm run NAME` and `predict` from another directory: results on stdout, no C++ logs."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    command = [sys.executable, "-m", "nlp_lstm.cli"]
+    run = subprocess.run(command + ["run", "quickstart_classify", "--set", "train.epochs=1",
+                                    "--run-dir", str(tmp_path / "run")],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr
+    assert not TENSORFLOW_LOG_LINE.search(run.stderr), run.stderr
+    assert run.stdout.splitlines()[0] == f"run directory: {tmp_path / 'run'}"
+    assert re.search(r"^test: accuracy=", run.stdout, re.M)
+    assert "read: " in run.stderr  # progress goes to stderr
+    predict = subprocess.run(command + ["predict", str(tmp_path / "run"), "a gorgeous witty film"],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert predict.returncode == 0, predict.stderr
+    assert predict.stderr == ""
+    assert json.loads(predict.stdout)["label"] in ("negative", "positive")
+    verbose = subprocess.run(command + ["-v", "predict", str(tmp_path / "run"), "good"],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert verbose.returncode == 0, verbose.stderr
+    assert TENSORFLOW_LOG_LINE.search(verbose.stderr)  # -v lets TensorFlow's logs through
