@@ -1,12 +1,18 @@
-"""Packaging promises: pinned TF/TF-Text, the CI command is the README's, sample data is learnable."""
+"""Packaging promises: pinned TF/TF-Text, the CI command is the README's, sample data is learnable,
+and the wheel ships the presets and the sample data but not the generator scripts."""
 
 import configparser
+import doctest
 import re
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+PRESETS = ROOT / "nlp_lstm" / "presets"
 
 
 def test_tensorflow_and_text_pinned_to_same_minor():
@@ -25,7 +31,8 @@ def test_ci_runs_the_readme_test_command():
     commands = re.findall(r"```bash\n(.+?)\n```", readme)
     ci_command = (ROOT / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()[-1]
     assert ci_command in commands
-    assert any("nlp-lstm run pipelines/quickstart_classify.yaml" in c for c in commands)
+    assert any(c.startswith("python3 -m venv .venv && .venv/bin/pip install . && "
+                            ".venv/bin/nlp-lstm run quickstart_classify") for c in commands)
 
 
 def test_sample_set_is_balanced_and_shipped():
@@ -55,8 +62,70 @@ def test_mr_data_splits_80_10_10(shared_data):
 
 @pytest.mark.parametrize("script", ["make_sentiment", "make_play", "make_phrasebook"])
 def test_sample_files_regenerate_byte_for_byte(script):
-    import subprocess
-    import sys
     proc = subprocess.run([sys.executable, str(ROOT / "tools" / "samples" / f"{script}.py"),
                            "--check"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_presets_find_shipped_pipelines_and_search_spaces():
+    from nlp_lstm import presets
+    from nlp_lstm.errors import ConfigError
+    path = presets.find_pipeline("quickstart_classify")
+    assert path.is_file() and path.parent == PRESETS / "pipelines"
+    search = presets.find_search_space("lstm_small")
+    assert search == PRESETS / "configs" / "search" / "lstm_small.yaml"
+    assert {"quickstart_classify", "quickstart_generate", "quickstart_translate"} <= set(
+        presets.pipeline_names())
+    with pytest.raises(ConfigError,
+                       match=r"Did you mean 'quickstart_classify'\?.*quickstart_generate"):
+        presets.find_pipeline("quickstart_clasify")
+    result = doctest.testmod(presets, optionflags=doctest.ELLIPSIS)
+    assert result.attempted and not result.failed
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (PRESETS / "pipelines").glob("*.yaml")))
+def test_every_shipped_pipeline_loads_and_has_a_description(name, tmp_path):
+    from nlp_lstm import presets
+    from nlp_lstm.config import load_config
+    config = load_config(presets.find_pipeline(name), data_dir=str(tmp_path))  # reads no data
+    assert config.name == name
+    assert presets.describe_pipeline(presets.find_pipeline(name))
+
+
+def test_clone_keeps_top_level_pipelines_and_configs():
+    for name in ("pipelines", "configs"):
+        link = ROOT / name
+        assert link.is_symlink() and link.readlink() == Path("nlp_lstm", "presets", name)
+    assert (ROOT / "pipelines" / "quickstart_classify.yaml").is_file()
+
+
+def test_package_data_and_discovery_declared():
+    from setuptools import find_namespace_packages
+    parser = configparser.ConfigParser()
+    parser.read(ROOT / "setup.cfg")
+    data = parser["options.package_data"]["nlp_lstm"].split()
+    assert {"presets/pipelines/*.yaml", "presets/configs/**/*.yaml", "samples/*.tsv",
+            "samples/*.txt"} <= set(data)
+    find = parser["options.packages.find"]
+    packages = find_namespace_packages(str(ROOT), include=find["include"].split(),
+                                       exclude=find["exclude"].split())
+    assert "nlp_lstm.presets" in packages and "nlp_lstm.presets.configs.search" in packages
+    assert all(p == "nlp_lstm" or p.startswith("nlp_lstm.") for p in packages)
+    assert not list((ROOT / "nlp_lstm" / "samples").glob("make_*.py"))  # they live in tools/
+
+
+@pytest.mark.slow
+def test_wheel_ships_presets_and_samples_but_no_generators(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps",
+                           "--no-build-isolation", "-w", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (wheel,) = tmp_path.glob("nlp_lstm-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {str(p.relative_to(ROOT)) for p in PRESETS.rglob("*.yaml")}
+    shipped |= {f"nlp_lstm/samples/{n}" for n in ("sentiment.tsv", "play.txt", "phrasebook.tsv")}
+    assert shipped <= names, shipped - names
+    assert "nlp_lstm/presets/__init__.py" in names
+    assert not [n for n in names if Path(n).name.startswith("make_") or n.startswith("tools/")]
+    assert not [n for n in names if n.startswith(("tests/", "benchmarks/", "pipelines/",
+                                                  "configs/"))]
