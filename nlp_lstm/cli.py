@@ -190,7 +190,10 @@ def main(quiet, verbose):
 
 @main.command(name="pipelines")
 def pipelines_command():
-    """List the pipelines that ship with nlp_lstm; run one by name: nlp-lstm run NAME."""
+    """List the pipelines that ship with nlp_lstm.
+
+    Run one by name (nlp-lstm run NAME) from any directory.
+    """
     names = presets.pipeline_names()
     width = max(len(name) for name in names)
     for name in names:
