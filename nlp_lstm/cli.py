@@ -1,10 +1,8 @@
 """The `nlp-lstm` command line: run pipelines, single steps, predictions and config inspection.
 
-Results (the run directory, metrics, predictions) go to stdout; progress goes to stderr through
-the `nlp_lstm` logger, which the group configures once (`-q` warnings only, `-v` debug and
-TensorFlow's own logs). Arguments and configs are checked before TensorFlow is imported, so
-mistakes are reported at once. Exit codes: 0 success, 1 a user or data error (one line, no
-traceback), 2 a usage error.
+Results go to stdout, progress to stderr through the `nlp_lstm` logger (set up once by the group).
+Arguments and configs are checked before TensorFlow is imported. Exit codes: 0 success, 1 a user
+or data error (one line, no traceback), 2 a usage error.
 """
 
 import contextlib
@@ -49,45 +47,38 @@ def _configure_logging(level):
 def _import_tensorflow_quietly(verbose):
     """Imports TensorFlow, TF-Text and Keras with their start-up logs hidden unless `verbose`.
 
-    TF_CPP_MIN_LOG_LEVEL=3 filters the C++ logs once absl's logging is initialized, but the lines
-    written before that (oneDNN and CPU-feature notices, "Could not find cuda drivers", "failed
-    call to cuInit", "All log messages before absl::InitializeLog()") go straight to file
-    descriptor 2. So fd 2 points at a temporary file while the libraries load and the GPUs are
-    probed; what was written there is replayed only if the import fails. Python exceptions and
-    our own messages are untouched. The numerics are not changed (oneDNN stays on).
+    TF_CPP_MIN_LOG_LEVEL=3 filters the C++ logs once absl's logging is initialized, but what comes
+    before (oneDNN and CPU-feature notices, "failed call to cuInit", "All log messages before
+    absl::InitializeLog()") goes straight to fd 2. So fd 2 points at a temporary file while the
+    libraries load and the GPUs are probed, and that file is replayed if the import fails.
     """
     if verbose or "tensorflow" in sys.modules:
-        if not verbose:
-            _quiet_python_loggers()
-        return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # keras-tuner's distributed mode uses gRPC
-    sys.stderr.flush()
-    with tempfile.TemporaryFile() as captured:
-        saved_fd = os.dup(2)
-        os.dup2(captured.fileno(), 2)
-        imported = False
-        try:
-            import keras  # noqa: F401
-            import tensorflow as tf
-            import tensorflow_text  # noqa: F401
-            # The CUDA probe (cuInit) logs when devices are first listed, not at import.
-            tf.config.list_physical_devices("GPU")
-            imported = True
-        finally:
-            os.dup2(saved_fd, 2)
-            os.close(saved_fd)
-            if not imported:
-                captured.seek(0)
-                sys.stderr.write(captured.read().decode("utf-8", errors="replace"))
-    _quiet_python_loggers()
-
-
-def _quiet_python_loggers():
-    """TensorFlow's and absl's Python loggers: errors only."""
-    import absl.logging
-    absl.logging.set_verbosity(absl.logging.ERROR)
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+        import tensorflow  # noqa: F401
+    else:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # keras-tuner's distributed mode: gRPC
+        sys.stderr.flush()
+        with tempfile.TemporaryFile() as captured:
+            saved_fd = os.dup(2)
+            os.dup2(captured.fileno(), 2)
+            imported = False
+            try:
+                import keras  # noqa: F401
+                import tensorflow as tf
+                import tensorflow_text  # noqa: F401
+                # The CUDA probe (cuInit) logs when devices are first listed, not at import.
+                tf.config.list_physical_devices("GPU")
+                imported = True
+            finally:
+                os.dup2(saved_fd, 2)
+                os.close(saved_fd)
+                if not imported:
+                    captured.seek(0)
+                    sys.stderr.write(captured.read().decode("utf-8", errors="replace"))
+    if not verbose:  # TensorFlow's and absl's Python loggers: errors only
+        import absl.logging
+        absl.logging.set_verbosity(absl.logging.ERROR)
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def _group_flag(name):
@@ -101,15 +92,10 @@ def _start_tensorflow():
 
 @contextlib.contextmanager
 def _progress_off_stdout():
-    """Keras' progress bars and keras-tuner's trial summaries print to stdout, which is for results.
-
-    They go to stderr instead, or nowhere with -q.
-    """
-    with contextlib.ExitStack() as stack:
-        target = (stack.enter_context(open(os.devnull, "w", encoding="utf-8"))
-                  if _group_flag("quiet") else sys.stderr)
-        stack.enter_context(contextlib.redirect_stdout(target))
-        yield
+    """Keras' and keras-tuner's stdout prints (progress, trials) go to stderr; with -q nowhere."""
+    with open(os.devnull, "w", encoding="utf-8") as devnull:
+        with contextlib.redirect_stdout(devnull if _group_flag("quiet") else sys.stderr):
+            yield
 
 
 def _library_errors(func):
@@ -136,33 +122,21 @@ def _load(pipeline, overrides, data_dir):
 
 
 class _PresetOrFile(click.ParamType):
-    """A YAML file, or the name of one that ships in `nlp_lstm.presets` (a path wins)."""
+    """A YAML file, or the name of one that ships in `nlp_lstm.presets` (a file wins)."""
 
-    def __init__(self, kind, find, names):
+    def __init__(self, kind, resolve):
         self.name = kind
-        self._find = find
-        self._names = names
+        self._resolve = resolve
 
     def convert(self, value, param, ctx):
-        if isinstance(value, Path):
-            return value
-        path = Path(value).expanduser()
-        if path.is_file():
-            return path
-        if path.exists():
-            self.fail(f"{value} is not a file. Give a {self.name} YAML file or the name of a "
-                      f"shipped {self.name}.", param, ctx)
-        if path.suffix in (".yaml", ".yml") or "/" in value or os.sep in value:
-            self.fail(f"File {value!r} does not exist. Give a {self.name} YAML file or the name "
-                      f"of a shipped {self.name}: {', '.join(self._names())}.", param, ctx)
         try:
-            return self._find(value)
+            return value if isinstance(value, Path) else self._resolve(value)
         except ConfigError as err:
             self.fail(str(err), param, ctx)
 
 
-PIPELINE = _PresetOrFile("pipeline", presets.find_pipeline, presets.pipeline_names)
-SEARCH_SPACE = _PresetOrFile("search space", presets.find_search_space, presets.search_space_names)
+PIPELINE = _PresetOrFile("pipeline", presets.resolve_pipeline)
+SEARCH_SPACE = _PresetOrFile("search space", presets.resolve_search_space)
 pipeline_argument = click.argument("pipeline", type=PIPELINE)
 set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                           help="Override a config value, e.g. --set train.epochs=3 (repeatable).")
@@ -190,10 +164,7 @@ def main(quiet, verbose):
 
 @main.command(name="pipelines")
 def pipelines_command():
-    """List the pipelines that ship with nlp_lstm.
-
-    Run one by name (nlp-lstm run NAME) from any directory.
-    """
+    """List the pipelines that ship with nlp_lstm (run one: nlp-lstm run NAME)."""
     names = presets.pipeline_names()
     width = max(len(name) for name in names)
     for name in names:
@@ -398,22 +369,31 @@ def predict(target, texts, input_path, column, as_json, batch_size, beam_size, m
     from nlp_lstm.errors import ExportError
     from nlp_lstm.export import load_export
     model = load_export(target)
-    if "translate" in model.signatures:
-        rows = _translate_rows(model, texts, batch_size, beam_size, max_length)
-        if as_json or not sys.stdout.isatty():
-            for row in rows:
-                click.echo(json.dumps(row, ensure_ascii=False))
-        else:
-            for row in rows:
-                click.echo(row["translation"])
-        return
-    if "serving_default" not in model.signatures:
+    translator = "translate" in model.signatures
+    if not translator and "serving_default" not in model.signatures:
         raise ExportError(f"{target} is not a classifier or translator export (its signatures: "
                           f"{', '.join(model.signatures)}). Use `nlp-lstm generate` for language "
                           f"models.")
-    if beam_size or max_length:
+    if not translator and (beam_size or max_length):
         raise click.UsageError("--beam-size and --max-length are for translation exports.")
-    signature = model.signatures["serving_default"]
+    rows = (_translate_rows(model, texts, batch_size, beam_size, max_length) if translator
+            else _classify_rows(model.signatures["serving_default"], texts, batch_size))
+    if as_json or not sys.stdout.isatty():
+        for row in rows:
+            click.echo(json.dumps(row, ensure_ascii=False))
+    elif translator:
+        for row in rows:
+            click.echo(row["translation"])
+    else:
+        width = min(max(len(r["text"]) for r in rows), 60)
+        click.echo(f"{'text':<{width}}  {'label':<12} probability")
+        for row in rows:
+            text = row["text"] if len(row["text"]) <= width else row["text"][:width - 1] + "…"
+            click.echo(f"{text:<{width}}  {row['label']:<12} {row['probability']:.4f}")
+
+
+def _classify_rows(signature, texts, batch_size):
+    """{"text", "label", "probability", "probabilities"} per text, from a classifier export."""
     import tensorflow as tf
     rows = []
     for start in range(0, len(texts), batch_size):
@@ -423,15 +403,7 @@ def predict(target, texts, input_path, column, as_json, batch_size, beam_size, m
         for text, label, probs in zip(batch, labels, out["probabilities"].numpy()):
             rows.append({"text": text, "label": label, "probability": round(float(probs.max()), 4),
                          "probabilities": [round(float(p), 4) for p in probs]})
-    if as_json or not sys.stdout.isatty():
-        for row in rows:
-            click.echo(json.dumps(row, ensure_ascii=False))
-        return
-    width = min(max(len(r["text"]) for r in rows), 60)
-    click.echo(f"{'text':<{width}}  {'label':<12} probability")
-    for row in rows:
-        text = row["text"] if len(row["text"]) <= width else row["text"][:width - 1] + "…"
-        click.echo(f"{text:<{width}}  {row['label']:<12} {row['probability']:.4f}")
+    return rows
 
 
 def _translate_rows(model, texts, batch_size, beam_size, max_length):

@@ -14,9 +14,12 @@ True
 'quickstart_classify.yaml'
 >>> presets.find_search_space("lstm_small").name
 'lstm_small.yaml'
+>>> presets.resolve_pipeline("quickstart_classify") == presets.find_pipeline("quickstart_classify")
+True
 """
 
 import difflib
+import os
 from pathlib import Path
 
 from nlp_lstm.errors import ConfigError
@@ -26,7 +29,7 @@ PIPELINES_DIR = PRESETS_DIR / "pipelines"
 SEARCH_SPACES_DIR = PRESETS_DIR / "configs" / "search"
 
 __all__ = ["describe_pipeline", "find_pipeline", "find_search_space", "pipeline_names",
-           "search_space_names"]
+           "resolve_pipeline", "resolve_search_space", "search_space_names"]
 
 
 def _names(folder):
@@ -40,9 +43,9 @@ def _find(folder, name, kind, listing):
     names = _names(folder)
     close = difflib.get_close_matches(str(name), names, n=1)
     hint = f"Did you mean '{close[0]}'? " if close else ""
-    raise ConfigError(f"Unknown {kind} {name!r}: it is neither a file nor a {kind} that ships "
-                      f"with nlp_lstm. {hint}Shipped {kind}s: {', '.join(names)} ({listing}). "
-                      f"Received: {kind.replace(' ', '_')}={name!r}.")
+    raise ConfigError(f"No file and no shipped {kind} is called {name!r}. Received: "
+                      f"{kind.replace(' ', '_')}={name!r}. {hint}Give a YAML path or one of the "
+                      f"shipped {kind}s: {', '.join(names)} ({listing}).")
 
 
 def pipeline_names():
@@ -77,6 +80,44 @@ def find_search_space(name):
         ConfigError: no such search space ships; the message lists the shipped names.
     """
     return _find(SEARCH_SPACES_DIR, name, "search space", "in nlp_lstm/presets/configs/search")
+
+
+def _resolve(value, kind, find, names):
+    path = Path(value).expanduser()
+    if path.is_file():
+        return path
+    if path.exists():
+        raise ConfigError(f"{value} is not a file. Received: {kind.replace(' ', '_')}={value!r}. "
+                          f"Give a {kind} YAML file or the name of a shipped {kind}.")
+    if path.suffix in (".yaml", ".yml") or "/" in str(value) or os.sep in str(value):
+        raise ConfigError(f"File {str(value)!r} does not exist. Give a {kind} YAML file or the "
+                          f"name of a shipped {kind}: {', '.join(names())}.")
+    return find(str(value))
+
+
+def resolve_pipeline(name_or_path):
+    """A pipeline file: `name_or_path` itself if it is a file, else the shipped pipeline by name.
+
+    Args:
+        name_or_path: str or Path. A YAML path, or a name from `pipeline_names()`.
+
+    Raises:
+        ConfigError: neither a file nor a shipped name (a path-like value is reported as a
+            missing file); the message lists the shipped names.
+    """
+    return _resolve(name_or_path, "pipeline", find_pipeline, pipeline_names)
+
+
+def resolve_search_space(name_or_path):
+    """A search-space file: `name_or_path` if it is a file, else the shipped space by name.
+
+    Args:
+        name_or_path: str or Path. A YAML path, or a name from `search_space_names()`.
+
+    Raises:
+        ConfigError: neither a file nor a shipped name; the message lists the shipped names.
+    """
+    return _resolve(name_or_path, "search space", find_search_space, search_space_names)
 
 
 def describe_pipeline(path):
