@@ -43,17 +43,17 @@ class TextDataset:
 
     def to_tf(self, split):
         """A `tf.data.Dataset` of {"text": string, "label": int64} for one split."""
-        return _split_dataset(self.splits[split], {"text": "string", "label": "int64"})
+        return split_dataset(self.splits[split], {"text": "string", "label": "int64"})
 
 
-def _split_dataset(part, dtypes):
+def split_dataset(part, dtypes):
     """A `tf.data.Dataset` of one split's columns, each with its dtype (column -> dtype name)."""
     import tensorflow as tf
     return tf.data.Dataset.from_tensor_slices(
         {column: tf.constant(part[column], dtype) for column, dtype in dtypes.items()})
 
 
-def _expand(pattern, key):
+def expand_files(pattern, key):
     files = sorted(glob.glob(os.path.expanduser(pattern)))
     if not files:
         raise InputDataError(f"No file matches `data.{key}`={pattern!r}. Check the path "
@@ -62,7 +62,7 @@ def _expand(pattern, key):
     return files
 
 
-def _file_format(path, fmt):
+def file_format(path, fmt):
     if fmt != "auto":
         return fmt
     suffix = Path(path).suffix.lower()
@@ -75,7 +75,7 @@ def _file_format(path, fmt):
     return SUFFIX_FORMATS[suffix]
 
 
-def _sample_path(name, suffix, what):
+def sample_path(name, suffix, what):
     """The packaged sample file `name` + `suffix`; the error lists the samples of that kind."""
     path = SAMPLES_DIR / f"{name}{suffix}"
     if not path.is_file():
@@ -106,7 +106,7 @@ def check_text_file(path):
         raise InputDataError("The file holds only whitespace. Give at least one example.", path=path)
 
 
-def _load_files(files, fmt, delimiter, column_names=None):
+def load_files(files, fmt, delimiter, column_names=None):
     import datasets
     for f in files:
         check_text_file(f)
@@ -168,7 +168,7 @@ def _load_label_files(config):
     import datasets
     texts, labels, files = [], [], []
     for label, pattern in config.data.label_files.items():
-        for f in _expand(pattern, f"label_files.{label}"):
+        for f in expand_files(pattern, f"label_files.{label}"):
             check_text_file(f)
             files.append(f)
             table = datasets.load_dataset("text", data_files={"train": [f]}, split="train")
@@ -221,7 +221,7 @@ def _stratified_split(labels, fractions, seed, names):
     return {name: np.sort(np.asarray(ix, dtype=np.int64)) for name, ix in out.items()}
 
 
-def _fingerprint(files, config, counts):
+def fingerprint(files, config, counts):
     digest = hashlib.sha256()
     for f in files:
         if f.startswith("hub:"):
@@ -265,9 +265,9 @@ def read_corpus(config):
     import datasets
     data = config.data
     if data.source == "sample":
-        files = [str(_sample_path(data.sample, ".txt", "sample text"))]
+        files = [str(sample_path(data.sample, ".txt", "sample text"))]
     elif data.source == "files" and (data.path or data.train):
-        files = _expand(data.path or data.train, "path" if data.path else "train")
+        files = expand_files(data.path or data.train, "path" if data.path else "train")
     else:
         raise InputDataError("Generation reads running text: set data.source to files (with "
                              "data.path) or sample.")
@@ -289,7 +289,7 @@ def read_corpus(config):
         raise InputDataError("The train split has fewer than 2 characters. Give more text.",
                              path=files[0])
     counts = {name: len(part) for name, part in splits.items()}
-    return TextCorpus(splits=splits, fingerprint=_fingerprint(files, config, counts), files=files)
+    return TextCorpus(splits=splits, fingerprint=fingerprint(files, config, counts), files=files)
 
 
 def read_dataset(config):
@@ -301,20 +301,20 @@ def read_dataset(config):
         parts, files = _load_hub(config)
     else:
         if data.source == "sample":
-            given = {"all": str(_sample_path(data.sample, ".tsv", "sample set"))}
+            given = {"all": str(sample_path(data.sample, ".tsv", "sample set"))}
         elif data.path:
             given = {"all": data.path}
         else:
             given = {s: getattr(data, s) for s in SPLITS if getattr(data, s)}
         parts, files = {}, []
         for split, pattern in given.items():
-            split_files = _expand(pattern, "path" if split == "all" else split)
-            fmt = _file_format(split_files[0], data.format)
+            split_files = expand_files(pattern, "path" if split == "all" else split)
+            fmt = file_format(split_files[0], data.format)
             if fmt == "text":
                 raise InputDataError("Plain text files have no label column. For one file per "
                                      "label use data.source=label_files; otherwise use csv, tsv, "
                                      "json or parquet.", path=split_files[0])
-            table = _load_files(split_files, fmt, data.delimiter)
+            table = load_files(split_files, fmt, data.delimiter)
             parts[split] = _columns(table, config, split_files[0])
             files += split_files
     if "train" not in parts and "all" not in parts:
@@ -352,175 +352,4 @@ def read_dataset(config):
                              f"{label_names}. Check data.label_column.", column=data.label_column)
     counts = {s: len(v["text"]) for s, v in encoded.items()}
     return TextDataset(splits=encoded, label_names=[str(n) for n in label_names],
-                       fingerprint=_fingerprint(files, config, counts), files=files)
-
-
-@dataclasses.dataclass
-class ParallelDataset:
-    """Sentence pairs per split (translation).
-
-    Args:
-        splits: dict. Split name -> {"source": list of str, "target": list of str}.
-        fingerprint: str. SHA-256 of the source bytes, the split settings and the counts.
-        files: list of str. The files read.
-    """
-
-    splits: dict
-    fingerprint: str
-    files: list
-    label_names = None
-
-    def counts(self):
-        return {name: len(split["source"]) for name, split in self.splits.items()}
-
-    def to_tf(self, split):
-        """A `tf.data.Dataset` of {"source": string, "target": string} for one split."""
-        return _split_dataset(self.splits[split], {"source": "string", "target": "string"})
-
-
-def _read_lines(path):
-    """The lines of a (possibly gzipped) UTF-8 text file, without line ends; errors name the line."""
-    import gzip
-    check_text_file(path)
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as handle:
-        data = handle.read()
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    out = []
-    for number, raw in enumerate(lines, 1):
-        try:
-            out.append(raw.decode("utf-8").rstrip("\r"))
-        except UnicodeDecodeError as err:
-            raise InputDataError(f"byte {err.start + 1} of this line is not valid UTF-8. "
-                                 f"Re-encode the file as UTF-8.", path=path, line=number) from err
-    return out
-
-
-def _aligned_pairs(source_file, target_file):
-    """Pairs from two line-aligned files; a count mismatch or an empty line is an error."""
-    sources, targets = _read_lines(source_file), _read_lines(target_file)
-    if len(sources) != len(targets):
-        raise InputDataError(
-            f"The parallel files differ in length: {len(sources)} lines here but {len(targets)} in "
-            f"{target_file}. Line i of one file must translate line i of the other; fix the "
-            f"files so that they have the same number of lines.", path=source_file)
-    for path, lines in ((source_file, sources), (target_file, targets)):
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                raise InputDataError("This line is empty; every line must hold a sentence. Remove "
-                                     "the pair from both files (same line number).",
-                                     path=path, line=number)
-    return sources, targets
-
-
-def _table_pairs(table, config, path):
-    data = config.data
-    for key in ("source_column", "target_column"):
-        column = getattr(data, key)
-        if column not in table.column_names:
-            raise InputDataError(f"There is no column {column!r} (data.{key}). Available columns: "
-                                 f"{', '.join(table.column_names)}. Set data.{key} to one of them"
-                                 f" (or data.column_names for files without a header).",
-                                 path=path, column=column)
-    header = 2 if path.endswith((".csv", ".tsv")) and not data.column_names else 1
-    sources, targets = table[data.source_column], table[data.target_column]
-    for i, pair in enumerate(zip(sources, targets)):
-        for column, value in zip((data.source_column, data.target_column), pair):
-            if not isinstance(value, str) or not value.strip():
-                raise InputDataError(f"Row {i + 1} has no {column} text ({value!r}). Fill in or "
-                                     f"drop that row.", path=path, line=i + header, column=column)
-    return list(sources), list(targets)
-
-
-def _group_split(groups, fractions, seed, names):
-    """Indices per split from a seeded permutation of the distinct groups (a group never straddles)."""
-    distinct = sorted(set(groups))
-    order = np.random.RandomState(seed).permutation(len(distinct))
-    total = sum(fractions[n] for n in names)
-    assign, start = {}, 0
-    for i, name in enumerate(names):
-        take = len(distinct) - start if i == len(names) - 1 else \
-            int(round(len(distinct) * fractions[name] / total))
-        for j in order[start:start + take]:
-            assign[distinct[j]] = name
-        start += take
-    out = {name: [] for name in names}
-    for index, group in enumerate(groups):
-        out[assign[group]].append(index)
-    return {name: np.asarray(ix, dtype=np.int64) for name, ix in out.items()}
-
-
-def read_parallel(config):
-    """Reads sentence pairs into a `ParallelDataset` with train/validation/test.
-
-    Sources: line-aligned files per language (`{lang}` in the paths, with data.source_language
-    and data.target_language), a table with source and target columns (csv/tsv/json/parquet,
-    data.column_names for header-less files), or a packaged sample (`.tsv`). Splits that are not
-    given are cut from the pool by a seeded split that keeps all translations of one source
-    sentence in the same split.
-    """
-    data = config.data
-    if data.source == "sample":
-        given = {"all": str(_sample_path(data.sample, ".tsv", "sample set"))}
-    elif data.source == "files":
-        given = {"all": data.path} if data.path else \
-            {s: getattr(data, s) for s in SPLITS if getattr(data, s)}
-    else:
-        raise InputDataError("Translation reads sentence pairs: set data.source to files or "
-                             "sample (Hub datasets: export them to files first).")
-    parts, files = {}, []
-    for split, pattern in given.items():
-        key = "path" if split == "all" else split
-        if data.source_language:
-            if "{lang}" not in pattern:
-                raise InputDataError(f"data.{key}={pattern!r} has no {{lang}} placeholder. With "
-                                     f"data.source_language, name the files like "
-                                     f"train.{{lang}}.gz.", path=pattern)
-            source_files = _expand(pattern.replace("{lang}", data.source_language), key)
-            target_files = _expand(pattern.replace("{lang}", data.target_language), key)
-            if len(source_files) != len(target_files):
-                raise InputDataError(f"data.{key} matches {len(source_files)} source but "
-                                     f"{len(target_files)} target files.", path=pattern)
-            sources, targets = [], []
-            for s_file, t_file in zip(source_files, target_files):
-                s_lines, t_lines = _aligned_pairs(s_file, t_file)
-                sources += s_lines
-                targets += t_lines
-            files += source_files + target_files
-        else:
-            split_files = _expand(pattern, key)
-            fmt = _file_format(split_files[0], data.format)
-            if fmt == "text":
-                raise InputDataError("A plain text file holds one side only. Give line-aligned "
-                                     "files with data.source_language/target_language, or a "
-                                     "table (tsv, csv, json, parquet).", path=split_files[0])
-            table = _load_files(split_files, fmt, data.delimiter, data.column_names)
-            sources, targets = _table_pairs(table, config, split_files[0])
-            files += split_files
-        parts[split] = (sources, targets)
-    pool_name = "all" if "all" in parts else "train"
-    if pool_name not in parts:
-        raise InputDataError("No train split was found. Give data.train or data.path.")
-    missing = [s for s in SPLITS if s not in parts and s != pool_name
-               and data.split_fractions.get(s, 0) > 0]
-    splits = {s: parts[s] for s in SPLITS if s in parts and s != "all"}
-    if pool_name == "all" or missing:
-        sources, targets = parts[pool_name]
-        names = ["train"] + missing if pool_name == "train" else \
-            [s for s in SPLITS if data.split_fractions.get(s, 0) > 0]
-        cut = _group_split(sources, data.split_fractions, data.split_seed, names)
-        for name, idx in cut.items():
-            splits[name] = ([sources[i] for i in idx], [targets[i] for i in idx])
-    if not splits.get("train") or not splits["train"][0]:
-        raise InputDataError("The train split is empty. Give more pairs or a larger "
-                             "data.split_fractions.train.")
-    encoded = {}
-    for split, (sources, targets) in splits.items():
-        if data.max_examples:
-            sources, targets = sources[:data.max_examples], targets[:data.max_examples]
-        encoded[split] = {"source": sources, "target": targets}
-    counts = {s: len(v["source"]) for s, v in encoded.items()}
-    return ParallelDataset(splits=encoded, fingerprint=_fingerprint(files, config, counts),
-                           files=files)
+                       fingerprint=fingerprint(files, config, counts), files=files)

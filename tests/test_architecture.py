@@ -114,3 +114,88 @@ def test_stage_config_keys_are_constructor_arguments(name):
     params = inspect.signature(cls.__init__).parameters
     for key in cls.config_keys:
         assert key in params, f"{cls.__name__}.config_keys lists {key!r}, not an argument"
+
+
+def module_name(path):
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def package_imports(path):
+    """Modules of nlp_lstm that `path` imports anywhere (module level or inside functions)."""
+    known = {module_name(p) for p in MODULES}
+    out = set()
+    for node in ast.walk(parse(path)):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module)
+            out.update(f"{node.module}.{a.name}" for a in node.names)
+    return {m for m in out if m in known}
+
+
+def import_graph():
+    """Module -> the package modules it imports; a package's __init__ and its own submodules do
+    not count as depending on each other (the __init__ only hands names on)."""
+    graph = {}
+    for path in MODULES:
+        name = module_name(path)
+        graph[name] = {t for t in package_imports(path) if t != name
+                       and not t.startswith(name + ".") and not name.startswith(t + ".")}
+    return graph
+
+
+def find_cycle(graph):
+    """One import cycle as a list of modules, or None."""
+    state = {}
+
+    def visit(node, trail):
+        state[node] = "open"
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == "open":
+                return trail[trail.index(target):] + [target]
+            if target not in state:
+                found = visit(target, trail + [target])
+                if found:
+                    return found
+        state[node] = "done"
+        return None
+
+    for start in sorted(graph):
+        if start not in state:
+            found = visit(start, [start])
+            if found:
+                return found
+    return None
+
+
+def test_cycle_finder_finds_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_import_cycle_in_the_package():
+    assert find_cycle(import_graph()) is None
+
+
+@pytest.mark.parametrize("path", MODULES, ids=rel)
+def test_no_module_over_500_lines(path):
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= 500, f"{rel(path)} has {lines} lines; split it"
+
+
+def test_runner_reaches_tasks_only_through_the_registry():
+    imported = import_graph()["nlp_lstm.pipeline"]
+    assert "nlp_lstm.tasks" in imported
+    assert not {m for m in imported if m.startswith("nlp_lstm.tasks.")}, imported
+    for task in ("classification", "translation", "generation"):
+        assert not {m for m in import_graph()[f"nlp_lstm.tasks.{task}"]
+                    if m in ("nlp_lstm.pipeline", "nlp_lstm.cli")}
+
+
+def test_every_task_module_is_registered():
+    from nlp_lstm.tasks import TASKS
+    modules = {p.stem for p in (PACKAGE / "tasks").glob("*.py")} - {"__init__", "base"}
+    assert set(TASKS.names()) == modules
+    for name in TASKS.names():
+        assert TASKS.get(name).__module__ == f"nlp_lstm.tasks.{name}"

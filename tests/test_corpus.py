@@ -43,7 +43,7 @@ def test_bad_inputs(tmp_path):
         read_corpus(_config(path=str(tmp_path / "empty.txt")))
 
 
-def _window_pipeline(tmp_path, random_offsets):
+def _window_task(tmp_path, random_offsets):
     from nlp_lstm.pipeline import build_pipeline
     import random
     rng = random.Random(0)
@@ -56,10 +56,10 @@ def _window_pipeline(tmp_path, random_offsets):
                  "random_window_offsets": random_offsets},
         "stages": [{"type": "character_tokenizer"}, {"type": "vocabulary"}],
         "model": {"type": "lstm_causal_lm"}, "train": {"batch_size": 4}})
-    pipeline = build_pipeline(config)
-    pipeline.read()
-    pipeline.adapt()
-    return pipeline
+    task = build_pipeline(config).task
+    task.read()
+    task.adapt()
+    return task
 
 
 def _epoch_windows(dataset):
@@ -69,10 +69,10 @@ def _epoch_windows(dataset):
 
 @pytest.mark.parametrize("random_offsets", [True, False])
 def test_training_windows_are_slices_with_shifted_targets(tmp_path, random_offsets):
-    pipeline = _window_pipeline(tmp_path, random_offsets)
-    ids = list(pipeline.token_ids("train"))
+    task = _window_task(tmp_path, random_offsets)
+    ids = list(task.token_ids("train"))
     stream = ",".join(map(str, ids))
-    dataset = pipeline.datasets("train", training=True)
+    dataset = task.datasets("train", training=True)
     first, second = _epoch_windows(dataset), _epoch_windows(dataset)
     for x, y in first + second:
         assert len(x) == len(y) == 10
@@ -83,7 +83,7 @@ def test_training_windows_are_slices_with_shifted_targets(tmp_path, random_offse
         assert len(first) == len(ids) // 10 - 1
         # Offsets are drawn anew each epoch, yet a fresh dataset repeats the same sequence.
         assert sorted(first) != sorted(second)
-        again = _epoch_windows(pipeline.datasets("train", training=True))
+        again = _epoch_windows(task.datasets("train", training=True))
         assert again == first
     else:
         assert sorted(first) == sorted(second)
@@ -95,13 +95,13 @@ def test_stream_loss_carries_states_across_windows(tmp_path):
 
     import keras
     import numpy as np
-    pipeline = _window_pipeline(tmp_path, True)
-    pipeline.config = dataclasses.replace(
-        pipeline.config, evaluate=dataclasses.replace(pipeline.config.evaluate, batch_size=1))
-    model = pipeline.build_model()
-    ids = pipeline.token_ids("validation")
+    task = _window_task(tmp_path, True)
+    task.config = dataclasses.replace(
+        task.config, evaluate=dataclasses.replace(task.config.evaluate, batch_size=1))
+    model = task.build_model()
+    ids = task.token_ids("validation")
     windows = (len(ids) - 1) // 10
-    loss, tokens = pipeline.stream_loss("validation")
+    loss, tokens = task.stream_loss("validation")
     # One pass over the whole usable stream gives the same mean loss as window-by-window states.
     usable = windows * 10
     logits = model(ids[None, :usable], training=False)
@@ -110,29 +110,29 @@ def test_stream_loss_carries_states_across_windows(tmp_path):
     assert tokens == usable
     np.testing.assert_allclose(loss, float(expected), rtol=1e-5)
     # Starting every window from zero states gives a different number.
-    metrics = pipeline.evaluate(tmp_path, ["validation"])["validation"]
+    metrics = task.evaluate(tmp_path, ["validation"])["validation"]
     assert metrics["loss"] == round(loss, 4)
     assert metrics["loss_independent_windows"] != metrics["loss"]
 
 
-def _stream_pipeline(tmp_path, random_offsets):
+def _stream_task(tmp_path, random_offsets):
     import dataclasses
-    pipeline = _window_pipeline(tmp_path, random_offsets)
-    pipeline.config = dataclasses.replace(pipeline.config, data=dataclasses.replace(
-        pipeline.config.data, stateful_batches=True))
-    return pipeline
+    task = _window_task(tmp_path, random_offsets)
+    task.config = dataclasses.replace(task.config, data=dataclasses.replace(
+        task.config.data, stateful_batches=True))
+    return task
 
 
 @pytest.mark.parametrize("random_offsets", [True, False])
 def test_stateful_batches_continue_each_row(tmp_path, random_offsets):
-    pipeline = _stream_pipeline(tmp_path, random_offsets)
-    ids = list(pipeline.token_ids("train"))
+    task = _stream_task(tmp_path, random_offsets)
+    ids = list(task.token_ids("train"))
     stream = ",".join(map(str, ids))
-    dataset = pipeline.datasets("train", training=True)
+    dataset = task.datasets("train", training=True)
     epochs = [[(x.tolist(), y.tolist()) for x, y in dataset.as_numpy_iterator()]
               for _ in range(2)]
     for batches in epochs:
-        assert len(batches) == pipeline.steps_per_epoch() == ((len(ids) - 10) // 4) // 10
+        assert len(batches) == task.steps_per_epoch() == ((len(ids) - 10) // 4) // 10
         for row in range(4):
             xs = sum((x[row] for x, _ in batches), [])
             ys = sum((y[row] for _, y in batches), [])
@@ -144,7 +144,7 @@ def test_stateful_batches_continue_each_row(tmp_path, random_offsets):
     if random_offsets:
         assert epochs[0] != epochs[1]
         again = [(x.tolist(), y.tolist())
-                 for x, y in pipeline.datasets("train", training=True).as_numpy_iterator()]
+                 for x, y in task.datasets("train", training=True).as_numpy_iterator()]
         assert again == epochs[0]
     else:
         assert epochs[0] == epochs[1]
@@ -154,15 +154,15 @@ def test_stateful_batches_train_and_reject_too_short_text(tmp_path):
     import dataclasses
 
     from nlp_lstm.errors import ConfigError
-    pipeline = _stream_pipeline(tmp_path, True)
-    pipeline.config = dataclasses.replace(pipeline.config, train=dataclasses.replace(
-        pipeline.config.train, epochs=2, verbose=0))
-    pipeline.build_model()
-    history = pipeline.train(tmp_path / "run")
-    assert len(history.history["loss"]) == pipeline.config.train.epochs
+    task = _stream_task(tmp_path, True)
+    task.config = dataclasses.replace(task.config, train=dataclasses.replace(
+        task.config.train, epochs=2, verbose=0))
+    task.build_model()
+    history = task.train(tmp_path / "run")
+    assert len(history.history["loss"]) == task.config.train.epochs
     assert all(loss == loss for loss in history.history["loss"])  # finite, not NaN
-    assert pipeline.model._carried is None  # switched off after training
-    pipeline.config = dataclasses.replace(pipeline.config, train=dataclasses.replace(
-        pipeline.config.train, batch_size=64))
+    assert task.model._carried is None  # switched off after training
+    task.config = dataclasses.replace(task.config, train=dataclasses.replace(
+        task.config.train, batch_size=64))
     with pytest.raises(ConfigError, match="stateful_batches.*train.batch_size=64"):
-        pipeline.datasets("train", training=True)
+        task.datasets("train", training=True)

@@ -5,7 +5,7 @@ import gzip
 import pytest
 
 from nlp_lstm.config import config_from_dict
-from nlp_lstm.data import read_parallel
+from nlp_lstm.parallel_data import read_parallel
 from nlp_lstm.errors import ConfigError, InputDataError
 
 

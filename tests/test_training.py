@@ -29,7 +29,8 @@ def run_epochs(callback, clock, durations, first_epoch=0):
     return ran
 
 
-def test_stops_before_an_epoch_that_would_overrun(tmp_path, monkeypatch, capsys):
+def test_stops_before_an_epoch_that_would_overrun(tmp_path, monkeypatch, caplog):
+    caplog.set_level("INFO", logger="nlp_lstm")
     clock = Clock()
     monkeypatch.setattr(training.time, "monotonic", clock)
     state = tmp_path / "time_budget.json"
@@ -40,7 +41,7 @@ def test_stops_before_an_epoch_that_would_overrun(tmp_path, monkeypatch, capsys)
     saved = json.loads(state.read_text())
     assert saved == {"seconds": 500.0, "slowest_epoch_seconds": 150.0, "budget_seconds": 600.0,
                      "stopped_after_epoch": 4}
-    assert "stopping after epoch 4" in capsys.readouterr().out
+    assert "stopping after epoch 4" in caplog.text
 
 
 def test_a_resumed_run_counts_the_time_already_spent(tmp_path, monkeypatch):

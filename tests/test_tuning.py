@@ -71,8 +71,7 @@ def test_random_search_writes_results_resumes_and_keys_projects(tmp_path, tiny_c
     config = tiny_config.__class__(**{**tiny_config.__dict__,
                                       "tune": tiny_config.tune.__class__(max_trials=3,
                                                                          keep_best_checkpoints=2)})
-    summary, ranked, params = tuning.tune(build_pipeline(config), space, "test", tmp_path / "t",
-                                          log=lambda m: None)
+    summary, ranked, params = tuning.tune(build_pipeline(config), space, "test", tmp_path / "t")
     assert summary["completed"] == 3 and not summary["resumed"]
     with open(tmp_path / "t" / "trials.csv") as handle:
         rows = list(csv.DictReader(handle))
@@ -83,12 +82,10 @@ def test_random_search_writes_results_resumes_and_keys_projects(tmp_path, tiny_c
     best = load(tmp_path / "t" / "best_config.yaml")
     assert best.model["hidden_dim"] == summary["best_values"]["model.hidden_dim"]
     build_pipeline(best)
-    again, _, _ = tuning.tune(build_pipeline(config), space, "test", tmp_path / "t",
-                              log=lambda m: None)
+    again, _, _ = tuning.tune(build_pipeline(config), space, "test", tmp_path / "t")
     assert again["resumed"] and again["trials"] == 3
     changed = {**space, "model.hidden_dim": {"choice": [4, 16]}}
-    other, _, _ = tuning.tune(build_pipeline(config), changed, "test", tmp_path / "t",
-                              log=lambda m: None)
+    other, _, _ = tuning.tune(build_pipeline(config), changed, "test", tmp_path / "t")
     assert not other["resumed"] and other["project_dir"] != summary["project_dir"]
 
 
@@ -185,7 +182,7 @@ def test_search_works_for_language_models(tmp_path):
         "tune: {max_trials: 2, objective: val_loss}\n", encoding="utf-8")
     config = load(tmp_path / "lm.yaml")
     summary, ranked, _ = tuning.tune(build_pipeline(config), {"model.hidden_dim": {"choice": [8, 16]}},
-                                     "test", tmp_path / "t", log=lambda m: None)
+                                     "test", tmp_path / "t")
     assert summary["completed"] == 2 and summary["objective"] == "val_loss"
     assert ranked[0]["score"] <= ranked[-1]["score"]
 
@@ -208,7 +205,7 @@ def test_search_works_for_translation_with_a_conditional_attention_entry(tmp_pat
     assert "model.attention" in [p.name for p in params]
     summary, ranked, _ = tuning.tune(
         build_pipeline(config), {"model.attention": space["model.attention"]}, "test",
-        tmp_path / "t", log=lambda m: None)
+        tmp_path / "t")
     assert summary["completed"] == 2
     assert sorted(r["model.attention"] for r in ranked) == ["bahdanau", "luong"]
     # The same entry does not apply to a classification pipeline (the condition is on task).
@@ -229,11 +226,34 @@ def test_every_algorithm_runs_and_the_seed_fixes_the_trials(tmp_path, tiny_corpu
              "train.learning_rate": {"min": 1.0e-3, "max": 1.0e-2, "sampling": "log"}}
     proposed = []
     for name in ("a", "b"):
-        summary, ranked, _ = tuning.tune(build_pipeline(config), space, "test", tmp_path / name,
-                                         log=lambda m: None)
+        summary, ranked, _ = tuning.tune(build_pipeline(config), space, "test", tmp_path / name)
         assert summary["completed"] >= 2
         with open(tmp_path / name / "trials.csv") as handle:
             proposed.append([(r["model.hidden_dim"], r["train.learning_rate"])
                              for r in csv.DictReader(handle)])
     # Two searches with the same seed in different directories propose the same trials.
     assert proposed[0] == proposed[1]
+
+
+@pytest.mark.slow
+def test_a_reduce_on_plateau_trial_lowers_its_learning_rate(tmp_path, tiny_corpus):
+    """Trials train through the run's own callbacks: a learning rate too small to move the loss
+    is a plateau, so ReduceLROnPlateau must lower it within the trial (it did not before)."""
+    from nlp_lstm import tuning
+    config = load(write_pipeline(
+        tmp_path, tiny_corpus,
+        "train: {epochs: 3, verbose: 0, learning_rate: 1.0e-9, lr_schedule: reduce_on_plateau, "
+        "lr_decay_rate: 0.1, early_stopping_patience: 0}\n"
+        "tune: {max_trials: 1, objective: val_loss}\n"))
+    task = build_pipeline(config).task
+    task.read()
+    params = tuning.parse_search_space({"model.hidden_dim": {"choice": [4]}}, config)
+    tuner = tuning.make_tuner(task, params, tmp_path / "tuner" / "project")
+    tuner.search(verbose=0)
+    trial = tuner.oracle.get_best_trials(1)[0]
+    with open(Path(tuner.get_trial_dir(trial.trial_id)) / "history.csv") as handle:
+        rates = [float(row["learning_rate"]) for row in csv.DictReader(handle)]
+    assert rates[0] == pytest.approx(1e-9)
+    assert rates[-1] < rates[0] * 0.5, rates
+    final = float(tuner.hypermodel._trial_task.model.optimizer.learning_rate.numpy())
+    assert final < 1e-9 * 0.5

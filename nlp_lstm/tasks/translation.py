@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from nlp_lstm import data as data_lib
 from nlp_lstm import inputs, plots, rundir
 from nlp_lstm.decoding import beam_search, greedy_decode
 from nlp_lstm.errors import ConfigError, ExportError
 from nlp_lstm.models.losses import MaskedSequenceLoss, MaskedTokenAccuracy
+from nlp_lstm.parallel_data import read_parallel
 from nlp_lstm.preprocessor import Preprocessor, build_stages, check_stage_chain
 from nlp_lstm.tasks.base import Task, predict_batches, register_task
 
@@ -174,7 +174,7 @@ class TranslationTask(Task):
         return task
 
     def read_data(self):
-        return data_lib.read_parallel(self.config)
+        return read_parallel(self.config)
 
     def describe_data(self):
         return f"{super().describe_data()} sentence pairs"

@@ -22,7 +22,7 @@ TEXTS = ["a gorgeous witty film", "", "x" * 100_000, "naïve café — 東京 �
 def exported(tmp_path_factory, tiny_corpus):
     root = tmp_path_factory.mktemp("export")
     result = build_pipeline(load_config(write_pipeline(root, tiny_corpus))).run(
-        run_dir=root / "run", log=lambda msg: None)
+        run_dir=root / "run")
     return result
 
 

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def _run(pipeline_path, run_dir, **kwargs):
     config = load_config(pipeline_path, ["steps=[train, evaluate]"])
-    return build_pipeline(config).run(run_dir=run_dir, log=lambda msg: None, **kwargs)
+    return build_pipeline(config).run(run_dir=run_dir, **kwargs)
 
 
 def test_same_seed_gives_same_metrics(tmp_path, tiny_corpus):

@@ -3,8 +3,12 @@
 import numpy as np
 import tensorflow as tf
 
-from nlp_lstm.generation import TextGenerator, sample_next
+import pytest
+
+from nlp_lstm.errors import ConfigError
 from nlp_lstm.models import LSTMCausalLM
+from nlp_lstm.preprocessor import Preprocessor
+from nlp_lstm.tasks.generation import TextGenerator, sample_next
 from nlp_lstm.stages import CharacterTokenizer, TextNormalizer, Vocabulary
 
 LOGITS = tf.constant(np.random.RandomState(0).normal(size=(4, 30)), tf.float32)
@@ -43,11 +47,13 @@ def test_top_k_and_top_p_stay_in_the_allowed_set():
             assert p in allowed
 
 
-def _generator():
-    stages = [TextNormalizer(form="NFC", lowercase=False), CharacterTokenizer(),
-              Vocabulary(vocabulary=["[PAD]", "[UNK]", "[BOS]", "[EOS]"] + list("abc .\n"))]
-    model = LSTMCausalLM(vocabulary_size=10, embedding_dim=4, hidden_dim=8, num_layers=1)
-    return TextGenerator(stages, model, stages[-1].vocabulary, "")
+def _generator(specials=("[PAD]", "[UNK]", "[BOS]", "[EOS]")):
+    vocabulary = Vocabulary(vocabulary=list(specials) + list("abc .\n"),
+                            special_tokens=list(specials))
+    stages = [TextNormalizer(form="NFC", lowercase=False), CharacterTokenizer(), vocabulary]
+    model = LSTMCausalLM(vocabulary_size=len(specials) + 6, embedding_dim=4, hidden_dim=8,
+                         num_layers=1)
+    return TextGenerator(Preprocessor(stages), model)
 
 
 def _run(generator, prompts, seed=1, n=12, temperature=1.0):
@@ -75,3 +81,19 @@ def test_generator_in_batch_matches_single_prompts():
     _, first = _run(generator, ["ab"], temperature=0.0)
     _, second = _run(generator, ["c"], temperature=0.0)
     np.testing.assert_array_equal(batch, np.concatenate([first, second]))
+
+
+def test_generator_takes_its_special_ids_from_the_vocabulary():
+    five = ("<pad>", "<unk>", "<s>", "</s>", "<sep>")
+    generator = _generator(five)
+    assert generator.start_id == 2 and generator.num_special == 5
+    texts, ids = _run(generator, ["", "ab"], n=30)
+    # The fifth special (id 4) may be sampled, but, like every special, it prints as nothing.
+    for text, row in zip(texts, ids):
+        assert len(text) == int((row >= 5).sum())
+    assert int(tf.reduce_all(generator.prompt_ids(tf.constant([""]))[:, :1] == 2))
+
+
+def test_generator_needs_a_start_token():
+    with pytest.raises(ConfigError, match="start token"):
+        _generator(("[PAD]", "[UNK]"))

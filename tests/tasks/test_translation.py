@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nlp_lstm.translation import MaskedSequenceLoss, MaskedTokenAccuracy, detokenize
+from nlp_lstm.models.losses import MaskedSequenceLoss, MaskedTokenAccuracy
+from nlp_lstm.tasks.translation import detokenize
 
 
 @pytest.mark.parametrize("joined, text", [

@@ -1,0 +1,181 @@
+"""Read sentence pairs (translation) with Hugging Face `datasets`: line-aligned files, tables,
+and shipped samples, cut into train/validation/test by seeded groups; no tokenization."""
+
+import dataclasses
+
+import numpy as np
+
+from nlp_lstm.data import (SPLITS, expand_files, fingerprint, file_format, load_files, sample_path,
+                           split_dataset, check_text_file)
+from nlp_lstm.errors import InputDataError
+
+
+@dataclasses.dataclass
+class ParallelDataset:
+    """Sentence pairs per split (translation).
+
+    Args:
+        splits: dict. Split name -> {"source": list of str, "target": list of str}.
+        fingerprint: str. SHA-256 of the source bytes, the split settings and the counts.
+        files: list of str. The files read.
+    """
+
+    splits: dict
+    fingerprint: str
+    files: list
+    label_names = None
+
+    def counts(self):
+        return {name: len(split["source"]) for name, split in self.splits.items()}
+
+    def to_tf(self, split):
+        """A `tf.data.Dataset` of {"source": string, "target": string} for one split."""
+        return split_dataset(self.splits[split], {"source": "string", "target": "string"})
+
+
+def _read_lines(path):
+    """The lines of a (possibly gzipped) UTF-8 text file, without line ends; errors name the line."""
+    import gzip
+    check_text_file(path)
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        data = handle.read()
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    out = []
+    for number, raw in enumerate(lines, 1):
+        try:
+            out.append(raw.decode("utf-8").rstrip("\r"))
+        except UnicodeDecodeError as err:
+            raise InputDataError(f"byte {err.start + 1} of this line is not valid UTF-8. "
+                                 f"Re-encode the file as UTF-8.", path=path, line=number) from err
+    return out
+
+
+def _aligned_pairs(source_file, target_file):
+    """Pairs from two line-aligned files; a count mismatch or an empty line is an error."""
+    sources, targets = _read_lines(source_file), _read_lines(target_file)
+    if len(sources) != len(targets):
+        raise InputDataError(
+            f"The parallel files differ in length: {len(sources)} lines here but {len(targets)} in "
+            f"{target_file}. Line i of one file must translate line i of the other; fix the "
+            f"files so that they have the same number of lines.", path=source_file)
+    for path, lines in ((source_file, sources), (target_file, targets)):
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                raise InputDataError("This line is empty; every line must hold a sentence. Remove "
+                                     "the pair from both files (same line number).",
+                                     path=path, line=number)
+    return sources, targets
+
+
+def _table_pairs(table, config, path):
+    data = config.data
+    for key in ("source_column", "target_column"):
+        column = getattr(data, key)
+        if column not in table.column_names:
+            raise InputDataError(f"There is no column {column!r} (data.{key}). Available columns: "
+                                 f"{', '.join(table.column_names)}. Set data.{key} to one of them"
+                                 f" (or data.column_names for files without a header).",
+                                 path=path, column=column)
+    header = 2 if path.endswith((".csv", ".tsv")) and not data.column_names else 1
+    sources, targets = table[data.source_column], table[data.target_column]
+    for i, pair in enumerate(zip(sources, targets)):
+        for column, value in zip((data.source_column, data.target_column), pair):
+            if not isinstance(value, str) or not value.strip():
+                raise InputDataError(f"Row {i + 1} has no {column} text ({value!r}). Fill in or "
+                                     f"drop that row.", path=path, line=i + header, column=column)
+    return list(sources), list(targets)
+
+
+def _group_split(groups, fractions, seed, names):
+    """Indices per split from a seeded permutation of the distinct groups (a group never straddles)."""
+    distinct = sorted(set(groups))
+    order = np.random.RandomState(seed).permutation(len(distinct))
+    total = sum(fractions[n] for n in names)
+    assign, start = {}, 0
+    for i, name in enumerate(names):
+        take = len(distinct) - start if i == len(names) - 1 else \
+            int(round(len(distinct) * fractions[name] / total))
+        for j in order[start:start + take]:
+            assign[distinct[j]] = name
+        start += take
+    out = {name: [] for name in names}
+    for index, group in enumerate(groups):
+        out[assign[group]].append(index)
+    return {name: np.asarray(ix, dtype=np.int64) for name, ix in out.items()}
+
+
+def read_parallel(config):
+    """Reads sentence pairs into a `ParallelDataset` with train/validation/test.
+
+    Sources: line-aligned files per language (`{lang}` in the paths, with data.source_language
+    and data.target_language), a table with source and target columns (csv/tsv/json/parquet,
+    data.column_names for header-less files), or a packaged sample (`.tsv`). Splits that are not
+    given are cut from the pool by a seeded split that keeps all translations of one source
+    sentence in the same split.
+    """
+    data = config.data
+    if data.source == "sample":
+        given = {"all": str(sample_path(data.sample, ".tsv", "sample set"))}
+    elif data.source == "files":
+        given = {"all": data.path} if data.path else \
+            {s: getattr(data, s) for s in SPLITS if getattr(data, s)}
+    else:
+        raise InputDataError("Translation reads sentence pairs: set data.source to files or "
+                             "sample (Hub datasets: export them to files first).")
+    parts, files = {}, []
+    for split, pattern in given.items():
+        key = "path" if split == "all" else split
+        if data.source_language:
+            if "{lang}" not in pattern:
+                raise InputDataError(f"data.{key}={pattern!r} has no {{lang}} placeholder. With "
+                                     f"data.source_language, name the files like "
+                                     f"train.{{lang}}.gz.", path=pattern)
+            source_files = expand_files(pattern.replace("{lang}", data.source_language), key)
+            target_files = expand_files(pattern.replace("{lang}", data.target_language), key)
+            if len(source_files) != len(target_files):
+                raise InputDataError(f"data.{key} matches {len(source_files)} source but "
+                                     f"{len(target_files)} target files.", path=pattern)
+            sources, targets = [], []
+            for s_file, t_file in zip(source_files, target_files):
+                s_lines, t_lines = _aligned_pairs(s_file, t_file)
+                sources += s_lines
+                targets += t_lines
+            files += source_files + target_files
+        else:
+            split_files = expand_files(pattern, key)
+            fmt = file_format(split_files[0], data.format)
+            if fmt == "text":
+                raise InputDataError("A plain text file holds one side only. Give line-aligned "
+                                     "files with data.source_language/target_language, or a "
+                                     "table (tsv, csv, json, parquet).", path=split_files[0])
+            table = load_files(split_files, fmt, data.delimiter, data.column_names)
+            sources, targets = _table_pairs(table, config, split_files[0])
+            files += split_files
+        parts[split] = (sources, targets)
+    pool_name = "all" if "all" in parts else "train"
+    if pool_name not in parts:
+        raise InputDataError("No train split was found. Give data.train or data.path.")
+    missing = [s for s in SPLITS if s not in parts and s != pool_name
+               and data.split_fractions.get(s, 0) > 0]
+    splits = {s: parts[s] for s in SPLITS if s in parts and s != "all"}
+    if pool_name == "all" or missing:
+        sources, targets = parts[pool_name]
+        names = ["train"] + missing if pool_name == "train" else \
+            [s for s in SPLITS if data.split_fractions.get(s, 0) > 0]
+        cut = _group_split(sources, data.split_fractions, data.split_seed, names)
+        for name, idx in cut.items():
+            splits[name] = ([sources[i] for i in idx], [targets[i] for i in idx])
+    if not splits.get("train") or not splits["train"][0]:
+        raise InputDataError("The train split is empty. Give more pairs or a larger "
+                             "data.split_fractions.train.")
+    encoded = {}
+    for split, (sources, targets) in splits.items():
+        if data.max_examples:
+            sources, targets = sources[:data.max_examples], targets[:data.max_examples]
+        encoded[split] = {"source": sources, "target": targets}
+    counts = {s: len(v["source"]) for s, v in encoded.items()}
+    return ParallelDataset(splits=encoded, fingerprint=fingerprint(files, config, counts),
+                           files=files)
