@@ -1,4 +1,4 @@
-"""Fast CLI checks: names versus paths, errors before TensorFlow, logging levels, stdout for results.
+"""Fast CLI checks: names and paths, errors before TensorFlow, log levels, stdout for results.
 
 Nothing here trains. The library calls behind `run` and `tune` are replaced by fakes that keep
 the signatures the CLI relies on (no `log=` arguments), so these tests are hermetic.

@@ -79,6 +79,11 @@ def test_presets_find_shipped_pipelines_and_search_spaces():
     with pytest.raises(ConfigError,
                        match=r"Did you mean 'quickstart_classify'\?.*quickstart_generate"):
         presets.find_pipeline("quickstart_clasify")
+    clone_path = ROOT / "pipelines" / "quickstart_classify.yaml"
+    assert presets.resolve_pipeline(clone_path) == clone_path  # a file wins over a name
+    assert presets.resolve_pipeline("quickstart_classify") == path
+    with pytest.raises(ConfigError, match=r"File 'nope\.yaml' does not exist.*quickstart_classify"):
+        presets.resolve_pipeline("nope.yaml")
     result = doctest.testmod(presets, optionflags=doctest.ELLIPSIS)
     assert result.attempted and not result.failed
 
