@@ -7,12 +7,14 @@ picks the next token from the logits it returns. `PythonStepDecoder` does that w
 Greedy decoding takes the argmax; beam search is the alive/finished algorithm of
 `nlp_lstm.decoding.beam_search` (GNMT length penalty, the same end-of-sentence handling and
 stopping rule) written in NumPy, so both systems do the same work and give the same translations.
+The special ids, the separator and the stage chain come from the run's preprocessors, as in the
+export.
 """
 
 import numpy as np
 import tensorflow as tf
 
-from nlp_lstm.translation import BOS_ID, EOS_ID, NUM_SPECIAL, PAD_ID, detokenize
+from nlp_lstm.tasks.translation import detokenize
 
 # Stands in for -inf, as in nlp_lstm.decoding: finite, so sums and comparisons never give NaN.
 NEGATIVE = np.float32(-1e9)
@@ -22,20 +24,26 @@ class PythonStepDecoder:
     """Translates batches of raw strings with a Python loop over eager decoder steps.
 
     Args:
-        pipeline: TranslationPipeline. A trained run, as `nlp_lstm.pipeline.load_run` returns it.
+        task: TranslationTask. A trained run's task, as `nlp_lstm.pipeline.load_run` restores it.
 
     Example:
-        decoder = PythonStepDecoder(load_run(run_dir))
+        decoder = PythonStepDecoder(load_run(run_dir, with_data=False).task)
         decoder.translate(["Ein Hund rennt."], beam_size=4, max_length=60)
     """
 
-    def __init__(self, pipeline):
-        self.stages = pipeline.stages
-        self.model = pipeline.model
-        self.vocabulary = pipeline.target_vocabulary.vocabulary
-        self.separator = pipeline.separator
-        self.max_source_tokens = pipeline.config.data.max_source_tokens
-        self.length_penalty = pipeline.config.evaluate.length_penalty
+    def __init__(self, task):
+        self.preprocessor = task.preprocessor
+        self.model = task.model
+        target = task.target_preprocessor
+        self.vocabulary = target.vocabulary.vocabulary
+        # The same ids and separator as the exported `Translator`.
+        self.pad_id = target.special_ids["pad"]
+        self.start_id = target.special_id("start", "Translation")
+        self.end_id = target.special_id("end", "Translation")
+        self.num_special = target.num_special
+        self.separator = target.separator or " "
+        self.max_source_tokens = task.config.data.max_source_tokens
+        self.length_penalty = task.config.evaluate.length_penalty
         self.last_steps = 0  # decoder steps the last batch took (for the benchmark's profile)
 
     def translate(self, texts, beam_size, max_length):
@@ -48,27 +56,26 @@ class PythonStepDecoder:
         return self.to_text(ids)
 
     def source_ids(self, texts):
-        """Right-padded source ids [B, S] from the pipeline's source stages."""
-        x = tf.constant(texts, tf.string)
-        for stage in self.stages:
-            x = stage(x)
-        return x[:, :self.max_source_tokens].to_tensor(default_value=PAD_ID)
+        """Right-padded source ids [B, S] from the run's source preprocessor."""
+        x = self.preprocessor(tf.constant(texts, tf.string))
+        return x[:, :self.max_source_tokens].to_tensor(
+            default_value=tf.constant(self.pad_id, x.dtype))
 
     def greedy(self, source_ids, max_length):
         """Target ids [B, L] (0 after the end) from the most likely token at each step."""
         encoder_outputs, source_mask, states = self.model.encode(source_ids)
         batch = int(source_ids.shape[0])
-        tokens = np.full([batch], BOS_ID, np.int64)
+        tokens = np.full([batch], self.start_id, np.int64)
         finished = np.zeros([batch], bool)
         columns = []
         for _ in range(max_length):
             logits, states, _ = self.model.decode_step(tokens, states, encoder_outputs,
                                                        source_mask)
             logits = np.array(logits)
-            logits[:, PAD_ID] = -np.inf  # padding is never emitted
+            logits[:, self.pad_id] = -np.inf  # padding is never emitted
             tokens = logits.argmax(axis=-1)
-            ended = tokens == EOS_ID
-            columns.append(np.where(finished | ended, PAD_ID, tokens))
+            ended = tokens == self.end_id
+            columns.append(np.where(finished | ended, self.pad_id, tokens))
             finished |= ended
             self.last_steps = len(columns)
             if finished.all():
@@ -88,7 +95,7 @@ class PythonStepDecoder:
         alive_ids = np.zeros([batch, k, max_length], np.int64)
         alive_scores = np.full([batch, k], NEGATIVE, np.float32)
         alive_scores[:, 0] = 0.0
-        tokens = np.full([batch, k], BOS_ID, np.int64)
+        tokens = np.full([batch, k], self.start_id, np.int64)
         finished = (np.zeros_like(alive_ids), np.full([batch, k], NEGATIVE, np.float32),
                     np.zeros([batch, k], bool))
         step = 0
@@ -96,16 +103,16 @@ class PythonStepDecoder:
             logits, states, _ = self.model.decode_step(tokens.reshape(-1), states,
                                                        encoder_outputs, source_mask)
             log_probs = tf.nn.log_softmax(logits, axis=-1).numpy()
-            log_probs[:, PAD_ID] = NEGATIVE
+            log_probs[:, self.pad_id] = NEGATIVE
             vocabulary = log_probs.shape[-1]
             candidates = (alive_scores[:, :, None] + log_probs.reshape(batch, k, vocabulary)
                           ).reshape(batch, k * vocabulary)
             top = _largest(candidates, 2 * k)
             top_scores = np.take_along_axis(candidates, top, axis=1)
             top_beams, top_tokens = top // vocabulary, top % vocabulary
-            ended = top_tokens == EOS_ID
+            ended = top_tokens == self.end_id
             top_ids = np.take_along_axis(alive_ids, top_beams[:, :, None], axis=1)
-            top_ids[:, :, step] = np.where(ended, PAD_ID, top_tokens)
+            top_ids[:, :, step] = np.where(ended, self.pad_id, top_tokens)
 
             # The best k candidates that did not end stay alive; their decoder states follow them.
             alive_candidates = np.where(ended, NEGATIVE, top_scores)
@@ -153,7 +160,7 @@ class PythonStepDecoder:
 
     def to_text(self, ids):
         """Target ids [B, L] -> strings; special ids print as nothing."""
-        joined = [self.separator.join(self.vocabulary[i] for i in row if i >= NUM_SPECIAL)
+        joined = [self.separator.join(self.vocabulary[i] for i in row if i >= self.num_special)
                   for row in ids.tolist()]
         return [text.decode("utf-8") for text in detokenize(tf.constant(joined, tf.string)).numpy()]
 
