@@ -12,6 +12,7 @@ status is non-zero only when a benchmark fails to run.
 """
 
 import argparse
+import logging
 import os
 import sys
 import tempfile
@@ -50,6 +51,16 @@ def parse_args(argv):
     return args
 
 
+def log_library_messages():
+    """Shows the library's progress messages (the `nlp_lstm` logger, INFO and up) on stderr,
+    one plain line each, beside the suite's own progress lines."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    package_logger = logging.getLogger("nlp_lstm")
+    package_logger.addHandler(handler)
+    package_logger.setLevel(logging.INFO)
+
+
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     sys.path.insert(0, str(REPO))
@@ -57,6 +68,7 @@ def main(argv=None):
 
     from benchmarks import harness
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    log_library_messages()
     work_dir = Path(args.work_dir or tempfile.mkdtemp(prefix="nlp-lstm-benchmarks-"))
     context = harness.Context(quick=args.quick, data_dir=Path(args.data_dir) if args.data_dir
                               and not args.quick else None, work_dir=work_dir,

@@ -55,13 +55,12 @@ def trained_config(context):
 
 
 def train_and_export(context):
-    """(config, the trained pipeline, its RunResult, what it trains in words)."""
+    """(config, the trained task, its RunResult, what it trains in words)."""
     config, trained = trained_config(context)
     context.log(f"generation: training {config.name} briefly and exporting it")
     pipeline = build_pipeline(config)
-    result = pipeline.run(run_dir=Path(context.work_dir) / "generation", overwrite=True,
-                          log=context.log)
-    return config, pipeline, result, trained
+    result = pipeline.run(run_dir=Path(context.work_dir) / "generation", overwrite=True)
+    return config, pipeline.task, result, trained
 
 
 def compare(generate, peer, prompt, peer_characters, repeats):
@@ -89,12 +88,12 @@ def run(context):
     section = harness.Section(title="Generation: exported SavedModel against the naive window "
                                     "loop")
     peer_characters = QUICK_PEER_CHARACTERS if context.quick else NEW_CHARACTERS
-    config, pipeline, result, trained = train_and_export(context)
+    config, task, result, trained = train_and_export(context)
     # The Keras example seeds with a window-long slice of the text; the validation split's
     # start is text the model did not train on.
-    prompt = pipeline.data.splits["validation"][:WINDOW]
+    prompt = task.data.splits["validation"][:WINDOW]
     generate = load_export(result.run_dir).signatures["generate"]
-    peer = naive_generation.NaiveWindowGenerator(load_run(result.run_dir, with_data=False),
+    peer = naive_generation.NaiveWindowGenerator(load_run(result.run_dir, with_data=False).task,
                                                  WINDOW)
     context.log(f"generation: {NEW_CHARACTERS} (ours) and {peer_characters} (peer) "
                 f"characters, measured rounds: {context.repeats}")
@@ -105,8 +104,8 @@ def run(context):
     section.text(
         f"Model: {trained}: {harness.describe_model(config.model)}, "
         f"{result.manifest['num_parameters']:,} parameters, a vocabulary of "
-        f"{pipeline.vocabulary.vocabulary_size} ids (training {timings['train']:.0f} s, export "
-        f"{timings['export']:.0f} s; train/validation characters "
+        f"{task.preprocessor.vocabulary.vocabulary_size} ids (training {timings['train']:.0f} s, "
+        f"export {timings['export']:.0f} s; train/validation characters "
         f"{counts['train']:,}/{counts['validation']:,}). Generation speed does not depend on how "
         f"long the model trained.",
         "",

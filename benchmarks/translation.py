@@ -18,8 +18,8 @@ from benchmarks import flops, harness
 from benchmarks.peers import python_decoding
 from nlp_lstm.config import load_config
 from nlp_lstm.export import load_export
-from nlp_lstm.pipeline import build_pipeline, load_run
-from nlp_lstm.translation import TranslationPipeline
+from nlp_lstm.pipeline import Pipeline, load_run
+from nlp_lstm.tasks.translation import TranslationTask
 
 PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
 BATCH_SIZE = 64
@@ -36,21 +36,31 @@ BRIEF_TRAINING = ["steps=[train, export]", "train.epochs=1", "train.batch_size=3
                   "train.verbose=0", "export.verify=false"]
 
 
-class BrieflyTrainedTranslation(TranslationPipeline):
-    """The translation pipeline, training on only the first `train_pairs` pairs of the train
+class BrieflyTrainedTranslation(TranslationTask):
+    """The translation task, training on only the first `train_pairs` pairs of the train
     split. The stages still adapt on all of it, so the vocabularies, and with them the output
     layer that dominates a decoding step, have the size the full pipeline gives them.
 
     Args:
         config: PipelineConfig with task: translation.
-        stages: list. Source-side stages, as `build_pipeline` made them.
-        target_stages: list. Target-side stages, as `build_pipeline` made them.
+        preprocessor: Preprocessor. The source side, as `TranslationTask.from_config` builds it.
+        target_preprocessor: Preprocessor. The target side (the same object when shared).
         train_pairs: int. Pairs kept for training once the stages are adapted.
+
+    Example:
+        task = BrieflyTrainedTranslation.from_config(config, train_pairs=512)
+        Pipeline(config, task).run(run_dir, overwrite=True)
     """
 
-    def __init__(self, config, stages, target_stages, train_pairs):
-        super().__init__(config, stages, target_stages)
+    def __init__(self, config, preprocessor, target_preprocessor=None, train_pairs=None):
+        super().__init__(config, preprocessor, target_preprocessor)
         self.train_pairs = train_pairs
+
+    @classmethod
+    def from_config(cls, config, train_pairs=None):
+        task = super().from_config(config)
+        task.train_pairs = train_pairs
+        return task
 
     def adapt(self):
         super().adapt()
@@ -173,23 +183,22 @@ def profile(translators, peer, model, sources, max_length, matmul_peak):
 
 
 def train_and_export(context):
-    """(config, the trained pipeline, its RunResult, what it trains in words)."""
+    """(config, the trained task, its RunResult, what it trains in words)."""
     config, train_pairs, trained = trained_config(context)
     context.log(f"translation: training {config.name} briefly and exporting it")
-    built = build_pipeline(config)
-    pipeline = BrieflyTrainedTranslation(config, built.stages, built.target_stages, train_pairs)
-    result = pipeline.run(run_dir=Path(context.work_dir) / "translation", overwrite=True,
-                          log=context.log)
-    return config, pipeline, result, trained
+    task = BrieflyTrainedTranslation.from_config(config, train_pairs)
+    result = Pipeline(config, task).run(run_dir=Path(context.work_dir) / "translation",
+                                        overwrite=True)
+    return config, task, result, trained
 
 
 def run(context):
     section = harness.Section(title="Translation decoding: exported SavedModel against the "
                                     "Python step loop")
-    config, pipeline, result, trained = train_and_export(context)
+    config, task, result, trained = train_and_export(context)
     exported = load_export(result.run_dir)
-    peer = python_decoding.PythonStepDecoder(load_run(result.run_dir, with_data=False))
-    sources = pipeline.data.splits["test"]["source"][
+    peer = python_decoding.PythonStepDecoder(load_run(result.run_dir, with_data=False).task)
+    sources = task.data.splits["test"]["source"][
         :QUICK_SOURCES if context.quick else NUM_SOURCES]
     max_length = int(exported.default_max_length.numpy())
     ours = export_translators(exported, max_length)
@@ -214,10 +223,10 @@ def run(context):
         f"Model: {trained}: {harness.describe_model(config.model)}, "
         f"{result.manifest['num_parameters']:,} parameters. Its stages adapt on all "
         f"{result.manifest['data']['counts']['train']:,} training pairs, as in the full pipeline "
-        f"(vocabularies of {pipeline.vocabulary.vocabulary_size:,} source and "
-        f"{pipeline.target_vocabulary.vocabulary_size:,} target ids; "
+        f"(vocabularies of {task.preprocessor.vocabulary.vocabulary_size:,} source and "
+        f"{task.target_preprocessor.vocabulary.vocabulary_size:,} target ids; "
         f"{timings['read_and_adapt']:.0f} s), then it trains for one epoch on the first "
-        f"{len(pipeline.data.splits['train']['source']):,} in batches of "
+        f"{len(task.data.splits['train']['source']):,} in batches of "
         f"{config.train.batch_size} ({timings['train']:.0f} s) and is exported "
         f"({timings['export']:.0f} s). The time per decoding step does not depend on how long "
         f"the model trained; the number of steps a batch takes (until every row has ended) "
@@ -250,7 +259,7 @@ def run(context):
                    "encoder alone (ms)", "ours per step (ms)", "peer per step (ms)",
                    "model step alone (ms)", "model step GFLOP/s", "of peak",
                    "peer step ÷ model step alone"],
-                  profile(ours, peer, pipeline.model, sources, max_length, peak))
+                  profile(ours, peer, task.model, sources, max_length, peak))
     note = "quick mode: tiny model" if context.quick else ""
     section.goals = [harness.Goal(f"translation decoding, {row[0]}, batch {BATCH_SIZE}: export / "
                                   f"Python step loop", row[3], 5.0, note=note) for row in rows]
