@@ -20,6 +20,7 @@ _LAZY = {
     "build_pipeline": ("nlp_lstm.pipeline", "build_pipeline"),
     "load_run": ("nlp_lstm.pipeline", "load_run"),
     "load_export": ("nlp_lstm.export", "load_export"),
+    "load": ("nlp_lstm.api", "load"),
 }
 
 __all__ = ["ConfigError", "ExportError", "InputDataError", "NlpLstmError", "RunDirError",

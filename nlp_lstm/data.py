@@ -5,6 +5,7 @@ or given split files), one-example-per-line files per label (MR's rt-polarity.po
 sets shipped in `nlp_lstm/samples`, and Hub dataset names.
 """
 
+import csv
 import dataclasses
 import glob
 import hashlib
@@ -353,3 +354,68 @@ def read_dataset(config):
     counts = {s: len(v["text"]) for s, v in encoded.items()}
     return TextDataset(splits=encoded, label_names=[str(n) for n in label_names],
                        fingerprint=fingerprint(files, config, counts), files=files)
+
+
+def read_labelled_file(path, config, label_names):
+    """One labelled file (csv/tsv/json/jsonl/parquet) as a TextDataset whose only split is
+    "data", with its labels mapped to the ids of `label_names` (a trained run's classes)."""
+    files = expand_files(str(path), "--data")
+    fmt = file_format(files[0], "auto")
+    if fmt == "text":
+        raise InputDataError("Plain text files have no label column; give a csv, tsv, json, jsonl "
+                             "or parquet file with a text and a label column.", path=files[0])
+    texts, labels = _columns(load_files(files, fmt, None), config, files[0])
+    unknown = sorted(set(labels) - set(label_names))
+    if unknown:
+        raise InputDataError(f"Labels {unknown[:5]} are not among the run's classes "
+                             f"{label_names}. Fix the file or pick its label column with "
+                             f"--label-column.", path=files[0], column=config.data.label_column)
+    index = {name: i for i, name in enumerate(label_names)}
+    split = {"text": texts, "label": np.asarray([index[y] for y in labels], dtype=np.int64)}
+    return TextDataset(splits={"data": split}, label_names=list(label_names),
+                       fingerprint=fingerprint(files, config, {"data": len(texts)}), files=files)
+
+
+def read_text_file(path, config):
+    """One file of running text as a TextCorpus whose only split is "data"."""
+    import datasets
+    files = expand_files(str(path), "--data")
+    for f in files:
+        check_text_file(f)
+    table = datasets.load_dataset("text", data_files={"train": files}, split="train",
+                                  keep_linebreaks=True)
+    text = "".join(table["text"])
+    return TextCorpus(splits={"data": text},
+                      fingerprint=fingerprint(files, config, {"data": len(text)}), files=files)
+
+
+def read_texts(path, column="text"):
+    """The texts of a file: a .txt (one per line), a .csv/.tsv or .jsonl file (`column`)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".jsonl":
+            texts = []
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    value = json.loads(line)[column]
+                except (json.JSONDecodeError, KeyError, TypeError) as err:
+                    raise InputDataError(f"expected a JSON object with key {column!r} ({err}).",
+                                         path=path, line=number) from err
+                if not isinstance(value, str):
+                    raise InputDataError(f"{column!r} must be a string, not "
+                                         f"{type(value).__name__}.", path=path, line=number)
+                texts.append(value)
+            return texts
+        if suffix in (".csv", ".tsv"):
+            with open(path, newline="", encoding="utf-8") as handle:
+                reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
+                if column not in (reader.fieldnames or []):
+                    raise InputDataError(f"no column {column!r}; columns: {reader.fieldnames}. "
+                                         f"Pass --column.", path=path)
+                return [row[column] for row in reader]
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise InputDataError("the file is not UTF-8 text.", path=path) from err

@@ -4,6 +4,7 @@ The export is portable: every LSTM is switched to the generic kernel before trac
 `CudnnRNNV3` op (GPU-only) enters the graph, and the saved graph is scanned to prove it.
 """
 
+import json
 import os
 import shutil
 import tempfile
@@ -15,6 +16,9 @@ from nlp_lstm.errors import ExportError
 from nlp_lstm.models.cudnn import _lstm_layers
 
 GPU_ONLY_OPS = ("CudnnRNNV3", "CudnnRNN", "CudnnRNNV2", "CudnnRNNBackprop", "CudnnRNNBackpropV3")
+# What an export says of itself (task, signatures, labels, defaults). TF Serving ignores
+# assets.extra/, and the file travels with the export when it is copied without its run.
+METADATA_FILE = Path("assets.extra") / "nlp_lstm.json"
 
 
 def graph_ops(export_dir):
@@ -30,9 +34,10 @@ def graph_ops(export_dir):
     return ops
 
 
-def save_portable(model, make_module, signatures, export_dir, verify=None):
+def save_portable(model, make_module, signatures, export_dir, verify=None, metadata=None):
     """Saves `make_module()` with every LSTM on the generic kernel, checks the graph for GPU-only
-    ops, runs `verify(tmp_dir, module)`, then moves the export into place atomically."""
+    ops, writes `metadata` (JSON) into assets.extra/, runs `verify(tmp_dir, module)`, then moves
+    the export into place atomically."""
     export_dir = Path(export_dir)
     layers = _lstm_layers(model)
     previous = [layer.use_cudnn for layer in layers]
@@ -48,6 +53,10 @@ def save_portable(model, make_module, signatures, export_dir, verify=None):
             raise ExportError(f"The exported graph contains GPU-only ops {found}; it would not "
                               f"serve on a CPU-only machine. This is a bug in nlp_lstm's export.")
         summary = {"signature": ", ".join(named), "gpu_only_ops": found, "path": str(export_dir)}
+        (tmp / METADATA_FILE).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / METADATA_FILE).write_text(json.dumps(
+            {**(metadata or {}), "signatures": sorted(named)}, indent=1, ensure_ascii=False,
+            allow_nan=False), encoding="utf-8")
         if verify is not None:
             summary.update(verify(tmp, module))
         old = export_dir.with_name(f".{export_dir.name}.old")
@@ -66,13 +75,30 @@ def save_portable(model, make_module, signatures, export_dir, verify=None):
             shutil.rmtree(tmp)
 
 
-def load_export(path):
-    """Loads an exported SavedModel (registers the tensorflow-text ops first)."""
-    import tensorflow_text  # noqa: F401  (registers the ops the graph uses)
+def export_path(path):
+    """The SavedModel directory of `path`: an export itself, or a run directory's export/."""
     path = Path(path)
     if (path / "export" / "saved_model.pb").is_file():
         path = path / "export"
     if not (path / "saved_model.pb").is_file():
         raise ExportError(f"{path} is neither a SavedModel nor a run directory with export/. "
                           f"Run `nlp-lstm export RUN_DIR` first.")
-    return tf.saved_model.load(str(path))
+    return path
+
+
+def read_metadata(path):
+    """What the export at `path` says of itself ({} for an export written without it)."""
+    file = export_path(path) / METADATA_FILE
+    if not file.is_file():
+        return {}
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ExportError(f"{file} is not readable JSON ({err}). Re-export with "
+                          f"`nlp-lstm export RUN_DIR`.") from err
+
+
+def load_export(path):
+    """Loads an exported SavedModel (registers the tensorflow-text ops first)."""
+    import tensorflow_text  # noqa: F401  (registers the ops the graph uses)
+    return tf.saved_model.load(str(export_path(path)))

@@ -179,3 +179,14 @@ def read_parallel(config):
     counts = {s: len(v["source"]) for s, v in encoded.items()}
     return ParallelDataset(splits=encoded, fingerprint=fingerprint(files, config, counts),
                            files=files)
+
+
+def read_pair_file(path, config):
+    """One table of sentence pairs (csv/tsv/json/jsonl/parquet, with data.source_column and
+    data.target_column) as a ParallelDataset whose only split is "data"."""
+    files = expand_files(str(path), "--data")
+    table = load_files(files, file_format(files[0], "auto"), None, config.data.column_names)
+    sources, targets = _table_pairs(table, config, files[0])
+    return ParallelDataset(splits={"data": {"source": sources, "target": targets}},
+                           fingerprint=fingerprint(files, config, {"data": len(sources)}),
+                           files=files)

@@ -49,6 +49,24 @@ class Pipeline:
         """Writes RUN_DIR/export (see `Task.export`); returns the export summary."""
         return self.task.export(run_dir)
 
+    def evaluate_file(self, run_dir, path, columns=None):
+        """Scores a new file with the task's metrics (a trained run, loaded with `load_run`).
+
+        `columns` overrides data keys such as text_column or label_column for this file. The
+        metrics and plots go to RUN_DIR/evaluations/<file>-<time>/, never to the run's own
+        metrics.json. Returns (metrics, that directory).
+        """
+        config = self.task.config
+        if columns:
+            config = dataclasses.replace(config, data=dataclasses.replace(config.data, **columns))
+        self.task.config = config
+        self.task.read_file(path)
+        out = rundir.new_run_dir(Path(path).stem, Path(run_dir) / "evaluations")
+        metrics = {"file": str(Path(path).resolve()), "fingerprint": self.task.data.fingerprint,
+                   **self.task.evaluate(out, ["data"])}
+        rundir.atomic_write_json(out / "metrics.json", metrics)
+        return metrics, out
+
     def run(self, run_dir=None, overwrite=False, resume=False, runs_root="runs"):
         """Runs `config.steps` and returns a RunResult; artifacts go to the run directory."""
         if keras.backend.backend() != "tensorflow":

@@ -15,7 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 import nlp_lstm
-from nlp_lstm import cli, presets
+from nlp_lstm import presets
+from nlp_lstm.cli import base as cli
 from nlp_lstm.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]

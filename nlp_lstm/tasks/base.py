@@ -7,6 +7,7 @@ reaches them only through it.
 """
 
 import logging
+import math
 from pathlib import Path
 
 import keras
@@ -18,6 +19,7 @@ from nlp_lstm.errors import ConfigError, RunDirError
 from nlp_lstm.models import MODELS, check_cudnn, cudnn_report
 from nlp_lstm.preprocessor import Preprocessor, build_stages, check_stage_chain
 from nlp_lstm.registry import Registry, bind_kwargs
+from nlp_lstm.version import __version__
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +88,11 @@ class Task:
         self.data = self.read_data()
         return self.data
 
+    def read_file(self, path):
+        """Reads one new file (labelled, or parallel for translation) as the split "data", to be
+        scored by `evaluate(run_dir, ["data"])`."""
+        raise NotImplementedError
+
     def has_split(self, split):
         return split in self.data.splits
 
@@ -120,8 +127,8 @@ class Task:
 
     def boundaries(self):
         train = self.config.train
-        if not train.bucketing:
-            return []
+        if not train.bucketing or not self.has_split("train"):
+            return []  # a new file being scored: evaluation batches need no length buckets
         return inputs.length_boundaries(self.train_lengths(), train.num_buckets)
 
     def train_batch_sizes(self):
@@ -204,10 +211,15 @@ class Task:
         """Reloads `export_dir` and compares it with `module`; returns a summary or raises."""
         raise NotImplementedError
 
+    def export_metadata(self):
+        """What the export says of itself, for `nlp_lstm.load` and the server."""
+        return {"task": self.registry_name, "pipeline": self.config.name,
+                "nlp_lstm_version": __version__}
+
     def export(self, run_dir):
         verify = self.verify_export if self.config.export.verify else None
         return export.save_portable(self.model, self.serving_module, self.signatures,
-                                    Path(run_dir) / "export", verify)
+                                    Path(run_dir) / "export", verify, self.export_metadata())
 
     # -- saving and loading a run ----------------------------------------------------------------
     def state(self):
@@ -247,6 +259,81 @@ class Task:
 
 def _missing(path):
     raise FileNotFoundError(2, "No such file", str(path))
+
+
+class Predictor:
+    """Plain Python over one loaded export: a string or a list of strings in, Python objects out.
+
+    Long lists are cut into batches of `batch_size`; `progress=True` shows a progress bar. The
+    task modules subclass it (`ClassifierPredictor`, `TranslatorPredictor`, `GeneratorPredictor`);
+    `nlp_lstm.load(path)` picks the right one.
+
+    Args:
+        loaded: the object `tf.saved_model.load` returned for the export.
+        metadata: dict. What the export says of itself (task, signatures, labels, defaults).
+        batch_size: int. Inputs per call of a signature.
+        progress: bool. Show a progress bar over the batches (tqdm).
+    """
+
+    task = None
+
+    def __init__(self, loaded, metadata, batch_size=64, progress=False):
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be an int >= 1. Received: batch_size={batch_size!r}.")
+        self.loaded = loaded
+        self.metadata = metadata
+        self.batch_size = batch_size
+        self.progress = progress
+
+    def __repr__(self):
+        return f"<{type(self).__name__} of {self.metadata.get('path', 'an export')}>"
+
+    def signature(self, name):
+        return self.loaded.signatures[name]
+
+    def batches(self, items, batch_size=None):
+        """`items` in slices of `batch_size`, with a progress bar when asked for."""
+        size = batch_size or self.batch_size
+        starts = range(0, len(items), size)
+        if self.progress and len(starts) > 1:
+            from tqdm.auto import tqdm
+            starts = tqdm(starts, unit="batch", desc=type(self).__name__)
+        for start in starts:
+            yield items[start:start + size]
+
+
+def as_text_list(texts, name="texts"):
+    """(list of str, whether one string was given), or a ValueError naming what is wrong."""
+    if isinstance(texts, str):
+        return [texts], True
+    if isinstance(texts, (list, tuple)):
+        for index, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise ValueError(f"`{name}[{index}]` must be a string. Received: "
+                                 f"{type(text).__name__} {text!r:.60}.")
+        return list(texts), False
+    raise ValueError(f"`{name}` must be a string or a list of strings. Received: "
+                     f"{type(texts).__name__}.")
+
+
+def check_int(name, value, minimum, maximum=2**31 - 1):
+    """`value` as an int in [minimum, maximum], or a ValueError naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise ValueError(f"`{name}` must be an int in [{minimum}, {maximum}]. Received: "
+                         f"{name}={value!r}.")
+    return value
+
+
+def check_float(name, value, minimum, maximum, include_minimum=True):
+    """`value` as a finite float in its range, or a ValueError naming the argument."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        math.isfinite(value) and (value >= minimum if include_minimum else value > minimum) \
+        and value <= maximum
+    if not ok:
+        low = "[" if include_minimum else "("
+        raise ValueError(f"`{name}` must be a number in {low}{minimum}, {maximum}]. Received: "
+                         f"{name}={value!r}.")
+    return float(value)
 
 
 def predict_batches(model):

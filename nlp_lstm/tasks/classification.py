@@ -15,7 +15,8 @@ from nlp_lstm import data as data_lib
 from nlp_lstm import inputs, plots, rundir
 from nlp_lstm.embeddings import build_embedding_matrix
 from nlp_lstm.errors import ExportError
-from nlp_lstm.tasks.base import EDGE_CASE_TEXTS, Task, predict_batches, register_task
+from nlp_lstm.tasks.base import (EDGE_CASE_TEXTS, Predictor, Task, as_text_list, predict_batches,
+                                 register_task)
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,33 @@ class ClassifierServing(tf.Module):
                 "probabilities": probabilities}
 
 
+class ClassifierPredictor(Predictor):
+    """Labels and probabilities for texts, from a classifier export.
+
+    `predict("a text")` returns one dict, `predict([...])` a list of them:
+    `{"label": str, "probability": float, "probabilities": {label: float}}`.
+    """
+
+    task = "classification"
+
+    @property
+    def labels(self):
+        """Class names by id, as the export records them."""
+        return list(self.metadata["labels"])
+
+    def predict(self, texts, batch_size=None):
+        texts, single = as_text_list(texts)
+        signature = self.signature(self.metadata["signature"])
+        labels, rows = self.labels, []
+        for batch in self.batches(texts, batch_size):
+            probabilities = signature(text=tf.constant(batch, tf.string))["probabilities"].numpy()
+            for probs in probabilities.astype(float):
+                best = int(probs.argmax())
+                rows.append({"label": labels[best], "probability": float(probs[best]),
+                             "probabilities": dict(zip(labels, map(float, probs)))})
+        return rows[0] if single else rows
+
+
 @register_task("classification")
 class ClassificationTask(Task):
     """Labelled texts; the stages end with a sequence_packer.
@@ -88,6 +116,7 @@ class ClassificationTask(Task):
     injected_model_args = ("num_classes", "vocabulary_size")
     stage_ending = "packed"
     history_metrics = ("loss", "accuracy")
+    predictor = ClassifierPredictor
 
     def __init__(self, config, preprocessor):
         super().__init__(config, preprocessor)
@@ -99,6 +128,11 @@ class ClassificationTask(Task):
     def read(self):
         super().read()
         self.label_names = self.data.label_names
+        return self.data
+
+    def read_file(self, path):
+        self.data = data_lib.read_labelled_file(path, self.config, self.label_names)
+        self._lengths = None
         return self.data
 
     def data_manifest(self):
@@ -197,6 +231,10 @@ class ClassificationTask(Task):
             raise ExportError(f"The reloaded SavedModel disagrees with the trained model (max abs "
                               f"difference {difference:.2e}). The export is not trustworthy.")
         return {"max_abs_difference": difference}
+
+    def export_metadata(self):
+        return {**super().export_metadata(), "labels": self.label_names,
+                "signature": self.config.export.signature}
 
     # -- saving and loading a run ----------------------------------------------------------------
     def state(self):

@@ -24,7 +24,8 @@ import tensorflow as tf
 from nlp_lstm import data as data_lib
 from nlp_lstm import rundir
 from nlp_lstm.errors import ConfigError, ExportError
-from nlp_lstm.tasks.base import Task, predict_batches, register_task
+from nlp_lstm.tasks.base import (Predictor, Task, as_text_list, check_float, check_int,
+                                 predict_batches, register_task)
 
 SAMPLE_PROMPTS = ["", "The "]
 
@@ -138,6 +139,35 @@ class EpochSamples(keras.callbacks.Callback):
         rundir.atomic_write_text(self.directory / f"epoch_{epoch + 1:02d}.txt", body)
 
 
+class GeneratorPredictor(Predictor):
+    """Text sampled after prompts, from a language-model export.
+
+    `generate("a prompt")` returns the continuation (a string), `generate([...])` a list of them.
+    `temperature=0` is greedy; `top_k=0` and `top_p=1` keep every token; the same `seed` gives
+    the same text. `max_new_tokens=0` and an empty list return without calling the model.
+    """
+
+    task = "generation"
+
+    def generate(self, prompts, max_new_tokens=200, temperature=1.0, top_k=0, top_p=1.0, seed=0,
+                 batch_size=None):
+        prompts, single = as_text_list(prompts, "prompts")
+        options = dict(
+            max_new_tokens=tf.constant(check_int("max_new_tokens", max_new_tokens, 0)),
+            temperature=tf.constant(check_float("temperature", temperature, 0.0, 1e6)),
+            top_k=tf.constant(check_int("top_k", top_k, 0)),
+            top_p=tf.constant(check_float("top_p", top_p, 0.0, 1.0, include_minimum=False)),
+            seed=tf.constant(check_int("seed", seed, -2**63, 2**63 - 1), tf.int64))
+        texts = []
+        for batch in self.batches(prompts, batch_size):
+            if max_new_tokens == 0:
+                texts.extend("" for _ in batch)
+                continue
+            out = self.signature("generate")(prompt=tf.constant(batch, tf.string), **options)
+            texts.extend(t.decode("utf-8", errors="replace") for t in out["text"].numpy())
+        return texts[0] if single else texts
+
+
 @register_task("generation")
 class GenerationTask(Task):
     """Reads a corpus, adapts the stages on its train range and trains an LSTMCausalLM.
@@ -148,6 +178,7 @@ class GenerationTask(Task):
     """
 
     counts_padding = False
+    predictor = GeneratorPredictor
 
     def __init__(self, config, preprocessor):
         super().__init__(config, preprocessor)
@@ -155,6 +186,10 @@ class GenerationTask(Task):
 
     def read_data(self):
         return data_lib.read_corpus(self.config)
+
+    def read_file(self, path):
+        self.data, self._ids = data_lib.read_text_file(path, self.config), {}
+        return self.data
 
     def describe_data(self):
         return f"{super().describe_data()} characters (contiguous ranges)"
@@ -313,7 +348,9 @@ class GenerationTask(Task):
 
     def evaluate(self, run_dir, splits=None):
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
-        unigram_bits = round(unigram_entropy_bits(self.token_ids("train")), 4)
+        # The unigram baseline of the train text; a new file being scored brings no train split.
+        unigram_bits = round(unigram_entropy_bits(self.token_ids("train")), 4) \
+            if self.has_split("train") else None
         predict = predict_batches(self.model)
         metrics = {}
         for split in splits or self.config.evaluate.splits:

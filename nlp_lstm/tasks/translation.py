@@ -20,9 +20,10 @@ from nlp_lstm import inputs, plots, rundir
 from nlp_lstm.decoding import beam_search, greedy_decode
 from nlp_lstm.errors import ConfigError, ExportError
 from nlp_lstm.models.losses import MaskedSequenceLoss, MaskedTokenAccuracy
-from nlp_lstm.parallel_data import read_parallel
+from nlp_lstm.parallel_data import read_pair_file, read_parallel
 from nlp_lstm.preprocessor import Preprocessor, build_stages, check_stage_chain
-from nlp_lstm.tasks.base import Task, predict_batches, register_task
+from nlp_lstm.tasks.base import (Predictor, Task, as_text_list, check_int, predict_batches,
+                                 register_task)
 
 # Spacing rules that turn joined tokens back into text ("a man , he 's" -> "a man, he's").
 DETOKENIZE_RULES = (
@@ -136,6 +137,42 @@ def write_translations(path, part, hypotheses, greedy):
     rundir.atomic_write_text(path, buffer.getvalue())
 
 
+class TranslatorPredictor(Predictor):
+    """Translations of texts, from a translator export.
+
+    `translate("a text")` returns one dict, `translate([...])` a list of them:
+    `{"translation": str, "score": float}` (the length-normalised log-probability of the best
+    hypothesis). `beam_size=1` decodes greedily; both options default to the export's.
+    """
+
+    task = "translation"
+
+    @property
+    def defaults(self):
+        return {"beam_size": int(self.loaded.default_beam_size.numpy()),
+                "max_length": int(self.loaded.default_max_length.numpy())}
+
+    def translate(self, texts, beam_size=None, max_length=None, batch_size=None):
+        texts, single = as_text_list(texts)
+        defaults = self.defaults
+        beam_size = check_int("beam_size", defaults["beam_size"] if beam_size is None
+                              else beam_size, 1)
+        max_length = check_int("max_length", defaults["max_length"] if max_length is None
+                               else max_length, 1)
+        rows = []
+        for batch in self.batches(texts, batch_size):
+            text = tf.constant(batch, tf.string)
+            if beam_size == 1:
+                out = self.signature("translate_greedy")(text=text,
+                                                         max_length=tf.constant(max_length))
+            else:
+                out = self.signature("translate_with_options")(
+                    text=text, beam_size=tf.constant(beam_size), max_length=tf.constant(max_length))
+            rows.extend({"translation": t.decode("utf-8"), "score": float(score)}
+                        for t, score in zip(out["translation"].numpy(), out["score"].numpy()))
+        return rows[0] if single else rows
+
+
 @register_task("translation")
 class TranslationTask(Task):
     """Paired text with a source and a target Preprocessor (the same object when shared).
@@ -148,6 +185,7 @@ class TranslationTask(Task):
 
     injected_model_args = ("source_vocabulary_size", "target_vocabulary_size")
     history_metrics = ("loss", "token_accuracy")
+    predictor = TranslatorPredictor
 
     def __init__(self, config, preprocessor, target_preprocessor=None):
         super().__init__(config, preprocessor)
@@ -175,6 +213,10 @@ class TranslationTask(Task):
 
     def read_data(self):
         return read_parallel(self.config)
+
+    def read_file(self, path):
+        self.data, self._ids, self._lengths = read_pair_file(path, self.config), {}, None
+        return self.data
 
     def describe_data(self):
         return f"{super().describe_data()} sentence pairs"

@@ -40,7 +40,7 @@ def test_run_writes_the_run_directory(finished_run):
     assert f"run directory: {run_dir}" in result.output
     assert "test: accuracy=" in result.output
     for name in ("config.yaml", "manifest.json", "metrics.json", "history.csv", "model.keras",
-                 "stages.json", "confusion_test.png", "history.png", "export/saved_model.pb"):
+                 "preprocessor.json", "confusion_test.png", "history.png", "export/saved_model.pb"):
         assert (run_dir / name).is_file(), name
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "finished"

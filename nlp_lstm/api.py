@@ -1,0 +1,56 @@
+"""The Python API: `load(path)` turns a run directory or a bare export into the task's predictor.
+
+    >>> import nlp_lstm
+    >>> classifier = nlp_lstm.load("runs/quickstart_classify-...")       # doctest: +SKIP
+    >>> classifier.predict("A gorgeous, witty film.")["label"]            # doctest: +SKIP
+    'positive'
+
+Only the SavedModel is read (with the metadata it carries in assets.extra/), so an export that
+was copied away from its run directory loads the same way.
+"""
+
+from nlp_lstm import export
+from nlp_lstm.errors import ExportError
+from nlp_lstm.tasks import TASKS
+
+# How an export written without metadata is recognised: its signature names.
+SIGNATURE_TASKS = (("translate", "translation"), ("generate", "generation"),
+                   ("serving_default", "classification"))
+
+
+def export_metadata(path, loaded):
+    """The export's own metadata, or what its signatures imply for an older export."""
+    metadata = export.read_metadata(path)
+    if "task" not in metadata:
+        names = set(loaded.signatures)
+        task = next((task for name, task in SIGNATURE_TASKS if name in names), None)
+        if task is None:
+            raise ExportError(f"{path} is not an nlp_lstm export (its signatures: "
+                              f"{', '.join(sorted(names)) or 'none'}).")
+        metadata = {"task": task, "signatures": sorted(names), **metadata}
+    if metadata["task"] == "classification" and "labels" not in metadata:
+        raise ExportError(f"{path} records no label names (it was exported before nlp_lstm "
+                          f"wrote them). Re-export it: `nlp-lstm export RUN_DIR`.")
+    if metadata["task"] == "classification":
+        metadata.setdefault("signature", "serving_default")
+    metadata["path"] = str(export.export_path(path))
+    return metadata
+
+
+def load(path, batch_size=64, progress=False):
+    """The predictor of the export at `path` (a run directory or an export directory).
+
+    Args:
+        path: str or Path. A run directory (its export/ is used) or a SavedModel directory.
+        batch_size: int. Inputs per call of the model; longer lists are cut into batches.
+        progress: bool. Show a progress bar over the batches.
+
+    Returns:
+        ClassifierPredictor (`.predict`), TranslatorPredictor (`.translate`) or
+        GeneratorPredictor (`.generate`), by the export's task.
+    """
+    loaded = export.load_export(path)
+    metadata = export_metadata(path, loaded)
+    task = TASKS.get(metadata["task"])
+    return task.predictor(loaded, metadata, batch_size=batch_size, progress=progress)
+

@@ -1,0 +1,216 @@
+"""`nlp-lstm evaluate`, `export`, `predict`, `generate` and `serve`: using a trained model.
+
+`predict`, `generate` and `serve` go through the predictors of `nlp_lstm.load`, so the command
+line, the server, the notebooks and Python code call a model the same way.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from nlp_lstm.cli.base import (_echo_metrics, _library_errors, _progress_off_stdout,
+                               _start_tensorflow, main, run_dir_argument)
+
+target_argument = click.argument("target", type=click.Path(exists=True, file_okay=False))
+COLUMN_OPTIONS = {"text_column": "Classification: the text column of --data.",
+                  "label_column": "Classification: the label column of --data.",
+                  "source_column": "Translation: the source column of --data.",
+                  "target_column": "Translation: the target column of --data."}
+
+
+def _column_options(func):
+    for key, text in reversed(COLUMN_OPTIONS.items()):
+        func = click.option(f"--{key.replace('_', '-')}", key, help=text)(func)
+    return func
+
+
+@main.command()
+@run_dir_argument
+@click.option("--split", "splits", multiple=True, type=click.Choice(["train", "validation", "test"]),
+              help="Split to score (repeatable; default: the config's evaluate.splits).")
+@click.option("--data", "data_path", type=click.Path(exists=True, dir_okay=False),
+              help="Score this new file instead: labelled (classification), parallel "
+                   "(translation) or running text (generation).")
+@_column_options
+@_library_errors
+def evaluate(run_dir, splits, data_path, **columns):
+    """Score a trained run on its splits (updates RUN_DIR/metrics.json) or on a new file
+    (--data; written to RUN_DIR/evaluations/, the run's metrics stay as they are)."""
+    columns = {k: v for k, v in columns.items() if v is not None}
+    if data_path is None and columns:
+        raise click.UsageError(f"--{next(iter(columns)).replace('_', '-')} needs --data FILE.")
+    if data_path is not None and splits:
+        raise click.UsageError("Give either --split or --data, not both.")
+    _start_tensorflow()
+    from nlp_lstm import rundir
+    from nlp_lstm.pipeline import load_run
+    pipeline = load_run(run_dir, with_data=data_path is None)
+    with _progress_off_stdout():
+        if data_path is not None:
+            scored, out = pipeline.evaluate_file(run_dir, data_path, columns)
+            _echo_metrics({"data": scored["data"]})
+            click.echo(f"metrics: {out / 'metrics.json'}")
+            return
+        scored = pipeline.evaluate(run_dir, list(splits) or None)
+    metrics = rundir.read_json(Path(run_dir) / "metrics.json", {})
+    metrics.update(scored)
+    rundir.atomic_write_json(Path(run_dir) / "metrics.json", metrics)
+    _echo_metrics(scored)
+
+
+@main.command(name="export")
+@run_dir_argument
+@_library_errors
+def export_command(run_dir):
+    """Export a trained run as a SavedModel into RUN_DIR/export/."""
+    _start_tensorflow()
+    from nlp_lstm.pipeline import load_run
+    with _progress_off_stdout():
+        summary = load_run(run_dir).export(run_dir)
+    click.echo(f"export: {summary['path']} (signature {summary['signature']})")
+
+
+def _load_predictor(target, task, batch_size, command):
+    _start_tensorflow()
+    from nlp_lstm import load
+    from nlp_lstm.errors import ExportError
+    predictor = load(target, batch_size=batch_size, progress=sys.stderr.isatty())
+    if predictor.task not in task:
+        other = "generate" if predictor.task == "generation" else "predict"
+        raise ExportError(f"{target} is a {predictor.task} export; `nlp-lstm {command}` is for "
+                          f"{' and '.join(task)}. Use `nlp-lstm {other}`.")
+    return predictor
+
+
+def _as_json(as_json):
+    return as_json or not sys.stdout.isatty()
+
+
+@main.command()
+@target_argument
+@click.argument("texts", nargs=-1)
+@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False),
+              help="Read texts from a .txt (one per line), .csv/.tsv or .jsonl file.")
+@click.option("--column", default="text", show_default=True, help="Text column for csv/jsonl input.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line.")
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@click.option("--beam-size", type=click.IntRange(min=1),
+              help="Translation: beam size (1 decodes greedily; default: the export's).")
+@click.option("--max-length", type=click.IntRange(min=1),
+              help="Translation: most output tokens (default: the export's).")
+@_library_errors
+def predict(target, texts, input_path, column, as_json, batch_size, beam_size, max_length):
+    """Classify or translate TEXTS with a run directory or an exported SavedModel (TARGET)."""
+    from nlp_lstm.data import read_texts
+    texts = list(texts) + (read_texts(input_path, column) if input_path else [])
+    if not texts:
+        raise click.UsageError("Give texts as arguments or --input FILE.")
+    predictor = _load_predictor(target, ("classification", "translation"), batch_size, "predict")
+    if predictor.task == "translation":
+        try:
+            translated = predictor.translate(texts, beam_size=beam_size, max_length=max_length)
+        except ValueError as err:
+            raise click.BadParameter(str(err)) from None
+        rows = [{"text": t, **r} for t, r in zip(texts, translated)]
+        for row in rows:
+            click.echo(json.dumps(row, ensure_ascii=False) if _as_json(as_json)
+                       else row["translation"])
+        return
+    if beam_size or max_length:
+        raise click.UsageError("--beam-size and --max-length are for translation exports.")
+    rows = [{"text": t, **r} for t, r in zip(texts, predictor.predict(texts))]
+    if _as_json(as_json):
+        for row in rows:
+            click.echo(json.dumps(row, ensure_ascii=False))
+        return
+    width = min(max(len(r["text"]) for r in rows), 60)
+    click.echo(f"{'text':<{width}}  {'label':<12} probability")
+    for row in rows:
+        text = row["text"] if len(row["text"]) <= width else row["text"][:width - 1] + "…"
+        click.echo(f"{text:<{width}}  {row['label']:<12} {row['probability']:.4f}")
+
+
+@main.command()
+@target_argument
+@click.option("--prompt", "prompts", multiple=True,
+              help="Text to continue (repeatable; default: one empty prompt).")
+@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False),
+              help="Generate for every prompt in a .txt (one per line), .csv/.tsv or .jsonl file.")
+@click.option("--column", default="prompt", show_default=True,
+              help="Prompt column for csv/jsonl input.")
+@click.option("-n", "--max-new-tokens", default=200, show_default=True,
+              type=click.IntRange(min=0), help="Tokens (characters for char models) to generate.")
+@click.option("--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0.0),
+              help="0 is greedy; higher is more random.")
+@click.option("--top-k", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Sample among the k most likely tokens (0: all).")
+@click.option("--top-p", default=1.0, show_default=True,
+              type=click.FloatRange(0.0, 1.0, min_open=True),
+              help="Sample among the most likely tokens holding this much probability.")
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="The same seed gives the same text.")
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per prompt.")
+@_library_errors
+def generate(target, prompts, input_path, column, max_new_tokens, temperature, top_k, top_p,
+             seed, batch_size, as_json):
+    """Generate text with a language-model run directory or its exported SavedModel (TARGET)."""
+    from nlp_lstm.data import read_texts
+    prompts = list(prompts) + (read_texts(input_path, column) if input_path else [])
+    prompts = prompts or ([] if input_path else [""])
+    predictor = _load_predictor(target, ("generation",), batch_size, "generate")
+    try:
+        texts = predictor.generate(prompts, max_new_tokens=max_new_tokens,
+                                   temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+    for prompt, text in zip(prompts, texts):
+        click.echo(json.dumps({"prompt": prompt, "text": text}, ensure_ascii=False)
+                   if as_json else prompt + text)
+
+
+def _named_exports(paths):
+    """NAME=PATH or PATH arguments -> {name: path}; a bare PATH is named after its directory."""
+    models = {}
+    for item in paths:
+        name, sep, path = item.partition("=")
+        if not sep:
+            name, path = "", item
+        path = Path(path)
+        if not path.is_dir():
+            raise click.BadParameter(f"{path} is not a directory (give a run directory or an "
+                                     f"export, optionally as NAME=PATH).", param_hint="PATH")
+        name = name or (path.parent.name if path.name == "export" else path.name)
+        if name in models:
+            raise click.BadParameter(f"Two exports are named {name!r}; name them: NAME=PATH.",
+                                     param_hint="PATH")
+        models[name] = str(path)
+    return models
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, metavar="PATH [NAME=PATH ...]")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind (loopback unless told otherwise).")
+@click.option("--port", default=8501, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--max-batch-size", default=32, show_default=True, type=click.IntRange(min=1),
+              help="Most rows merged into one model call.")
+@click.option("--batch-timeout-ms", default=2.0, show_default=True,
+              type=click.FloatRange(min=0.0), help="How long a batch waits for more requests.")
+@click.option("--max-queue", default=256, show_default=True, type=click.IntRange(min=1),
+              help="Requests waiting per signature before the server answers 503.")
+@click.option("--max-request-bytes", default=1_048_576, show_default=True,
+              type=click.IntRange(min=1), help="Larger request bodies get 413.")
+@click.option("--no-batching", is_flag=True, help="Call the model once per request.")
+@_library_errors
+def serve(paths, host, port, max_batch_size, batch_timeout_ms, max_queue, max_request_bytes,
+          no_batching):
+    """Serve exports over HTTP with TF Serving's REST API (/v1/models/NAME:predict)."""
+    models = _named_exports(paths)
+    _start_tensorflow()
+    from nlp_lstm.serving import run_server
+    run_server(models, host=host, port=port, max_batch_size=max_batch_size,
+               batch_timeout_ms=batch_timeout_ms, max_queue=max_queue,
+               max_request_bytes=max_request_bytes, batching=not no_batching)
