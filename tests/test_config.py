@@ -1,17 +1,21 @@
 """Tests for nlp_lstm/config.py (load, compose, override, check) and build_pipeline."""
 
+import copy
+import dataclasses
 import os
 import re
 import subprocess
 import sys
 import textwrap
+import typing
 from pathlib import Path
 
 import pytest
 import yaml
 
-from nlp_lstm.config import (PipelineConfig, config_from_dict, dump_config, load_config,
-                             parse_override, read_yaml)
+from nlp_lstm.config import (TASK_NAMES, PipelineConfig, config_from_dict, dump_config,
+                             format_config, get_value, load_config, parse_override, read_yaml,
+                             set_value, setting, with_values)
 from nlp_lstm.errors import ConfigError
 from nlp_lstm.pipeline import build_pipeline
 from nlp_lstm.stages import STAGES
@@ -63,7 +67,7 @@ def test_every_config_fragment_composes_into_a_valid_pipeline(path, tmp_path):
     fragments = [str(host.resolve()), str(path)]
     pipeline = write(tmp_path / "p.yaml", "compose:\n" + "".join(f"  - {f}\n" for f in fragments))
     config = load_config(pipeline, data_dir=str(tmp_path))
-    assert config.sources[-2] == str(path)
+    assert config.sources[-2] == str(path.resolve())
     fragment = read_yaml(path)
     if "stages" in fragment:
         assert config.stages == fragment["stages"]
@@ -77,12 +81,12 @@ def test_every_pipeline_loads_and_builds(path, tmp_path):
     config = load_config(path, data_dir=str(tmp_path))
     assert config.sources[-1] == str(path.resolve())
     assert config.name == path.stem
-    pipeline = build_pipeline(config)
-    assert len(pipeline.stages) == len(config.stages)
+    stages = build_pipeline(config).task.preprocessor.stages
+    assert len(stages) == len(config.stages)
     if config.task == "classification":
-        assert pipeline.packer.registry_name == "sequence_packer"
+        assert stages[-1].registry_name == "sequence_packer"
     else:
-        assert pipeline.stages[-1].registry_name == "vocabulary"
+        assert stages[-1].registry_name == "vocabulary"
 
 
 def test_quickstart_values():
@@ -197,7 +201,7 @@ def test_set_list_index(tiny_yaml):
                                                 "stages.2.max_size=50"])
     assert config.stages[3] == {"type": "sequence_packer", "sequence_length": 8}
     assert config.stages[2]["max_size"] == 50
-    assert build_pipeline(config).packer.length == 8
+    assert build_pipeline(config).task.preprocessor.packer.length == 8
 
 
 def test_set_later_override_wins(tiny_yaml):
@@ -219,7 +223,7 @@ def test_parse_override_parses_values_as_yaml():
     ("train.epochs=[1", r"not valid YAML"),
     ("stages.9.sequence_length=8", r"stages has 4 entries; '9' is not a valid index"),
     ("stages.x.sequence_length=8", r"'x' is not a valid index"),
-    ("stages.7=8", r"index '7' is out of range"),
+    ("stages.7=8", r"stages has 4 entries; '7' is not a valid index\. Use 0 to 3"),
     ("seed.value=1", r"seed is not a section"),
 ])
 def test_bad_overrides(tiny_yaml, override, pattern):
@@ -289,7 +293,7 @@ BAD_CONFIGS = [
      r"stages\[0\] \(whitespace_tokenizer\) outputs tokens but stages\[1\] \(sequence_packer\) "
      r"expects ids"),
     ("chain without packer", ["stages=[{type: whitespace_tokenizer}, {type: vocabulary}]"],
-     r"The stages end with vocabulary, which outputs ids.*sequence_packer"),
+     r"The stages end with stages\[1\] \(vocabulary\), which outputs ids.*sequence_packer"),
     ("no stages", ["stages=[]"], r"The pipeline has no stages"),
     ("model without type", ["model={hidden_dim: 3}"], r"`model`.*needs a `type` key"),
     ("unknown model type", ["model.type=transformer"],
@@ -450,3 +454,285 @@ def test_scientific_notation_without_a_dot_is_a_float(tiny_yaml):
 def test_int_is_accepted_for_a_float_field(tiny_yaml):
     config = load_config(tiny_yaml, overrides=["train.learning_rate=1"])
     assert config.train.learning_rate == 1.0 and isinstance(config.train.learning_rate, float)
+
+
+# -- limits declared on the fields ---------------------------------------------------------------
+
+def walk_fields(cls=PipelineConfig, prefix=""):
+    """(dotted key, dataclasses.Field) of every config field, sections included."""
+    for field in dataclasses.fields(cls):
+        yield prefix + field.name, field
+        if dataclasses.is_dataclass(field.type):
+            yield from walk_fields(field.type, f"{prefix}{field.name}.")
+
+
+FIELDS = dict(walk_fields())
+VALID = {"data": {"path": "x.tsv"}, "model": {"type": "lstm_text_classifier"}}
+
+
+def out_of_bounds(field):
+    """A value just outside the field's declared bounds, of the field's own type."""
+    bounds = field.metadata["bounds"]
+    step = 1 if int in (field.type, *typing.get_args(field.type)) else 0.5
+    if "gt" in bounds:
+        return bounds["gt"]
+    if "ge" in bounds:
+        return bounds["ge"] - step
+    return bounds.get("lt", bounds.get("le", 0) + step)
+
+
+FLOATS = [k for k, f in FIELDS.items() if float in (f.type, *typing.get_args(f.type))]
+BOUNDED = [k for k, f in FIELDS.items() if f.metadata.get("bounds")]
+CHOICES = [k for k, f in FIELDS.items() if f.metadata.get("choices")]
+
+
+def with_key(key, value, base=VALID):
+    raw = copy.deepcopy(base)
+    set_value(raw, key, value)
+    return raw
+
+
+@pytest.mark.parametrize("key", BOUNDED)
+def test_every_bound_in_the_metadata_is_enforced(key):
+    field = FIELDS[key]
+    bad = out_of_bounds(field)
+    name, received = key.rpartition(".")[2], float(bad) if key in FLOATS else bad
+    with pytest.raises(ConfigError, match=rf"`{re.escape(key)}` has an impossible value\. Received: "
+                                          rf"{name}={re.escape(repr(received))}\. It must be"):
+        config_from_dict(with_key(key, bad))
+    config_from_dict(with_key(key, field.default))  # the default itself is within the bounds
+
+
+@pytest.mark.parametrize("key", CHOICES)
+def test_every_choice_list_in_the_metadata_is_enforced(key):
+    choices = FIELDS[key].metadata["choices"]
+    bad = 7 if all(isinstance(c, int) for c in choices) else "nonsense"
+    value = [bad] if FIELDS[key].type is list else bad
+    with pytest.raises(ConfigError, match=rf"`{re.escape(key)}`.*Received: "
+                                          rf"{key.rpartition('.')[2]}={bad!r}\. Choose from: "
+                                          rf"{re.escape(', '.join(map(str, choices)))}\."):
+        config_from_dict(with_key(key, value))
+
+
+# The limits the config had as string-keyed tables before they moved onto the fields.
+OLD_POSITIVE = {"train.batch_size", "train.epochs", "train.learning_rate", "train.num_buckets",
+                "train.shuffle_buffer", "evaluate.batch_size", "data.window_length",
+                "tune.max_trials", "data.max_source_tokens", "data.max_target_tokens",
+                "evaluate.beam_size", "tune.executions_per_trial"}
+OLD_NON_NEGATIVE = {"train.batch_tokens", "train.label_smoothing", "evaluate.max_output_tokens",
+                    "evaluate.length_penalty", "tune.keep_best_checkpoints", "embeddings.oov_std",
+                    "train.weight_decay", "train.warmup_epochs", "train.early_stopping_patience",
+                    "data.max_examples"}
+OLD_CHOICES = {"task", "steps", "data.source", "data.format", "embeddings.format",
+               "train.optimizer", "train.lr_schedule", "train.precision", "train.verbose",
+               "evaluate.splits", "tune.algorithm", "tune.direction"}
+
+
+def test_the_field_limits_cover_the_old_tables():
+    bounds = {k: FIELDS[k].metadata["bounds"] for k in BOUNDED}
+    assert {k for k, b in bounds.items() if b == {"gt": 0}} >= OLD_POSITIVE
+    assert {k for k, b in bounds.items() if b == {"ge": 0}} == OLD_NON_NEGATIVE
+    assert set(CHOICES) == OLD_CHOICES
+    assert bounds["train.lr_decay_rate"] == {"gt": 0, "le": 1}
+    assert bounds["train.ema_momentum"] == {"gt": 0, "lt": 1}
+    assert FIELDS["task"].metadata["choices"] == TASK_NAMES
+
+
+@pytest.mark.parametrize("override, pattern", [
+    ("train.lr_decay_rate=1.5", r"lr_decay_rate=1\.5\. It must be in \(0, 1\]\."),
+    ("train.lr_decay_rate=0", r"lr_decay_rate=0\.0\. It must be in \(0, 1\]\."),
+    ("train.ema_momentum=1", r"ema_momentum=1\.0\. It must be in \(0, 1\), or null to disable"),
+    ("train.clipvalue=-1", r"clipvalue=-1\.0\. It must be > 0, or null to disable clipping\."),
+    ("evaluate.splits=[validation, dev]", r"`evaluate.splits` \(set in --set\).*splits='dev'\. "
+                                          r"Choose from: train, validation, test\."),
+    ("task=forecasting", r"`task`.*Choose from: classification, translation, generation\."),
+])
+def test_field_limit_messages(tiny_yaml, override, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        load_config(tiny_yaml, overrides=[override])
+
+
+def test_nullable_bounded_keys_accept_null(tiny_yaml):
+    config = load_config(tiny_yaml, overrides=["train.clipnorm=null", "train.ema_momentum=null",
+                                                "train.time_budget_minutes=null"])
+    assert config.train.clipnorm is None and config.train.ema_momentum is None
+
+
+
+@pytest.mark.parametrize("text", [".nan", ".inf", "-.inf", ".NaN", "'inf'", "1e400"])
+@pytest.mark.parametrize("key", FLOATS)
+def test_non_finite_floats_are_rejected(tiny_yaml, key, text):
+    with pytest.raises(ConfigError, match=rf"`{re.escape(key)}` \(set in --set\) must be a finite "
+                                          rf"number\. Received: {key.rpartition('.')[2]}=(nan|inf|-inf)\. "
+                                          rf"Give a finite value"):
+        load_config(tiny_yaml, overrides=[f"{key}={text}"])
+
+
+def test_non_finite_split_fractions_are_rejected(tiny_yaml):
+    with pytest.raises(ConfigError, match=r"`data.split_fractions`.*sum to 1"):
+        load_config(tiny_yaml, overrides=["data.split_fractions={train: .nan, test: 1.0}"])
+
+
+def test_float_fields_are_found():
+    assert {"train.learning_rate", "train.clipnorm", "evaluate.length_penalty"} <= set(FLOATS)
+
+
+def test_tasks_in_the_metadata_are_task_names():
+    named = {t for f in FIELDS.values() for t in f.metadata.get("tasks") or ()}
+    assert named == set(TASK_NAMES)
+    assert FIELDS["evaluate.beam_size"].metadata["tasks"] == ("translation",)
+    assert FIELDS["data.window_length"].metadata["tasks"] == ("generation",)
+    assert FIELDS["embeddings"].metadata["tasks"] == ("classification",)
+    assert FIELDS["train.batch_size"].metadata["tasks"] is None
+    with pytest.raises(ValueError, match=r"forecast.*TASK_NAMES"):
+        setting(1, "a key of an unknown task", tasks="forecast")
+
+
+def test_token_budget_is_rejected_for_generation():
+    raw = {"task": "generation", "data": {"source": "sample", "sample": "play"},
+           "model": {"type": "lstm_causal_lm"}, "train": {"batch_tokens": 512}}
+    with pytest.raises(ConfigError, match=r"`train.batch_tokens`.*classification or translation"):
+        config_from_dict(raw)
+
+
+# -- set_value, get_value, with_values -----------------------------------------------------------
+
+def test_set_value_creates_nested_mappings_and_records_the_origin():
+    raw, provenance = {"train": {"epochs": 3}}, {"train.epochs": "a.yaml"}
+    set_value(raw, "train.batch_size", 4, provenance)
+    set_value(raw, "model.head.units", 8, provenance, origin="search space")
+    assert raw == {"train": {"epochs": 3, "batch_size": 4}, "model": {"head": {"units": 8}}}
+    assert provenance == {"train.epochs": "a.yaml", "train.batch_size": "--set",
+                          "model.head.units": "search space"}
+
+
+def test_set_value_replacing_a_mapping_forgets_its_old_keys():
+    raw, provenance = {"model": {"type": "a", "hidden_dim": 3}}, {}
+    set_value(raw, "model.hidden_dim", 4, provenance, "x.yaml")
+    set_value(raw, "model", {"type": "b"}, provenance)
+    assert raw == {"model": {"type": "b"}}
+    assert provenance == {"model": "--set", "model.type": "--set"}
+
+
+def test_set_value_list_index():
+    raw = {"stages": [{"type": "a"}, {"type": "b", "size": 1}]}
+    set_value(raw, "stages.1.size", 5)
+    set_value(raw, "stages.0", {"type": "c"})
+    assert raw == {"stages": [{"type": "c"}, {"type": "b", "size": 5}]}
+
+
+@pytest.mark.parametrize("key, pattern", [
+    ("stages.2.size", r"Cannot set `stages.2.size` to 1 \(--set\): stages has 2 entries; '2' is "
+                      r"not a valid index\. Use 0 to 1\."),
+    ("stages.x", r"'x' is not a valid index"),
+    ("empty.0", r"empty has 0 entries.*Set the whole list: empty=\[\.\.\.\]"),
+    ("seed.value", r"Cannot set `seed.value`.*seed is not a section \(it holds 3\)"),
+    ("stages.0.type.name", r"stages\.0\.type is not a section \(it holds 'a'\)"),
+])
+def test_set_value_errors(key, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        set_value({"seed": 3, "empty": [], "stages": [{"type": "a"}, {"type": "b"}]}, key, 1)
+
+
+def test_get_value(tiny_yaml):
+    config = load_config(tiny_yaml)
+    assert get_value(config, "train.batch_size") == 8
+    assert get_value(config, "stages.3.sequence_length") == 16
+    assert get_value(config, "model.pooling") is None  # not set: the model's default applies
+    assert get_value(config, "data") == config.data
+    raw = config.to_dict()
+    assert get_value(raw, "stages.2.type") == "vocabulary"
+    assert get_value(raw, "stages.9.type") is None and get_value(raw, "nothing.here") is None
+    with pytest.raises(ConfigError, match=r"`train.epoch` is not a config key.*Did you mean "
+                                          r"'epochs'\?"):
+        get_value(config, "train.epoch")
+
+
+def test_with_values_returns_a_checked_config_keeping_name_sources_and_provenance(tiny_yaml):
+    config = load_config(tiny_yaml)
+    changed = with_values(config, {"model.hidden_dim": 16, "train.learning_rate": 0.1,
+                                   "stages.3.sequence_length": 8})
+    assert changed.model["hidden_dim"] == 16 and changed.train.learning_rate == 0.1
+    assert changed.stages[3]["sequence_length"] == 8
+    assert (changed.name, changed.sources) == (config.name, config.sources)
+    assert changed.where("model.hidden_dim") == "`model.hidden_dim` (set in search space)"
+    assert changed.where("train.epochs") == config.where("train.epochs")
+    assert config.model["hidden_dim"] == 8  # the original is untouched
+    assert changed.hash() != config.hash()
+    assert with_values(config, {}).hash() == config.hash()
+
+
+def test_with_values_checks_and_names_the_origin(tiny_yaml):
+    config = load_config(tiny_yaml)
+    with pytest.raises(ConfigError, match=r"`train.batch_size` \(set in search space\) has an "
+                                          r"impossible value\. Received: batch_size=0"):
+        with_values(config, {"train.batch_size": 0})
+    with pytest.raises(ConfigError, match=r"Unknown config key `train.epoch` \(set in trial 3\)"):
+        with_values(config, {"train.epoch": 2}, origin="trial 3")
+    with pytest.raises(ConfigError, match=r"Cannot set `stages.8.x`.*stages has 4 entries"):
+        with_values(config, {"stages.8.x": 2})
+
+
+def test_with_values_on_a_config_from_a_dict():
+    config = config_from_dict(VALID)
+    assert with_values(config, {"train.epochs": 2}).train.epochs == 2
+    with pytest.raises(ConfigError, match=r"^`train.epochs` \(set in search space\) has an "):
+        with_values(config, {"train.epochs": -2})
+
+
+# -- format_config (config show) and the saved config -------------------------------------------
+
+def test_format_config_shows_only_the_keys_of_the_task(tiny_yaml):
+    classify = load_config(tiny_yaml)
+    translate = load_config(ROOT / "pipelines" / "quickstart_translate.yaml")
+    shown = yaml.safe_load(format_config(classify))
+    assert "beam_size" not in shown["evaluate"] and "window_length" not in shown["data"]
+    assert "target_stages" not in shown and "provenance" not in shown
+    assert shown["embeddings"]["trainable"] is True and shown["data"]["label_column"] == "label"
+    other = yaml.safe_load(format_config(translate))
+    assert other["evaluate"]["beam_size"] == translate.evaluate.beam_size
+    assert other["train"]["label_smoothing"] == translate.train.label_smoothing
+    assert "embeddings" not in other and "label_column" not in other["data"]
+    assert other["stages"] == translate.stages and other["model"] == translate.model
+    # What it leaves out is only other tasks' keys: the rest is the config as saved.
+    saved = classify.to_dict()
+    assert set(saved["train"]) - set(shown["train"]) == {"label_smoothing"}
+    assert shown["train"] == {k: v for k, v in saved["train"].items() if k in shown["train"]}
+    assert shown["stages"] == saved["stages"] and shown["sources"] == saved["sources"]
+
+
+def test_format_config_origin_names_the_file_of_each_value(tiny_yaml, tmp_path):
+    frag = write(tmp_path / "frag.yaml", "train: {optimizer: sgd}\n")
+    pipe = write_pipeline(tmp_path, "x.tsv", extra=f"compose: [{frag}]\n")
+    config = load_config(pipe, overrides=["stages.3.sequence_length=12", "data.labels=[a, 'b: c']"])
+    text = format_config(config, origin=True)
+    lines = text.splitlines()
+    assert f"  epochs: 2  # {pipe.resolve()}" in lines
+    assert f"  optimizer: sgd  # {frag.resolve()}" in lines
+    assert "  monitor: val_loss  # default" in lines
+    assert "  sequence_length: 12  # --set" in lines
+    assert f"- type: text_normalizer  # {pipe.resolve()}" in lines
+    assert "  labels: [a, 'b: c']  # --set" in lines
+    assert all("#" in line for line in lines if line.rstrip().endswith(tuple("0123456789")))
+    # The comments change nothing: the text loads as the same YAML.
+    assert yaml.safe_load(text) == yaml.safe_load(format_config(config))
+    assert "#" not in format_config(config)
+
+
+def test_dump_loads_back_through_load_config(tiny_yaml, tmp_path):
+    config = load_config(tiny_yaml, overrides=["stages.3.sequence_length=p95", "train.clipnorm=null"])
+    saved = write(tmp_path / "run" / "config.yaml", dump_config(config))
+    again = load_config(saved)
+    assert again.hash() == config.hash()
+    assert again.sources == config.sources + [str(saved.resolve())]
+    assert {k: v for k, v in again.to_dict().items() if k != "sources"} == \
+        {k: v for k, v in config.to_dict().items() if k != "sources"}
+    assert again.where("train.epochs") == f"`train.epochs` (set in {saved.resolve()})"
+
+
+def test_dump_loads_back_through_config_from_dict(tiny_yaml):
+    config = load_config(tiny_yaml)
+    again = config_from_dict(yaml.safe_load(dump_config(config)))
+    assert again == config and again.sources == config.sources
+    with pytest.raises(ConfigError, match=r"`sources` must be of type list"):
+        config_from_dict({**VALID, "sources": "a.yaml"})
