@@ -47,12 +47,13 @@ def evaluate(run_dir, splits, data_path, **columns):
     from nlp_lstm import rundir
     from nlp_lstm.pipeline import load_run
     pipeline = load_run(run_dir, with_data=data_path is None)
-    with _progress_off_stdout():
-        if data_path is not None:
+    if data_path is not None:
+        with _progress_off_stdout():
             scored, out = pipeline.evaluate_file(run_dir, data_path, columns)
-            _echo_metrics({"data": scored["data"]})
-            click.echo(f"metrics: {out / 'metrics.json'}")
-            return
+        _echo_metrics({"data": scored["data"]})
+        click.echo(f"metrics: {out / 'metrics.json'}")
+        return
+    with _progress_off_stdout():
         scored = pipeline.evaluate(run_dir, list(splits) or None)
     metrics = rundir.read_json(Path(run_dir) / "metrics.json", {})
     metrics.update(scored)
