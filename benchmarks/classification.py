@@ -80,21 +80,21 @@ class Ours:
         from nlp_lstm import inputs, training
         from nlp_lstm.config import config_from_dict
         from nlp_lstm.pipeline import build_pipeline
-        self.pipeline = build_pipeline(config_from_dict(raw_config))
-        keras.utils.set_random_seed(self.pipeline.config.seed)
-        self.pipeline.read()
-        self.pipeline.adapt()
-        self.model = self.pipeline.build_model()
+        self.task = build_pipeline(config_from_dict(raw_config)).task
+        keras.utils.set_random_seed(self.task.config.seed)
+        self.task.read()
+        self.task.adapt()
+        self.model = self.task.build_model()
         self.counter = inputs.PaddingCounter()
-        self.dataset = self.pipeline.datasets("train", True, self.counter)
+        self.dataset = self.task.datasets("train", True, self.counter)
         self.model.compile(optimizer=training.build_optimizer(
-            self.pipeline.config.train, self.pipeline.steps_per_epoch()),
-            **self.pipeline.compile_arguments())
+            self.task.config.train, self.task.steps_per_epoch()),
+            **self.task.compile_arguments())
         corpora.save_ids(ids_path, {split: self._ids(split) for split in ("train", "test")})
 
     def _ids(self, split):
         from nlp_lstm import inputs
-        pairs = list(inputs.trimmed_ids(self.pipeline.data.to_tf(split), self.pipeline.stages)
+        pairs = list(inputs.trimmed_ids(self.task.data.to_tf(split), self.task.preprocessor)
                      .as_numpy_iterator())
         return [ids for ids, _ in pairs], [label for _, label in pairs]
 
@@ -107,7 +107,7 @@ class Ours:
         return time.perf_counter() - start
 
     def accuracy(self):
-        truth, probabilities = self.pipeline.predict_split("test")
+        truth, probabilities = self.task.predict_split("test")
         return float(np.mean(np.argmax(probabilities, -1) == truth))
 
     def count_params(self):
@@ -117,7 +117,7 @@ class Ours:
         return self.counter.share()
 
     def steps_per_epoch(self):
-        return self.pipeline.steps_per_epoch()
+        return self.task.steps_per_epoch()
 
     def _gradient_step(self):
         """A tf.function (ids, labels) -> the gradients of the training loss (no update)."""
@@ -159,22 +159,23 @@ class Ours:
         return sorted(op for op in ops if op.startswith("CudnnRNN") or op.endswith("While"))
 
     def tokenize_seconds(self):
-        """Seconds for one pass of the train texts through the stages (what the cache saves)."""
+        """Seconds for one pass of the train texts through the preprocessor (what the cache
+        saves)."""
         from nlp_lstm import inputs
         start = time.perf_counter()
-        for _ in inputs.trimmed_ids(self.pipeline.data.to_tf("train"), self.pipeline.stages):
+        for _ in inputs.trimmed_ids(self.task.data.to_tf("train"), self.task.preprocessor):
             pass
         return time.perf_counter() - start
 
     def vocabulary_size(self):
-        return self.pipeline.vocabulary.vocabulary_size
+        return self.task.preprocessor.vocabulary.vocabulary_size
 
     def test_texts(self):
-        return list(self.pipeline.data.splits["test"]["text"])
+        return list(self.task.data.splits["test"]["text"])
 
     def export(self, run_dir):
         Path(run_dir).mkdir(parents=True, exist_ok=True)
-        self.pipeline.export(run_dir)
+        self.task.export(run_dir)
         return str(Path(run_dir) / "export")
 
 
