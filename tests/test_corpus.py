@@ -150,6 +150,7 @@ def test_stateful_batches_continue_each_row(tmp_path, random_offsets):
         assert epochs[0] == epochs[1]
 
 
+@pytest.mark.slow
 def test_stateful_batches_train_and_reject_too_short_text(tmp_path):
     import dataclasses
 

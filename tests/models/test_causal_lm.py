@@ -35,8 +35,8 @@ def test_training_lowers_the_loss_and_reloads(tmp_path):
     model.compile(optimizer=keras.optimizers.Adam(0.02),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     before = model.evaluate(x, y, verbose=0)
-    model.fit(x, y, epochs=20, batch_size=4, verbose=0)
-    assert model.evaluate(x, y, verbose=0) < before / 2
+    model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    assert model.evaluate(x, y, verbose=0) < 0.9 * before
     model.save(tmp_path / "lm.keras")
     reloaded = keras.saving.load_model(tmp_path / "lm.keras")
     np.testing.assert_allclose(reloaded(x[:2]), model(x[:2]), atol=1e-6)
