@@ -86,7 +86,11 @@ def _group_flag(name):
 
 def _start_tensorflow():
     """Imports TensorFlow for the running command, quietly unless the group was given -v."""
-    _import_tensorflow_quietly(_group_flag("verbose"))
+    verbose = _group_flag("verbose")
+    if not verbose:
+        # `datasets` draws a progress bar per file it reads; the run's own log says what it read.
+        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    _import_tensorflow_quietly(verbose)
 
 
 @contextlib.contextmanager
