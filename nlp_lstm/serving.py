@@ -43,8 +43,8 @@ logger = logging.getLogger(__name__)
 # How long a stopping server (SIGTERM) waits for the requests in flight before it cancels them.
 GRACEFUL_SHUTDOWN_S = 30
 
-# Model calls that may run at the same time (one per core): different signatures, or the
-# requests of an unbatched server.
+# Model calls that may run at the same time (one per core), merged or not; like TF Serving's
+# num_batch_threads, a batch forms while they are all busy.
 NUM_MODEL_THREADS = max(2, os.cpu_count() or 1)
 
 
@@ -92,7 +92,7 @@ class _Service:
         self.options = options
         self.executor = ThreadPoolExecutor(NUM_MODEL_THREADS, thread_name_prefix="nlp_lstm-model")
         self.batcher = Batcher(self.executor, options["max_batch_size"],
-                               options["batch_timeout_ms"] / 1000)
+                               options["batch_timeout_ms"] / 1000, NUM_MODEL_THREADS)
         self.pending = {}  # (model, signature) -> requests admitted and not yet answered
         self.unmerged_calls = 0
 
@@ -125,15 +125,21 @@ class _Service:
         except (ValueError, UnicodeDecodeError) as err:
             raise RequestError(400, f"The request body is not valid JSON: {err}.") from err
 
+    def refuse_if_full(self, name, signatures):
+        limit = self.options["max_queue"]
+        if all(self.pending.get((name, signature), 0) >= limit for signature in signatures):
+            which = f"signature `{signatures[0]}`" if len(signatures) == 1 else "signatures"
+            raise RequestError(503, f"The queue of `{name}` {which} is full ({limit} requests, "
+                                    f"--max-queue); retry later.")
+
     async def predict(self, name, request, info):
         model = self.model(name)
+        # Whatever signature the body asks for would be refused: skip reading it (overload).
+        self.refuse_if_full(name, list(model.signatures))
         call = model.parse(await self.read_body(request), self.options["max_rows"])
         info["rows"] = call.rows
         key = (name, call.signature.name)
-        if self.pending.get(key, 0) >= self.options["max_queue"]:
-            raise RequestError(503, f"The queue of `{name}` signature `{call.signature.name}` is "
-                                    f"full ({self.options['max_queue']} requests, --max-queue); "
-                                    f"retry later.")
+        self.refuse_if_full(name, [call.signature.name])
         self.pending[key] = self.pending.get(key, 0) + 1
         try:
             outputs = await self.run(call)
@@ -196,7 +202,10 @@ def create_app(models, max_batch_size=32, batch_timeout_ms=2.0, max_queue=256,
 
     def refuse(err):
         # A 413 body was left unread: the connection cannot carry another request.
-        return respond({"error": str(err)}, err.status, close=err.status == 413)
+        response = respond({"error": str(err)}, err.status, close=err.status == 413)
+        if err.status == 503:
+            response.headers["retry-after"] = "1"
+        return response
 
     async def status(request):
         name, colon, verb = request.path_params["name"].partition(":")

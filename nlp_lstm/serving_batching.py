@@ -44,10 +44,12 @@ class Batcher:
         timeout_s: float. How long the oldest waiting request waits for others to join it.
     """
 
-    def __init__(self, executor, max_batch_size, timeout_s):
+    def __init__(self, executor, max_batch_size, timeout_s, max_concurrent_calls=1):
         self.executor = executor
         self.max_batch_size = max_batch_size
         self.timeout_s = timeout_s
+        self._slots = asyncio.Semaphore(max_concurrent_calls)
+        self._running = set()  # the calls in flight (the loop keeps only weak references)
         self._queues = {}
         self.calls = 0  # merged calls made, for the health endpoint
 
@@ -81,18 +83,33 @@ class Batcher:
         loop = asyncio.get_running_loop()
         try:
             while queue.items:
-                wait = queue.items[0].arrived + self.timeout_s - loop.time()
-                if queue.rows < self.max_batch_size and wait > 0:
-                    queue.full = loop.create_future()
-                    timer = loop.call_later(wait, _wake, queue.full)
-                    await queue.full
-                    timer.cancel()
-                    queue.full = None
-                batch = self._take(queue)
-                if batch:
-                    await self._run(loop, batch)
+                # A batch forms while every model thread is busy, and then for at most
+                # timeout_s after its oldest request arrived.
+                await self._slots.acquire()
+                try:
+                    wait = queue.items[0].arrived + self.timeout_s - loop.time()
+                    if queue.rows < self.max_batch_size and wait > 0:
+                        queue.full = loop.create_future()
+                        timer = loop.call_later(wait, _wake, queue.full)
+                        await queue.full
+                        timer.cancel()
+                        queue.full = None
+                    batch = self._take(queue)
+                except BaseException:
+                    self._slots.release()
+                    raise
+                if not batch:
+                    self._slots.release()
+                    continue
+                task = loop.create_task(self._run(loop, batch))
+                self._running.add(task)
+                task.add_done_callback(self._done)
         finally:
             del self._queues[key]
+
+    def _done(self, task):
+        self._running.discard(task)
+        self._slots.release()
 
     async def _run(self, loop, batch):
         first = batch[0].call

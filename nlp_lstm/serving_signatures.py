@@ -1,12 +1,11 @@
 """What the HTTP server knows of an export: its signatures in TF Serving's JSON, and TF Serving's
 two request formats turned into model calls and the outputs back into JSON.
 
-No web framework here (only `nlp_lstm.serving` imports one): this is plain Python over TensorFlow,
-so the request checks are tested without a server.
+No web framework here (only `nlp_lstm.serving` imports one): plain Python over TensorFlow.
 
-    >>> model = ServedModel("sentiment", nlp_lstm.load("runs/quickstart_classify-..."))  # doctest: +SKIP
-    >>> call = model.parse({"instances": ["A gorgeous, witty film."]})                    # doctest: +SKIP
-    >>> call.signature.name, call.rows, call.scalars                                     # doctest: +SKIP
+    >>> model = ServedModel("sentiment", nlp_lstm.load("runs/quickstart_classify")) # doctest: +SKIP
+    >>> call = model.parse({"instances": ["A gorgeous, witty film."]})              # doctest: +SKIP
+    >>> call.signature.name, call.rows, call.scalars                                # doctest: +SKIP
     ('serving_default', 1, {})
 """
 

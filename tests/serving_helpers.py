@@ -1,5 +1,5 @@
-"""What the serving tests share: tiny exports, and `nlp-lstm serve` as a real process on a free
-loopback port."""
+"""What the serving tests share: `nlp-lstm serve` as a real process on a free loopback port (the
+tiny runs it serves come from tests/integration/conftest.py)."""
 
 import contextlib
 import os
@@ -12,27 +12,6 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
-
-# The three quickstart pipelines, trained for one epoch on a slice of their data (about 2 min on
-# 2 cores in all).
-TINY_RUNS = {
-    "classifier": ("pipelines/quickstart_classify.yaml", ["train.epochs=1", "train.verbose=0"]),
-    "translator": ("pipelines/quickstart_translate.yaml",
-                   ["train.epochs=1", "train.verbose=0", "data.max_examples=400"]),
-    "generator": ("pipelines/quickstart_generate.yaml",
-                  ["train.epochs=1", "train.verbose=0", "data.max_examples=20000"]),
-}
-
-
-def train_tiny_exports(root):
-    """{name: run directory} of the three tiny runs, trained and exported under `root`."""
-    from nlp_lstm.config import load_config
-    from nlp_lstm.pipeline import build_pipeline
-    runs = {}
-    for name, (pipeline, overrides) in TINY_RUNS.items():
-        runs[name] = Path(root) / name
-        build_pipeline(load_config(str(REPO / pipeline), overrides)).run(run_dir=runs[name])
-    return runs
 
 
 def free_port():

@@ -21,7 +21,7 @@ pytest.importorskip("uvicorn")
 
 from nlp_lstm import serving  # noqa: E402
 from nlp_lstm.serving_signatures import strip_padding, to_json  # noqa: E402
-from tests.serving_helpers import Server, train_tiny_exports  # noqa: E402
+from tests.serving_helpers import Server  # noqa: E402
 
 TEXTS = [f"{adjective} film, {adverb} {verb} by a {noun} cast"
          for adjective, adverb, verb, noun in zip(
@@ -30,7 +30,8 @@ TEXTS = [f"{adjective} film, {adverb} {verb} by a {noun} cast"
               "a charming", "a clumsy", "a tender", "a noisy", "a clever", "a silly", "a bold",
               "a weak", "a lovely", "a messy", "a sharp", "a stale", "a rich", "a thin",
               "a sweet", "a sour", "a grand", "a poor"],
-             ["beautifully", "badly", "wisely", "barely", "gently", "poorly", "boldly", "sadly"] * 4,
+             ["beautifully", "badly", "wisely", "barely", "gently", "poorly", "boldly",
+              "sadly"] * 4,
              ["acted", "shot", "written", "scored"] * 8,
              ["young", "tired", "great", "weak", "fine", "bad", "famous", "unknown"] * 4)]
 GERMAN = [f"{subject} {verb} {thing}" for subject, verb, thing in zip(
@@ -72,10 +73,11 @@ def test_outputs_become_json_as_tf_serving_writes_them():
     assert serving._encode({"score": [float("-inf")]}) == b'{"score":[-Infinity]}'
 
 
-# -- fixtures: tiny exports, their predictors, one shared server ---------------------------------
+# -- fixtures: the shared tiny runs, their predictors, one server ------------------------------
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    return train_tiny_exports(tmp_path_factory.mktemp("serving-runs"))
+def runs(classifier_run, translator_run, generator_run):
+    return {"classifier": classifier_run, "translator": translator_run,
+            "generator": generator_run}
 
 
 @pytest.fixture(scope="module")
@@ -118,8 +120,9 @@ def ok(response):
 # -- the endpoints --------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_status_health_and_metadata(client):
-    assert ok(client.get("/v1/models/classifier")) == {"model_version_status": [
-        {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]}
+    assert ok(client.get("/v1/models/classifier")) == {"model_version_status": [{
+        "version": "1", "state": "AVAILABLE", "status": {"error_code": "OK",
+                                                         "error_message": ""}}]}
     health = ok(client.get("/healthz"))
     assert health["status"] == "ok"
     assert health["models"] == ["classifier", "translator", "generator"]
@@ -278,7 +281,8 @@ ERRORS = [
     ("classifier", {"inputs": {"txt": ["x"]}}, 400, "missing 'text' and unknown 'txt'"),
     ("classifier", {"instances": ["x"], "signature_name": 3}, 400, "`signature_name` must be a "
                                                                     "string"),
-    ("translator", {"signature_name": TRANSLATE_WITH, "instances": [{"text": "x", "max_length": 9}]},
+    ("translator", {"signature_name": TRANSLATE_WITH,
+                    "instances": [{"text": "x", "max_length": 9}]},
      400, "`instances\\[0\\]` has missing 'beam_size'"),
     ("translator", {"signature_name": TRANSLATE_WITH,
                     "inputs": {"text": ["x"], "beam_size": "4", "max_length": 9}},
