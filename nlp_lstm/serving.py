@@ -11,7 +11,7 @@ Endpoints (TF Serving's, so its clients work unchanged):
 - `GET /v1/models/NAME/metadata`: the served signatures, their inputs, outputs and dtypes.
 - `POST /v1/models/NAME:predict`: `{"instances": [...]}` (rows) answers `{"predictions": [...]}`,
   `{"inputs": {...}}` (columns) answers `{"outputs": ...}`; `signature_name` is optional.
-- `GET /healthz`: `{"status": "ok", "models": [...], "requests_in_flight": N}`.
+- `GET /healthz`: `{"status": "ok", "models": [...], "requests_in_flight": N, "model_calls": N}`.
 
 Errors answer `{"error": "..."}`: 400 malformed JSON, a missing or mistyped input, an option out
 of range; 404 an unknown model, signature or route; 405 a wrong method; 413 a body over
@@ -122,15 +122,16 @@ class _Service:
             chunks.append(chunk)
         try:
             return json.loads(b"".join(chunks))
-        except (ValueError, UnicodeDecodeError) as err:
+        except (ValueError, RecursionError) as err:  # RecursionError: nested too deeply
             raise RequestError(400, f"The request body is not valid JSON: {err}.") from err
 
     def refuse_if_full(self, name, signatures):
         limit = self.options["max_queue"]
         if all(self.pending.get((name, signature), 0) >= limit for signature in signatures):
-            which = f"signature `{signatures[0]}`" if len(signatures) == 1 else "signatures"
-            raise RequestError(503, f"The queue of `{name}` {which} is full ({limit} requests, "
-                                    f"--max-queue); retry later.")
+            which = (f"queue of `{name}` signature `{signatures[0]}` is" if len(signatures) == 1
+                     else f"queues of every signature of `{name}` are")
+            raise RequestError(503, f"The {which} full ({limit} requests, --max-queue); retry "
+                                    f"later.")
 
     async def predict(self, name, request, info):
         model = self.model(name)
@@ -329,7 +330,7 @@ def run_server(models, host="127.0.0.1", port=8501, **app_options):
     logger.info("batching %s", f"up to {options['max_batch_size']} rows or "
                 f"{options['batch_timeout_ms']:g} ms" if options["batching"] else "off")
     server = uvicorn.Server(uvicorn.Config(
-        app, host=host, port=port, access_log=False, lifespan="on",
+        app, host=host, port=port, access_log=False, lifespan="on", server_header=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S))
     # uvicorn re-raises the signal it stopped on once it has shut down; these handlers take it,
     # so that a graceful stop ends the process with status 0.

@@ -95,6 +95,12 @@ class Signature:
         dtype = self.inputs[key].dtype
         if dtype == tf.string:
             ok = isinstance(value, str)
+            if ok and not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError as err:  # a lone surrogate ("\ud800") in the JSON
+                    raise RequestError(400, f"`{where}` is not valid Unicode text: "
+                                            f"{err}.") from err
         elif dtype == tf.bool:
             ok = isinstance(value, bool)
         elif dtype.is_integer:
@@ -269,6 +275,10 @@ class ServedModel:
         self.signatures = {key: Signature(key, function, task not in UNMERGED_TASKS)
                            for key, function in sorted(functions.items())
                            if key not in self.skipped}
+        if not self.signatures:
+            raise ValueError(f"Model `{name}` has no signature this server can feed (inputs: "
+                             f"vectors [None] and scalars); its signatures: "
+                             f"{', '.join(self.skipped)}.")
         self.metadata = self._read_metadata()
 
     def signature(self, name):
