@@ -1,6 +1,6 @@
 """Serving: requests per second and latency of `nlp-lstm serve`, with dynamic batching on and off.
 
-    python -m benchmarks.serving                          # about 5 minutes; prints the Markdown
+    python -m benchmarks.serving                          # about 8 minutes; prints the Markdown
     python -m benchmarks.serving --output BENCHMARKS.md   # and writes it between its markers
     python -m benchmarks.serving --quick                  # 1-second runs: a smoke test
 
@@ -8,20 +8,20 @@ It trains the classification and translation quickstarts as shipped (or takes `-
 RUN --translator RUN`), starts two servers on loopback ports, one with batching and one with
 `--no-batching`, and drives them with a closed-loop load generator: 1, 8 and 32 clients, each on
 its own keep-alive connection, send a request, wait for the answer and send the next, one text per
-request (the package's sample sets, cycled). The runs alternate the two servers at each client
-count. Each run is bounded in time and in count (the classifier at 32 clients with batching runs
-to 20,000 requests). An overload test then sends 256 clients at a third server with a small queue
-(`--max-queue 64`) between two 32-client runs, to see the 503s, that the server stays up and that
-it recovers.
+request (the package's sample sets, cycled). At each client count the rounds alternate the two
+servers (A B A B); each run is bounded in time and in count. An overload test then sends 256
+clients at a third server with a small queue (`--max-queue 64`) between rounds of 32 clients, to
+see the 503s, that the server stays up and that it recovers.
 
-The load generator is one separate process (asyncio streams speaking HTTP/1.1 directly, requests
-prepared in advance); it measures its own CPU time per request, which bounds the rate it could
-drive on one core. It shares the 2 cores with the server, as a client on the same machine would.
-Nothing here is typed by hand: the tables come from the measurements of the run.
+The load generator (`benchmarks.load_generator`) is one separate process (asyncio streams speaking
+HTTP/1.1 directly, requests prepared in advance); it measures its own CPU time per request, and its
+ceiling against a server that answers canned bytes. It shares the 2 cores with the server, as a
+client on the same machine would. The report names uvicorn's HTTP parser and event loop (h11 and
+asyncio with the `serve` extra; httptools and uvloop with uvicorn[standard]), and `--output`
+keeps one block per such stack. Nothing in it is typed by hand.
 """
 
 import argparse
-import asyncio
 import collections
 import concurrent.futures
 import csv
@@ -29,7 +29,6 @@ import json
 import multiprocessing
 import os
 import re
-import resource
 import signal
 import socket
 import subprocess
@@ -40,6 +39,8 @@ import urllib.request
 from pathlib import Path
 
 from benchmarks import harness
+from benchmarks.load_generator import (GRACE_S, free_port, generate_load, http_requests,
+                                       serve_canned)
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "nlp_lstm" / "samples"
@@ -49,119 +50,8 @@ RUN_S, QUICK_RUN_S = 5.0, 1.0  # measured seconds of one run (after WARMUP_S unr
 REPEATS, QUICK_REPEATS = 3, 1  # rounds per configuration, alternating the two servers
 MAX_REQUESTS = 100_000  # a run also ends after this many requests
 WARMUP_S = 1.0
-GRACE_S = 30  # how long a client may wait for its last answer before it counts as a timeout
 MARKER = ("<!-- serving-benchmark:{stack}:{edge} (written by `python -m benchmarks.serving`; "
           "do not edit by hand) -->")
-
-
-# -- the load generator (runs in its own process) ------------------------------------------------
-def http_requests(host, port, path, bodies):
-    """Each JSON body as the bytes of one HTTP/1.1 POST."""
-    out = []
-    for body in bodies:
-        data = json.dumps(body).encode()
-        out.append(f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: "
-                   f"application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data)
-    return out
-
-
-async def _client(host, port, requests, offset, clock, stats):
-    reader = writer = None
-    index = offset
-    while time.perf_counter() < clock["stop"] and stats["sent"] < clock["max_requests"]:
-        if writer is None:
-            try:
-                reader, writer = await asyncio.open_connection(host, port)
-            except OSError as err:
-                stats["errors"][f"connect: {type(err).__name__}"] += 1
-                await asyncio.sleep(0.05)
-                continue
-        request = requests[index % len(requests)]
-        index += 1
-        start = time.perf_counter()
-        measured = start >= clock["measure_from"]
-        stats["sent"] += measured
-        try:
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = int(re.search(rb"(?i)\r\ncontent-length: *(\d+)", head).group(1))
-            body = await reader.readexactly(length)
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                AttributeError) as err:
-            stats["errors"][f"transport: {type(err).__name__}"] += measured
-            writer.close()
-            writer = None
-            continue
-        end = time.perf_counter()
-        stats["answered"] += 1
-        if measured:
-            status = int(head[9:12])
-            stats["latencies"][status].append(end - start)
-            stats["last"] = end
-            if status == 200 and not body.startswith(b'{"predictions"'):
-                stats["errors"]["200 without predictions"] += 1
-        if b"connection: close" in head.lower():
-            writer.close()
-            writer = None
-    if writer is not None:
-        writer.close()
-
-
-async def _drive(spec):
-    now = time.perf_counter()
-    measure_from = now + spec["warmup_s"]
-    clock = {"measure_from": measure_from, "stop": measure_from + spec["seconds"],
-             "max_requests": spec["max_requests"]}
-    stats = {"sent": 0, "answered": 0, "last": measure_from, "errors": collections.Counter(),
-             "latencies": collections.defaultdict(list)}
-    requests = spec["requests"]
-    tasks = [asyncio.ensure_future(_client(spec["host"], spec["port"], requests,
-                                           index * len(requests) // spec["clients"], clock, stats))
-             for index in range(spec["clients"])]
-    _, late = await asyncio.wait(tasks, timeout=spec["warmup_s"] + spec["seconds"] + GRACE_S)
-    for task in late:
-        task.cancel()
-    stats["errors"]["timeout"] += len(late)
-    return clock, stats
-
-
-def generate_load(spec):
-    """One closed-loop run; returns its counts, latencies and the generator's own CPU time."""
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    clock, stats = asyncio.run(_drive(spec))
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"seconds": max(stats["last"] - clock["measure_from"], 1e-9), "sent": stats["sent"],
-            "answered": stats["answered"],
-            "latencies": dict(stats["latencies"]), "errors": dict(stats["errors"]),
-            "cpu_s": cpu}
-
-
-# The generator's own ceiling: it drives a server that answers every request with these bytes.
-CANNED = (b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 19\r\n\r\n'
-          b'{"predictions":[0]}')
-
-
-async def _answer_canned(reader, writer):
-    try:
-        while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            await reader.readexactly(int(re.search(rb"(?i)\r\ncontent-length: *(\d+)",
-                                                   head).group(1)))
-            writer.write(CANNED)
-    except (asyncio.IncompleteReadError, ConnectionError):
-        pass  # the client hung up: this connection is done
-    finally:
-        writer.close()
-
-
-def serve_canned(port, seconds):
-    """A server (for `seconds`) that reads each request and answers CANNED, nothing else."""
-    async def serve():
-        server = await asyncio.start_server(_answer_canned, "127.0.0.1", port)
-        await asyncio.sleep(seconds)
-        server.close()
-    asyncio.run(serve())
 
 
 def generator_ceiling(pool, context, body, clients, seconds):
@@ -192,12 +82,6 @@ def generator_ceiling(pool, context, body, clients, seconds):
 
 
 # -- servers -------------------------------------------------------------------------------------
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def get_json(url, timeout=5):
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return json.loads(response.read())
