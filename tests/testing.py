@@ -78,15 +78,15 @@ def run_stage_test(cls, init_kwargs, input_data, expected_output, adapt_data=Non
     return stage, rows
 
 
-def run_model_test(model, ids, labels, num_classes, tmp_path):
-    """Checks output shape, that one epoch of fit lowers the loss, and a .keras save/reload."""
+def run_model_test(model, ids, labels, num_classes, tmp_path, epochs=1):
+    """Checks output shape, that `epochs` of fit lower the loss, and a .keras save/reload."""
     import keras
     out = model(ids)
     assert tuple(out.shape) == (ids.shape[0], num_classes)
     np.testing.assert_allclose(np.sum(out, axis=-1), 1.0, rtol=1e-5)
     model.compile(optimizer=keras.optimizers.Adam(0.05), loss="sparse_categorical_crossentropy")
     before = float(model.evaluate(ids, labels, verbose=0))
-    model.fit(ids, labels, epochs=1, verbose=0)
+    model.fit(ids, labels, epochs=epochs, verbose=0)
     after = float(model.evaluate(ids, labels, verbose=0))
     assert after < before
     path = Path(tmp_path) / "model.keras"

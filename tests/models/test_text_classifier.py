@@ -85,7 +85,7 @@ def test_run_model_test(tmp_path):
 @pytest.mark.parametrize("pooling", POOLINGS)
 def test_run_model_test_every_pooling(pooling, bidirectional, tmp_path):
     model = tiny(pooling=pooling, bidirectional=bidirectional)
-    reloaded = run_model_test(model, IDS, LABELS, 2, tmp_path)
+    reloaded = run_model_test(model, IDS, LABELS, 2, tmp_path, epochs=3)
     check_probabilities(reloaded(IDS), len(IDS), 2)
 
 
@@ -94,7 +94,7 @@ def test_run_model_test_every_pooling(pooling, bidirectional, tmp_path):
 def test_run_model_test_two_layers_and_head(bidirectional, tmp_path):
     model = tiny(pooling="attention", bidirectional=bidirectional, num_layers=2,
                  head_hidden_dim=3)
-    reloaded = run_model_test(model, IDS, LABELS, 2, tmp_path)
+    reloaded = run_model_test(model, IDS, LABELS, 2, tmp_path, epochs=3)
     assert reloaded.get_config()["num_layers"] == 2
     assert len(reloaded.backbone.lstm_layers()) == (4 if bidirectional else 2)
     check_probabilities(reloaded(IDS), len(IDS), 2)
