@@ -45,7 +45,6 @@ def check_stage_chain(stages, wanted, where):
                           f"{wanted}. End the stages (set in {where}) with {ending}.")
 
 
-@keras.saving.register_keras_serializable(package="nlp_lstm")
 class Preprocessor(tf.Module):
     """Stages (text -> ids) run in order, with the special ids of their vocabulary.
 
