@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from nlp_lstm.errors import InputDataError
+from nlp_lstm.tables import check_text_file, load_files, row_locator  # noqa: F401 (re-exported)
 
 SPLITS = ("train", "validation", "test")
 SAMPLES_DIR = Path(__file__).parent / "samples"
@@ -86,63 +87,10 @@ def sample_path(name, suffix, what):
     return path
 
 
-def check_text_file(path):
-    """Fails on an empty or non-UTF-8 file, naming the first bad line."""
-    size = os.path.getsize(path)
-    if size == 0:
-        raise InputDataError("The file is empty. Give a file with at least one example.", path=path)
-    if path.endswith((".parquet", ".gz")):
-        return
-    with open(path, "rb") as handle:
-        data = handle.read()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data[:err.start].count(b"\n") + 1
-        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
-        raise InputDataError(f"byte {column} of this line is not valid UTF-8 ({data[err.start:err.start + 1]!r}). "
-                             f"Re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8).",
-                             path=path, line=line) from err
-    if not text.strip():
-        raise InputDataError("The file holds only whitespace. Give at least one example.", path=path)
-
-
-def load_files(files, fmt, delimiter, column_names=None):
-    import datasets
-    for f in files:
-        check_text_file(f)
-    kwargs = {}
-    builder = {"tsv": "csv", "jsonl": "json"}.get(fmt, fmt)
-    if fmt in ("csv", "tsv"):
-        for f in files:
-            if f.endswith(".gz") or column_names:
-                continue
-            with open(f, encoding="utf-8") as handle:
-                rows = sum(1 for line, _ in zip(handle, range(2)) if line.strip())
-            if rows < 2:
-                raise InputDataError("The file has a header but no examples. Add rows below "
-                                     "the header.", path=f)
-        kwargs["delimiter"] = delimiter or ("\t" if fmt == "tsv" else ",")
-        if column_names:
-            kwargs["column_names"] = list(column_names)
-        # Keep quotes literal in TSV: review text often starts with a quote character.
-        if fmt == "tsv":
-            kwargs["quoting"] = 3
-    try:
-        return datasets.load_dataset(builder, data_files={"train": files}, split="train", **kwargs)
-    except (ValueError, TypeError, KeyError, OSError) as err:
-        raise InputDataError(f"Cannot parse it as {fmt}: {err}. Check data.format and "
-                             f"data.delimiter.", path=files[0]) from err
-    except Exception as err:  # datasets wraps parser errors in its own DatasetGenerationError
-        if type(err).__name__ != "DatasetGenerationError":
-            raise
-        cause = err.__cause__ or err
-        raise InputDataError(f"Cannot parse it as {fmt}: {cause}. Check data.format and "
-                             f"data.delimiter.", path=files[0]) from err
-
-
-def _columns(table, config, path):
+def _columns(table, config, locate):
+    """(texts, labels) of a table; `locate(row index)` gives (file, line) for errors."""
     text_col, label_col = config.data.text_column, config.data.label_column
+    path = locate(0)[0]
     if table.num_rows == 0:
         raise InputDataError("The file has a header but no examples. Add rows below the header.",
                              path=path)
@@ -155,13 +103,15 @@ def _columns(table, config, path):
     texts, labels = table[text_col], table[label_col]
     for i, (t, y) in enumerate(zip(texts, labels)):
         if not isinstance(t, str):
-            raise InputDataError(f"Row {i + 1} has a non-text value {t!r}. Fill in or drop that row.",
-                                 path=path, line=i + 2 if path.endswith(("csv", "tsv")) else i + 1,
-                                 column=text_col)
-        if y is None:
-            raise InputDataError(f"Row {i + 1} has no label. Fill in or drop that row.",
-                                 path=path, line=i + 2 if path.endswith(("csv", "tsv")) else i + 1,
-                                 column=label_col)
+            where, line = locate(i)
+            what = "null" if t is None else f"{type(t).__name__} {t!r:.60}"
+            raise InputDataError(f"The text field {text_col!r} of this row holds {what}, not a "
+                                 f"string. Write it as a string, or fix or drop that row.",
+                                 path=where, line=line, column=text_col)
+        if y is None or isinstance(y, str) and not y.strip():
+            where, line = locate(i)
+            raise InputDataError("This row has no label. Fill in or drop that row.",
+                                 path=where, line=line, column=label_col)
     return list(texts), [str(y) for y in labels]
 
 
@@ -198,7 +148,8 @@ def _load_hub(config):
     out = {}
     for split, hub_split in mapping.items():
         if hub_split in loaded:
-            out[split] = _columns(loaded[hub_split], config, f"{data.hub_name}[{hub_split}]")
+            name = f"{data.hub_name}[{hub_split}]"
+            out[split] = _columns(loaded[hub_split], config, lambda index, n=name: (n, None))
     return out, [f"hub:{data.hub_name}"]
 
 
@@ -220,6 +171,15 @@ def _stratified_split(labels, fractions, seed, names):
             out[name].extend(idx[start:start + take].tolist())
             start += take
     return {name: np.sort(np.asarray(ix, dtype=np.int64)) for name, ix in out.items()}
+
+
+def cap_split(count, max_examples, seed):
+    """Indices of the rows one split keeps: all, or (`max_examples` > 0) a seeded sample of at
+    most that many, in file order. Sampling, not the first rows: files are often sorted (by
+    length, by label, by date)."""
+    if not max_examples or count <= max_examples:
+        return np.arange(count)
+    return np.sort(np.random.RandomState(seed).choice(count, max_examples, replace=False))
 
 
 def fingerprint(files, config, counts):
@@ -257,35 +217,60 @@ class TextCorpus:
         return {name: len(text) for name, text in self.splits.items()}
 
 
-def read_corpus(config):
-    """Reads running text and cuts it into contiguous train/validation/test ranges, in that order.
-
-    Lines of running text are never shuffled: the first `split_fractions.train` of the characters
-    train, the next ones validate, the rest test.
-    """
+def _read_running_text(files):
     import datasets
-    data = config.data
-    if data.source == "sample":
-        files = [str(sample_path(data.sample, ".txt", "sample text"))]
-    elif data.source == "files" and (data.path or data.train):
-        files = expand_files(data.path or data.train, "path" if data.path else "train")
-    else:
-        raise InputDataError("Generation reads running text: set data.source to files (with "
-                             "data.path) or sample.")
     for f in files:
         check_text_file(f)
     table = datasets.load_dataset("text", data_files={"train": files}, split="train",
                                   keep_linebreaks=True)
-    text = "".join(table["text"])
-    if data.max_examples:
-        text = text[:data.max_examples]
-    names = [s for s in SPLITS if data.split_fractions.get(s, 0) > 0]
-    splits, start = {}, 0
-    for index, name in enumerate(names):
-        end = len(text) if index == len(names) - 1 else \
-            start + int(round(len(text) * data.split_fractions[name]))
-        splits[name] = text[start:end]
-        start = end
+    return "".join(table["text"])
+
+
+def cap_text(text, max_characters, seed):
+    """All of `text`, or (`max_characters` > 0) a contiguous range of that many characters at a
+    seeded offset: running text stays running text, and the start of a file is no special place."""
+    if not max_characters or len(text) <= max_characters:
+        return text
+    start = int(np.random.RandomState(seed).randint(0, len(text) - max_characters + 1))
+    return text[start:start + max_characters]
+
+
+def read_corpus(config):
+    """Reads running text into contiguous train/validation/test ranges.
+
+    Split files that are given (data.train, data.validation, data.test: PTB-style corpora ship
+    their own) are used as they are; the splits not given are cut from data.path or data.train
+    by data.split_fractions, in order and never shuffled: the first share of the characters
+    trains, the next validates, the rest tests. `data.max_examples` keeps a contiguous range of
+    at most that many characters of each split, at an offset seeded by data.split_seed.
+    """
+    data = config.data
+    if data.source == "sample":
+        given = {"all": [str(sample_path(data.sample, ".txt", "sample text"))]}
+    elif data.source == "files" and (data.path or data.train):
+        given = {"all": expand_files(data.path, "path")} if data.path else {
+            s: expand_files(getattr(data, s), s) for s in SPLITS if getattr(data, s)}
+    else:
+        raise InputDataError("Generation reads running text: set data.source to files (with "
+                             "data.path or data.train) or sample.")
+    parts = {split: _read_running_text(files) for split, files in given.items()}
+    files = [f for split_files in given.values() for f in split_files]
+    pool_name = "all" if "all" in parts else "train"
+    missing = [s for s in SPLITS if s not in parts and s != pool_name
+               and data.split_fractions.get(s, 0) > 0]
+    splits = {s: parts[s] for s in SPLITS if s in parts}
+    if pool_name == "all" or missing:
+        names = [s for s in SPLITS if data.split_fractions.get(s, 0) > 0] \
+            if pool_name == "all" else ["train"] + missing
+        text, start = parts[pool_name], 0
+        total = sum(data.split_fractions[n] for n in names)
+        for index, name in enumerate(names):
+            end = len(text) if index == len(names) - 1 else \
+                start + int(round(len(text) * data.split_fractions[name] / total))
+            splits[name] = text[start:end]
+            start = end
+    splits = {s: cap_text(splits[s], data.max_examples, data.split_seed)
+              for s in SPLITS if s in splits}
     if len(splits.get("train", "")) < 2:
         raise InputDataError("The train split has fewer than 2 characters. Give more text.",
                              path=files[0])
@@ -315,18 +300,21 @@ def read_dataset(config):
                 raise InputDataError("Plain text files have no label column. For one file per "
                                      "label use data.source=label_files; otherwise use csv, tsv, "
                                      "json or parquet.", path=split_files[0])
-            table = load_files(split_files, fmt, data.delimiter)
-            parts[split] = _columns(table, config, split_files[0])
+            table = load_files(split_files, fmt, data.delimiter, text_columns=[data.text_column])
+            parts[split] = _columns(table, config, row_locator(split_files, fmt, True,
+                                                                data.delimiter))
             files += split_files
     if "train" not in parts and "all" not in parts:
         raise InputDataError("No train split was found. Give data.train, data.path or a source "
                              "with a train split.")
     pool_name = "all" if "all" in parts else "train"
-    missing = [s for s in SPLITS if s not in parts and s != pool_name]
+    # Split files are used as they are; only the splits not given are cut by fractions.
+    missing = [s for s in SPLITS if s not in parts and s != pool_name
+               and data.split_fractions.get(s, 0) > 0]
     splits = {s: parts[s] for s in SPLITS if s in parts and s != "all"}
     if pool_name == "all" or missing:
         texts, labels = parts[pool_name]
-        names = ["train"] + [s for s in missing if s != "train"] if pool_name == "train" else \
+        names = ["train"] + missing if pool_name == "train" else \
             [s for s in SPLITS if data.split_fractions.get(s, 0) > 0]
         cut = _stratified_split(labels, data.split_fractions, data.split_seed, names)
         for name, idx in cut.items():
@@ -344,10 +332,9 @@ def read_dataset(config):
             raise InputDataError(f"The {split} split has labels {unknown[:5]} that are not among "
                                  f"{label_names} (data.labels or the train labels). Fix the data "
                                  f"or list every label in data.labels.", column=data.label_column)
-        if data.max_examples:
-            texts, labels = texts[:data.max_examples], labels[:data.max_examples]
-        encoded[split] = {"text": texts,
-                          "label": np.asarray([index[y] for y in labels], dtype=np.int64)}
+        keep = cap_split(len(texts), data.max_examples, data.split_seed)
+        encoded[split] = {"text": [texts[i] for i in keep],
+                          "label": np.asarray([index[labels[i]] for i in keep], dtype=np.int64)}
     if len(label_names) < 2:
         raise InputDataError(f"Classification needs at least 2 labels; the train split has "
                              f"{label_names}. Check data.label_column.", column=data.label_column)
@@ -364,7 +351,8 @@ def read_labelled_file(path, config, label_names):
     if fmt == "text":
         raise InputDataError("Plain text files have no label column; give a csv, tsv, json, jsonl "
                              "or parquet file with a text and a label column.", path=files[0])
-    texts, labels = _columns(load_files(files, fmt, None), config, files[0])
+    table = load_files(files, fmt, None, text_columns=[config.data.text_column])
+    texts, labels = _columns(table, config, row_locator(files, fmt))
     unknown = sorted(set(labels) - set(label_names))
     if unknown:
         raise InputDataError(f"Labels {unknown[:5]} are not among the run's classes "

@@ -5,8 +5,8 @@ import dataclasses
 
 import numpy as np
 
-from nlp_lstm.data import (SPLITS, expand_files, fingerprint, file_format, load_files, sample_path,
-                           split_dataset, check_text_file)
+from nlp_lstm.data import (SPLITS, cap_split, check_text_file, expand_files, fingerprint,
+                           file_format, load_files, row_locator, sample_path, split_dataset)
 from nlp_lstm.errors import InputDataError
 
 
@@ -70,8 +70,10 @@ def _aligned_pairs(source_file, target_file):
     return sources, targets
 
 
-def _table_pairs(table, config, path):
+def _table_pairs(table, config, locate):
+    """(sources, targets) of a table; `locate(row index)` gives (file, line) for errors."""
     data = config.data
+    path = locate(0)[0]
     for key in ("source_column", "target_column"):
         column = getattr(data, key)
         if column not in table.column_names:
@@ -79,13 +81,16 @@ def _table_pairs(table, config, path):
                                  f"{', '.join(table.column_names)}. Set data.{key} to one of them"
                                  f" (or data.column_names for files without a header).",
                                  path=path, column=column)
-    header = 2 if path.endswith((".csv", ".tsv")) and not data.column_names else 1
     sources, targets = table[data.source_column], table[data.target_column]
     for i, pair in enumerate(zip(sources, targets)):
         for column, value in zip((data.source_column, data.target_column), pair):
             if not isinstance(value, str) or not value.strip():
-                raise InputDataError(f"Row {i + 1} has no {column} text ({value!r}). Fill in or "
-                                     f"drop that row.", path=path, line=i + header, column=column)
+                where, line = locate(i)
+                what = "no" if value is None or isinstance(value, str) else \
+                    f"{type(value).__name__}, not string,"
+                raise InputDataError(f"The field {column!r} has {what} text ({value!r:.60}). "
+                                     f"Fill in or drop that row.", path=where, line=line,
+                                     column=column)
     return list(sources), list(targets)
 
 
@@ -151,8 +156,10 @@ def read_parallel(config):
                 raise InputDataError("A plain text file holds one side only. Give line-aligned "
                                      "files with data.source_language/target_language, or a "
                                      "table (tsv, csv, json, parquet).", path=split_files[0])
-            table = load_files(split_files, fmt, data.delimiter, data.column_names)
-            sources, targets = _table_pairs(table, config, split_files[0])
+            table = load_files(split_files, fmt, data.delimiter, data.column_names,
+                               [data.source_column, data.target_column])
+            sources, targets = _table_pairs(table, config, row_locator(
+                split_files, fmt, not data.column_names, data.delimiter))
             files += split_files
         parts[split] = (sources, targets)
     pool_name = "all" if "all" in parts else "train"
@@ -173,9 +180,8 @@ def read_parallel(config):
                              "data.split_fractions.train.")
     encoded = {}
     for split, (sources, targets) in splits.items():
-        if data.max_examples:
-            sources, targets = sources[:data.max_examples], targets[:data.max_examples]
-        encoded[split] = {"source": sources, "target": targets}
+        keep = cap_split(len(sources), data.max_examples, data.split_seed)
+        encoded[split] = {"source": [sources[i] for i in keep], "target": [targets[i] for i in keep]}
     counts = {s: len(v["source"]) for s, v in encoded.items()}
     return ParallelDataset(splits=encoded, fingerprint=fingerprint(files, config, counts),
                            files=files)
@@ -184,9 +190,11 @@ def read_parallel(config):
 def read_pair_file(path, config):
     """One table of sentence pairs (csv/tsv/json/jsonl/parquet, with data.source_column and
     data.target_column) as a ParallelDataset whose only split is "data"."""
+    data = config.data
     files = expand_files(str(path), "--data")
-    table = load_files(files, file_format(files[0], "auto"), None, config.data.column_names)
-    sources, targets = _table_pairs(table, config, files[0])
+    fmt = file_format(files[0], "auto")
+    table = load_files(files, fmt, None, data.column_names, [data.source_column, data.target_column])
+    sources, targets = _table_pairs(table, config, row_locator(files, fmt, not data.column_names))
     return ParallelDataset(splits={"data": {"source": sources, "target": targets}},
                            fingerprint=fingerprint(files, config, {"data": len(sources)}),
                            files=files)

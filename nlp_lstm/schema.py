@@ -67,9 +67,10 @@ class DataConfig:
     format: str = setting("auto", "auto infers the format from the file suffix", tasks=_CT,
                           choices=("auto", "csv", "tsv", "json", "jsonl", "text", "parquet"))
     path: _Str = setting(None, "one file (or glob) of all examples, split by fractions", path=True)
-    train: _Str = setting(None, "train file (or glob); splits not given are cut from it", path=True)
-    validation: _Str = setting(None, "validation file (or glob)", path=True, tasks=_CT)
-    test: _Str = setting(None, "test file (or glob)", path=True, tasks=_CT)
+    train: _Str = setting(None, "train file (or glob); the splits not given as files are cut "
+                          "from it by split_fractions", path=True)
+    validation: _Str = setting(None, "validation file (or glob), used as it is", path=True)
+    test: _Str = setting(None, "test file (or glob), used as it is", path=True)
     label_files: _Dict = setting(None, "source=label_files: label -> file (or glob) of lines",
                                  atomic=True, path=True, tasks=_C)
     sample: _Str = setting(None, "source=sample: a set in nlp_lstm/samples, e.g. sentiment")
@@ -81,11 +82,17 @@ class DataConfig:
     labels: _List = setting(None, "fixed label order; default: the sorted train labels", tasks=_C)
     split_fractions: dict = setting(dict(train=0.8, validation=0.1, test=0.1), "fractions of the "
                                     "splits cut by seeded, stratified sampling", atomic=True)
-    split_seed: int = setting(1337, "seed of the split, independent of the training seed so that "
-                              "splits stay fixed", tasks=_CT)
+    split_seed: int = setting(1337, "seed of the split and of the max_examples sample, "
+                              "independent of the training seed so that splits stay fixed")
     delimiter: _Str = setting(None, "csv/tsv delimiter; default , or tab", tasks=_CT)
-    max_examples: int = setting(0, "keep at most this many examples per split (for tiny runs; "
-                                "generation: characters of the corpus); 0 keeps all", ge=0)
+    max_examples: int = setting(0, "keep at most this many examples of each split, a sample "
+                                "seeded by split_seed in file order (for tiny runs; generation: "
+                                "a contiguous range of this many characters at a seeded offset); "
+                                "0 keeps all", ge=0)
+    leakage_warn_share: float = setting(0.01, "warn when more than this share of the validation "
+                                        "or test examples also occur in an earlier split "
+                                        "(normalised text; counts go to the manifest)",
+                                        ge=0, le=1)
     window_length: int = setting(128, "tokens per training window (the context in training)",
                                  gt=0, tasks=_G)
     random_window_offsets: bool = setting(True, "start each training window at a seeded random "

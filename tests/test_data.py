@@ -365,7 +365,7 @@ def test_unknown_suffix(tmp_path):
 def test_unparsable_json(tmp_path):
     path = tmp_path / "broken.jsonl"
     path.write_text('{"text": "a", "label": "x"}\n{"text": \n', encoding="utf-8")
-    with pytest.raises(InputDataError, match=r"broken\.jsonl: Cannot parse it as jsonl"):
+    with pytest.raises(InputDataError, match=r"broken\.jsonl:2: This line is not JSON"):
         read_dataset(make_config(path=str(path)))
 
 
@@ -373,15 +373,15 @@ def test_missing_text_value(tmp_path):
     path = tmp_path / "holes.jsonl"
     path.write_text('{"text": "a", "label": "x"}\n{"text": null, "label": "y"}\n',
                     encoding="utf-8")
-    with pytest.raises(InputDataError, match=r"holes\.jsonl:2, column 'text': Row 2 has a "
-                                             r"non-text value None"):
+    with pytest.raises(InputDataError, match=r"holes\.jsonl:2, column 'text': The text field "
+                                             r"'text' of this row holds null, not a string"):
         read_dataset(make_config(path=str(path)))
 
 
 def test_missing_label_value(tmp_path):
     path = tmp_path / "holes.csv"
     path.write_text("text,label\na,x\nb,\n", encoding="utf-8")
-    with pytest.raises(InputDataError, match=r"holes\.csv:3, column 'label': Row 2 has no label"):
+    with pytest.raises(InputDataError, match=r"holes\.csv:3, column 'label': This row has no label"):
         read_dataset(make_config(path=str(path)))
 
 

@@ -74,7 +74,7 @@ def test_table_errors_name_column_and_row(tmp_path):
     (tmp_path / "p.tsv").write_text("en\tes\nHi.\tHola.\nBye.\t \n", encoding="utf-8")
     with pytest.raises(InputDataError, match=r"no column 'source'.*en, es"):
         read_parallel(_config(path=str(tmp_path / "p.tsv")))
-    with pytest.raises(InputDataError, match=r"p.tsv:3.*Row 2 has no es text"):
+    with pytest.raises(InputDataError, match=r"p.tsv:3, column 'es': The field 'es' has no text"):
         read_parallel(_config(path=str(tmp_path / "p.tsv"), source_column="en",
                               target_column="es"))
 
