@@ -42,7 +42,9 @@ class Pipeline:
         self.task = task
 
     def evaluate(self, run_dir, splits=None):
-        """Metrics per split of a trained task (see `Task.evaluate`)."""
+        """Metrics per split of a trained task (see `Task.evaluate`); a split asked for by name
+        that the data does not have is an error."""
+        self.task.check_splits(splits, run_dir)
         return self.task.evaluate(run_dir, splits)
 
     def export(self, run_dir):

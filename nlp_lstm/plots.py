@@ -30,8 +30,18 @@ def plot_confusion_matrix(confusion, label_names, path, title):
     plt.close(fig)
 
 
+def _number(text):
+    """A history.csv cell as a float; NaN for cells Keras' CSVLogger writes as "NA" (a metric
+    an epoch did not log, e.g. val_loss of an empty validation set)."""
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
 def plot_history(history_csv, path, metrics=("loss", "accuracy")):
-    """Plots loss and accuracy curves from a history.csv into a PNG."""
+    """Plots loss and accuracy curves from a history.csv into a PNG (curves without a single
+    number are left out)."""
     import csv
 
     import matplotlib
@@ -44,12 +54,13 @@ def plot_history(history_csv, path, metrics=("loss", "accuracy")):
     for ax, metric in zip(axes[0], metrics):
         for prefix in ("", "val_"):
             key = prefix + metric
-            if rows and key in rows[0]:
-                ax.plot(epochs, [float(r[key]) for r in rows], marker="o",
-                        label="validation" if prefix else "train")
+            values = [_number(r.get(key)) for r in rows]
+            if any(v == v for v in values):  # NaN != NaN
+                ax.plot(epochs, values, marker="o", label="validation" if prefix else "train")
         ax.set_xlabel("epoch")
         ax.set_title(metric)
-        ax.legend()
+        if ax.lines:
+            ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

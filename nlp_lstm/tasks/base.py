@@ -14,8 +14,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nlp_lstm import export, inputs, rundir, training
-from nlp_lstm.errors import ConfigError, RunDirError
+from nlp_lstm import export, inputs, leakage, rundir, training
+from nlp_lstm.errors import ConfigError, InputDataError, RunDirError
 from nlp_lstm.models import MODELS, check_cudnn, cudnn_report
 from nlp_lstm.preprocessor import Preprocessor, build_stages, check_stage_chain
 from nlp_lstm.registry import Registry, bind_kwargs
@@ -24,6 +24,8 @@ from nlp_lstm.version import __version__
 logger = logging.getLogger(__name__)
 
 TASKS = Registry("task")
+# Running text: the shortest line the leakage check compares.
+LEAKAGE_MIN_LINE = 40
 # Texts that every text export must survive: empty, blank, very long, mixed scripts, combining.
 EDGE_CASE_TEXTS = ["", " ", "x" * 100_000, "naïve café — 東京 🙂", "\u0301\u200b"]
 STATE_FILE = "preprocessor.json"
@@ -76,8 +78,10 @@ class Task:
                 raise ConfigError(f"`model.{key}` is filled in from the data and the vocabulary; "
                                   f"remove it from {config.where('model.' + key)}.")
         model_cls = MODELS.get(config.model["type"])
-        bind_kwargs(model_cls, {**entry, **dict.fromkeys(self.injected_model_args, 2)},
+        placeholders = dict.fromkeys(self.injected_model_args, PLACEHOLDER_SIZE)
+        bind_kwargs(model_cls, {**entry, **placeholders},
                     f"model {config.model['type']!r} in {config.where('model')}")
+        check_model_values(model_cls, entry, placeholders, config)
         return entry
 
     # -- data ------------------------------------------------------------------------------------
@@ -85,8 +89,38 @@ class Task:
         raise NotImplementedError
 
     def read(self):
+        """Reads the config's data (`read_data`) and checks the size of each split."""
         self.data = self.read_data()
+        self.check_split_sizes()
         return self.data
+
+    def check_split_sizes(self):
+        """Fails before training when a split that is present is empty (a fraction cut from too
+        few examples), naming the keys that make it larger or remove it."""
+        counts, data = self.data.counts(), self.config.data
+        for split, count in counts.items():
+            if count > 0:
+                continue
+            given = getattr(data, split, None) if split != "data" else None
+            share = data.split_fractions.get(split)
+            cause = f"data.{split} ({given}) holds no example" if given else (
+                f"data.split_fractions.{split}={share} of {sum(counts.values())} examples "
+                f"rounds to none")
+            fix = "" if split == "train" else (
+                f", or set data.split_fractions.{split}: 0 (and give its share to train) to run "
+                f"without a {split} split")
+            raise InputDataError(f"The {split} split is empty: {cause}. Give more examples, a "
+                                 f"data.{split} file or a larger data.split_fractions.{split}"
+                                 f"{fix}.")
+
+    def check_splits(self, splits, where):
+        """Fails when a split asked for by name is not in the data read (`where`: the run)."""
+        present = list(self.data.splits)
+        for split in splits or ():
+            if split not in self.data.splits:
+                raise InputDataError(
+                    f"{where}'s data has no {split} split (splits: {', '.join(present)}). Score "
+                    f"one of those, or a new file (`nlp-lstm evaluate RUN_DIR --data FILE`).")
 
     def read_file(self, path):
         """Reads one new file (labelled, or parallel for translation) as the split "data", to be
@@ -97,9 +131,32 @@ class Task:
         return split in self.data.splits
 
     def data_manifest(self):
-        """What the manifest records of the data read."""
+        """What the manifest records of the data read, with the leakage check (duplicates across
+        splits, see `nlp_lstm.leakage`); logs a warning when a share is above
+        `data.leakage_warn_share`."""
+        units, unit = self.leakage_units()
+        report = leakage.leakage_report(units)
+        threshold = self.config.data.leakage_warn_share
+        for message in leakage.warnings(report, threshold, unit):
+            logger.warning("warning: %s", message)
         return {"fingerprint": self.data.fingerprint, "counts": self.data.counts(),
-                "files": self.data.files}
+                "files": self.data.files,
+                "leakage": {"unit": unit, "warn_share": threshold, **report}}
+
+    def leakage_units(self):
+        """(split -> the texts the leakage check compares, what one text is): the text of each
+        example (translation: its source), or for running text each line of at least
+        `LEAKAGE_MIN_LINE` characters (short lines such as speaker names repeat in any text)."""
+        units, unit = {}, "examples"
+        for split, part in self.data.splits.items():
+            if isinstance(part, str):
+                units[split] = [line for line in part.split("\n")
+                                if len(line.strip()) >= LEAKAGE_MIN_LINE]
+                unit = f"lines of {LEAKAGE_MIN_LINE}+ characters"
+            else:
+                units[split] = part["text"] if "text" in part else part["source"]
+                unit = "examples" if "text" in part else "source texts"
+        return units, unit
 
     def describe_data(self):
         return "read: " + ", ".join(f"{k}={v}" for k, v in self.data.counts().items())
@@ -255,6 +312,25 @@ class Task:
         except FileNotFoundError as err:
             raise RunDirError(f"{run_dir} has no trained model ({Path(err.filename).name} is "
                               f"missing). Run `nlp-lstm train` or `nlp-lstm run` first.") from err
+
+
+# The vocabulary size and class count a model entry is tried with before any data is read.
+PLACEHOLDER_SIZE = 16
+
+
+def check_model_values(model_cls, entry, placeholders, config):
+    """Constructs `model_cls` once (no weights: Keras builds them on the first call) with the
+    placeholder sizes, so that a value its constructor rejects (hidden_dim: 0, dropout: 1.5) is a
+    ConfigError naming the `model.*` key and its file before any data is read."""
+    try:
+        model_cls(**entry, **placeholders)
+    except (ValueError, TypeError) as err:
+        message = str(err)
+        named = [k for k in entry if f"`{k}`" in message or f"{k}=" in message]
+        key = f"model.{named[0]}" if named else "model"
+        fix = "Fix it in that file or with --set." if named else "Fix the model entry."
+        raise ConfigError(f"{config.where(key)} has an impossible value for model "
+                          f"{config.model['type']!r}: {message.rstrip('.')}. {fix}") from err
 
 
 def _missing(path):
