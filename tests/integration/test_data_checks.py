@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+# They need a trained run (the session's classifier_run: minutes on a shared 2-core CPU).
+pytestmark = pytest.mark.slow
 
 
 def test_evaluate_a_split_the_run_lacks_is_one_line_and_exit_1(classifier_run, tmp_path):
