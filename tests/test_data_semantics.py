@@ -337,3 +337,18 @@ def test_a_runs_config_yaml_validates_and_runs_again(tmp_path):
         first_counts
     assert np.isfinite(float(
         (tmp_path / "b" / "history.csv").read_text().splitlines()[1].split(",")[2]))
+
+
+def test_config_validate_checks_every_search_space_value():
+    from click.testing import CliRunner
+    from nlp_lstm.cli import main
+    result = CliRunner().invoke(main, ["config", "validate", "quickstart_classify", "--set",
+                                       "tune.search_space={model.hidden_dim: {choice: [16, 0]}}"])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith(
+        "Error: Search space entry `model.hidden_dim` (`tune.search_space` (set in --set)): the "
+        "value 0 cannot be applied: `model.hidden_dim` (set in search space) has an impossible "
+        "value for model 'lstm_text_classifier': `hidden_dim` must be a positive int.")
+    shipped = CliRunner().invoke(main, ["config", "validate", "quickstart_classify", "--set",
+                                        "tune.search_space={model.dropout: {min: 0.1, max: 0.5}}"])
+    assert shipped.exit_code == 0 and ": OK (" in shipped.stdout, shipped.output

@@ -140,9 +140,29 @@ def show(pipeline, overrides, data_dir, origin):
 @data_dir_option
 @_library_errors
 def validate(pipeline, overrides, data_dir):
-    """Check PIPELINE: keys, types, values, stage chain and model arguments (no data read)."""
+    """Check PIPELINE: keys, types, values, stage chain, model arguments and their values, and
+    each value of tune.search_space (no data read)."""
     config = _load(pipeline, overrides, data_dir)
     _start_tensorflow()
     from nlp_lstm.pipeline import build_pipeline
     build_pipeline(config)
+    if config.tune.search_space:
+        _check_search_values(config)
     click.echo(f"{pipeline}: OK ({len(config.sources)} file(s): {', '.join(config.sources)})")
+
+
+def _check_search_values(config):
+    """Builds the task once per choice (and per end of each range) of the config's search space,
+    so that `model.hidden_dim: {choice: [0, 64]}` fails here and not in the first trial."""
+    from nlp_lstm import tuning
+    from nlp_lstm.errors import ConfigError
+    from nlp_lstm.tasks import TASKS
+    where = config.where("tune.search_space")
+    for param in tuning.parse_search_space(config.tune.search_space, config, where):
+        spec = param.spec
+        for value in spec.get("choice") or [spec[k] for k in ("min", "max") if k in spec]:
+            try:
+                TASKS.get(config.task).from_config(tuning.apply_values(config, {param.name: value}))
+            except ConfigError as err:
+                raise ConfigError(f"Search space entry `{param.name}` ({where}): the value "
+                                  f"{value!r} cannot be applied: {err}") from err
