@@ -6,14 +6,15 @@ from pathlib import Path
 import click
 
 from nlp_lstm.cli.base import (SEARCH_SPACE, _echo_metrics, _library_errors, _load,
-                               _progress_off_stdout, _start_tensorflow, data_dir_option, main,
-                               pipeline_argument, set_option)
+                               _progress_off_stdout, _start_tensorflow, _writable_run_dir,
+                               data_dir_option, main, pipeline_argument, set_option)
 
 
 def _run(pipeline, overrides, data_dir, run_dir, overwrite, resume, steps=None):
     config = _load(pipeline, overrides, data_dir)
     if steps is not None:
         config = dataclasses.replace(config, steps=steps)
+    _writable_run_dir(run_dir, "--run-dir")
     _start_tensorflow()
     from nlp_lstm.pipeline import build_pipeline
     with _progress_off_stdout():
@@ -89,6 +90,7 @@ def tune_command(pipeline, search_path, algorithm, max_trials, overrides, data_d
     if max_trials:
         overrides.append(f"tune.max_trials={max_trials}")
     config = _load(pipeline, overrides, data_dir)
+    _writable_run_dir(run_dir, "--run-dir")
     _start_tensorflow()
     from nlp_lstm import rundir, tuning
     from nlp_lstm.pipeline import build_pipeline
