@@ -112,7 +112,9 @@ def test_generate_seed_out_of_range(tmp_path):
     _assert_one_error(proc, 2, "'--seed'", str(2**70))
 
 
-@pytest.mark.parametrize("args", [["--set", f"seed={2**70}"], ["--set", "data.split_seed=-1"]])
+@pytest.mark.parametrize("args", [["--set", f"seed={2**70}"], ["--set", "data.split_seed=-1"],
+                                  ["--seeds", f"1,{2**70}"], ["--seeds", "0"],
+                                  ["--seeds", "1,1"], ["--seeds", "a,b"]])
 def test_run_seed_out_of_range(tmp_path, args):
     proc = _cli("run", "quickstart_classify", "--run-dir", str(tmp_path / "run"), *args)
     _assert_one_error(proc, 1, "seed")
