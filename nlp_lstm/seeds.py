@@ -137,8 +137,11 @@ def format_summary(summary, seeds):
     for key, s in summary.items():
         if any(part.isdigit() for part in key.split(".")):
             continue
+        if isinstance(s["min"], int) and s["min"] == s["max"]:  # a count such as num_examples
+            rows.append((key, f"{s['min']} (all seeds)", str(s["min"]), str(s["max"])))
+            continue
         std = "n/a" if s["std"] is None else f"{s['std']:.4f}"
-        rows.append((key, f"{s['mean']:.4f} ± {std}", f"{s['min']:.4g}", f"{s['max']:.4g}"))
+        rows.append((key, f"{s['mean']:.4f} ± {std}", f"{s['min']:.4f}", f"{s['max']:.4f}"))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     note = (f"{len(seeds)} seeds ({', '.join(map(str, seeds))}); std is the sample standard "
