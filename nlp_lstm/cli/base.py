@@ -42,6 +42,12 @@ def _configure_logging(level):
     handler.setFormatter(logging.Formatter("%(message)s"))
     package_logger.addHandler(handler)
     package_logger.setLevel(level)
+    # absl's logging calls logging.basicConfig() when the root logger has no handler (TensorFlow
+    # logs through absl mid-run), after which every record would also print as "INFO:nlp_lstm...".
+    package_logger.propagate = False
+    context = click.get_current_context(silent=True)
+    if context is not None:  # in-process callers (CliRunner, tests) get propagation back
+        context.call_on_close(lambda: setattr(package_logger, "propagate", True))
 
 
 def _import_tensorflow_quietly(verbose):

@@ -23,10 +23,10 @@ ROOT = Path(__file__).resolve().parents[2]
 TINY = ["train.epochs=1", "steps=[train, evaluate]"]
 
 
-def _cli(*args):
+def _cli(*args, quiet=True):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "nlp_lstm.cli", "-q", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "-m", "nlp_lstm.cli", *["-q"] * quiet, *args],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
 def _tiny_run(directory):
@@ -102,8 +102,11 @@ def test_seeds_runs_each_seed_on_the_same_split(tmp_path, tiny_corpus):
     pipeline = write_pipeline(tmp_path, tiny_corpus)
     parent = tmp_path / "sweep"
     proc = _cli("run", str(pipeline), "--seeds", "2", "--run-dir", str(parent),
-                *[f"--set={o}" for o in TINY])
+                *[f"--set={o}" for o in TINY], quiet=False)
     assert proc.returncode == 0, proc.stderr
+    # Each log line once, even after absl gave the root logger a handler during the first seed.
+    assert proc.stderr.count("seed 8 (2/2): running into") == 1, proc.stderr
+    assert "INFO:nlp_lstm" not in proc.stderr
     record = json.loads((parent / "seeds.json").read_text())
     assert record["seeds"] == [7, 8] and record["status"] == "finished"  # the config's seed is 7
     assert record["std"] == "sample standard deviation (ddof=1)"
