@@ -122,3 +122,25 @@ def prepare_run_dir(run_dir, config_hash, overwrite=False, resume=False):
 def describe_machine():
     return {"platform": platform.platform(), "cpu_count": os.cpu_count(),
             "python": sys.version.split()[0]}
+
+
+def check_writable(path, what="--run-dir", fix="Choose another --run-dir."):
+    """Raises RunDirError unless files can be created in `path`: in the folder itself, or where it
+    does not exist yet, in the nearest existing folder above it (which must be a directory).
+
+    Run before any work, so a read-only or misplaced run directory fails in one line at once
+    instead of as an OSError after training.
+    """
+    path = Path(path)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise RunDirError(f"{what} {path}: {existing} is a file, not a directory. {fix}")
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".nlp_lstm-write-check-")
+    except OSError as err:
+        raise RunDirError(f"{what} {path}: cannot create files in {existing} ({err.strerror}). "
+                          f"{fix}") from err
+    os.close(fd)
+    os.unlink(probe)

@@ -26,6 +26,11 @@ TASK_NAMES = ("classification", "translation", "generation")
 SPLITS = ("train", "validation", "test")
 
 
+# NumPy's legacy seeding (np.random.seed, RandomState) takes 0 .. 2**32 - 1; set_random_seed and the
+# split samplers use it, so `seed` and `data.split_seed` must fit.
+SEED_MAX = 2**32 - 1
+
+
 _BOUNDS = {"gt": (operator.gt, ">"), "ge": (operator.ge, ">="), "lt": (operator.lt, "<"),
            "le": (operator.le, "<=")}
 
@@ -83,7 +88,8 @@ class DataConfig:
     split_fractions: dict = setting(dict(train=0.8, validation=0.1, test=0.1), "fractions of the "
                                     "splits cut by seeded, stratified sampling", atomic=True)
     split_seed: int = setting(1337, "seed of the split and of the max_examples sample, "
-                              "independent of the training seed so that splits stay fixed")
+                              "independent of the training seed so that splits stay fixed",
+                              ge=0, le=SEED_MAX)
     delimiter: _Str = setting(None, "csv/tsv delimiter; default , or tab", tasks=_CT)
     max_examples: int = setting(0, "keep at most this many examples of each split, a sample "
                                 "seeded by split_seed in file order (for tiny runs; generation: "
@@ -197,7 +203,7 @@ class TuneConfig:
 class PipelineConfig:
     name: str = setting("pipeline", "run directory prefix; default: the pipeline file's stem")
     task: str = setting("classification", "the task the pipeline runs", choices=TASK_NAMES)
-    seed: int = setting(1337, "seeds Python, NumPy and TF once per run")
+    seed: int = setting(1337, "seeds Python, NumPy and TF once per run", ge=0, le=SEED_MAX)
     steps: list = setting(["train", "evaluate", "export"], "the steps run, in order", min_items=1,
                           choices=("train", "evaluate", "export"))
     data: DataConfig = setting(DataConfig, "where the examples come from")

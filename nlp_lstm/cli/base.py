@@ -6,6 +6,7 @@ or data error (one line, no traceback), 2 a usage error.
 """
 
 import contextlib
+import errno
 import functools
 import logging
 import os
@@ -41,6 +42,12 @@ def _configure_logging(level):
     handler.setFormatter(logging.Formatter("%(message)s"))
     package_logger.addHandler(handler)
     package_logger.setLevel(level)
+    # absl's logging calls logging.basicConfig() when the root logger has no handler (TensorFlow
+    # logs through absl mid-run), after which every record would also print as "INFO:nlp_lstm...".
+    package_logger.propagate = False
+    context = click.get_current_context(silent=True)
+    if context is not None:  # in-process callers (CliRunner, tests) get propagation back
+        context.call_on_close(lambda: setattr(package_logger, "propagate", True))
 
 
 def _import_tensorflow_quietly(verbose):
@@ -101,6 +108,10 @@ def _progress_off_stdout():
             yield
 
 
+_PATH_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.ENOSPC,
+                errno.EDQUOT, errno.ENAMETOOLONG}
+
+
 def _library_errors(func):
     """Turns library errors into one-line ClickExceptions (exit code 1)."""
     @functools.wraps(func)
@@ -113,10 +124,30 @@ def _library_errors(func):
             if "pip install" not in str(err):
                 raise
             raise click.ClickException(str(err)) from None
+        except OSError as err:
+            # A run directory (or a file in it) that cannot be written, found only mid-run; the
+            # commands check their run directory up front (rundir.check_writable) where they can.
+            if err.errno not in _PATH_ERRNOS or err.filename is None:
+                raise
+            raise click.ClickException(f"{err.strerror}: {err.filename}. Check that path and its "
+                                       f"permissions; a run directory must be writable.") from None
         except KeyboardInterrupt:
             logger.warning("\nInterrupted. Continue with --resume and the same --run-dir.")
             sys.exit(130)
     return wrapper
+
+
+def _writable_run_dir(run_dir, option=None):
+    """A one-line error, before TensorFlow loads, when files cannot be written in `run_dir`."""
+    from nlp_lstm import rundir
+    if option is None:  # an existing RUN_DIR argument (evaluate, export)
+        rundir.check_writable(run_dir, "Run directory", f"Make it writable (chmod -R u+w "
+                              f"{run_dir}) or work on a copy of it.")
+    elif run_dir is None:  # the default runs/<name>-<timestamp>/ under the working directory
+        rundir.check_writable("runs", "The default run folder",
+                              f"Run from a writable folder or pass {option}.")
+    else:
+        rundir.check_writable(run_dir, option, f"Choose another {option}.")
 
 
 def _load(pipeline, overrides, data_dir):
@@ -138,10 +169,30 @@ class _PresetOrFile(click.ParamType):
             self.fail(str(err), param, ctx)
 
 
+class _Utf8Text(click.ParamType):
+    """A string argument that must be valid UTF-8.
+
+    Python decodes argv with surrogateescape, so bytes that are not UTF-8 arrive as lone
+    surrogates (U+DC80..U+DCFF) that TensorFlow, YAML and JSON cannot encode later.
+    """
+
+    name = "text"
+
+    def convert(self, value, param, ctx):
+        bad = next((i for i, char in enumerate(value) if "\udc80" <= char <= "\udcff"), None)
+        if bad is not None:
+            raw = os.fsencode(value)
+            self.fail(f"{raw!r} is not valid UTF-8 (byte 0x{ord(value[bad]) - 0xdc00:02x} at "
+                      f"character {bad}). Pass it as UTF-8 (check the encoding of the terminal or "
+                      f"script that gave it).", param, ctx)
+        return value
+
+
+TEXT = _Utf8Text()
 PIPELINE = _PresetOrFile("pipeline", presets.resolve_pipeline)
 SEARCH_SPACE = _PresetOrFile("search space", presets.resolve_search_space)
 pipeline_argument = click.argument("pipeline", type=PIPELINE)
-set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", type=TEXT,
                           help="Override a config value, e.g. --set train.epochs=3 (repeatable).")
 data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False),
                                help=f"Data root that replaces {{data_dir}} in paths "

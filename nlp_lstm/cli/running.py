@@ -6,14 +6,16 @@ from pathlib import Path
 import click
 
 from nlp_lstm.cli.base import (SEARCH_SPACE, _echo_metrics, _library_errors, _load,
-                               _progress_off_stdout, _start_tensorflow, data_dir_option, main,
-                               pipeline_argument, set_option)
+                               _progress_off_stdout, _start_tensorflow, _writable_run_dir,
+                               data_dir_option, main, pipeline_argument, run_dir_argument,
+                               set_option)
 
 
 def _run(pipeline, overrides, data_dir, run_dir, overwrite, resume, steps=None):
     config = _load(pipeline, overrides, data_dir)
     if steps is not None:
         config = dataclasses.replace(config, steps=steps)
+    _writable_run_dir(run_dir, "--run-dir")
     _start_tensorflow()
     from nlp_lstm.pipeline import build_pipeline
     with _progress_off_stdout():
@@ -42,10 +44,26 @@ def _run_options(func):
 
 @main.command()
 @_run_options
+@click.option("--seeds", metavar="N|S1,S2,...",
+              help="Run once per model seed on the same data split, into RUN_DIR/seed-<s>/, and "
+                   "report mean ± std (ddof=1), min and max of every metric in RUN_DIR/seeds.json."
+                   " N: the config's seed and the N-1 after it; a list: those seeds.")
 @_library_errors
-def run(pipeline, overrides, data_dir, run_dir, overwrite, resume):
+def run(pipeline, overrides, data_dir, run_dir, overwrite, resume, seeds):
     """Run a whole pipeline: read, adapt, train, evaluate and export."""
-    _run(pipeline, overrides, data_dir, run_dir, overwrite, resume)
+    if seeds is None:
+        _run(pipeline, overrides, data_dir, run_dir, overwrite, resume)
+        return
+    from nlp_lstm.seeds import format_summary, parse_seeds, run_seeds
+    config = _load(pipeline, overrides, data_dir)
+    seed_list = parse_seeds(seeds, config.seed)
+    _writable_run_dir(run_dir, "--run-dir")
+    _start_tensorflow()
+    with _progress_off_stdout():
+        record = run_seeds(config, seed_list, run_dir, overwrite=overwrite, resume=resume)
+    click.echo(f"run directories: {record['parent']}/seed-<s> ({len(seed_list)} seeds)")
+    click.echo(format_summary(record["summary"], seed_list))
+    click.echo(f"seeds: {record['parent']}/seeds.json")
 
 
 @main.command()
@@ -54,6 +72,43 @@ def run(pipeline, overrides, data_dir, run_dir, overwrite, resume):
 def train(pipeline, overrides, data_dir, run_dir, overwrite, resume):
     """Read, adapt and train only; evaluate and export later from the run directory."""
     _run(pipeline, overrides, data_dir, run_dir, overwrite, resume, steps=["train"])
+
+
+@main.command()
+@run_dir_argument
+@click.option("--run-dir", "new_run_dir", type=click.Path(file_okay=False),
+              help="Where the re-run goes (default: a new RUN_DIR-reproduce-<timestamp>/ beside "
+                   "RUN_DIR).")
+@click.option("--tolerance", default=0.0, show_default=True, type=click.FloatRange(min=0.0),
+              help="Largest absolute difference of a metric that counts as equal.")
+@click.option("--allow-data-change", is_flag=True,
+              help="Re-run even if the data fingerprint differs from the manifest's.")
+@_library_errors
+def reproduce(run_dir, new_run_dir, tolerance, allow_data_change):
+    """Re-run the finished run in RUN_DIR from its config.yaml and compare every metric.
+
+    Exits 1 with a table of the metrics that differ (or when the data changed); package
+    versions that differ from the manifest are reported as warnings.
+    """
+    _writable_run_dir(new_run_dir or str(Path(run_dir).parent), "--run-dir")
+    _start_tensorflow()
+    from nlp_lstm.reproduce import format_differences
+    from nlp_lstm.reproduce import reproduce as reproduce_run
+    with _progress_off_stdout():
+        report = reproduce_run(run_dir, new_run_dir, tolerance, allow_data_change)
+    for name, (then, now) in report.version_differences.items():
+        click.echo(f"version differs: {name} {then} in the manifest, {now} here")
+    click.echo(f"run directory: {report.run_dir}")
+    if report.added:
+        click.echo(f"new metrics, not in {run_dir}: {', '.join(report.added)}")
+    if not report.passed:
+        click.echo(format_differences(report))
+        raise click.ClickException(f"{len(report.differences)} of {report.compared} metrics differ "
+                                   f"from {run_dir} (tolerance {tolerance:g}); see the table on "
+                                   f"stdout and {report.run_dir}/reproduce.json.")
+    data = "unchanged" if report.fingerprint[0] == report.fingerprint[1] else "CHANGED"
+    click.echo(f"reproduced: all {report.compared} metrics of {run_dir} match (tolerance "
+               f"{tolerance:g}); data fingerprint {data}")
 
 
 @main.command(name="tune")
@@ -89,6 +144,7 @@ def tune_command(pipeline, search_path, algorithm, max_trials, overrides, data_d
     if max_trials:
         overrides.append(f"tune.max_trials={max_trials}")
     config = _load(pipeline, overrides, data_dir)
+    _writable_run_dir(run_dir, "--run-dir")
     _start_tensorflow()
     from nlp_lstm import rundir, tuning
     from nlp_lstm.pipeline import build_pipeline

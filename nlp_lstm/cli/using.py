@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 
-from nlp_lstm.cli.base import (_echo_metrics, _library_errors, _progress_off_stdout,
-                               _start_tensorflow, main, run_dir_argument)
+from nlp_lstm.cli.base import (TEXT, _echo_metrics, _library_errors, _progress_off_stdout,
+                               _start_tensorflow, _writable_run_dir, main, run_dir_argument)
 
 target_argument = click.argument("target", type=click.Path(exists=True, file_okay=False))
 COLUMN_OPTIONS = {"text_column": "Classification: the text column of --data.",
@@ -22,7 +22,7 @@ COLUMN_OPTIONS = {"text_column": "Classification: the text column of --data.",
 
 def _column_options(func):
     for key, text in reversed(COLUMN_OPTIONS.items()):
-        func = click.option(f"--{key.replace('_', '-')}", key, help=text)(func)
+        func = click.option(f"--{key.replace('_', '-')}", key, type=TEXT, help=text)(func)
     return func
 
 
@@ -43,6 +43,7 @@ def evaluate(run_dir, splits, data_path, **columns):
         raise click.UsageError(f"--{next(iter(columns)).replace('_', '-')} needs --data FILE.")
     if data_path is not None and splits:
         raise click.UsageError("Give either --split or --data, not both.")
+    _writable_run_dir(run_dir)
     _start_tensorflow()
     from nlp_lstm import rundir
     from nlp_lstm.pipeline import load_run
@@ -66,6 +67,7 @@ def evaluate(run_dir, splits, data_path, **columns):
 @_library_errors
 def export_command(run_dir):
     """Export a trained run as a SavedModel into RUN_DIR/export/."""
+    _writable_run_dir(run_dir)
     _start_tensorflow()
     from nlp_lstm.pipeline import load_run
     with _progress_off_stdout():
@@ -91,10 +93,10 @@ def _as_json(as_json):
 
 @main.command()
 @target_argument
-@click.argument("texts", nargs=-1)
+@click.argument("texts", nargs=-1, type=TEXT)
 @click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False),
               help="Read texts from a .txt (one per line), .csv/.tsv or .jsonl file.")
-@click.option("--column", default="text", show_default=True, help="Text column for csv/jsonl input.")
+@click.option("--column", default="text", show_default=True, type=TEXT, help="Text column for csv/jsonl input.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line.")
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
 @click.option("--beam-size", type=click.IntRange(min=1),
@@ -135,11 +137,11 @@ def predict(target, texts, input_path, column, as_json, batch_size, beam_size, m
 
 @main.command()
 @target_argument
-@click.option("--prompt", "prompts", multiple=True,
+@click.option("--prompt", "prompts", multiple=True, type=TEXT,
               help="Text to continue (repeatable; default: one empty prompt).")
 @click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False),
               help="Generate for every prompt in a .txt (one per line), .csv/.tsv or .jsonl file.")
-@click.option("--column", default="prompt", show_default=True,
+@click.option("--column", default="prompt", show_default=True, type=TEXT,
               help="Prompt column for csv/jsonl input.")
 @click.option("-n", "--max-new-tokens", default=200, show_default=True,
               type=click.IntRange(min=0), help="Tokens (characters for char models) to generate.")
@@ -150,7 +152,7 @@ def predict(target, texts, input_path, column, as_json, batch_size, beam_size, m
 @click.option("--top-p", default=1.0, show_default=True,
               type=click.FloatRange(0.0, 1.0, min_open=True),
               help="Sample among the most likely tokens holding this much probability.")
-@click.option("--seed", default=0, show_default=True, type=int,
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(-2**63, 2**63 - 1),
               help="The same seed gives the same text.")
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per prompt.")
