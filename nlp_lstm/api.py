@@ -37,12 +37,14 @@ def export_metadata(path, loaded):
     return metadata
 
 
-def load(path, batch_size=64, progress=False):
+def load(path, batch_size=None, progress=False):
     """The predictor of the export at `path` (a run directory or an export directory).
 
     Args:
         path: str or Path. A run directory (its export/ is used) or a SavedModel directory.
-        batch_size: int. Inputs per call of the model; longer lists are cut into batches.
+        batch_size: int or None. Inputs per call of the model; longer lists are cut into
+            batches. None: 64, or the export's limits.max_batch_rows when that is lower; a
+            larger value than that limit is a ValueError.
         progress: bool. Show a progress bar over the batches.
 
     Returns:

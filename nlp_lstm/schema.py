@@ -179,9 +179,24 @@ class EvaluateConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ExportLimitsConfig:
+    max_batch_rows: int = setting(1024, "most rows (texts, prompts) in one call of a signature",
+                                  gt=0, le=2**31 - 1)
+    max_input_chars: int = setting(100_000, "most characters in one input text", gt=0,
+                                   le=2**31 - 1)
+    max_new_tokens: int = setting(1024, "generate: most max_new_tokens", gt=0, le=2**31 - 1,
+                                  tasks=_G)
+    max_output_length: int = setting(1024, "translate: most max_length (output tokens)", gt=0,
+                                     le=2**31 - 1, tasks=_T)
+    max_beam_size: int = setting(16, "translate: most beam_size", gt=0, le=2**31 - 1, tasks=_T)
+
+
+@dataclasses.dataclass(frozen=True)
 class ExportConfig:
     verify: bool = setting(True, "reload the SavedModel and compare it with the Keras model")
     signature: str = setting("serving_default", "name of the string-in signature")
+    limits: ExportLimitsConfig = setting(ExportLimitsConfig, "what one call of an exported "
+                                         "signature may ask for; larger values are refused")
 
 
 @dataclasses.dataclass(frozen=True)

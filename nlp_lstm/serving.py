@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import tensorflow as tf
 
+from nlp_lstm.limits import error_line
 from nlp_lstm.serving_batching import Batcher
 from nlp_lstm.serving_signatures import RequestError, ServedModel
 
@@ -160,8 +161,7 @@ class _Service:
             return signature.split(outputs, [call.rows])[0]
         except tf.errors.InvalidArgumentError as err:
             # TF Serving's mapping too: the model refused these inputs.
-            raise RequestError(400, f"The model refused the inputs: "
-                                    f"{err.message.strip().splitlines()[0]}") from err
+            raise RequestError(400, f"The model refused the inputs: {error_line(err)}") from err
 
 
 def _encode(payload):

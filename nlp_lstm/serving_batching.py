@@ -28,6 +28,7 @@ class _Queue:
         self.items = collections.deque()
         self.rows = 0
         self.full = None  # a future the worker awaits while the batch fills
+        self.most = 0  # most rows per merged call of this queue
 
 
 def _wake(future):
@@ -60,18 +61,20 @@ class Batcher:
         queue = self._queues.get(key)
         if queue is None:
             queue = self._queues[key] = _Queue()
+            # A merged call never holds more rows than one call of the export takes.
+            queue.most = min(self.max_batch_size, call.signature.limits["max_batch_rows"])
             loop.create_task(self._work(key, queue))
         waiting = _Waiting(call, loop.create_future(), loop.time())
         queue.items.append(waiting)
         queue.rows += call.rows
-        if queue.full is not None and queue.rows >= self.max_batch_size:
+        if queue.full is not None and queue.rows >= queue.most:
             _wake(queue.full)
         return await waiting.future
 
     def _take(self, queue):
         """The oldest requests, as many as fit into one call (at least one)."""
         batch, rows = [], 0
-        while queue.items and (not batch or rows + queue.items[0].call.rows <= self.max_batch_size):
+        while queue.items and (not batch or rows + queue.items[0].call.rows <= queue.most):
             waiting = queue.items.popleft()
             queue.rows -= waiting.call.rows
             if not waiting.future.done():  # a cancelled request leaves the queue unanswered
@@ -88,7 +91,7 @@ class Batcher:
                 await self._slots.acquire()
                 try:
                     wait = queue.items[0].arrived + self.timeout_s - loop.time()
-                    if queue.rows < self.max_batch_size and wait > 0:
+                    if queue.rows < queue.most and wait > 0:
                         queue.full = loop.create_future()
                         timer = loop.call_later(wait, _wake, queue.full)
                         await queue.full

@@ -14,7 +14,7 @@ import math
 
 import tensorflow as tf
 
-from nlp_lstm.tasks.base import check_float, check_int
+from nlp_lstm.limits import OPTIONS, check_option, check_rows, check_text
 
 # A generator's rows are never merged with other requests: the sampled text of a row depends on
 # its position in the batch (one seed per call), so merging would break seeded reproducibility.
@@ -23,19 +23,6 @@ UNMERGED_TASKS = ("generation",)
 # The signature a request without `signature_name` gets (a classifier's is in its metadata).
 DEFAULT_SIGNATURES = {"translation": "translate", "generation": "generate"}
 
-# The ranges of the predictors' options (`TranslatorPredictor.translate`,
-# `GeneratorPredictor.generate`), by input name, so the server and the Python API refuse the same
-# values. max_new_tokens starts at 1: the generate signature fails on 0 (the predictor answers
-# 0 without calling it).
-OPTION_CHECKS = {
-    "beam_size": lambda value: check_int("beam_size", value, 1),
-    "max_length": lambda value: check_int("max_length", value, 1),
-    "max_new_tokens": lambda value: check_int("max_new_tokens", value, 1),
-    "temperature": lambda value: check_float("temperature", value, 0.0, 1e6),
-    "top_k": lambda value: check_int("top_k", value, 0),
-    "top_p": lambda value: check_float("top_p", value, 0.0, 1.0, include_minimum=False),
-    "seed": lambda value: check_int("seed", value, -2**63, 2**63 - 1),
-}
 
 JSON_TYPES = {bool: "boolean", int: "number", float: "number", str: "string", list: "array",
               dict: "object", type(None): "null"}
@@ -68,14 +55,19 @@ class Call:
 class Signature:
     """One served signature: its specs, the checks of its inputs, and the call of the function.
 
+    The inputs are checked against the export's limits (`nlp_lstm.limits`) as the predictors
+    check them, so a request the graph would refuse gets a 400 naming its field first.
+
     Args:
         name: str. The signature's name in the SavedModel.
         function: the concrete signature function (`loaded.signatures[name]`).
         mergeable: bool. Whether concurrent requests may share one call.
+        limits: dict. The export's limits (`Predictor.limits`).
     """
 
-    def __init__(self, name, function, mergeable):
+    def __init__(self, name, function, mergeable, limits):
         self.name, self.function, self.mergeable = name, function, mergeable
+        self.limits = limits
         self.inputs = dict(function.structured_input_signature[1])
         self.outputs = dict(function.structured_outputs)
         self.batched = [key for key, spec in self.inputs.items() if spec.shape.rank == 1]
@@ -91,10 +83,15 @@ class Signature:
     # -- requests --------------------------------------------------------------------------------
     def check_value(self, key, value, where):
         """`value` of input `key` (one row of a vector, or a scalar) checked against its dtype
-        and, for a known option, its range."""
+        and the export's limits (text length, a known option's range)."""
         dtype = self.inputs[key].dtype
         if dtype == tf.string:
             ok = isinstance(value, str)
+            if ok:
+                try:
+                    check_text(value, where, self.limits)
+                except ValueError as err:
+                    raise RequestError(400, str(err)) from err
             if ok and not value.isascii():
                 try:
                     value.encode("utf-8")
@@ -115,9 +112,9 @@ class Signature:
             raise RequestError(400, f"`{where}` must be {dtype_word(dtype)} (input `{key}` of "
                                     f"signature `{self.name}` is {dtype.name}). Received: "
                                     f"{json_type(value)} {value!r:.60}.")
-        if key in OPTION_CHECKS and key in self.scalars:
+        if key in OPTIONS and key in self.scalars:
             try:
-                OPTION_CHECKS[key](value)
+                check_option(key, value, self.limits)
             except ValueError as err:
                 raise RequestError(400, str(err)) from err
         return value
@@ -272,7 +269,8 @@ class ServedModel:
         functions = predictor.loaded.signatures
         self.skipped = sorted(key for key, function in functions.items()
                               if not Signature.servable(function))
-        self.signatures = {key: Signature(key, function, task not in UNMERGED_TASKS)
+        self.signatures = {key: Signature(key, function, task not in UNMERGED_TASKS,
+                                          predictor.limits)
                            for key, function in sorted(functions.items())
                            if key not in self.skipped}
         if not self.signatures:
@@ -310,6 +308,10 @@ class ServedModel:
         if max_rows is not None and rows > max_rows:
             raise RequestError(413, f"A request may hold at most {max_rows} rows. Received: "
                                     f"{rows} rows. Split it into several requests.")
+        try:
+            check_rows(rows, "inputs" if columnar else "instances", signature.limits)
+        except ValueError as err:
+            raise RequestError(400, str(err)) from err
         return Call(signature, batched, scalars, rows, columnar)
 
     def status(self):

@@ -14,6 +14,10 @@ from nlp_lstm.cli.base import (TEXT, _echo_metrics, _library_errors, _progress_o
                                _start_tensorflow, _writable_run_dir, main, run_dir_argument)
 
 target_argument = click.argument("target", type=click.Path(exists=True, file_okay=False))
+# The signatures' int inputs are int32 (seed: int64); the export's own limits are checked by the
+# predictor once it is loaded, before the model runs.
+INT32_MAX = 2**31 - 1
+BATCH_SIZE = click.IntRange(1, INT32_MAX)
 COLUMN_OPTIONS = {"text_column": "Classification: the text column of --data.",
                   "label_column": "Classification: the label column of --data.",
                   "source_column": "Translation: the source column of --data.",
@@ -79,7 +83,10 @@ def _load_predictor(target, task, batch_size, command):
     _start_tensorflow()
     from nlp_lstm import load
     from nlp_lstm.errors import ExportError
-    predictor = load(target, batch_size=batch_size, progress=sys.stderr.isatty())
+    try:
+        predictor = load(target, batch_size=batch_size, progress=sys.stderr.isatty())
+    except ValueError as err:  # a batch size over the export's limits.max_batch_rows
+        raise click.BadParameter(str(err), param_hint="'--batch-size'") from None
     if predictor.task not in task:
         other = "generate" if predictor.task == "generation" else "predict"
         raise ExportError(f"{target} is a {predictor.task} export; `nlp-lstm {command}` is for "
@@ -98,11 +105,15 @@ def _as_json(as_json):
               help="Read texts from a .txt (one per line), .csv/.tsv or .jsonl file.")
 @click.option("--column", default="text", show_default=True, type=TEXT, help="Text column for csv/jsonl input.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line.")
-@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
-@click.option("--beam-size", type=click.IntRange(min=1),
-              help="Translation: beam size (1 decodes greedily; default: the export's).")
-@click.option("--max-length", type=click.IntRange(min=1),
-              help="Translation: most output tokens (default: the export's).")
+@click.option("--batch-size", type=BATCH_SIZE,
+              help="Texts per model call (default: 64, or the export's limits.max_batch_rows "
+                   "if lower; at most that limit).")
+@click.option("--beam-size", type=click.IntRange(1, INT32_MAX),
+              help="Translation: beam size (1 decodes greedily; default: the export's; at most "
+                   "its limits.max_beam_size).")
+@click.option("--max-length", type=click.IntRange(1, INT32_MAX),
+              help="Translation: most output tokens (default: the export's; at most its "
+                   "limits.max_output_length).")
 @_library_errors
 def predict(target, texts, input_path, column, as_json, batch_size, beam_size, max_length):
     """Classify or translate TEXTS with a run directory or an exported SavedModel (TARGET)."""
@@ -123,7 +134,11 @@ def predict(target, texts, input_path, column, as_json, batch_size, beam_size, m
         return
     if beam_size or max_length:
         raise click.UsageError("--beam-size and --max-length are for translation exports.")
-    rows = [{"text": t, **r} for t, r in zip(texts, predictor.predict(texts))]
+    try:
+        predicted = predictor.predict(texts)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+    rows = [{"text": t, **r} for t, r in zip(texts, predicted)]
     if _as_json(as_json):
         for row in rows:
             click.echo(json.dumps(row, ensure_ascii=False))
@@ -143,18 +158,22 @@ def predict(target, texts, input_path, column, as_json, batch_size, beam_size, m
               help="Generate for every prompt in a .txt (one per line), .csv/.tsv or .jsonl file.")
 @click.option("--column", default="prompt", show_default=True, type=TEXT,
               help="Prompt column for csv/jsonl input.")
-@click.option("-n", "--max-new-tokens", default=200, show_default=True,
-              type=click.IntRange(min=0), help="Tokens (characters for char models) to generate.")
+@click.option("-n", "--max-new-tokens", type=click.IntRange(0, INT32_MAX),
+              help="Tokens (characters for char models) to generate (default: 200, or the "
+                   "export's limits.max_new_tokens if lower; at most that limit); 0 prints the "
+                   "prompts as they are.")
 @click.option("--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0.0),
               help="0 is greedy; higher is more random.")
-@click.option("--top-k", default=0, show_default=True, type=click.IntRange(min=0),
+@click.option("--top-k", default=0, show_default=True, type=click.IntRange(0, INT32_MAX),
               help="Sample among the k most likely tokens (0: all).")
 @click.option("--top-p", default=1.0, show_default=True,
               type=click.FloatRange(0.0, 1.0, min_open=True),
               help="Sample among the most likely tokens holding this much probability.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(-2**63, 2**63 - 1),
               help="The same seed gives the same text.")
-@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@click.option("--batch-size", type=BATCH_SIZE,
+              help="Prompts per model call (default: 64, or the export's limits.max_batch_rows "
+                   "if lower; at most that limit).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per prompt.")
 @_library_errors
 def generate(target, prompts, input_path, column, max_new_tokens, temperature, top_k, top_p,

@@ -7,7 +7,6 @@ reaches them only through it.
 """
 
 import logging
-import math
 from pathlib import Path
 
 import keras
@@ -16,6 +15,7 @@ import tensorflow as tf
 
 from nlp_lstm import export, inputs, leakage, rundir, training
 from nlp_lstm.errors import ConfigError, InputDataError, RunDirError
+from nlp_lstm.limits import export_limits, task_limits
 from nlp_lstm.models import MODELS, check_cudnn, cudnn_report
 from nlp_lstm.preprocessor import Preprocessor, build_stages, check_stage_chain
 from nlp_lstm.registry import Registry, bind_kwargs
@@ -271,7 +271,8 @@ class Task:
     def export_metadata(self):
         """What the export says of itself, for `nlp_lstm.load` and the server."""
         return {"task": self.registry_name, "pipeline": self.config.name,
-                "nlp_lstm_version": __version__}
+                "nlp_lstm_version": __version__,
+                "limits": task_limits(self.config.export.limits, self.registry_name)}
 
     def export(self, run_dir):
         verify = self.verify_export if self.config.export.verify else None
@@ -340,25 +341,32 @@ def _missing(path):
 class Predictor:
     """Plain Python over one loaded export: a string or a list of strings in, Python objects out.
 
-    Long lists are cut into batches of `batch_size`; `progress=True` shows a progress bar. The
+    Long lists are cut into batches of `batch_size` (at most the export's
+    `limits.max_batch_rows`); `progress=True` shows a progress bar. The
     task modules subclass it (`ClassifierPredictor`, `TranslatorPredictor`, `GeneratorPredictor`);
     `nlp_lstm.load(path)` picks the right one.
 
     Args:
         loaded: the object `tf.saved_model.load` returned for the export.
         metadata: dict. What the export says of itself (task, signatures, labels, defaults).
-        batch_size: int. Inputs per call of a signature.
+        batch_size: int or None. Inputs per call of a signature (None: 64, or the export's
+            limits.max_batch_rows when that is lower).
         progress: bool. Show a progress bar over the batches (tqdm).
     """
 
     task = None
 
-    def __init__(self, loaded, metadata, batch_size=64, progress=False):
+    def __init__(self, loaded, metadata, batch_size=None, progress=False):
+        limits = export_limits(metadata)
+        if batch_size is None:
+            batch_size = min(64, limits["max_batch_rows"])
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"`batch_size` must be an int >= 1. Received: batch_size={batch_size!r}.")
         self.loaded = loaded
         self.metadata = metadata
-        self.batch_size = batch_size
+        # What one call may ask for: the export's limits (the defaults for an older export).
+        self.limits = limits
+        self.batch_size = self.check_batch_size(batch_size)
         self.progress = progress
 
     def __repr__(self):
@@ -367,9 +375,17 @@ class Predictor:
     def signature(self, name):
         return self.loaded.signatures[name]
 
+    def check_batch_size(self, batch_size):
+        """`batch_size`, or a ValueError when one call of the export would not take it."""
+        limit = self.limits["max_batch_rows"]
+        if batch_size > limit:
+            raise ValueError(f"`batch_size` must be at most {limit} (this export's "
+                             f"limits.max_batch_rows). Received: batch_size={batch_size}.")
+        return batch_size
+
     def batches(self, items, batch_size=None):
         """`items` in slices of `batch_size`, with a progress bar when asked for."""
-        size = batch_size or self.batch_size
+        size = self.check_batch_size(batch_size) if batch_size else self.batch_size
         starts = range(0, len(items), size)
         if self.progress and len(starts) > 1:
             from tqdm.auto import tqdm
@@ -390,26 +406,6 @@ def as_text_list(texts, name="texts"):
         return list(texts), False
     raise ValueError(f"`{name}` must be a string or a list of strings. Received: "
                      f"{type(texts).__name__}.")
-
-
-def check_int(name, value, minimum, maximum=2**31 - 1):
-    """`value` as an int in [minimum, maximum], or a ValueError naming the argument."""
-    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-        raise ValueError(f"`{name}` must be an int in [{minimum}, {maximum}]. Received: "
-                         f"{name}={value!r}.")
-    return value
-
-
-def check_float(name, value, minimum, maximum, include_minimum=True):
-    """`value` as a finite float in its range, or a ValueError naming the argument."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and \
-        math.isfinite(value) and (value >= minimum if include_minimum else value > minimum) \
-        and value <= maximum
-    if not ok:
-        low = "[" if include_minimum else "("
-        raise ValueError(f"`{name}` must be a number in {low}{minimum}, {maximum}]. Received: "
-                         f"{name}={value!r}.")
-    return float(value)
 
 
 def predict_batches(model):

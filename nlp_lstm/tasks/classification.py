@@ -15,6 +15,7 @@ from nlp_lstm import data as data_lib
 from nlp_lstm import inputs, plots, rundir
 from nlp_lstm.embeddings import build_embedding_matrix
 from nlp_lstm.errors import ExportError
+from nlp_lstm.limits import check_texts, checked_texts, task_limits
 from nlp_lstm.tasks.base import (EDGE_CASE_TEXTS, Predictor, Task, as_text_list, predict_batches,
                                  register_task)
 
@@ -57,20 +58,27 @@ def classification_metrics(labels, probabilities, label_names):
 class ClassifierServing(tf.Module):
     """The serving module: preprocessor -> model -> {label, label_id, probabilities}.
 
+    `classify(text)` refuses (InvalidArgumentError) more than `limits["max_batch_rows"]` texts
+    or a text longer than `limits["max_input_chars"]` characters, before any preprocessing; no
+    texts give empty outputs (`probabilities` [0, num_classes]).
+
     Args:
         preprocessor: Preprocessor. Text -> packed ids.
         model: LSTMTextClassifier.
         label_names: list of str. Class names by id.
+        limits: dict. `export.limits` (max_batch_rows, max_input_chars), baked into the graph.
     """
 
-    def __init__(self, preprocessor, model, label_names):
+    def __init__(self, preprocessor, model, label_names, limits):
         super().__init__(name="nlp_lstm_classifier")
         self.preprocessor = preprocessor
         self.model = model
         self.label_names = tf.constant(label_names, dtype=tf.string)
+        self.limits = task_limits(limits, "classification")
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def classify(self, text):
+        text = checked_texts(text, "text", self.limits)
         probabilities = tf.cast(self.model(self.preprocessor(text), training=False), tf.float32)
         label_id = tf.argmax(probabilities, axis=-1)
         return {"label": tf.gather(self.label_names, label_id), "label_id": label_id,
@@ -81,7 +89,8 @@ class ClassifierPredictor(Predictor):
     """Labels and probabilities for texts, from a classifier export.
 
     `predict("a text")` returns one dict, `predict([...])` a list of them:
-    `{"label": str, "probability": float, "probabilities": {label: float}}`.
+    `{"label": str, "probability": float, "probabilities": {label: float}}`. Texts longer than
+    the export's `limits.max_input_chars` are refused (ValueError) before the model runs.
     """
 
     task = "classification"
@@ -93,6 +102,7 @@ class ClassifierPredictor(Predictor):
 
     def predict(self, texts, batch_size=None):
         texts, single = as_text_list(texts)
+        check_texts(texts, "texts", self.limits)
         signature = self.signature(self.metadata["signature"])
         labels, rows = self.labels, []
         for batch in self.batches(texts, batch_size):
@@ -213,7 +223,8 @@ class ClassificationTask(Task):
 
     # -- export ----------------------------------------------------------------------------------
     def serving_module(self):
-        return ClassifierServing(self.preprocessor, self.model, self.label_names)
+        return ClassifierServing(self.preprocessor, self.model, self.label_names,
+                                 self.config.export.limits)
 
     def signatures(self, module):
         return {self.config.export.signature: module.classify}

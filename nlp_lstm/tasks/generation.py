@@ -24,8 +24,9 @@ import tensorflow as tf
 from nlp_lstm import data as data_lib
 from nlp_lstm import rundir
 from nlp_lstm.errors import ConfigError, ExportError
-from nlp_lstm.tasks.base import (Predictor, Task, as_text_list, check_float, check_int,
-                                 predict_batches, register_task)
+from nlp_lstm.limits import (DEFAULT_LIMITS, check_option, check_texts, checked_option,
+                             checked_texts, task_limits)
+from nlp_lstm.tasks.base import Predictor, Task, as_text_list, predict_batches, register_task
 
 SAMPLE_PROMPTS = ["", "The "]
 
@@ -33,7 +34,7 @@ SAMPLE_PROMPTS = ["", "The "]
 def sample_next(logits, temperature, top_k, top_p, seed):
     """Next token ids [batch] from float32 logits [batch, vocab].
 
-    temperature <= 0 is greedy. top_k > 0 keeps the k most likely tokens; top_p < 1 keeps the
+    temperature 0 is greedy. top_k > 0 keeps the k most likely tokens; top_p < 1 keeps the
     smallest set whose probability reaches p. Sampling is stateless: `seed` is a [2] int tensor.
     """
     greedy = tf.argmax(logits, axis=-1, output_type=tf.int64)
@@ -60,13 +61,22 @@ def sample_next(logits, temperature, top_k, top_p, seed):
 class TextGenerator(tf.Module):
     """Stages (text -> ids) + LSTMCausalLM + id -> token lookup, with an in-graph sampling loop.
 
+    `generate` refuses (InvalidArgumentError naming the input and the limit), before any work:
+    more than `limits["max_batch_rows"]` prompts, a prompt over `limits["max_input_chars"]`
+    characters, `max_new_tokens` outside [0, max_new_tokens], a temperature outside [0, 1e6],
+    a negative top_k and a top_p outside (0, 1] (NaN and infinities included). top_k above the
+    vocabulary keeps every token. `max_new_tokens=0` gives every prompt an empty continuation
+    ("" and `token_ids` [batch, 0]); no prompts give empty outputs.
+
     Args:
         preprocessor: Preprocessor. Text -> ragged ids; its vocabulary gives the tokens, the
             start id and the special ids that print as nothing.
         model: LSTMCausalLM.
+        limits: dict. `export.limits` (max_batch_rows, max_input_chars, max_new_tokens), baked
+            into the graph; None: the defaults.
     """
 
-    def __init__(self, preprocessor, model):
+    def __init__(self, preprocessor, model, limits=None):
         super().__init__(name="nlp_lstm_generator")
         self.preprocessor = preprocessor
         self.model = model
@@ -74,6 +84,7 @@ class TextGenerator(tf.Module):
         self.tokens = tf.constant(preprocessor.vocabulary.vocabulary, dtype=tf.string)
         self.num_special = preprocessor.num_special
         self.start_id = preprocessor.special_id("start", "Generation")
+        self.limits = task_limits(limits or DEFAULT_LIMITS, "generation")
 
     def prompt_ids(self, prompt):
         x = self.preprocessor(prompt)
@@ -91,18 +102,28 @@ class TextGenerator(tf.Module):
         tf.TensorSpec([], tf.float32, name="top_p"),
         tf.TensorSpec([], tf.int64, name="seed")])
     def generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed):
+        prompt = checked_texts(prompt, "prompt", self.limits)
+        max_new_tokens, temperature, top_k, top_p = (
+            checked_option(value, name, self.limits) for name, value in (
+                ("max_new_tokens", max_new_tokens), ("temperature", temperature),
+                ("top_k", top_k), ("top_p", top_p)))
         ids = self.prompt_ids(prompt)
         dense = ids.to_tensor(default_value=tf.constant(0, ids.dtype))
+        # Every prompt has at least [BOS]; only an empty batch has no column, and the LSTMs
+        # cannot run zero steps: give it one (masked) column.
+        dense = tf.pad(dense, [[0, 0], [0, tf.maximum(1 - tf.shape(dense)[1], 0)]])
         mask = tf.sequence_mask(ids.row_lengths(), tf.shape(dense)[1])
         logits, states = self.model.prefill(dense, mask)
-        tokens = tf.TensorArray(tf.int64, size=tf.maximum(max_new_tokens, 0))
-        for index in tf.range(tf.maximum(max_new_tokens, 0)):
+        tokens = tf.TensorArray(tf.int64, size=max_new_tokens)
+        for index in tf.range(max_new_tokens):
             token = sample_next(logits, temperature, top_k, top_p,
                                 tf.stack([seed, tf.cast(index, tf.int64)]))
             tokens = tokens.write(index, token)
             logits, states = self.model.step(token, states)
-        generated = tf.transpose(tokens.stack())
-        generated = tf.reshape(generated, [tf.shape(prompt)[0], -1])
+        # Stacking an empty TensorArray fails (its element shape is unknown).
+        generated = tf.cond(max_new_tokens > 0, lambda: tf.transpose(tokens.stack()),
+                            lambda: tf.zeros([tf.shape(prompt)[0], 0], tf.int64))
+        generated = tf.reshape(generated, [tf.shape(prompt)[0], max_new_tokens])
         # Special ids (padding, unknown, BOS, EOS) print as nothing.
         pieces = tf.where(generated < self.num_special, tf.constant(""),
                           tf.gather(self.tokens, generated))
@@ -123,6 +144,7 @@ class EpochSamples(keras.callbacks.Callback):
     """Writes generated samples to RUN_DIR/samples/epoch_NN.txt after every epoch."""
 
     def __init__(self, generator, directory, max_new_tokens=200, seed=0):
+        max_new_tokens = min(max_new_tokens, generator.limits["max_new_tokens"])
         super().__init__()
         self.generator = generator
         self.directory = Path(directory)
@@ -144,25 +166,27 @@ class GeneratorPredictor(Predictor):
 
     `generate("a prompt")` returns the continuation (a string), `generate([...])` a list of them.
     `temperature=0` is greedy; `top_k=0` and `top_p=1` keep every token; the same `seed` gives
-    the same text. `max_new_tokens=0` and an empty list return without calling the model.
+    the same text. `max_new_tokens` defaults to 200 (or the export's limit, if lower);
+    `max_new_tokens=0` gives empty continuations and an empty list an empty list.
+    Prompts and `max_new_tokens` must be within the export's limits (`limits.max_input_chars`,
+    `limits.max_new_tokens`): a ValueError says which, before the model runs.
     """
 
     task = "generation"
 
-    def generate(self, prompts, max_new_tokens=200, temperature=1.0, top_k=0, top_p=1.0, seed=0,
+    def generate(self, prompts, max_new_tokens=None, temperature=1.0, top_k=0, top_p=1.0, seed=0,
                  batch_size=None):
         prompts, single = as_text_list(prompts, "prompts")
-        options = dict(
-            max_new_tokens=tf.constant(check_int("max_new_tokens", max_new_tokens, 0)),
-            temperature=tf.constant(check_float("temperature", temperature, 0.0, 1e6)),
-            top_k=tf.constant(check_int("top_k", top_k, 0)),
-            top_p=tf.constant(check_float("top_p", top_p, 0.0, 1.0, include_minimum=False)),
-            seed=tf.constant(check_int("seed", seed, -2**63, 2**63 - 1), tf.int64))
+        if max_new_tokens is None:
+            max_new_tokens = min(200, self.limits["max_new_tokens"])
+        check_texts(prompts, "prompts", self.limits)
+        values = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
+                      top_p=top_p)
+        options = {name: tf.constant(check_option(name, value, self.limits))
+                   for name, value in values.items()}
+        options["seed"] = tf.constant(check_option("seed", seed, self.limits), tf.int64)
         texts = []
         for batch in self.batches(prompts, batch_size):
-            if max_new_tokens == 0:
-                texts.extend("" for _ in batch)
-                continue
             out = self.signature("generate")(prompt=tf.constant(batch, tf.string), **options)
             texts.extend(t.decode("utf-8", errors="replace") for t in out["text"].numpy())
         return texts[0] if single else texts
@@ -285,7 +309,7 @@ class GenerationTask(Task):
         return offsets.take(1).flat_map(epoch).prefetch(tf.data.AUTOTUNE)
 
     def serving_module(self):
-        return TextGenerator(self.preprocessor, self.model)
+        return TextGenerator(self.preprocessor, self.model, self.config.export.limits)
 
     def compile_arguments(self):
         return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -300,8 +324,8 @@ class GenerationTask(Task):
     def training_callbacks(self, model, run_dir):
         """Samples after every epoch; with data.stateful_batches, states carried across batches
         and zeroed at each epoch start."""
-        out = [EpochSamples(TextGenerator(self.preprocessor, model), Path(run_dir) / "samples",
-                            seed=self.config.seed)]
+        generator = TextGenerator(self.preprocessor, model, self.config.export.limits)
+        out = [EpochSamples(generator, Path(run_dir) / "samples", seed=self.config.seed)]
         if not self.config.data.stateful_batches:
             model.carry_states(None)
             return out

@@ -19,11 +19,11 @@ import tensorflow as tf
 from nlp_lstm import inputs, plots, rundir
 from nlp_lstm.decoding import beam_search, greedy_decode
 from nlp_lstm.errors import ConfigError, ExportError
+from nlp_lstm.limits import DEFAULT_LIMITS, check_option, check_texts, checked_option, checked_texts, task_limits
 from nlp_lstm.models.losses import MaskedSequenceLoss, MaskedTokenAccuracy
 from nlp_lstm.parallel_data import read_pair_file, read_parallel
 from nlp_lstm.preprocessor import Preprocessor, build_stages, check_stage_chain
-from nlp_lstm.tasks.base import (Predictor, Task, as_text_list, check_int, predict_batches,
-                                 register_task)
+from nlp_lstm.tasks.base import Predictor, Task, as_text_list, predict_batches, register_task
 
 # Spacing rules that turn joined tokens back into text ("a man , he 's" -> "a man, he's").
 DETOKENIZE_RULES = (
@@ -59,6 +59,11 @@ def corpus_scores(hypotheses, references):
 class Translator(tf.Module):
     """Source preprocessor + LSTMSeq2Seq + target id -> text, with greedy and beam decoding.
 
+    Each signature refuses (InvalidArgumentError naming the input and the limit), before any
+    decoding: more than `limits["max_batch_rows"]` texts, a text over
+    `limits["max_input_chars"]` characters, `beam_size` outside [1, max_beam_size] and
+    `max_length` outside [1, max_output_length]. No texts give empty outputs.
+
     Args:
         source: Preprocessor. Source text -> ragged ids.
         target: Preprocessor. The target side: its vocabulary, special ids and separator.
@@ -67,10 +72,12 @@ class Translator(tf.Module):
         max_length: int. Default largest number of output tokens.
         beam_size: int. Default beam size (1 decodes greedily).
         length_penalty: float. GNMT length normalisation exponent for beam search.
+        limits: dict. `export.limits` (max_batch_rows, max_input_chars, max_output_length,
+            max_beam_size), baked into the graph.
     """
 
     def __init__(self, source, target, model, max_source_tokens, max_length, beam_size=4,
-                 length_penalty=0.6):
+                 length_penalty=0.6, limits=None):
         super().__init__(name="nlp_lstm_translator")
         self.preprocessor = source
         self.model = model
@@ -85,6 +92,12 @@ class Translator(tf.Module):
         self.default_max_length = tf.Variable(max_length, dtype=tf.int32, trainable=False)
         self.default_beam_size = tf.Variable(beam_size, dtype=tf.int32, trainable=False)
         self.length_penalty = length_penalty
+        self.limits = task_limits(limits or DEFAULT_LIMITS, "translation")
+
+    def checked(self, text, **options):
+        """`text` and the scalar `options`, each refused in the graph when out of limits."""
+        return (checked_texts(text, "text", self.limits),
+                *(checked_option(value, name, self.limits) for name, value in options.items()))
 
     def source_ids(self, text):
         x = self.preprocessor(text)[:, :self.max_source_tokens]
@@ -101,8 +114,6 @@ class Translator(tf.Module):
     def decode(self, text, beam_size, max_length):
         """{"translation", "score", "token_ids"}: the best hypothesis per input."""
         source = self.source_ids(text)
-        max_length = tf.maximum(tf.cast(max_length, tf.int32), 1)
-        beam_size = tf.maximum(tf.cast(beam_size, tf.int32), 1)
         result = beam_search(self.model, source, self.start_id, self.end_id, max_length,
                              beam_size, self.length_penalty)
         ids, scores = result["ids"][:, 0], result["scores"][:, 0]
@@ -110,19 +121,21 @@ class Translator(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def translate(self, text):
+        text, = self.checked(text)
         return self.decode(text, self.default_beam_size, self.default_max_length)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text"),
                                   tf.TensorSpec([], tf.int32, name="beam_size"),
                                   tf.TensorSpec([], tf.int32, name="max_length")])
     def translate_with_options(self, text, beam_size, max_length):
-        return self.decode(text, beam_size, max_length)
+        return self.decode(*self.checked(text, beam_size=beam_size, max_length=max_length))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text"),
                                   tf.TensorSpec([], tf.int32, name="max_length")])
     def translate_greedy(self, text, max_length):
+        text, max_length = self.checked(text, max_length=max_length)
         result = greedy_decode(self.model, self.source_ids(text), self.start_id, self.end_id,
-                               tf.maximum(max_length, 1))
+                               max_length)
         return {"translation": self.to_text(result["ids"]), "score": result["scores"],
                 "token_ids": result["ids"]}
 
@@ -142,7 +155,9 @@ class TranslatorPredictor(Predictor):
 
     `translate("a text")` returns one dict, `translate([...])` a list of them:
     `{"translation": str, "score": float}` (the length-normalised log-probability of the best
-    hypothesis). `beam_size=1` decodes greedily; both options default to the export's.
+    hypothesis). `beam_size=1` decodes greedily; both options default to the export's, and both
+    must be within its limits (`limits.max_beam_size`, `limits.max_output_length`), as the texts
+    (`limits.max_input_chars`): a ValueError says which, before the model runs.
     """
 
     task = "translation"
@@ -154,11 +169,12 @@ class TranslatorPredictor(Predictor):
 
     def translate(self, texts, beam_size=None, max_length=None, batch_size=None):
         texts, single = as_text_list(texts)
+        check_texts(texts, "texts", self.limits)
         defaults = self.defaults
-        beam_size = check_int("beam_size", defaults["beam_size"] if beam_size is None
-                              else beam_size, 1)
-        max_length = check_int("max_length", defaults["max_length"] if max_length is None
-                               else max_length, 1)
+        beam_size = check_option("beam_size", defaults["beam_size"] if beam_size is None
+                                 else beam_size, self.limits)
+        max_length = check_option("max_length", defaults["max_length"] if max_length is None
+                                  else max_length, self.limits)
         rows = []
         for batch in self.batches(texts, batch_size):
             text = tf.constant(batch, tf.string)
@@ -209,7 +225,20 @@ class TranslationTask(Task):
         target.special_id("end", f"Translation ({config.where('stages')})")
         task = cls(config, source, target)
         task.check_model_entry()
+        task.check_export_defaults()
         return task
+
+    def check_export_defaults(self):
+        """A ConfigError when the export's default beam or output length is over its limits."""
+        limits, config = self.config.export.limits, self.config
+        for key, value, limit in (
+                ("evaluate.beam_size", config.evaluate.beam_size, "max_beam_size"),
+                ("evaluate.max_output_tokens" if config.evaluate.max_output_tokens
+                 else "data.max_target_tokens", self.max_output_tokens(), "max_output_length")):
+            if value > getattr(limits, limit):
+                raise ConfigError(f"{config.where(key)} is {value}, over export.limits.{limit}="
+                                  f"{getattr(limits, limit)}: the export could not use it as "
+                                  f"its default. Lower {key} or raise the limit.")
 
     def read_data(self):
         return read_parallel(self.config)
@@ -332,7 +361,7 @@ class TranslationTask(Task):
         evaluate = self.config.evaluate
         return Translator(self.preprocessor, self.target_preprocessor, self.model,
                           self.config.data.max_source_tokens, self.max_output_tokens(),
-                          evaluate.beam_size, evaluate.length_penalty)
+                          evaluate.beam_size, evaluate.length_penalty, self.config.export.limits)
 
     def max_output_tokens(self):
         return self.config.evaluate.max_output_tokens or self.config.data.max_target_tokens
