@@ -38,3 +38,7 @@ class ExportError(NlpLstmError, RuntimeError):
 
 class RunDirError(NlpLstmError, RuntimeError):
     """A run directory is missing, incomplete, or would be overwritten."""
+
+
+class TrainingError(NlpLstmError, RuntimeError):
+    """Training cannot go on, such as a loss that became NaN or infinite."""

@@ -3,6 +3,10 @@
 Sequences are trimmed (not padded) before bucketing, so each batch is padded only to its own longest
 row, and always on the right, which the cuDNN kernel needs. The share of padding tokens is counted
 in the pipeline and reported per epoch.
+
+Each epoch's order is a pure function of (seed, epoch): the train datasets read the epoch being
+trained from `training_epoch()`, which training sets at the start of every epoch, so a resumed
+process shuffles epoch 3 exactly as the uninterrupted one did.
 """
 
 import numpy as np
@@ -10,6 +14,49 @@ import tensorflow as tf
 
 AUTOTUNE = tf.data.AUTOTUNE
 TOKENIZE_BATCH = 256
+_EPOCH = []
+
+
+def training_epoch():
+    """The process's epoch counter (a tf.int64 Variable, 0-based), created on first use.
+
+    `training.fit` assigns the epoch about to run in `on_epoch_begin`; Keras creates each epoch's
+    train iterator after that, so `per_epoch` datasets see the right value.
+    """
+    if not _EPOCH:
+        _EPOCH.append(tf.Variable(0, dtype=tf.int64, trainable=False, name="training_epoch"))
+    return _EPOCH[0]
+
+
+def epoch_seed(seed, epoch):
+    """A [2] int64 stateless-op seed for `epoch` of a run seeded with `seed`."""
+    return tf.stack([tf.constant(seed or 0, tf.int64), tf.cast(epoch, tf.int64)])
+
+
+def per_epoch(make):
+    """A dataset whose every iteration is `make(epoch)` for the epoch `training_epoch()` holds.
+
+    `make` takes the epoch as an int64 scalar tensor and returns a dataset; the known cardinality
+    of `make`'s dataset is kept, so Keras still knows the steps per epoch.
+    """
+    epoch = training_epoch()
+    cardinality = make(tf.constant(0, tf.int64)).cardinality()
+    dataset = tf.data.Dataset.from_tensors(0).flat_map(lambda _: make(epoch.read_value()))
+    if int(cardinality) >= 0:
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(cardinality))
+    return dataset
+
+
+def shuffle_seed(seed, epoch):
+    """The int64 seed of epoch `epoch`'s shuffle in a run seeded with `seed` (a tensor)."""
+    mixed = tf.constant(seed or 0, tf.int64) * 1000003 + tf.cast(epoch, tf.int64)
+    return tf.math.floormod(mixed, 2 ** 31 - 1)
+
+
+def shuffled_per_epoch(dataset, buffer_size, seed):
+    """`dataset` shuffled with a `buffer_size` buffer in an order fixed by (seed, epoch)."""
+    return per_epoch(lambda epoch: dataset.shuffle(buffer_size, seed=shuffle_seed(seed, epoch),
+                                                   reshuffle_each_iteration=False))
 
 
 class PaddingCounter:
@@ -85,7 +132,7 @@ def batched(dataset, packer, batch_size, boundaries, counter=None, shuffle_buffe
     pad = tf.constant(packer.pad_value, tf.int64)
     dataset = dataset.cache()
     if shuffle_buffer:
-        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        dataset = shuffled_per_epoch(dataset, shuffle_buffer, seed)
     sizes = [batch_size] * (len(boundaries) + 1) if isinstance(batch_size, int) else batch_size
     if boundaries:
         dataset = dataset.bucket_by_sequence_length(

@@ -8,6 +8,7 @@ and imports no task module.
 
 import dataclasses
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -40,6 +41,7 @@ class Pipeline:
     def __init__(self, config, task):
         self.config = config
         self.task = task
+        self.lock = None  # the run directory's RunDirLock, when `load_run` took it
 
     def evaluate(self, run_dir, splits=None):
         """Metrics per split of a trained task (see `Task.evaluate`); a split asked for by name
@@ -70,16 +72,38 @@ class Pipeline:
         return metrics, out
 
     def run(self, run_dir=None, overwrite=False, resume=False, runs_root="runs"):
-        """Runs `config.steps` and returns a RunResult; artifacts go to the run directory."""
+        """Runs `config.steps` and returns a RunResult; artifacts go to the run directory.
+
+        The process holds the run directory's lock (`rundir.RunDirLock`) from the start to the
+        end, so a second writer fails at once. A run that fails before training starts (a data
+        error, say) in a directory this call created itself, removes that directory again; in an
+        explicit --run-dir it leaves the manifest with status "failed" and the error.
+        """
         if keras.backend.backend() != "tensorflow":
             raise ConfigError(f"nlp_lstm needs the TensorFlow backend of Keras; KERAS_BACKEND is "
                               f"{keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow.")
+        if overwrite and resume:
+            raise RunDirError("--overwrite and --resume exclude each other: --resume continues "
+                              "the run in --run-dir, --overwrite deletes it. Pass one of them.")
         config = self.config
+        created = run_dir is None or not Path(run_dir).exists()
         if run_dir is None:
-            run_dir, resuming = rundir.new_run_dir(config.name, runs_root), False
-        else:
+            run_dir = rundir.new_run_dir(config.name, runs_root)
+        lock = rundir.RunDirLock(run_dir).acquire()
+        try:
+            return self._run_locked(Path(run_dir), created, overwrite, resume)
+        finally:
+            lock.release()
+
+    def _run_locked(self, run_dir, created, overwrite, resume):
+        config = self.config
+        try:
             resuming = rundir.prepare_run_dir(run_dir, config.hash(), overwrite, resume)
-        run_dir = Path(run_dir)
+        except RunDirError:
+            if created:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        rundir.clean_leftovers(run_dir)
         manifest = rundir.read_json(run_dir / "manifest.json") if resuming else None
         manifest = manifest or {"pipeline": config.name, "task": config.task,
                                 "config_hash": config.hash(), "seed": config.seed,
@@ -88,10 +112,13 @@ class Pipeline:
                                 "versions": rundir.versions(),
                                 "machine": rundir.describe_machine()}
         manifest.update(status="running", resumed=resuming)
+        manifest.pop("error", None)
+        manifest.pop("end_time", None)
         rundir.atomic_write_text(run_dir / "config.yaml", dump_config(config))
         rundir.atomic_write_json(run_dir / "manifest.json", manifest)
         metrics = rundir.read_json(run_dir / "metrics.json", {})
         policy = keras.mixed_precision.global_policy().name
+        self._training_started = False
         try:
             self._run_steps(run_dir, manifest, metrics)
         except KeyboardInterrupt:
@@ -99,6 +126,10 @@ class Pipeline:
             rundir.atomic_write_json(run_dir / "manifest.json", manifest)
             raise
         except BaseException as err:
+            if created and not self._training_started and not manifest["steps_done"]:
+                logger.info("Removing %s: the run failed before training.", run_dir)
+                shutil.rmtree(run_dir, ignore_errors=True)
+                raise
             manifest.update(status="failed", error=f"{type(err).__name__}: {err}"[:2000],
                             end_time=rundir.now())
             rundir.atomic_write_json(run_dir / "manifest.json", manifest)
@@ -136,9 +167,11 @@ class Pipeline:
             rundir.atomic_write_json(run_dir / "manifest.json", manifest)
         if "train" in config.steps and not trained:
             start = time.perf_counter()
+            self._training_started = True
             history = task.train(run_dir)
             timings["train"] = round(time.perf_counter() - start, 2)
-            manifest["epochs_run"] = len(history.epoch)
+            # All epochs, counting those an interrupted earlier process finished.
+            manifest["epochs_run"] = getattr(history, "epochs_done", len(history.epoch))
             task.save_model(run_dir)
             plots.plot_history(run_dir / "history.csv", run_dir / "history.png",
                                task.history_metrics)
@@ -168,16 +201,26 @@ def build_pipeline(config: PipelineConfig):
     return Pipeline(config, TASKS.get(config.task).from_config(config))
 
 
-def load_run(run_dir, with_data=True):
-    """A Pipeline restored from a run directory (config, adapted stages, trained model)."""
+def load_run(run_dir, with_data=True, lock=True):
+    """A Pipeline restored from a run directory (config, adapted stages, trained model).
+
+    With `lock`, the returned Pipeline holds the directory's lock (`pipeline.lock`) until it is
+    released or the process ends, since `evaluate` and `export` write into the directory; a run
+    directory in use by another process raises RunDirError.
+    """
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise RunDirError(f"{run_dir} is not a run directory (no config.yaml). Pass the directory "
                           f"`nlp-lstm run` printed.")
+    held = rundir.RunDirLock(run_dir).acquire() if lock else None
+    if held is not None:
+        rundir.clean_leftovers(run_dir)
     import yaml
     config = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")))
     task = TASKS.get(config.task)(config, None)
     task.load_state(run_dir)
     if with_data:
         task.read()
-    return Pipeline(config, task)
+    pipeline = Pipeline(config, task)
+    pipeline.lock = held
+    return pipeline

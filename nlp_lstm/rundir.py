@@ -1,7 +1,15 @@
-"""Run directories: naming, atomic writes, the manifest, and the rules against silent overwrites."""
+"""Run directories: naming, atomic writes, the manifest, the lock, and the rules against silent
+overwrites.
+
+One process writes into a run directory at a time: it holds an OS lock (`fcntl.flock`) on
+RUN_DIR/.lock, which the kernel releases when the process ends, however it ends. A directory
+whose lock is held is in use; only one whose lock is free can be resumed or overwritten.
+"""
 
 import datetime
+import fcntl
 import json
+import math
 import os
 import platform
 import shutil
@@ -38,8 +46,27 @@ def atomic_write_text(path, text):
         raise
 
 
+def finite_json(data):
+    """`data` with every NaN or infinite float replaced by None, so it dumps as strict JSON."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: finite_json(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite_json(value) for value in data]
+    if hasattr(data, "item") and getattr(data, "shape", None) == ():  # a NumPy scalar
+        return finite_json(data.item())
+    return data
+
+
+def dumps_json(data, **kwargs):
+    """Strict JSON text of `data`: non-finite floats become null (`finite_json`), never NaN."""
+    return json.dumps(finite_json(data), allow_nan=False, default=str, **kwargs)
+
+
 def atomic_write_json(path, data):
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    """Writes `data` as strict JSON (`dumps_json`) through `atomic_write_text`."""
+    atomic_write_text(path, dumps_json(data, indent=2, sort_keys=False) + "\n")
 
 
 def read_json(path, default=None):
@@ -69,6 +96,115 @@ def git_commit(directory):
     return result.stdout.strip() or None if result.returncode == 0 else None
 
 
+LOCK_FILE = ".lock"
+
+
+class RunDirLock:
+    """The one-writer lock of a run directory: `fcntl.flock` on RUN_DIR/.lock.
+
+    `acquire()` fails at once with RunDirError naming the process that holds it. Within one
+    process the lock is re-entrant (a run, then `load_run` on the same directory, share it); it
+    is released when the last holder releases it or the process ends. The lock file records the
+    holder's pid, start time and command line, and stays after release: deleting it would let
+    two processes lock two different files. A free lock on a leftover file means nobody writes.
+    """
+
+    _held = {}  # resolved lock path -> [file descriptor, holders in this process]
+
+    def __init__(self, run_dir):
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / LOCK_FILE
+        self._key = None
+
+    @property
+    def held(self):
+        return self._key is not None
+
+    def acquire(self):
+        if self._key is not None:
+            return self
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        key = str(self.path.resolve())
+        if key in self._held:
+            self._held[key][1] += 1
+            self._key = key
+            return self
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = lock_holder(self.run_dir) or {}
+            os.close(fd)
+            raise RunDirError(
+                f"{self.run_dir} is in use by process {holder.get('pid', '?')} (started "
+                f"{holder.get('started', '?')}: {holder.get('command', '?')}). Wait for it to "
+                f"finish or choose another --run-dir.") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, (json.dumps({"pid": os.getpid(), "started": now(),
+                                  "command": " ".join(sys.argv)[:500]}) + "\n").encode())
+        os.fsync(fd)
+        self._held[key] = [fd, 1]
+        self._key = key
+        return self
+
+    def release(self):
+        if self._key is None:
+            return
+        key, self._key = self._key, None
+        entry = self._held.get(key)
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] > 0:
+            return
+        del self._held[key]
+        try:
+            fcntl.flock(entry[0], fcntl.LOCK_UN)
+        finally:
+            os.close(entry[0])
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def __del__(self):
+        self.release()
+
+
+def lock_holder(run_dir):
+    """What RUN_DIR/.lock says of the process that last took it ({pid, started, command}), or None."""
+    try:
+        return json.loads((Path(run_dir) / LOCK_FILE).read_text(encoding="utf-8") or "null")
+    except (OSError, ValueError):
+        return None
+
+
+def is_locked(run_dir):
+    """True when a process (this one included) holds the lock of `run_dir`."""
+    path = Path(run_dir) / LOCK_FILE
+    if not path.is_file():
+        return False
+    if str(path.resolve()) in RunDirLock._held:
+        return True
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def _entries(run_dir):
+    """The entries of `run_dir` other than its lock file."""
+    return [p for p in Path(run_dir).iterdir() if p.name != LOCK_FILE]
+
+
 def new_run_dir(name, root="runs"):
     """A fresh `runs/<name>-<timestamp>` directory (suffixed if one exists in the same second)."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -84,11 +220,15 @@ def new_run_dir(name, root="runs"):
 def prepare_run_dir(run_dir, config_hash, overwrite=False, resume=False):
     """Checks an explicit run directory. Returns True when resuming an interrupted run.
 
-    A finished run is never overwritten without `overwrite`; an interrupted one is continued only
-    with `resume` and the same config.
+    The caller must hold the directory's `RunDirLock` (so no other process is writing there). A
+    finished run is never overwritten without `overwrite`; an interrupted one is continued only
+    with `resume` and the same config. `overwrite` empties the directory but keeps its lock file.
     """
     run_dir = Path(run_dir)
-    if not run_dir.exists() or not any(run_dir.iterdir()):
+    if overwrite and resume:
+        raise RunDirError("--overwrite and --resume exclude each other: --resume continues the "
+                          "run in --run-dir, --overwrite deletes it. Pass one of them.")
+    if not run_dir.exists() or not _entries(run_dir):
         if resume:
             raise RunDirError(f"--resume was given but {run_dir} holds no run. Drop --resume to "
                               f"start a new run there.")
@@ -99,8 +239,11 @@ def prepare_run_dir(run_dir, config_hash, overwrite=False, resume=False):
         if manifest is None and not (run_dir / "config.yaml").exists():
             raise RunDirError(f"{run_dir} is not empty and is not a run directory; refusing to "
                               f"delete it with --overwrite. Choose another --run-dir.")
-        shutil.rmtree(run_dir)
-        run_dir.mkdir(parents=True)
+        for entry in _entries(run_dir):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
         return False
     if manifest is None:
         raise RunDirError(f"{run_dir} exists, is not empty and holds no manifest.json. Choose "
@@ -117,6 +260,21 @@ def prepare_run_dir(run_dir, config_hash, overwrite=False, resume=False):
                           f" differs from this one ({config_hash}). Use the same pipeline and "
                           f"--set values, or start a new run.")
     return True
+
+
+def clean_leftovers(run_dir, export_name="export"):
+    """Removes what a killed export left in `run_dir`: its `.export.tmp-*` folders, and the
+    `.export.old` copy of the previous export (moved back into place if `export/` is missing).
+    Call it holding the directory's lock."""
+    run_dir = Path(run_dir)
+    for tmp in run_dir.glob(f".{export_name}.tmp-*"):
+        shutil.rmtree(tmp, ignore_errors=True)
+    old, current = run_dir / f".{export_name}.old", run_dir / export_name
+    if old.is_dir():
+        if current.exists():
+            shutil.rmtree(old)
+        else:
+            os.replace(old, current)
 
 
 def describe_machine():

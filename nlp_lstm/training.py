@@ -1,14 +1,21 @@
 """Compile and fit a model from `TrainConfig`: optimizer, schedule, clipping, callbacks, resume."""
 
+import csv
+import json
 import logging
+import math
 import os
+import random
+import tempfile
 import time
 import warnings
 
 import keras
+import numpy as np
 
-from nlp_lstm import rundir
+from nlp_lstm import inputs, rundir
 from nlp_lstm.config import TrainConfig
+from nlp_lstm.errors import RunDirError, TrainingError
 
 logger = logging.getLogger(__name__)
 
@@ -103,9 +110,183 @@ class TimeBudget(keras.callbacks.Callback):
             "budget_seconds": self.budget, "stopped_after_epoch": self.stopped_after_epoch})
 
 
+class EpochClock(keras.callbacks.Callback):
+    """Sets `inputs.training_epoch()` to the epoch about to run, before Keras opens its iterator."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        inputs.training_epoch().assign(epoch)
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Raises TrainingError as soon as a train batch's loss is NaN or infinite."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.model.stop_training = True
+            raise TrainingError(
+                f"The training loss became {float(loss)} at epoch {self.epoch + 1}, batch "
+                f"{batch + 1}; training stopped. Lower train.learning_rate or set "
+                f"train.clipnorm, and check the data.")
+
+
+# What each callback needs to continue as if never interrupted (its on_train_begin resets these).
+CALLBACK_STATE = {keras.callbacks.EarlyStopping: ("wait", "stopped_epoch", "best", "best_epoch"),
+                  keras.callbacks.ReduceLROnPlateau: ("wait", "best", "cooldown_counter"),
+                  keras.callbacks.ModelCheckpoint: ("best",),
+                  TimeBudget: ("spent", "slowest", "stopped_after_epoch")}
+
+
+def _encode(value):
+    if isinstance(value, (np.floating, np.integer)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"float": repr(value)}
+    return value
+
+
+def _decode(value):
+    return float(value["float"]) if isinstance(value, dict) else value
+
+
+class ResumeState(keras.callbacks.Callback):
+    """Saves after every epoch all that training needs to go on bit-identically, and restores it
+    when a fit starts where a saved state exists.
+
+    One file, `path` (an .npz written through a temporary file and a rename, so a kill leaves the
+    previous epoch's state whole): every model variable (the weights, and the dropout seed
+    generators' states that `save_weights` leaves out), every optimizer variable (step count,
+    moments, learning rate, EMA averages), the state of the other callbacks (early stopping with
+    its best weights, ReduceLROnPlateau, the best checkpoint's score, the time budget), the Python
+    and NumPy global generators, and whether training was stopped. The input pipeline needs
+    nothing saved: each epoch's order is a function of (seed, epoch) (`inputs.per_epoch`).
+    Must come after the callbacks it restores, whose `on_train_begin` resets them. The file is
+    deleted when the fit ends.
+    """
+
+    def __init__(self, path, others=()):
+        super().__init__()
+        self.path = path
+        self.others = list(others)
+        self.epochs_done = 0
+
+    def saved_epoch(self):
+        """Epochs finished in the saved state (None without one)."""
+        if not os.path.isfile(self.path):
+            return None
+        with np.load(self.path, allow_pickle=False) as saved:
+            return json.loads(str(saved["meta"]))["epoch"]
+
+    def _states(self):
+        for index, callback in enumerate(self.others):
+            for kind, names in CALLBACK_STATE.items():
+                if isinstance(callback, kind):
+                    yield index, callback, names
+
+    def on_train_begin(self, logs=None):
+        self.epochs_done = 0
+        if not os.path.isfile(self.path):
+            return
+        with np.load(self.path, allow_pickle=False) as saved:
+            arrays = {key: saved[key] for key in saved.files}
+        meta = json.loads(str(arrays["meta"]))
+        optimizer = self.model.optimizer
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        for prefix, variables in (("model", self.model.variables),
+                                  ("optimizer", optimizer.variables if optimizer else [])):
+            if meta[prefix] != len(variables):
+                raise RunDirError(
+                    f"{self.path} holds {meta[prefix]} {prefix} variables and this {prefix} has "
+                    f"{len(variables)}: it was saved by another model. Delete it to train from "
+                    f"the start.")
+            for index, variable in enumerate(variables):
+                variable.assign(arrays[f"{prefix}/{index}"])
+        for index, callback, names in self._states():
+            for name in names:
+                setattr(callback, name, _decode(meta["callbacks"][str(index)][name]))
+            if f"cb{index}/best_weights/0" in arrays:
+                count = meta["callbacks"][str(index)]["best_weights"]
+                callback.best_weights = [arrays[f"cb{index}/best_weights/{i}"]
+                                         for i in range(count)]
+        random.setstate((3, tuple(int(v) for v in arrays["python_random"]), None))
+        np.random.set_state(("MT19937", arrays["numpy_random"].astype(np.uint32),
+                             *meta["numpy_random_rest"]))
+        self.epochs_done = meta["epoch"]
+        # Nothing is left to run when the saved epoch had stopped training (early stop, budget).
+        self.model._initial_epoch = self.params["epochs"] if meta["stopped"] else meta["epoch"]
+        logger.info("Resuming training after epoch %d from %s.", meta["epoch"], self.path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs_done = epoch + 1
+        optimizer = self.model.optimizer
+        arrays = {f"model/{i}": np.asarray(v) for i, v in enumerate(self.model.variables)}
+        optimizer_variables = optimizer.variables if optimizer is not None else []
+        arrays.update({f"optimizer/{i}": np.asarray(v) for i, v in enumerate(optimizer_variables)})
+        states = {}
+        for index, callback, names in self._states():
+            states[str(index)] = {name: _encode(getattr(callback, name)) for name in names}
+            best_weights = getattr(callback, "best_weights", None)
+            if best_weights is not None:
+                states[str(index)]["best_weights"] = len(best_weights)
+                arrays.update({f"cb{index}/best_weights/{i}": np.asarray(w)
+                               for i, w in enumerate(best_weights)})
+        python_state = random.getstate()
+        numpy_state = np.random.get_state()
+        arrays["python_random"] = np.asarray(python_state[1], dtype=np.int64)
+        arrays["numpy_random"] = np.asarray(numpy_state[1], dtype=np.int64)
+        meta = {"epoch": epoch + 1, "stopped": bool(self.model.stop_training),
+                "model": len(self.model.variables), "optimizer": len(optimizer_variables),
+                "callbacks": states, "numpy_random_rest": [int(numpy_state[2]), int(numpy_state[3]),
+                                      float(numpy_state[4])]}
+        arrays["meta"] = np.asarray(json.dumps(meta, allow_nan=False))
+        directory = os.path.dirname(self.path)
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".state.", suffix=".npz.tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                np.savez(handle, **arrays)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def on_train_end(self, logs=None):
+        if os.path.isfile(self.path):
+            os.unlink(self.path)
+
+
+def keep_history_before(path, epoch):
+    """Drops the rows of the CSV history at `path` for epochs >= `epoch` (to be run again)."""
+    if not os.path.isfile(path):
+        return
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    if not rows:
+        return
+    header, body = rows[0], rows[1:]
+    column = header.index("epoch") if "epoch" in header else 0
+    kept = [row for row in body if row and int(row[column]) < epoch]
+    if len(kept) == len(body):
+        return
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([header] + kept if kept or epoch else [])
+
+
 def callbacks(train: TrainConfig, run_dir, counter=None):
-    """Padding share, early stopping, best checkpoint, resumable backup, TensorBoard, CSV history."""
-    out = []
+    """Epoch clock, NaN stop, padding share, early stopping, best checkpoint, TensorBoard, CSV
+    history (`fit` adds the resume state last)."""
+    out = [EpochClock(), StopOnNonFiniteLoss()]
     if counter is not None:
         out.append(PaddingShare(counter))
     if train.early_stopping_patience:
@@ -124,8 +305,6 @@ def callbacks(train: TrainConfig, run_dir, counter=None):
         keras.callbacks.ModelCheckpoint(os.path.join(run_dir, "checkpoints", "best.weights.h5"),
                                         monitor=train.monitor, save_best_only=True,
                                         save_weights_only=True),
-        # Saves the state every epoch; a resumed run continues from the last finished epoch.
-        keras.callbacks.BackupAndRestore(os.path.join(run_dir, "checkpoints", "backup")),
         keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), profile_batch=0),
         keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=True),
     ]
@@ -139,15 +318,26 @@ def fit(model, train_ds, validation_ds, train: TrainConfig, run_dir, steps_per_e
 
     A run and every tuning trial train through here. `epochs`, `initial_epoch` and `verbose`
     default to the config; the tuner sets them for its trials.
+
+    A resumed fit continues after the last finished epoch saved in
+    RUN_DIR/checkpoints/resume.npz (`ResumeState`); the history rows of later epochs are dropped
+    first, since those epochs run again. The returned History has `epochs_done`: the epochs
+    finished in all, counting those of an interrupted earlier process.
     """
     model.compile(optimizer=build_optimizer(train, steps_per_epoch), loss=loss,
                   metrics=list(metrics))
+    run_callbacks = callbacks(train, run_dir, counter) + list(extra_callbacks)
+    resume = ResumeState(os.path.join(run_dir, "checkpoints", "resume.npz"), run_callbacks)
+    saved = resume.saved_epoch()
+    keep_history_before(os.path.join(run_dir, "history.csv"),
+                        initial_epoch if saved is None else saved)
     with warnings.catch_warnings():
         # Length-bucketed datasets have no known size; Keras warns about that at every epoch end.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
-        return model.fit(train_ds, validation_data=validation_ds,
-                         epochs=train.epochs if epochs is None else epochs,
-                         initial_epoch=initial_epoch,
-                         callbacks=callbacks(train, run_dir, counter) + list(extra_callbacks),
-                         verbose=train.verbose if verbose is None else verbose,
-                         shuffle=False)
+        history = model.fit(train_ds, validation_data=validation_ds,
+                            epochs=train.epochs if epochs is None else epochs,
+                            initial_epoch=initial_epoch, callbacks=run_callbacks + [resume],
+                            verbose=train.verbose if verbose is None else verbose,
+                            shuffle=False)
+    history.epochs_done = max(resume.epochs_done, initial_epoch + len(history.epoch))
+    return history

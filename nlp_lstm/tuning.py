@@ -337,10 +337,23 @@ def plot_trials(rows, params, objective, path):
 
 
 def tune(pipeline, space, where, run_dir, overwrite=False):
-    """Runs the search; writes trials.csv, best_config.yaml and tuning.png; returns a summary."""
+    """Runs the search; writes trials.csv, best_config.yaml and tuning.png; returns a summary.
+
+    The process holds the tuning directory's lock (`rundir.RunDirLock`) throughout; the chief and
+    workers of a distributed search share it with the parent that started them.
+    """
+    run_dir = Path(run_dir)
+    lock = None if is_distributed_child() else rundir.RunDirLock(run_dir).acquire()
+    try:
+        return _tune_locked(pipeline, space, where, run_dir, overwrite)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _tune_locked(pipeline, space, where, run_dir, overwrite):
     config, task = pipeline.config, pipeline.task
     params = parse_search_space(space, config, where)
-    run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     project_dir = run_dir / "tuner" / f"project-{project_key(config, params)}"
     if overwrite and project_dir.exists():

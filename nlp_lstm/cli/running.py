@@ -12,6 +12,9 @@ from nlp_lstm.cli.base import (SEARCH_SPACE, _echo_metrics, _library_errors, _lo
 
 
 def _run(pipeline, overrides, data_dir, run_dir, overwrite, resume, steps=None):
+    if overwrite and resume:
+        raise click.UsageError("--overwrite and --resume exclude each other: --resume continues "
+                               "the run in --run-dir, --overwrite deletes it. Pass one of them.")
     config = _load(pipeline, overrides, data_dir)
     if steps is not None:
         config = dataclasses.replace(config, steps=steps)
@@ -151,6 +154,10 @@ def tune_command(pipeline, search_path, algorithm, max_trials, overrides, data_d
     space, where = (tuning.read_search_space(search_path) if search_path
                     else (config.tune.search_space, config.where("tune.search_space")))
     run_dir = Path(run_dir) if run_dir else rundir.new_run_dir(f"{config.name}-tune")
+    # One writer per tuning directory; a distributed search's chief and workers run under the
+    # lock of the parent that started them.
+    if not tuning.is_distributed_child():
+        click.get_current_context().call_on_close(rundir.RunDirLock(run_dir).acquire().release)
     if workers:
         child = [str(pipeline), "--run-dir", str(run_dir)] + [f"--set={o}" for o in overrides]
         child += ["--search", str(search_path)] if search_path else []

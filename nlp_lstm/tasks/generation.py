@@ -24,6 +24,7 @@ import tensorflow as tf
 from nlp_lstm import data as data_lib
 from nlp_lstm import rundir
 from nlp_lstm.errors import ConfigError, ExportError
+from nlp_lstm.inputs import epoch_seed, per_epoch, shuffle_seed, shuffled_per_epoch
 from nlp_lstm.limits import (DEFAULT_LIMITS, check_option, check_texts, checked_option,
                              checked_texts, task_limits)
 from nlp_lstm.tasks.base import Predictor, Task, as_text_list, predict_batches, register_task
@@ -258,18 +259,25 @@ class GenerationTask(Task):
                 return (tf.reshape(tokens[start:start + length], [length]),
                         tf.reshape(tokens[start + 1:start + length + 1], [length]))
 
-            offsets = tf.data.Dataset.random(seed=self.config.seed,
-                                             rerandomize_each_iteration=True)
-            dataset = tf.data.Dataset.zip(
-                tf.data.Dataset.range(count).shuffle(count, seed=self.config.seed,
-                                                     reshuffle_each_iteration=True), offsets)
+            seed = self.config.seed
+
+            def slots(epoch):  # the shuffled window slots and their offsets, fixed by (seed, epoch)
+                offsets = tf.random.stateless_uniform([count], epoch_seed(seed, epoch),
+                                                      maxval=length, dtype=tf.int64)
+                return tf.data.Dataset.zip(
+                    tf.data.Dataset.range(count).shuffle(
+                        count, seed=shuffle_seed(seed, epoch),
+                        reshuffle_each_iteration=False),
+                    tf.data.Dataset.from_tensor_slices(offsets))
+
+            dataset = per_epoch(slots)
             dataset = dataset.map(window, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             return dataset.batch(batch).prefetch(tf.data.AUTOTUNE)
         inputs = ids[:count * length].reshape(count, length)
         targets = ids[1:count * length + 1].reshape(count, length)
         dataset = tf.data.Dataset.from_tensor_slices((inputs, targets))
         if training:
-            dataset = dataset.shuffle(count, seed=self.config.seed, reshuffle_each_iteration=True)
+            dataset = shuffled_per_epoch(dataset, count, self.config.seed)
         return dataset.batch(batch).prefetch(tf.data.AUTOTUNE)
 
     def _stream_layout(self, ids):
@@ -305,8 +313,10 @@ class GenerationTask(Task):
             return tf.data.Dataset.from_tensor_slices(
                 (by_window(tf.gather(tokens, index)), by_window(tf.gather(tokens, index + 1))))
 
-        offsets = tf.data.Dataset.random(seed=self.config.seed, rerandomize_each_iteration=True)
-        return offsets.take(1).flat_map(epoch).prefetch(tf.data.AUTOTUNE)
+        seed = self.config.seed
+        return per_epoch(lambda e: epoch(tf.random.stateless_uniform(
+            [], epoch_seed(seed, e), maxval=length, dtype=tf.int64))).prefetch(
+                tf.data.AUTOTUNE)
 
     def serving_module(self):
         return TextGenerator(self.preprocessor, self.model, self.config.export.limits)

@@ -321,8 +321,9 @@ class TranslationTask(Task):
         dataset = dataset.map(lambda s, t: (s, tf.concat([start, t], 0), tf.concat([t, end], 0)))
         dataset = dataset.cache()
         if training:
-            dataset = dataset.shuffle(min(self.config.train.shuffle_buffer, max(len(sources), 1)),
-                                      seed=self.config.seed, reshuffle_each_iteration=True)
+            dataset = inputs.shuffled_per_epoch(
+                dataset, min(self.config.train.shuffle_buffer, max(len(sources), 1)),
+                self.config.seed)
         boundaries = self.boundaries()
         sizes = self.train_batch_sizes() if training else self.eval_batch_sizes()
         pad = tf.constant(target["pad"], tf.int64)
