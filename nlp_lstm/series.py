@@ -91,7 +91,7 @@ def _numeric(column, values, path, fmt):
             number = None
         if number is None or not np.isfinite(number):
             line, row = _where(fmt, index)
-            kind = "is empty (NaN)" if value is None or (isinstance(value, float) and
+            kind = "is empty or NaN" if value is None or (isinstance(value, float) and
                                                           np.isnan(value)) else \
                 f"holds {value!r}, not a finite number"
             raise InputDataError(f"{row} {kind}. Every cell of a series column must be a number; "
@@ -298,3 +298,31 @@ def format_timestamp(seconds, step):
     """ISO text of a timestamp; the date only for steps of whole days."""
     text = _iso(seconds)
     return text[:10] if step % DAY == 0 else text
+
+
+def read_recent(path, metadata):
+    """(timestamps [L], values [L, columns]) of the last L rows of a table, for an export.
+
+    `metadata` is the export's own (timestamp column and format, columns, input length); the
+    rows are checked as a series' are (numbers, strictly increasing timestamps).
+    """
+    path = str(path)
+    fmt = data_lib.file_format(path, "auto")
+    table = data_lib.load_files([path], fmt, None)
+    names = list(table.column_names)
+    wanted = [metadata["timestamp_column"], *metadata["columns"]]
+    for name in wanted:
+        if name not in names:
+            raise InputDataError(f"There is no column {name!r}; the export reads {wanted}. The "
+                                 f"table has: {', '.join(names)}.", path=path, column=name)
+    length = metadata["input_length"]
+    if table.num_rows < length:
+        raise InputDataError(f"The table has {table.num_rows} rows; the export needs the last "
+                             f"{length} rows of history.", path=path)
+    timestamps = _timestamps(wanted[0], table[wanted[0]], path, fmt,
+                             metadata.get("timestamp_format"))
+    values = np.stack([_numeric(name, table[name], path, fmt) for name in metadata["columns"]],
+                      axis=1)
+    fill = "keep" if metadata.get("weekdays_only") else "none"
+    timestamps, values, _, _ = check_regular(timestamps, values, fill, path, fmt, wanted[0])
+    return timestamps[-length:], values[-length:]

@@ -51,6 +51,26 @@ class ForecastServing(tf.Module):
         return {"forecast": self.scaler.inverse(tf.cast(scaled, tf.float32), self.target_indices)}
 
 
+class ForecastStages:
+    """The forecasting stage chain, `[ZScoreScaler, Windower]`, as `task.preprocessor`.
+
+    Args:
+        stages: list. The scaler, then the windower.
+    """
+
+    def __init__(self, stages):
+        self.stages = list(stages)
+        self.scaler, self.windower = self.stages
+
+    def get_config(self):
+        return [stage.get_config() for stage in self.stages]
+
+    @classmethod
+    def from_config(cls, config):
+        scaler, windower = config
+        return cls([ZScoreScaler(**scaler), Windower(**windower)])
+
+
 class ForecastPredictor(Predictor):
     """Forecasts from a forecasting export: raw history in, raw forecast out.
 
@@ -95,7 +115,7 @@ class ForecastingTask(Task):
 
     Args:
         config: PipelineConfig with task: forecasting.
-        preprocessor: None, or [ZScoreScaler, Windower] (the stages, built from the config).
+        preprocessor: ForecastStages, or None when a run directory restores it.
     """
 
     injected_model_args = ("input_length", "horizon", "input_channels", "target_indices")
@@ -105,9 +125,16 @@ class ForecastingTask(Task):
 
     def __init__(self, config, preprocessor):
         super().__init__(config, preprocessor)
-        self.scaler, self.windower = preprocessor or (None, None)
         self.linear_peer = None
         self._scaled = None
+
+    @property
+    def scaler(self):
+        return self.preprocessor.scaler
+
+    @property
+    def windower(self):
+        return self.preprocessor.windower
 
     @classmethod
     def from_config(cls, config):
@@ -118,7 +145,7 @@ class ForecastingTask(Task):
             names = [stage.registry_name for stage in stages]
             raise ConfigError(f"task: forecasting needs the stages {STAGE_CHAIN}; {where} lists "
                               f"{names}. (calendar_features is not wired into the models yet.)")
-        task = cls(config, stages)
+        task = cls(config, ForecastStages(stages))
         task.check_model_entry()
         return task
 
@@ -296,12 +323,10 @@ class ForecastingTask(Task):
 
     # -- saving and loading a run ----------------------------------------------------------------
     def state(self):
-        return {"stages": [self.scaler.get_config(), self.windower.get_config()]}
+        return {"stages": self.preprocessor.get_config()}
 
     def restore(self, state):
-        scaler, windower = state["stages"]
-        self.scaler, self.windower = ZScoreScaler(**scaler), Windower(**windower)
-        self._scaled = None
+        self.preprocessor, self._scaled = ForecastStages.from_config(state["stages"]), None
 
     def save_state(self, run_dir):
         rundir.atomic_write_json(Path(run_dir) / "preprocessor.json", self.state())
