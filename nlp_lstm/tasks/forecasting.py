@@ -18,7 +18,7 @@ import tensorflow as tf
 from nlp_lstm import forecast_metrics as fm
 from nlp_lstm import rundir
 from nlp_lstm import series as series_lib
-from nlp_lstm.errors import ConfigError, ExportError
+from nlp_lstm.errors import ConfigError, ExportError, InputDataError
 from nlp_lstm.models import cudnn_report, check_cudnn
 from nlp_lstm.preprocessor import build_stages
 from nlp_lstm.stages import Windower, ZScoreScaler
@@ -125,6 +125,7 @@ class ForecastingTask(Task):
 
     def __init__(self, config, preprocessor):
         super().__init__(config, preprocessor)
+        self.columns = self.target_columns = None  # what the run was trained on (restored)
         self.linear_peer = None
         self._scaled = None
 
@@ -159,7 +160,13 @@ class ForecastingTask(Task):
         return self.data
 
     def read_file(self, path):
-        self.data, self._scaled = series_lib.read_series(self.config, path), None
+        data = series_lib.read_series(self.config, path)
+        trained = self.columns or data.columns, self.target_columns or data.target_columns
+        if (data.columns, data.target_columns) != trained:
+            raise InputDataError(f"The file gives the columns {data.columns} -> "
+                                 f"{data.target_columns}; the run was trained on {trained[0]} -> "
+                                 f"{trained[1]}. Give a table with those columns.", path=path)
+        self.data, self._scaled = data, None
         return self.data
 
     def describe_data(self):
@@ -323,10 +330,13 @@ class ForecastingTask(Task):
 
     # -- saving and loading a run ----------------------------------------------------------------
     def state(self):
-        return {"stages": self.preprocessor.get_config()}
+        data = self.data
+        return {"stages": self.preprocessor.get_config(), "columns": data.columns,
+                "target_columns": data.target_columns}
 
     def restore(self, state):
         self.preprocessor, self._scaled = ForecastStages.from_config(state["stages"]), None
+        self.columns, self.target_columns = state["columns"], state["target_columns"]
 
     def save_state(self, run_dir):
         rundir.atomic_write_json(Path(run_dir) / "preprocessor.json", self.state())

@@ -128,3 +128,17 @@ def test_tuning_scores_trials_on_validation_mse(tmp_path):
                                      "test", tmp_path / "t")
     assert summary["completed"] >= 2 and summary["objective"] == "val_loss"
     assert ranked[0]["score"] <= ranked[-1]["score"]
+
+
+def test_evaluate_scores_a_new_file_and_checks_its_columns(run, tmp_path):
+    recent, _ = _recent(tmp_path, rows=100)
+    proc = _cli("evaluate", str(run.run_dir), "--data", str(recent))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    folder = next((run.run_dir / "evaluations").iterdir())
+    scored = json.loads((folder / "metrics.json").read_text())["data"]
+    assert scored["num_windows"] == 100 - 48 - 12 + 1 and "linear" not in scored["baselines"]
+    other = tmp_path / "other.csv"
+    other.write_text(recent.read_text().replace("temperature,load,price", "temperature,load,cost"))
+    proc = _cli("evaluate", str(run.run_dir), "--data", str(other))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "trained on ['temperature', 'load', 'price']" in proc.stderr
