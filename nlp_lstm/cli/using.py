@@ -1,7 +1,8 @@
-"""`nlp-lstm evaluate`, `export`, `predict`, `generate`, `forecast` and `serve`: using a trained model.
+"""`nlp-lstm evaluate`, `export`, `predict`, `generate`, `forecast` and `serve`: using a trained
+model.
 
-`predict`, `generate`, `forecast` and `serve` go through the predictors of `nlp_lstm.load`, so the command
-line, the server, the notebooks and Python code call a model the same way.
+`predict`, `generate`, `forecast` and `serve` go through the predictors of `nlp_lstm.load`, so the
+command line, the server, the notebooks and Python code call a model the same way.
 """
 
 import json

@@ -60,8 +60,9 @@ class ZScoreScaler(PreprocessingStage):
     def adapt(self, dataset):
         """Learns the per-column mean and std of `dataset`: an array [rows, columns] or a
         tf.data dataset of such batches."""
-        rows = np.asarray(dataset, dtype=np.float64) if not isinstance(dataset, tf.data.Dataset) \
-            else np.concatenate([np.asarray(b, dtype=np.float64) for b in dataset.as_numpy_iterator()])
+        if isinstance(dataset, tf.data.Dataset):
+            dataset = np.concatenate(list(dataset.as_numpy_iterator()))
+        rows = np.asarray(dataset, dtype=np.float64)
         if rows.ndim != 2 or not len(rows):
             raise ValueError(f"`adapt` needs rows [rows, columns]. Received shape {rows.shape}.")
         std = rows.std(axis=0)

@@ -57,8 +57,8 @@ def test_export_serves_raw_values_in_a_tensorflow_only_process(run):
         model = tf.saved_model.load({str(export_dir)!r})
         history = np.asarray(json.loads(sys.stdin.read()), np.float32)
         out = model.signatures["forecast"](history=tf.constant(history))["forecast"].numpy()
-        print(json.dumps({{"forecast": out.tolist(),
-                          "nlp_lstm_imported": any(m.startswith("nlp_lstm") for m in sys.modules)}}))
+        imported = any(m.startswith("nlp_lstm") for m in sys.modules)
+        print(json.dumps({{"forecast": out.tolist(), "nlp_lstm_imported": imported}}))
     """)
     data = np.loadtxt(SAMPLES_DIR / "demand.csv", delimiter=",", skiprows=1,
                       usecols=(1, 2, 3))
