@@ -142,3 +142,45 @@ def test_evaluate_scores_a_new_file_and_checks_its_columns(run, tmp_path):
     proc = _cli("evaluate", str(run.run_dir), "--data", str(other))
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "trained on ['temperature', 'load', 'price']" in proc.stderr
+
+
+def test_the_server_forecasts_and_names_the_bad_field(run, tmp_path):
+    import httpx
+    from tests.serving_helpers import Server
+    data = np.loadtxt(SAMPLES_DIR / "demand.csv", delimiter=",", skiprows=1, usecols=(1, 2, 3))
+    window = data[-48:].astype(np.float32).tolist()
+    url = "/v1/models/demand:predict"
+    with Server({"demand": run.run_dir}, tmp_path / "serve.log") as server:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            meta = client.get("/v1/models/demand/metadata").json()
+            assert "forecast" in meta["metadata"]["signature_def"]["signature_def"]
+            answer = client.post(url, json={"instances": [window, window]})
+            assert answer.status_code == 200, answer.text
+            got = np.asarray(answer.json()["predictions"])
+            assert got.shape == (2, 12, 3)
+            expected = load(run.run_dir).forecast(np.asarray([window, window]))
+            np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3)
+            named = client.post(url, json={"signature_name": "forecast",
+                                           "instances": [{"history": window}]})
+            assert named.status_code == 200
+            np.testing.assert_allclose(named.json()["predictions"], expected[:1], rtol=1e-4,
+                                       atol=1e-3)
+            columnar = client.post(url, json={"inputs": {"history": [window]}})
+            assert columnar.status_code == 200 and np.shape(columnar.json()["outputs"]) == \
+                (1, 12, 3)
+            nan = [row[:] for row in window]
+            nan[5][1] = float("nan")
+            bad = {"too many rows in a window": ([window + window[:1]], "instances[0].history`",
+                                                 "48 elements"),
+                   "a short row": ([window[:3] + [[1.0, 2.0]] + window[4:]],
+                                   "instances[0].history[3]`", "3 elements"),
+                   "NaN": ([nan], "instances[0].history[5][1]`", "finite number"),
+                   "a string": ([[["x"] * 3] + window[1:]], "instances[0].history[0][0]`",
+                                "finite number")}
+            for case, (instances, field, why) in bad.items():
+                response = client.post(url, content=json.dumps({"instances": instances}),
+                                       headers={"content-type": "application/json"})
+                assert response.status_code == 400, case
+                error = response.json()["error"]
+                assert field in error and why in error, (case, error)
+            assert client.get("/healthz").json()["status"] == "ok"
