@@ -15,7 +15,7 @@ from nlp_lstm.tasks import TASKS
 
 # How an export written without metadata is recognised: its signature names.
 SIGNATURE_TASKS = (("translate", "translation"), ("generate", "generation"),
-                   ("serving_default", "classification"))
+                   ("forecast", "forecasting"), ("serving_default", "classification"))
 
 
 def export_metadata(path, loaded):

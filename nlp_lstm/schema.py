@@ -20,7 +20,7 @@ from nlp_lstm.errors import ConfigError
 
 
 # The values of `task`; a field's `tasks=` names some of them. Adding a task starts here.
-TASK_NAMES = ("classification", "translation", "generation")
+TASK_NAMES = ("classification", "translation", "generation", "forecasting")
 
 
 SPLITS = ("train", "validation", "test")
@@ -62,6 +62,7 @@ _List, _Dict = typing.Optional[list], typing.Optional[dict]
 
 
 _CT, _C, _T, _G = "classification translation", "classification", "translation", "generation"
+_F = "forecasting"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,6 +117,24 @@ class DataConfig:
     max_source_tokens: int = setting(80, "longer training pairs are dropped and evaluation "
                                      "sources truncated", gt=0, tasks=_T)
     max_target_tokens: int = setting(80, "longer training pairs are dropped", gt=0, tasks=_T)
+    timestamp_column: str = setting("date", "column of the timestamps (regular steps)", tasks=_F)
+    timestamp_format: _Str = setting(None, "strptime format, e.g. %d-%m-%y; null: inferred",
+                                     tasks=_F)
+    feature_columns: _List = setting(None, "input series columns; null: all but the timestamp",
+                                     tasks=_F)
+    target_columns: _List = setting(None, "predicted columns; null: all inputs (multivariate) or "
+                                    "the last one", tasks=_F)
+    variables: str = setting("multivariate", "all in, all out; one in, one out; all in, targets "
+                             "out", choices=("multivariate", "univariate", "multivariate_to_one"),
+                             tasks=_F)
+    split: str = setting("fractions", "time-ordered split_fractions, split_borders (rows or dates)"
+                         " or the ETT protocol (12/4/4 months)",
+                         choices=("fractions", "rows", "dates", "ett"), tasks=_F)
+    split_borders: _Dict = setting(None, "split rows/dates: first row (or date) of validation, "
+                                   "test and optionally `end` (excluded)", atomic=True, tasks=_F)
+    fill_gaps: str = setting("none", "none: a timestamp gap is an error; forward or linear fill;"
+                             " keep: rows are the steps (trading days)",
+                             choices=("none", "forward", "linear", "keep"), tasks=_F)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,6 +195,8 @@ class EvaluateConfig:
     beam_size: int = setting(4, "beam of evaluation and export (1: greedy)", gt=0, tasks=_T)
     length_penalty: float = setting(0.6, "GNMT length normalisation exponent", ge=0, tasks=_T)
     max_output_tokens: int = setting(0, "most output tokens; 0: max_target_tokens", ge=0, tasks=_T)
+    seasonal_period: int = setting(24, "steps per season of the seasonal-naive baseline", gt=0,
+                                   tasks=_F)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,6 +11,8 @@ Endpoints (TF Serving's, so its clients work unchanged):
 - `GET /v1/models/NAME/metadata`: the served signatures, their inputs, outputs and dtypes.
 - `POST /v1/models/NAME:predict`: `{"instances": [...]}` (rows) answers `{"predictions": [...]}`,
   `{"inputs": {...}}` (columns) answers `{"outputs": ...}`; `signature_name` is optional.
+  A forecaster's `forecast` signature takes one window per instance, `{"instances": [[[x, ...],
+  ...]]}` (L rows of the columns each, raw values), and answers the next H rows of its targets.
 - `GET /healthz`: `{"status": "ok", "models": [...], "requests_in_flight": N, "model_calls": N}`.
 
 Errors answer `{"error": "..."}`: 400 malformed JSON, a missing or mistyped input, an option out
@@ -349,7 +351,8 @@ def _warm_up(service):
     start = time.perf_counter()
     for model in service.models.values():
         for signature in model.signatures.values():
-            if not signature.scalars:
+            if not signature.scalars and all(signature.inputs[key].dtype == tf.string
+                                             for key in signature.batched):
                 signature.call({key: ["warm up"] for key in signature.batched}, {})
     logger.info("warmed up in %.1f s", time.perf_counter() - start)
 

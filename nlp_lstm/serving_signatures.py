@@ -70,20 +70,44 @@ class Signature:
         self.limits = limits
         self.inputs = dict(function.structured_input_signature[1])
         self.outputs = dict(function.structured_outputs)
-        self.batched = [key for key, spec in self.inputs.items() if spec.shape.rank == 1]
+        self.batched = [key for key, spec in self.inputs.items() if spec.shape.rank >= 1]
         self.scalars = [key for key, spec in self.inputs.items() if spec.shape.rank == 0]
 
     @classmethod
     def servable(cls, function):
-        """Whether the server can feed `function`: vectors [None] (at least one) and scalars."""
+        """Whether the server can feed `function`: vectors [None] (at least one) and scalars,
+        or float arrays [None, d1, ...] of fixed row shape (a forecaster's history)."""
         inputs = function.structured_input_signature[1].values()
-        return any(spec.shape.rank == 1 for spec in inputs) and all(
-            spec.shape.rank == 0 or spec.shape.as_list() == [None] for spec in inputs)
+        return any(spec.shape.rank >= 1 for spec in inputs) and all(
+            spec.shape.rank == 0 or spec.shape.as_list() == [None] or _fixed_rows(spec)
+            for spec in inputs)
+
+    def check_array(self, key, value, where):
+        """One row of a float input of fixed shape (e.g. [L, C]): nested arrays of exactly that
+        shape, finite numbers only; a RequestError names the first element that is not."""
+        shape = self.inputs[key].shape.as_list()[1:]
+        stack = [(value, where, 0)]
+        while stack:
+            item, at, depth = stack.pop()
+            if depth == len(shape):
+                self.check_value(key, item, at, scalar=True)
+            elif not isinstance(item, list) or len(item) != shape[depth]:
+                got = f"{len(item)} elements" if isinstance(item, list) else json_type(item)
+                raise RequestError(400, f"`{at}` must be an array of {shape[depth]} elements "
+                                        f"(input `{key}` of signature `{self.name}` takes rows "
+                                        f"of shape {shape}). Received: {got}.")
+            else:
+                stack.extend((child, f"{at}[{index}]", depth + 1)
+                             for index, child in reversed(list(enumerate(item))))
+        return value
 
     # -- requests --------------------------------------------------------------------------------
-    def check_value(self, key, value, where):
+    def check_value(self, key, value, where, scalar=False):
         """`value` of input `key` (one row of a vector, or a scalar) checked against its dtype
-        and the export's limits (text length, a known option's range)."""
+        and the export's limits (text length, a known option's range); a row of an array input
+        by `check_array`."""
+        if not scalar and self.inputs[key].shape.rank > 1:
+            return self.check_array(key, value, where)
         dtype = self.inputs[key].dtype
         if dtype == tf.string:
             ok = isinstance(value, str)
@@ -225,6 +249,13 @@ class Signature:
                                 for index in range(rows)]}
 
 
+def _fixed_rows(spec):
+    """Whether `spec` is a float array [None, d1, ...] with every other size known."""
+    shape = spec.shape.as_list()
+    return spec.dtype.is_floating and len(shape) > 1 and shape[0] is None and \
+        None not in shape[1:]
+
+
 def dtype_word(dtype):
     if dtype == tf.string:
         return "a string"
@@ -275,7 +306,8 @@ class ServedModel:
                            if key not in self.skipped}
         if not self.signatures:
             raise ValueError(f"Model `{name}` has no signature this server can feed (inputs: "
-                             f"vectors [None] and scalars); its signatures: "
+                             f"vectors [None], float arrays [None, ...] and scalars); its "
+                             f"signatures: "
                              f"{', '.join(self.skipped)}.")
         self.metadata = self._read_metadata()
 

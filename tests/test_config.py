@@ -85,6 +85,8 @@ def test_every_pipeline_loads_and_builds(path, tmp_path):
     assert len(stages) == len(config.stages)
     if config.task == "classification":
         assert stages[-1].registry_name == "sequence_packer"
+    elif config.task == "forecasting":
+        assert stages[-1].registry_name == "windower"
     else:
         assert stages[-1].registry_name == "vocabulary"
 
@@ -297,7 +299,7 @@ BAD_CONFIGS = [
     ("no stages", ["stages=[]"], r"The pipeline has no stages"),
     ("model without type", ["model={hidden_dim: 3}"], r"`model`.*needs a `type` key"),
     ("unknown model type", ["model.type=transformer"],
-     r"Unknown model type 'transformer'.*Valid types: lstm_causal_lm, lstm_seq2seq, lstm_text_classifier"),
+     r"Unknown model type 'transformer'.*Valid types: lstm_causal_lm, lstm_forecaster, lstm_seq2seq, lstm_seq2seq_forecaster, lstm_text_classifier"),
     ("unknown model argument", ["model.hiden_dim=8"],
      r"model 'lstm_text_classifier'.*unknown argument 'hiden_dim'\. Did you mean 'hidden_dim'\?"),
 ]
@@ -525,7 +527,8 @@ OLD_NON_NEGATIVE = {"train.batch_tokens", "train.label_smoothing", "evaluate.max
                     "data.max_examples"}
 OLD_CHOICES = {"task", "steps", "data.source", "data.format", "embeddings.format",
                "train.optimizer", "train.lr_schedule", "train.precision", "train.verbose",
-               "evaluate.splits", "tune.algorithm", "tune.direction"}
+               "evaluate.splits", "tune.algorithm", "tune.direction",
+               "data.variables", "data.split", "data.fill_gaps"}  # forecasting
 
 
 def test_the_field_limits_cover_the_old_tables():
@@ -545,7 +548,8 @@ def test_the_field_limits_cover_the_old_tables():
     ("train.clipvalue=-1", r"clipvalue=-1\.0\. It must be > 0, or null to disable clipping\."),
     ("evaluate.splits=[validation, dev]", r"`evaluate.splits` \(set in --set\).*splits='dev'\. "
                                           r"Choose from: train, validation, test\."),
-    ("task=forecasting", r"`task`.*Choose from: classification, translation, generation\."),
+    ("task=regression", r"`task`.*Choose from: classification, translation, generation, "
+                        r"forecasting\."),
 ])
 def test_field_limit_messages(tiny_yaml, override, pattern):
     with pytest.raises(ConfigError, match=pattern):

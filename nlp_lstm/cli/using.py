@@ -1,7 +1,8 @@
-"""`nlp-lstm evaluate`, `export`, `predict`, `generate` and `serve`: using a trained model.
+"""`nlp-lstm evaluate`, `export`, `predict`, `generate`, `forecast` and `serve`: using a trained
+model.
 
-`predict`, `generate` and `serve` go through the predictors of `nlp_lstm.load`, so the command
-line, the server, the notebooks and Python code call a model the same way.
+`predict`, `generate`, `forecast` and `serve` go through the predictors of `nlp_lstm.load`, so the
+command line, the server, the notebooks and Python code call a model the same way.
 """
 
 import json
@@ -88,7 +89,8 @@ def _load_predictor(target, task, batch_size, command):
     except ValueError as err:  # a batch size over the export's limits.max_batch_rows
         raise click.BadParameter(str(err), param_hint="'--batch-size'") from None
     if predictor.task not in task:
-        other = "generate" if predictor.task == "generation" else "predict"
+        other = {"generation": "generate", "forecasting": "forecast"}.get(predictor.task,
+                                                                         "predict")
         raise ExportError(f"{target} is a {predictor.task} export; `nlp-lstm {command}` is for "
                           f"{' and '.join(task)}. Use `nlp-lstm {other}`.")
     return predictor
@@ -191,6 +193,40 @@ def generate(target, prompts, input_path, column, max_new_tokens, temperature, t
     for prompt, text in zip(prompts, texts):
         click.echo(json.dumps({"prompt": prompt, "text": text}, ensure_ascii=False)
                    if as_json else prompt + text)
+
+
+@main.command()
+@target_argument
+@click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="A csv/tsv/json/jsonl/parquet table with the timestamp column and the "
+                   "export's columns; its last input_length rows are the history.")
+@click.option("--output", "output_path", type=click.Path(dir_okay=False),
+              help="Write the forecast CSV here (default: stdout).")
+@_library_errors
+def forecast(target, input_path, output_path):
+    """Forecast the next horizon steps after the rows of --input with a forecasting run directory
+    or its exported SavedModel (TARGET); writes a CSV of the next timestamps and values."""
+    import csv
+    import io
+    from nlp_lstm import series
+    predictor = _load_predictor(target, ("forecasting",), 64, "forecast")
+    meta = predictor.metadata
+    timestamps, history = series.read_recent(input_path, meta)
+    values = predictor.forecast(history)
+    future = series.future_timestamps(timestamps[-1], meta["step_seconds"], len(values),
+                                      meta.get("weekdays_only", False))
+    handle = io.StringIO()
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow([meta["timestamp_column"], *predictor.target_columns])
+    for when, row in zip(future, values):
+        writer.writerow([series.format_timestamp(when, meta["step_seconds"]),
+                         *(f"{v:.6g}" for v in row)])
+    if output_path:
+        from nlp_lstm import rundir
+        rundir.atomic_write_text(Path(output_path), handle.getvalue())
+        click.echo(f"forecast: {output_path} ({len(values)} steps)", err=True)
+    else:
+        click.echo(handle.getvalue(), nl=False)
 
 
 def _named_exports(paths):

@@ -6,8 +6,9 @@ Importing this package fills the registry; the runner (`nlp_lstm.pipeline`) look
 
 from nlp_lstm.tasks.base import TASKS, Task, register_task
 from nlp_lstm.tasks.classification import ClassificationTask
+from nlp_lstm.tasks.forecasting import ForecastingTask
 from nlp_lstm.tasks.generation import GenerationTask
 from nlp_lstm.tasks.translation import TranslationTask
 
-__all__ = ["TASKS", "Task", "register_task", "ClassificationTask", "GenerationTask",
-           "TranslationTask"]
+__all__ = ["TASKS", "Task", "register_task", "ClassificationTask", "ForecastingTask",
+           "GenerationTask", "TranslationTask"]

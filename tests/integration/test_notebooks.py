@@ -27,5 +27,6 @@ def test_notebook_runs(path, monkeypatch):
     expected = {"01_text_classification.ipynb": ("positive", "negative"),
                 "02_translation.ipynb": ("greedy:", "beam 4:"),
                 "03_text_generation.ipynb": ("temperature 1.5",),
-                "04_tuning.ipynb": ("retrained best:",)}[path.name]
+                "04_tuning.ipynb": ("retrained best:",),
+                "05_forecasting.ipynb": ("next hours of load:",)}[path.name]
     assert any(word in outputs for word in expected)

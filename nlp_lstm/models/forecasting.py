@@ -1,0 +1,203 @@
+"""Forecasting models: history [batch, L, channels] (z-scored) -> forecast [batch, H, targets].
+
+`LSTMForecaster` is an LSTM encoder with a direct multi-step head (all H steps at once), with
+the options that let a small RNN match long-horizon Transformers (SegRNN, Lin et al. 2023):
+segment-wise input, channel independence and reversible instance normalisation (RevIN).
+`LSTMSeq2SeqForecaster` is the classic LSTM encoder-decoder with additive attention, decoding
+autoregressively ("LSTMa" in the Informer paper). Every LSTM keeps the cuDNN-eligible defaults.
+"""
+
+import keras
+import tensorflow as tf
+
+from nlp_lstm.models.registry import register_model
+from nlp_lstm.models.seq2seq import BahdanauAttention
+
+
+def _check_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}.")
+    return value
+
+
+def _check_targets(target_indices, input_channels):
+    indices = list(target_indices)
+    if not indices or any(isinstance(i, bool) or not isinstance(i, int) or
+                          not 0 <= i < input_channels for i in indices):
+        raise ValueError(f"`target_indices` must list channel indices in [0, {input_channels}). "
+                         f"Received: target_indices={target_indices!r}.")
+    return indices
+
+
+class _Forecaster(keras.Model):
+    """What both forecasters share: their sizes, RevIN and get_config."""
+
+    config_keys = ()
+
+    def __init__(self, input_length, horizon, input_channels, target_indices, revin=False,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.input_length = _check_int("input_length", input_length)
+        self.horizon = _check_int("horizon", horizon)
+        self.input_channels = _check_int("input_channels", input_channels)
+        self.target_indices = _check_targets(target_indices, input_channels)
+        self.revin = bool(revin)
+        if self.revin:
+            self.revin_weight = self.add_weight(shape=(input_channels,), initializer="ones",
+                                                name="revin_weight")
+            self.revin_bias = self.add_weight(shape=(input_channels,), initializer="zeros",
+                                              name="revin_bias")
+
+    def normalise(self, x):
+        """(RevIN-normalised x, statistics to undo it): each window by its own mean and std."""
+        if not self.revin:
+            return x, None
+        mean = tf.reduce_mean(x, axis=1, keepdims=True)
+        std = tf.sqrt(tf.math.reduce_variance(x, axis=1, keepdims=True) + 1e-5)
+        return (x - mean) / std * self.revin_weight + self.revin_bias, (mean, std)
+
+    def denormalise(self, y, stats):
+        if stats is None:
+            return y
+        mean, std = stats
+        pick = self.target_indices
+        weight = tf.gather(self.revin_weight, pick)
+        bias = tf.gather(self.revin_bias, pick)
+        return (y - bias) / (weight + 1e-10) * tf.gather(std, pick, axis=-1) \
+            + tf.gather(mean, pick, axis=-1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(input_length=self.input_length, horizon=self.horizon,
+                      input_channels=self.input_channels, target_indices=self.target_indices,
+                      revin=self.revin, **{key: getattr(self, key) for key in self.config_keys})
+        return config
+
+
+@register_model("lstm_forecaster")
+class LSTMForecaster(_Forecaster):
+    """LSTM encoder + a dense head that predicts all H steps at once.
+
+    The history is cut into L / W segments of `segment_length` W rows; each segment is embedded
+    (dense + ReLU) as one step, so the recurrence runs L / W steps (W = 1: one step per row).
+    With `channel_independence`, every channel is a separate univariate series through one
+    shared model (the channels are folded into the batch). With `revin`, each window is
+    normalised by its own per-channel mean and std, and the forecast de-normalised.
+
+    Args:
+        input_length: int. L; filled in from the windower.
+        horizon: int. H; filled in from the windower.
+        input_channels: int. Channels of the history; filled in from the data.
+        target_indices: list of int. The channels predicted, in output order; filled in.
+        units: int. LSTM units (and the segment embedding size).
+        num_layers: int. Stacked LSTM layers.
+        segment_length: int. W; must divide input_length.
+        channel_independence: bool. One shared model over each channel.
+        revin: bool. Reversible instance normalisation.
+        dropout: float. Dropout on the LSTM's final state.
+
+    Example:
+    >>> import numpy as np, nlp_lstm
+    >>> model = nlp_lstm.models.LSTMForecaster(input_length=8, horizon=3, input_channels=2,
+    ...                                        target_indices=[1], units=4, segment_length=4,
+    ...                                        channel_independence=True, revin=True)
+    >>> model(np.zeros([5, 8, 2], "float32")).shape
+    TensorShape([5, 3, 1])
+    """
+
+    config_keys = ("units", "num_layers", "segment_length", "channel_independence", "dropout")
+
+    def __init__(self, input_length, horizon, input_channels, target_indices, units=64,
+                 num_layers=1, segment_length=1, channel_independence=False, revin=False,
+                 dropout=0.0, **kwargs):
+        super().__init__(input_length, horizon, input_channels, target_indices, revin, **kwargs)
+        self.units = _check_int("units", units)
+        self.num_layers = _check_int("num_layers", num_layers)
+        self.segment_length = _check_int("segment_length", segment_length)
+        if input_length % segment_length:
+            raise ValueError(f"`segment_length` must divide input_length={input_length}. "
+                             f"Received: segment_length={segment_length!r}.")
+        self.channel_independence = bool(channel_independence)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}.")
+        self.dropout = float(dropout)
+        self.outputs_per_series = 1 if self.channel_independence else len(self.target_indices)
+        self.embed = keras.layers.Dense(units, activation="relu", name="segment_embedding")
+        self.lstm_layers = [keras.layers.LSTM(units, return_sequences=i < num_layers - 1,
+                                              name=f"lstm_{i}") for i in range(num_layers)]
+        self.drop = keras.layers.Dropout(self.dropout)
+        self.head = keras.layers.Dense(horizon * self.outputs_per_series, name="head")
+
+    def call(self, history, training=False):
+        x, stats = self.normalise(tf.cast(history, tf.float32))
+        batch = tf.shape(x)[0]
+        channels = self.input_channels
+        if self.channel_independence:
+            x = tf.reshape(tf.transpose(x, [0, 2, 1]), [-1, self.input_length, 1])
+            channels = 1
+        steps = self.input_length // self.segment_length
+        x = tf.reshape(x, [-1, steps, self.segment_length * channels])
+        h = self.embed(x)
+        for layer in self.lstm_layers:
+            h = layer(h, training=training)
+        y = self.head(self.drop(h, training=training))
+        if self.channel_independence:
+            y = tf.reshape(y, [batch, self.input_channels, self.horizon])
+            y = tf.gather(tf.transpose(y, [0, 2, 1]), self.target_indices, axis=-1)
+        else:
+            y = tf.reshape(y, [batch, self.horizon, self.outputs_per_series])
+        return self.denormalise(y, stats)
+
+
+@register_model("lstm_seq2seq_forecaster")
+class LSTMSeq2SeqForecaster(_Forecaster):
+    """LSTM encoder-decoder with additive (Bahdanau) attention, decoding autoregressively.
+
+    The decoder starts from the encoder's final states and the last observed target values;
+    each step feeds its own previous prediction and the attention context back in (in training
+    too: no teacher forcing, so training and inference decode the same way).
+
+    Args:
+        input_length: int. L; filled in from the windower.
+        horizon: int. H; filled in from the windower.
+        input_channels: int. Channels of the history; filled in from the data.
+        target_indices: list of int. The channels predicted, in output order; filled in.
+        units: int. Encoder and decoder LSTM units.
+        attention_units: int. Size of the attention score's hidden layer.
+        revin: bool. Reversible instance normalisation.
+
+    Example:
+    >>> import numpy as np, nlp_lstm
+    >>> model = nlp_lstm.models.LSTMSeq2SeqForecaster(input_length=6, horizon=2, input_channels=3,
+    ...                                               target_indices=[0, 2], units=4)
+    >>> model(np.zeros([5, 6, 3], "float32")).shape
+    TensorShape([5, 2, 2])
+    """
+
+    config_keys = ("units", "attention_units")
+
+    def __init__(self, input_length, horizon, input_channels, target_indices, units=64,
+                 attention_units=32, revin=False, **kwargs):
+        super().__init__(input_length, horizon, input_channels, target_indices, revin, **kwargs)
+        self.units = _check_int("units", units)
+        self.attention_units = _check_int("attention_units", attention_units)
+        self.encoder = keras.layers.LSTM(units, return_sequences=True, return_state=True,
+                                         name="encoder")
+        self.decoder = keras.layers.LSTM(units, return_state=True, name="decoder")
+        self.attention = BahdanauAttention(attention_units, name="attention")
+        self.output_layer = keras.layers.Dense(len(self.target_indices), name="output")
+
+    def call(self, history, training=False):
+        x, stats = self.normalise(tf.cast(history, tf.float32))
+        keys, h, c = self.encoder(x, training=training)
+        previous = tf.gather(x[:, -1, :], self.target_indices, axis=-1)
+        context = tf.zeros_like(h)
+        outputs = []
+        for _ in range(self.horizon):
+            step = tf.concat([previous, context], axis=-1)[:, tf.newaxis, :]
+            out, h, c = self.decoder(step, initial_state=[h, c], training=training)
+            context, _ = self.attention(out[:, tf.newaxis, :], keys)
+            context = context[:, 0, :]
+            previous = self.output_layer(tf.concat([out, context], axis=-1))
+            outputs.append(previous)
+        return self.denormalise(tf.stack(outputs, axis=1), stats)

@@ -1,0 +1,342 @@
+"""Forecasting: a series -> z-score scaler -> windows -> an LSTM forecaster -> raw forecasts.
+
+The stages are `[zscore_scaler, windower]`: the scaler adapts on the train rows (per column),
+the windower cuts windows of `input_length` rows of history and `horizon` rows of targets. The
+model trains on z-scored values (MSE). Metrics, on every window of a split: MSE and MAE on the
+z-scored values (the ETT papers' protocol) and on the original scale, the MSE per horizon step,
+and the same for the baselines (Repeat, seasonal naive, the in-run linear peer). The export's
+`forecast` signature takes raw history [batch, L, columns] and returns raw forecasts
+[batch, H, targets]: the scaler is inside the graph.
+"""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from nlp_lstm import forecast_metrics as fm
+from nlp_lstm import rundir
+from nlp_lstm import series as series_lib
+from nlp_lstm.errors import ConfigError, ExportError, InputDataError
+from nlp_lstm.models import cudnn_report, check_cudnn
+from nlp_lstm.preprocessor import build_stages
+from nlp_lstm.stages import Windower, ZScoreScaler
+from nlp_lstm.tasks.base import Predictor, Task, predict_batches, register_task
+
+STAGE_CHAIN = "[{type: zscore_scaler}, {type: windower, input_length: L, horizon: H}]"
+PLOT_WINDOWS = 3
+
+
+class ForecastServing(tf.Module):
+    """Raw history [batch, L, columns] -> scaler -> model -> inverse scaler -> raw forecast.
+
+    Args:
+        scaler: ZScoreScaler. Adapted on the train rows of the input columns.
+        model: a forecaster (z-scored history in, z-scored targets out).
+        input_length: int. L.
+        target_indices: list of int. The predicted columns among the inputs.
+    """
+
+    def __init__(self, scaler, model, input_length, target_indices):
+        super().__init__(name="nlp_lstm_forecaster")
+        self.scaler = scaler
+        self.model = model
+        self.target_indices = list(target_indices)
+        spec = tf.TensorSpec([None, input_length, len(scaler.mean)], tf.float32, name="history")
+        self.forecast = tf.function(self._forecast, input_signature=[spec])
+
+    def _forecast(self, history):
+        scaled = self.model(self.scaler(history), training=False)
+        return {"forecast": self.scaler.inverse(tf.cast(scaled, tf.float32), self.target_indices)}
+
+
+class ForecastStages:
+    """The forecasting stage chain, `[ZScoreScaler, Windower]`, as `task.preprocessor`.
+
+    Args:
+        stages: list. The scaler, then the windower.
+    """
+
+    def __init__(self, stages):
+        self.stages = list(stages)
+        self.scaler, self.windower = self.stages
+
+    def get_config(self):
+        return [stage.get_config() for stage in self.stages]
+
+    @classmethod
+    def from_config(cls, config):
+        scaler, windower = config
+        return cls([ZScoreScaler(**scaler), Windower(**windower)])
+
+
+class ForecastPredictor(Predictor):
+    """Forecasts from a forecasting export: raw history in, raw forecast out.
+
+    `forecast(history)` takes one window [L, columns] (or a batch [n, L, columns]) of the
+    columns in `columns` order and returns a float array [H, targets] (or [n, H, targets]).
+    """
+
+    task = "forecasting"
+
+    @property
+    def columns(self):
+        return list(self.metadata["columns"])
+
+    @property
+    def target_columns(self):
+        return list(self.metadata["target_columns"])
+
+    def forecast(self, history, batch_size=None):
+        array = np.asarray(history, dtype=np.float32)
+        single = array.ndim == 2
+        array = array[np.newaxis] if single else array
+        length, columns = self.metadata["input_length"], len(self.columns)
+        if array.ndim != 3 or array.shape[1:] != (length, columns):
+            raise ValueError(f"`history` must have shape [{length}, {columns}] (or [n, {length},"
+                             f" {columns}]): the last {length} rows of {self.columns}. Received "
+                             f"shape {list(np.shape(history))}.")
+        if not np.isfinite(array).all():
+            row = int(np.argwhere(~np.isfinite(array))[0][1])
+            raise ValueError(f"`history` holds a NaN or infinite value (row {row} of a window). "
+                             f"Fill it first.")
+        signature = self.signature("forecast")
+        parts = [signature(history=tf.constant(batch))["forecast"].numpy()
+                 for batch in self.batches(array, batch_size)]
+        out = np.concatenate(parts) if parts else np.zeros([0, self.metadata["horizon"],
+                                                            len(self.target_columns)], np.float32)
+        return out[0] if single else out
+
+
+@register_task("forecasting")
+class ForecastingTask(Task):
+    """A series, z-scored and windowed; an LSTM forecaster trained on MSE.
+
+    Args:
+        config: PipelineConfig with task: forecasting.
+        preprocessor: ForecastStages, or None when a run directory restores it.
+    """
+
+    injected_model_args = ("input_length", "horizon", "input_channels", "target_indices")
+    history_metrics = ("loss", "mae")
+    counts_padding = False
+    predictor = ForecastPredictor
+
+    def __init__(self, config, preprocessor):
+        super().__init__(config, preprocessor)
+        self.columns = self.target_columns = None  # what the run was trained on (restored)
+        self.linear_peer = None
+        self._scaled = None
+
+    @property
+    def scaler(self):
+        return self.preprocessor.scaler
+
+    @property
+    def windower(self):
+        return self.preprocessor.windower
+
+    @classmethod
+    def from_config(cls, config):
+        where = config.where("stages")
+        stages = build_stages(config.stages, "stages", where)
+        kinds = [type(stage) for stage in stages]
+        if kinds != [ZScoreScaler, Windower]:
+            names = [stage.registry_name for stage in stages]
+            raise ConfigError(f"task: forecasting needs the stages {STAGE_CHAIN}; {where} lists "
+                              f"{names}. (calendar_features is not wired into the models yet.)")
+        task = cls(config, ForecastStages(stages))
+        task.check_model_entry()
+        return task
+
+    # -- data ------------------------------------------------------------------------------------
+    def read_data(self):
+        return series_lib.read_series(self.config)
+
+    def read(self):
+        super().read()
+        self._scaled = None
+        return self.data
+
+    def read_file(self, path):
+        data = series_lib.read_series(self.config, path)
+        trained = self.columns or data.columns, self.target_columns or data.target_columns
+        if (data.columns, data.target_columns) != trained:
+            raise InputDataError(f"The file gives the columns {data.columns} -> "
+                                 f"{data.target_columns}; the run was trained on {trained[0]} -> "
+                                 f"{trained[1]}. Give a table with those columns.", path=path)
+        self.data, self._scaled = data, None
+        return self.data
+
+    def describe_data(self):
+        data = self.data
+        return (f"{super().describe_data()} rows, columns {data.columns} -> "
+                f"{data.target_columns}, step {data.step} s")
+
+    def describe_stages(self):
+        w = self.windower
+        return f"stages: z-score of {len(self.scaler.mean)} columns, L={w.input_length}, " \
+               f"H={w.horizon}, stride {w.stride}"
+
+    def adapt(self):
+        start, end = self.data.splits["train"]
+        self.scaler.adapt(self.data.values[start:end])
+
+    def scaled(self):
+        if self._scaled is None:
+            self._scaled = self.scaler(self.data.values).numpy()
+        return self._scaled
+
+    def starts(self, split):
+        """Target start rows of the windows of `split` (every one, stride apart)."""
+        starts = self.windower.target_starts(*self.data.splits[split])
+        if not len(starts):
+            first, end = self.data.splits[split]
+            raise ConfigError(f"The {split} split (rows {first}..{end}) holds no window of "
+                              f"input_length={self.windower.input_length} and horizon="
+                              f"{self.windower.horizon}. Lower them (stages[1]) or give it more "
+                              f"rows.")
+        return starts
+
+    def windows(self, split):
+        """(history [n, L, columns], targets [n, H, targets]) of a split, z-scored, numpy."""
+        x, y = self.windower.gather(tf.constant(self.scaled()), self.starts(split))
+        return x.numpy(), y.numpy()[:, :, self.data.target_indices]
+
+    def datasets(self, split, training=False, counter=None):
+        """Batched (z-scored history, z-scored targets); shuffled for training."""
+        starts = self.starts(split)
+        series, targets = tf.constant(self.scaled()), list(self.data.target_indices)
+        dataset = tf.data.Dataset.from_tensor_slices(starts)
+        if training:
+            dataset = dataset.shuffle(len(starts), seed=self.config.seed,
+                                      reshuffle_each_iteration=True)
+        batch = self.config.train.batch_size if training else self.config.evaluate.batch_size
+
+        def window(s):
+            x, y = self.windower.gather(series, s)
+            return x, tf.gather(y, targets, axis=-1)
+
+        return dataset.batch(batch).map(window).prefetch(tf.data.AUTOTUNE)
+
+    def steps_per_epoch(self):
+        return max(math.ceil(len(self.starts("train")) / self.config.train.batch_size), 1)
+
+    # -- model -----------------------------------------------------------------------------------
+    def model_arguments(self):
+        return {"input_length": self.windower.input_length, "horizon": self.windower.horizon,
+                "input_channels": len(self.scaler.mean),
+                "target_indices": self.data.target_indices}
+
+    def example_inputs(self):
+        return np.zeros([1, self.windower.input_length, len(self.scaler.mean)], np.float32)
+
+    def cudnn_report(self):
+        report = cudnn_report(self.model)
+        check_cudnn(report, self.config.train.strict_cudnn)
+        return report
+
+    def compile_arguments(self):
+        return {"loss": "mse", "metrics": ["mae"]}
+
+    # -- evaluation ------------------------------------------------------------------------------
+    def fit_linear_peer(self):
+        if self.linear_peer is None:
+            x, y = self.windows("train")
+            targets = self.data.target_indices
+            self.linear_peer = fm.LinearPeer().fit(x[:, :, targets], y)
+        return self.linear_peer
+
+    def predict_scaled(self, split):
+        predict = predict_batches(self.model)
+        return np.concatenate([tf.cast(predict(x), tf.float32).numpy()
+                               for x, _ in self.datasets(split)])
+
+    def evaluate(self, run_dir, splits=None):
+        """Model and baselines on every window of each split: z-scored and raw errors."""
+        metrics, targets = {}, self.data.target_indices
+        peer = self.fit_linear_peer() if self.has_split("train") else None
+        for split in splits or self.config.evaluate.splits:
+            if not self.has_split(split):
+                continue
+            x, y = self.windows(split)
+            history = x[:, :, targets]
+            horizon = self.windower.horizon
+            forecasts = {"model": self.predict_scaled(split),
+                         "repeat": fm.repeat_last(history, horizon),
+                         "seasonal_naive": fm.seasonal_naive(
+                             history, horizon, self.config.evaluate.seasonal_period)}
+            if peer is not None:
+                forecasts["linear"] = peer.predict(history)
+            raw_truth = self.scaler.inverse(y, targets).numpy()
+            scores = {}
+            for name, forecast in forecasts.items():
+                if forecast is None:
+                    scores[name] = None
+                    continue
+                raw = self.scaler.inverse(forecast.astype(np.float32), targets).numpy()
+                scores[name] = {**fm.errors(forecast, y),
+                                **{f"raw_{k}": v for k, v in fm.errors(raw, raw_truth).items()},
+                                "mse_per_step": fm.per_step_mse(forecast, y)}
+            metrics[split] = {**{k: v for k, v in scores["model"].items()},
+                              "num_windows": int(len(y)), "windows": "all (stride "
+                              f"{self.windower.stride}, no drop_last)",
+                              "baselines": {k: v for k, v in scores.items() if k != "model"}}
+            self.plot(run_dir, split, x, y, forecasts, scores)
+        return metrics
+
+    def plot(self, run_dir, split, x, y, forecasts, scores):
+        column = self.data.target_indices[0]
+        picks = np.linspace(0, len(y) - 1, PLOT_WINDOWS).astype(int)
+        windows = [(x[i, :, column], y[i, :, 0],
+                    {name: f[i, :, 0] for name, f in forecasts.items() if f is not None})
+                   for i in picks]
+        curves = {name: s["mse_per_step"] for name, s in scores.items() if s}
+        fm.plot_forecasts(windows, curves, Path(run_dir) / f"forecast_{split}.png",
+                          f"{self.config.name}: {split}, {self.data.target_columns[0]} (z-scored)")
+
+    # -- export ----------------------------------------------------------------------------------
+    def serving_module(self):
+        return ForecastServing(self.scaler, self.model, self.windower.input_length,
+                               self.data.target_indices)
+
+    def signatures(self, module):
+        return {"forecast": module.forecast}
+
+    def verify_export(self, export_dir, module):
+        """Reloads the SavedModel and compares its raw forecasts with the in-memory module."""
+        split = next(s for s in ("validation", "test", "train", "data") if self.has_split(s))
+        starts = self.starts(split)[:16]
+        history, _ = self.windower.gather(tf.constant(self.data.values, tf.float32), starts)
+        loaded = tf.saved_model.load(str(export_dir))
+        got = loaded.signatures["forecast"](history=history)["forecast"].numpy()
+        expected = module.forecast(history)["forecast"].numpy()
+        scale = 1.0 + float(np.max(np.abs(expected)))
+        difference = float(np.max(np.abs(got - expected)))
+        if not np.isfinite(got).all() or difference > 1e-4 * scale:
+            raise ExportError(f"The reloaded SavedModel disagrees with the trained model (max abs "
+                              f"difference {difference:.2e}). The export is not trustworthy.")
+        return {"max_abs_difference": difference}
+
+    def export_metadata(self):
+        data = self.data
+        return {**super().export_metadata(), "signature": "forecast",
+                "input_length": self.windower.input_length, "horizon": self.windower.horizon,
+                "columns": data.columns, "target_columns": data.target_columns,
+                "timestamp_column": self.config.data.timestamp_column,
+                "timestamp_format": self.config.data.timestamp_format,
+                "step_seconds": data.step, "weekdays_only": data.weekdays_only}
+
+    # -- saving and loading a run ----------------------------------------------------------------
+    def state(self):
+        data = self.data
+        return {"stages": self.preprocessor.get_config(), "columns": data.columns,
+                "target_columns": data.target_columns}
+
+    def restore(self, state):
+        self.preprocessor, self._scaled = ForecastStages.from_config(state["stages"]), None
+        self.columns, self.target_columns = state["columns"], state["target_columns"]
+
+    def save_state(self, run_dir):
+        rundir.atomic_write_json(Path(run_dir) / "preprocessor.json", self.state())

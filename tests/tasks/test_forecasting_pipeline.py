@@ -1,0 +1,186 @@
+"""The forecasting quickstart end to end (one tiny epoch): metrics and baselines, the export in a
+TF-only process, `nlp_lstm.load`, `nlp-lstm forecast`, and a restored run."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from nlp_lstm import load, presets
+from nlp_lstm.config import load_config
+from nlp_lstm.data import SAMPLES_DIR
+from nlp_lstm.pipeline import build_pipeline, load_run
+
+TINY = ["train.epochs=1", "train.verbose=0", "model.units=8", "stages.1.input_length=48",
+        "stages.1.horizon=12"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    config = load_config(presets.find_pipeline("quickstart_forecast"), TINY)
+    return build_pipeline(config).run(run_dir=tmp_path_factory.mktemp("forecast") / "run")
+
+
+def test_metrics_report_model_and_baselines_on_all_windows(run):
+    test = run.metrics["test"]
+    assert test["num_windows"] == 450 - 12 + 1
+    for name in ("mse", "mae", "raw_mse", "raw_mae"):
+        assert np.isfinite(test[name]) and test[name] > 0
+    assert len(test["mse_per_step"]) == 12
+    assert set(test["baselines"]) == {"repeat", "seasonal_naive", "linear"}
+    # on this series the in-run linear peer and seasonal naive are far better than Repeat
+    baselines = test["baselines"]
+    assert baselines["linear"]["mse"] < baselines["repeat"]["mse"]
+    assert baselines["seasonal_naive"]["mse"] < baselines["repeat"]["mse"]
+    assert (run.run_dir / "forecast_test.png").stat().st_size > 10_000
+    assert run.manifest["cudnn"]["layers"][0]["eligible_kernel"] == "cudnn"
+
+
+def _recent(tmp_path, rows=60):
+    lines = (SAMPLES_DIR / "demand.csv").read_text(encoding="utf-8").splitlines()
+    path = tmp_path / "recent.csv"
+    path.write_text("\n".join([lines[0]] + lines[-rows:]) + "\n", encoding="utf-8")
+    return path, lines[-1].split(",")[0]
+
+
+def test_export_serves_raw_values_in_a_tensorflow_only_process(run):
+    export_dir = run.run_dir / "export"
+    script = textwrap.dedent(f"""
+        import json, sys
+        import numpy as np
+        import tensorflow as tf
+        model = tf.saved_model.load({str(export_dir)!r})
+        history = np.asarray(json.loads(sys.stdin.read()), np.float32)
+        out = model.signatures["forecast"](history=tf.constant(history))["forecast"].numpy()
+        imported = any(m.startswith("nlp_lstm") for m in sys.modules)
+        print(json.dumps({{"forecast": out.tolist(), "nlp_lstm_imported": imported}}))
+    """)
+    data = np.loadtxt(SAMPLES_DIR / "demand.csv", delimiter=",", skiprows=1,
+                      usecols=(1, 2, 3))
+    history = np.stack([data[-48:], data[-148:-100]]).astype(np.float32)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-c", script], input=json.dumps(history.tolist()),
+                          capture_output=True, text=True, env=env, timeout=300, cwd="/")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    served = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert not served["nlp_lstm_imported"]
+    forecast = np.asarray(served["forecast"])
+    assert forecast.shape == (2, 12, 3)
+    # raw values out: the load column stays on its own scale (tens), not z-scored
+    assert 20 < forecast[..., 1].mean() < 100
+    local = load(run.run_dir).forecast(history)
+    np.testing.assert_allclose(local, forecast, rtol=1e-4, atol=1e-3)
+
+
+def test_predictor_checks_its_input(run):
+    predictor = load(run.run_dir)
+    assert predictor.task == "forecasting" and predictor.target_columns == ["temperature",
+                                                                            "load", "price"]
+    assert predictor.forecast(np.ones([48, 3])).shape == (12, 3)
+    with pytest.raises(ValueError, match=r"shape \[48, 3\]"):
+        predictor.forecast(np.ones([47, 3]))
+    history = np.ones([48, 3])
+    history[5, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        predictor.forecast(history)
+
+
+def _cli(*args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, "-m", "nlp_lstm.cli", *args], capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+def test_forecast_cli_writes_the_next_timestamps(run, tmp_path):
+    recent, last = _recent(tmp_path)
+    out = tmp_path / "next.csv"
+    proc = _cli("forecast", str(run.run_dir), "--input", str(recent), "--output", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = list(csv.reader(out.open(encoding="utf-8")))
+    assert rows[0] == ["date", "temperature", "load", "price"] and len(rows) == 13
+    assert last == "2024-05-04 23:00:00" and rows[1][0] == "2024-05-05 00:00:00"
+    assert rows[12][0] == "2024-05-05 11:00:00"
+    assert all(np.isfinite(float(v)) for row in rows[1:] for v in row[1:])
+    short, _ = _recent(tmp_path, rows=10)
+    proc = _cli("forecast", str(run.run_dir), "--input", str(short))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "has 10 rows; the export needs the last 48 rows" in proc.stderr
+
+
+def test_restored_run_evaluates_the_same(run):
+    pipeline = load_run(run.run_dir)
+    again = pipeline.evaluate(run.run_dir, ["test"])["test"]
+    assert again["mse"] == pytest.approx(run.metrics["test"]["mse"], abs=1e-5)
+    assert again["baselines"]["linear"] == run.metrics["test"]["baselines"]["linear"]
+
+
+@pytest.mark.slow
+def test_tuning_scores_trials_on_validation_mse(tmp_path):
+    from nlp_lstm import tuning
+    config = load_config(presets.find_pipeline("quickstart_forecast"), TINY)
+    assert config.tune.objective == "val_loss"
+    summary, ranked, _ = tuning.tune(build_pipeline(config), {"model.revin": {"boolean": True}},
+                                     "test", tmp_path / "t")
+    assert summary["completed"] >= 2 and summary["objective"] == "val_loss"
+    assert ranked[0]["score"] <= ranked[-1]["score"]
+
+
+def test_evaluate_scores_a_new_file_and_checks_its_columns(run, tmp_path):
+    recent, _ = _recent(tmp_path, rows=100)
+    proc = _cli("evaluate", str(run.run_dir), "--data", str(recent))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    folder = next((run.run_dir / "evaluations").iterdir())
+    scored = json.loads((folder / "metrics.json").read_text())["data"]
+    assert scored["num_windows"] == 100 - 48 - 12 + 1 and "linear" not in scored["baselines"]
+    other = tmp_path / "other.csv"
+    other.write_text(recent.read_text().replace("temperature,load,price", "temperature,load,cost"))
+    proc = _cli("evaluate", str(run.run_dir), "--data", str(other))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "trained on ['temperature', 'load', 'price']" in proc.stderr
+
+
+def test_the_server_forecasts_and_names_the_bad_field(run, tmp_path):
+    import httpx
+    from tests.serving_helpers import Server
+    data = np.loadtxt(SAMPLES_DIR / "demand.csv", delimiter=",", skiprows=1, usecols=(1, 2, 3))
+    window = data[-48:].astype(np.float32).tolist()
+    url = "/v1/models/demand:predict"
+    with Server({"demand": run.run_dir}, tmp_path / "serve.log") as server:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            meta = client.get("/v1/models/demand/metadata").json()
+            assert "forecast" in meta["metadata"]["signature_def"]["signature_def"]
+            answer = client.post(url, json={"instances": [window, window]})
+            assert answer.status_code == 200, answer.text
+            got = np.asarray(answer.json()["predictions"])
+            assert got.shape == (2, 12, 3)
+            expected = load(run.run_dir).forecast(np.asarray([window, window]))
+            np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3)
+            named = client.post(url, json={"signature_name": "forecast",
+                                           "instances": [{"history": window}]})
+            assert named.status_code == 200
+            np.testing.assert_allclose(named.json()["predictions"], expected[:1], rtol=1e-4,
+                                       atol=1e-3)
+            columnar = client.post(url, json={"inputs": {"history": [window]}})
+            assert columnar.status_code == 200 and np.shape(columnar.json()["outputs"]) == \
+                (1, 12, 3)
+            nan = [row[:] for row in window]
+            nan[5][1] = float("nan")
+            bad = {"too many rows in a window": ([window + window[:1]], "instances[0].history`",
+                                                 "48 elements"),
+                   "a short row": ([window[:3] + [[1.0, 2.0]] + window[4:]],
+                                   "instances[0].history[3]`", "3 elements"),
+                   "NaN": ([nan], "instances[0].history[5][1]`", "finite number"),
+                   "a string": ([[["x"] * 3] + window[1:]], "instances[0].history[0][0]`",
+                                "finite number")}
+            for case, (instances, field, why) in bad.items():
+                response = client.post(url, content=json.dumps({"instances": instances}),
+                                       headers={"content-type": "application/json"})
+                assert response.status_code == 400, case
+                error = response.json()["error"]
+                assert field in error and why in error, (case, error)
+            assert client.get("/healthz").json()["status"] == "ok"
