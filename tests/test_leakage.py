@@ -83,6 +83,8 @@ def test_the_threshold_is_honoured(tmp_path, caplog):
         manifest = task.data_manifest()
     assert manifest["leakage"]["validation_in_train"]["normalised"] == 6
     assert not [r for r in caplog.records if r.levelno == logging.WARNING]
+    # A threshold is no property of the data: the data fingerprint stays the same.
+    assert manifest["fingerprint"] == _task(_files(tmp_path, planted=3)).data.fingerprint
 
 
 def test_translation_compares_sources_and_generation_long_lines(tmp_path):
