@@ -126,12 +126,12 @@ def test_100k_examples_take_well_under_a_second():
     units = {"train": [f"Example number {i}, with some words." for i in range(100_000)],
              "validation": [f"example NUMBER {i} with some words" for i in range(0, 20_000, 2)],
              "test": [f"unseen {i}" for i in range(10_000)]}
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: other processes share this machine's cores
     report = leakage_report(units)
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     assert report["validation_in_train"]["normalised"] == 10_000
     assert report["validation_in_train"]["exact"] == 0
-    assert elapsed < 5.0, elapsed  # measured about 0.4 s on a 2-core machine shared by others
+    assert elapsed < 5.0, elapsed  # measured 0.35 s (wall) on this 2-core machine
 
 
 @pytest.mark.parametrize("share", [-0.1, 1.5])
