@@ -194,6 +194,7 @@ def fingerprint(files, config, counts):
     settings = dataclasses.asdict(config.data)
     for key in ("path", "train", "validation", "test", "label_files"):
         settings.pop(key)  # the bytes are hashed; the location does not matter
+    settings.pop("leakage_warn_share")  # a warning threshold, not a property of the data
     digest.update(json.dumps([settings, counts], sort_keys=True).encode())
     return digest.hexdigest()
 

@@ -83,6 +83,8 @@ def test_the_threshold_is_honoured(tmp_path, caplog):
         manifest = task.data_manifest()
     assert manifest["leakage"]["validation_in_train"]["normalised"] == 6
     assert not [r for r in caplog.records if r.levelno == logging.WARNING]
+    # A threshold is no property of the data: the data fingerprint stays the same.
+    assert manifest["fingerprint"] == _task(_files(tmp_path, planted=3)).data.fingerprint
 
 
 def test_translation_compares_sources_and_generation_long_lines(tmp_path):
@@ -124,12 +126,12 @@ def test_100k_examples_take_well_under_a_second():
     units = {"train": [f"Example number {i}, with some words." for i in range(100_000)],
              "validation": [f"example NUMBER {i} with some words" for i in range(0, 20_000, 2)],
              "test": [f"unseen {i}" for i in range(10_000)]}
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: other processes share this machine's cores
     report = leakage_report(units)
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     assert report["validation_in_train"]["normalised"] == 10_000
     assert report["validation_in_train"]["exact"] == 0
-    assert elapsed < 5.0, elapsed  # measured about 0.4 s on a 2-core machine shared by others
+    assert elapsed < 5.0, elapsed  # measured 0.35 s (wall) on this 2-core machine
 
 
 @pytest.mark.parametrize("share", [-0.1, 1.5])
