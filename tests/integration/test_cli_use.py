@@ -49,7 +49,9 @@ def test_generate_takes_prompts_from_a_file(generator_run, tmp_path):
     zero = _invoke("generate", generator_run, "--prompt", "x", "-n", 0, "--json")
     assert zero.exit_code == 0 and json.loads(zero.stdout) == {"prompt": "x", "text": ""}
     huge = CliRunner().invoke(main, ["generate", str(generator_run), "-n", "3000000000"])
-    assert huge.exit_code == 2 and "max_new_tokens" in huge.output
+    assert huge.exit_code == 2 and "--max-new-tokens" in huge.output
+    over = CliRunner().invoke(main, ["generate", str(generator_run), "-n", "2000000"])
+    assert over.exit_code == 2 and "limits.max_new_tokens" in over.output
 
 
 def test_evaluate_scores_a_new_file_without_touching_the_run_metrics(classifier_run, tmp_path):

@@ -301,7 +301,8 @@ ERRORS = [
      400, "`inputs.max_length` is out of the range of int32"),
     ("translator", {"signature_name": TRANSLATE_WITH,
                     "inputs": {"text": ["x"], "beam_size": 0, "max_length": 9}},
-     400, "`beam_size` must be an int in \\[1, 2147483647\\]. Received: beam_size=0"),
+     400, "`beam_size` must be an int in \\[1, 16\\] \\(this export's limits.max_beam_size\\). "
+          "Received: beam_size=0"),
     ("translator", {"signature_name": TRANSLATE_WITH, "instances": [
         {"text": "x", "beam_size": 2, "max_length": 9},
         {"text": "y", "beam_size": 3, "max_length": 9}]},
