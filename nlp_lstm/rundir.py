@@ -174,7 +174,7 @@ class RunDirLock:
 
 
 def lock_holder(run_dir):
-    """What RUN_DIR/.lock says of the process that last took it ({pid, started, command}), or None."""
+    """What RUN_DIR/.lock says of its last holder ({pid, started, command}), or None."""
     try:
         return json.loads((Path(run_dir) / LOCK_FILE).read_text(encoding="utf-8") or "null")
     except (OSError, ValueError):

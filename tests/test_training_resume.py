@@ -1,4 +1,4 @@
-"""Tests for the resume state, the per-epoch input order and the NaN stop in nlp_lstm/training.py."""
+"""Tests for the resume state, the per-epoch input order and the NaN stop (nlp_lstm/training.py)."""
 
 import json
 
