@@ -15,10 +15,10 @@ from pathlib import Path
 import yaml
 
 from nlp_lstm.errors import ConfigError
+from nlp_lstm.config_checks import build_config, check_type, config_from_dict, with_values
 from nlp_lstm.schema import (FIELDS, INTERNAL_KEYS, TASK_NAMES, DataConfig, EmbeddingsConfig,
                              EvaluateConfig, ExportConfig, PipelineConfig, TrainConfig, TuneConfig,
-                             build_config, check_type, config_from_dict, describe_origin,
-                             get_value, mark_origin, set_value, setting, with_values)
+                             describe_origin, get_value, mark_origin, set_value, setting)
 
 __all__ = ["DATA_DIR_ENV", "DATA_DIR_PLACEHOLDER", "TASK_NAMES", "DataConfig", "EmbeddingsConfig",
            "EvaluateConfig", "ExportConfig", "PipelineConfig", "TrainConfig", "TuneConfig",
