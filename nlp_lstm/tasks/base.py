@@ -78,11 +78,16 @@ class Task:
                 raise ConfigError(f"`model.{key}` is filled in from the data and the vocabulary; "
                                   f"remove it from {config.where('model.' + key)}.")
         model_cls = MODELS.get(config.model["type"])
-        placeholders = dict.fromkeys(self.injected_model_args, PLACEHOLDER_SIZE)
+        placeholders = self.placeholder_model_args()
         bind_kwargs(model_cls, {**entry, **placeholders},
                     f"model {config.model['type']!r} in {config.where('model')}")
         check_model_values(model_cls, entry, placeholders, config)
         return entry
+
+    def placeholder_model_args(self):
+        """Stand-ins for the injected model arguments, to try the model entry before any data
+        is read."""
+        return dict.fromkeys(self.injected_model_args, PLACEHOLDER_SIZE)
 
     # -- data ------------------------------------------------------------------------------------
     def read_data(self):

@@ -229,6 +229,12 @@ class ForecastingTask(Task):
                 "input_channels": len(self.scaler.mean),
                 "target_indices": self.data.target_indices}
 
+    def placeholder_model_args(self):
+        # The window is known from the stages before any data is read; the channels are not.
+        channels = len(self.config.data.feature_columns or ()) or 16
+        return {"input_length": self.windower.input_length, "horizon": self.windower.horizon,
+                "input_channels": channels, "target_indices": [0]}
+
     def example_inputs(self):
         return np.zeros([1, self.windower.input_length, len(self.scaler.mean)], np.float32)
 
