@@ -270,8 +270,11 @@ class Child:
         self.process = None
 
 
-def fuzz_export(export_dir, examples, seed=0):
-    """Fuzzes every signature of one export; returns the counts and figures as a dict."""
+def fuzz_export(export_dir, examples, seed=0, max_seconds=None, progress=None):
+    """Fuzzes every signature of one export; returns the counts and figures as a dict.
+
+    `max_seconds`: stop calling after this long (the inputs Hypothesis still draws are counted
+    as `not_run`); `progress`: a path rewritten with the figures so far every 200 calls."""
     from hypothesis import HealthCheck, given, seed as hypothesis_seed, settings
     limits, metadata = read_limits(export_dir)
     runner = Child(export_dir)
@@ -287,6 +290,9 @@ def fuzz_export(export_dir, examples, seed=0):
     def run(call):
         nonlocal slowest, peak
         name, inputs = call
+        if max_seconds is not None and time.perf_counter() - start > max_seconds:
+            counts["not_run"] = counts.get("not_run", 0) + 1
+            return
         answer = runner.call(name, inputs)
         status = answer["status"]
         counts[status] = counts.get(status, 0) + 1
@@ -300,6 +306,12 @@ def fuzz_export(export_dir, examples, seed=0):
             mismatches.append((name, _describe(inputs), status))
         if status in ("error", "crash", "hang") and len(mismatches) < 50:
             mismatches.append((name, _describe(inputs), status, answer.get("message", "")[-300:]))
+        if progress and sum(per_signature.values()) % 200 == 0:
+            Path(progress).write_text(json.dumps(
+                {"calls": sum(per_signature.values()), "per_signature": per_signature,
+                 "counts": counts, "error_kinds": kinds, "slowest_call_s": round(slowest, 2),
+                 "peak_rss_mb": round(peak), "child_starts": runner.starts,
+                 "seconds": round(time.perf_counter() - start, 1)}, default=str))
 
     try:
         run()
@@ -307,7 +319,7 @@ def fuzz_export(export_dir, examples, seed=0):
     finally:
         runner.stop()
     return {"export": str(export_dir), "task": metadata["task"], "limits": limits,
-            "calls": sum(counts.values()), "per_signature": per_signature, "counts": counts,
+            "calls": sum(per_signature.values()), "per_signature": per_signature, "counts": counts,
             "error_kinds": kinds, "mismatches": mismatches, "slowest_call_s": round(slowest, 2),
             "peak_rss_mb": round(peak), "child_starts": runner.starts, "limit_costs": costs,
             "seconds": round(time.perf_counter() - start, 1)}
@@ -334,7 +346,7 @@ def limit_calls(signatures, limits):
     return calls
 
 
-def limit_costs(runner, limits, timeout=300):
+def limit_costs(runner, limits, timeout=60):
     """Seconds and peak RSS of each call of `limit_calls` (in the fuzz child, after the fuzz)."""
     out = []
     for label, name, inputs in limit_calls(runner.signatures, limits):
@@ -362,6 +374,9 @@ def main(argv=None):
     parser.add_argument("--examples", type=int, default=10_000,
                         help="inputs per export (spread over its signatures)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-seconds", type=float,
+                        help="per export: stop calling after this long (the rest is not_run)")
+    parser.add_argument("--progress", help="a file rewritten with the figures every 200 calls")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -369,7 +384,8 @@ def main(argv=None):
     results = []
     for path in args.exports:
         export_dir = Path(path) / "export" if (Path(path) / "export").is_dir() else Path(path)
-        result = fuzz_export(export_dir, args.examples, args.seed)
+        result = fuzz_export(export_dir, args.examples, args.seed, args.max_seconds,
+                             args.progress)
         print(json.dumps(result, default=str), flush=True)
         results.append(result)
     bad = sum(r["counts"].get(k, 0) for r in results for k in ("crash", "hang", "error"))
