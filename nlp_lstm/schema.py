@@ -164,6 +164,7 @@ class TrainConfig:
     clipvalue: _Float = setting(None, "clip each gradient element to +-clipvalue", gt=0,
                                 null="to disable clipping")
     label_smoothing: float = setting(0.0, "target probability spread uniformly", ge=0, tasks=_T)
+    loss: str = setting("mse", "training loss (mae: SegRNN's)", choices=("mse", "mae"), tasks=_F)
     ema_momentum: _Float = setting(None, "evaluate, checkpoint and export an exponential moving "
                                    "average of the weights (e.g. 0.99)", gt=0, lt=1,
                                    null="to disable it")

@@ -95,6 +95,8 @@ class LSTMForecaster(_Forecaster):
         channel_independence: bool. One shared model over each channel.
         revin: bool. Reversible instance normalisation.
         dropout: float. Dropout on the LSTM's final state.
+        linear_skip: bool. Add a linear map of each (normalised) window to the horizon to the
+            LSTM's forecast, so the LSTM learns the residual of an NLinear-style forecast.
 
     Example:
     >>> import numpy as np, nlp_lstm
@@ -105,11 +107,12 @@ class LSTMForecaster(_Forecaster):
     TensorShape([5, 3, 1])
     """
 
-    config_keys = ("units", "num_layers", "segment_length", "channel_independence", "dropout")
+    config_keys = ("units", "num_layers", "segment_length", "channel_independence", "dropout",
+                   "linear_skip")
 
     def __init__(self, input_length, horizon, input_channels, target_indices, units=64,
                  num_layers=1, segment_length=1, channel_independence=False, revin=False,
-                 dropout=0.0, **kwargs):
+                 dropout=0.0, linear_skip=False, **kwargs):
         super().__init__(input_length, horizon, input_channels, target_indices, revin, **kwargs)
         self.units = _check_int("units", units)
         self.num_layers = _check_int("num_layers", num_layers)
@@ -127,6 +130,9 @@ class LSTMForecaster(_Forecaster):
                                               name=f"lstm_{i}") for i in range(num_layers)]
         self.drop = keras.layers.Dropout(self.dropout)
         self.head = keras.layers.Dense(horizon * self.outputs_per_series, name="head")
+        self.linear_skip = bool(linear_skip)
+        self.skip = keras.layers.Dense(horizon * self.outputs_per_series, name="linear_skip") \
+            if self.linear_skip else None
 
     def call(self, history, training=False):
         x, stats = self.normalise(tf.cast(history, tf.float32))
@@ -141,6 +147,8 @@ class LSTMForecaster(_Forecaster):
         for layer in self.lstm_layers:
             h = layer(h, training=training)
         y = self.head(self.drop(h, training=training))
+        if self.skip is not None:
+            y = y + self.skip(tf.reshape(x, [-1, self.input_length * channels]))
         if self.channel_independence:
             y = tf.reshape(y, [batch, self.input_channels, self.horizon])
             y = tf.gather(tf.transpose(y, [0, 2, 1]), self.target_indices, axis=-1)

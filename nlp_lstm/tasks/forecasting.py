@@ -119,7 +119,7 @@ class ForecastingTask(Task):
     """
 
     injected_model_args = ("input_length", "horizon", "input_channels", "target_indices")
-    history_metrics = ("loss", "mae")
+    history_metrics = ("loss", "mse", "mae")
     counts_padding = False
     predictor = ForecastPredictor
 
@@ -244,7 +244,7 @@ class ForecastingTask(Task):
         return report
 
     def compile_arguments(self):
-        return {"loss": "mse", "metrics": ["mae"]}
+        return {"loss": self.config.train.loss, "metrics": ["mse", "mae"]}
 
     # -- evaluation ------------------------------------------------------------------------------
     def fit_linear_peer(self):

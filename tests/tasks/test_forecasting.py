@@ -223,6 +223,7 @@ def test_calendar_stage_is_refused_by_the_task_for_now(tmp_path):
 @pytest.mark.parametrize("options", [
     {}, {"segment_length": 4}, {"channel_independence": True}, {"revin": True},
     {"segment_length": 2, "channel_independence": True, "revin": True, "num_layers": 2},
+    {"linear_skip": True}, {"linear_skip": True, "channel_independence": True, "revin": True},
 ])
 def test_forecaster_shapes_and_cudnn(options):
     model = LSTMForecaster(input_length=8, horizon=3, input_channels=3, target_indices=[2, 0],
@@ -301,3 +302,17 @@ def test_ett_protocol_reproduces_the_published_repeat_baseline(variables, repeat
     # SOURCE.md: Repeat with drop_last (batch 32); all windows move it by far less than 0.005
     got = fm.errors(fm.repeat_last(x[:, :, task.data.target_indices], 96), y)["mse"]
     assert got == pytest.approx(repeat_mse, abs=0.005)
+
+
+def test_linear_skip_adds_a_linear_map_of_the_window():
+    model = LSTMForecaster(input_length=4, horizon=2, input_channels=1, target_indices=[0],
+                           units=3, linear_skip=True)
+    x = np.random.default_rng(3).normal(size=[2, 4, 1]).astype("float32")
+    before = model(x).numpy()
+    kernel, bias = model.skip.get_weights()
+    model.skip.set_weights([kernel + 1.0, bias])
+    # the skip's output moves by exactly the window's sum at every step
+    np.testing.assert_allclose(model(x).numpy() - before,
+                               np.repeat(x.sum(axis=1, keepdims=True), 2, axis=1), rtol=1e-4,
+                               atol=1e-5)
+    assert LSTMForecaster.from_config(model.get_config()).linear_skip
