@@ -165,6 +165,7 @@ def test_tune_takes_shipped_names_and_passes_no_log(fake_pipeline, tmp_path, mon
 
     tuning = types.ModuleType("nlp_lstm.tuning")
     tuning.tune, tuning.run_distributed = tune, run_distributed
+    tuning.is_distributed_child = lambda: False  # this test is the chief's CLI
     tuning.read_search_space = lambda path: ({"model.hidden_dim": {"choice": [8]}}, str(path))
     monkeypatch.setitem(sys.modules, "nlp_lstm.tuning", tuning)
     monkeypatch.setattr(nlp_lstm, "tuning", tuning, raising=False)

@@ -2,6 +2,7 @@
 
 import pytest
 
+from nlp_lstm import inputs
 from nlp_lstm.config import config_from_dict
 from nlp_lstm.data import read_corpus
 from nlp_lstm.errors import InputDataError
@@ -62,7 +63,10 @@ def _window_task(tmp_path, random_offsets):
     return task
 
 
-def _epoch_windows(dataset):
+def _epoch_windows(dataset, epoch=None):
+    """The windows of one pass; `epoch` sets the epoch counter first, as `training.fit` does."""
+    if epoch is not None:
+        inputs.training_epoch().assign(epoch)
     return [(tuple(x), tuple(y)) for xs, ys in dataset.as_numpy_iterator()
             for x, y in zip(xs, ys)]
 
@@ -73,7 +77,7 @@ def test_training_windows_are_slices_with_shifted_targets(tmp_path, random_offse
     ids = list(task.token_ids("train"))
     stream = ",".join(map(str, ids))
     dataset = task.datasets("train", training=True)
-    first, second = _epoch_windows(dataset), _epoch_windows(dataset)
+    first, second = _epoch_windows(dataset, 0), _epoch_windows(dataset, 1)
     for x, y in first + second:
         assert len(x) == len(y) == 10
         assert y[:-1] == x[1:]
@@ -83,7 +87,7 @@ def test_training_windows_are_slices_with_shifted_targets(tmp_path, random_offse
         assert len(first) == len(ids) // 10 - 1
         # Offsets are drawn anew each epoch, yet a fresh dataset repeats the same sequence.
         assert sorted(first) != sorted(second)
-        again = _epoch_windows(task.datasets("train", training=True))
+        again = _epoch_windows(task.datasets("train", training=True), 0)
         assert again == first
     else:
         assert sorted(first) == sorted(second)
@@ -129,8 +133,10 @@ def test_stateful_batches_continue_each_row(tmp_path, random_offsets):
     ids = list(task.token_ids("train"))
     stream = ",".join(map(str, ids))
     dataset = task.datasets("train", training=True)
-    epochs = [[(x.tolist(), y.tolist()) for x, y in dataset.as_numpy_iterator()]
-              for _ in range(2)]
+    epochs = []
+    for epoch in range(2):
+        inputs.training_epoch().assign(epoch)  # as training.fit does in on_epoch_begin
+        epochs.append([(x.tolist(), y.tolist()) for x, y in dataset.as_numpy_iterator()])
     for batches in epochs:
         assert len(batches) == task.steps_per_epoch() == ((len(ids) - 10) // 4) // 10
         for row in range(4):
@@ -143,6 +149,7 @@ def test_stateful_batches_continue_each_row(tmp_path, random_offsets):
             assert len(x) == len(y) == 4 and all(len(r) == 10 for r in x)
     if random_offsets:
         assert epochs[0] != epochs[1]
+        inputs.training_epoch().assign(0)
         again = [(x.tolist(), y.tolist())
                  for x, y in task.datasets("train", training=True).as_numpy_iterator()]
         assert again == epochs[0]

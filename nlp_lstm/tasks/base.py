@@ -140,6 +140,9 @@ class Task:
         splits, see `nlp_lstm.leakage`); logs a warning when a share is above
         `data.leakage_warn_share`."""
         units, unit = self.leakage_units()
+        if units is None:  # the task's splits cannot share examples (e.g. disjoint time ranges)
+            return {"fingerprint": self.data.fingerprint, "counts": self.data.counts(),
+                    "files": self.data.files}
         report = leakage.leakage_report(units)
         threshold = self.config.data.leakage_warn_share
         for message in leakage.warnings(report, threshold, unit):

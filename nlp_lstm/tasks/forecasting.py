@@ -229,6 +229,10 @@ class ForecastingTask(Task):
                 "input_channels": len(self.scaler.mean),
                 "target_indices": self.data.target_indices}
 
+    def leakage_units(self):
+        """None: the splits are disjoint, time-ordered row ranges, so no target row is shared."""
+        return None, None
+
     def placeholder_model_args(self):
         # The window is known from the stages before any data is read; the channels are not.
         channels = len(self.config.data.feature_columns or ()) or 16
