@@ -71,7 +71,8 @@ def test_nan_cell_names_row(tmp_path):
         date, a, b = lines[9].split(",")
         lines[9] = f"{date},,{b}"
     path = write_series(tmp_path / "s.csv", edit=edit)
-    with pytest.raises(InputDataError, match=r"s.csv:10, column 'a': row 9 .*(empty or NaN|holds '', not a finite number)"):
+    with pytest.raises(InputDataError, match=r"s.csv:10, column 'a': row 9 "
+                                             r".*(empty or NaN|holds '', not a finite number)"):
         series.read_series(config_for(path))
 
 
