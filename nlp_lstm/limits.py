@@ -38,6 +38,8 @@ TASK_LIMITS = {
     "classification": ("max_batch_rows", "max_input_chars"),
     "translation": ("max_batch_rows", "max_input_chars", "max_output_length", "max_beam_size"),
     "generation": ("max_batch_rows", "max_input_chars", "max_new_tokens"),
+    # Checked by the predictor and the server; the forecast graph does not enforce it yet.
+    "forecasting": ("max_batch_rows",),
 }
 # The scalar options of the signatures: (kind, minimum, maximum or the limit that bounds it).
 OPTIONS = {
