@@ -528,7 +528,7 @@ OLD_NON_NEGATIVE = {"train.batch_tokens", "train.label_smoothing", "evaluate.max
 OLD_CHOICES = {"task", "steps", "data.source", "data.format", "embeddings.format",
                "train.optimizer", "train.lr_schedule", "train.precision", "train.verbose",
                "evaluate.splits", "tune.algorithm", "tune.direction",
-               "data.variables", "data.split", "data.fill_gaps"}  # forecasting
+               "data.variables", "data.split", "data.fill_gaps", "train.loss"}  # forecasting
 
 
 def test_the_field_limits_cover_the_old_tables():
@@ -700,7 +700,7 @@ def test_format_config_shows_only_the_keys_of_the_task(tiny_yaml):
     assert other["stages"] == translate.stages and other["model"] == translate.model
     # What it leaves out is only other tasks' keys: the rest is the config as saved.
     saved = classify.to_dict()
-    assert set(saved["train"]) - set(shown["train"]) == {"label_smoothing"}
+    assert set(saved["train"]) - set(shown["train"]) == {"label_smoothing", "loss"}
     assert shown["train"] == {k: v for k, v in saved["train"].items() if k in shown["train"]}
     assert shown["stages"] == saved["stages"] and shown["sources"] == saved["sources"]
 
