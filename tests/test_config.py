@@ -700,7 +700,7 @@ def test_format_config_shows_only_the_keys_of_the_task(tiny_yaml):
     assert other["stages"] == translate.stages and other["model"] == translate.model
     # What it leaves out is only other tasks' keys: the rest is the config as saved.
     saved = classify.to_dict()
-    assert set(saved["train"]) - set(shown["train"]) == {"label_smoothing", "loss"}  # translation, forecasting
+    assert set(saved["train"]) - set(shown["train"]) == {"label_smoothing", "loss"}
     assert shown["train"] == {k: v for k, v in saved["train"].items() if k in shown["train"]}
     assert shown["stages"] == saved["stages"] and shown["sources"] == saved["sources"]
 
