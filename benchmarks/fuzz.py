@@ -4,7 +4,7 @@ extreme inputs in a child process capped in memory, with a watchdog on each call
     python -m benchmarks.fuzz runs/quickstart_classify runs/quickstart_translate \\
         runs/quickstart_generate --examples 10000
 
-Each input is drawn by Hypothesis (odd Unicode, invalid UTF-8, huge strings, empty batches,
+Each signature of an export gets `--examples` inputs of its own. Each input is drawn by Hypothesis (odd Unicode, invalid UTF-8, huge strings, empty batches,
 batches at and over the export's limits.max_batch_rows, and for each scalar input extreme ints
 -2**31, -1, 0, the limit, the limit + 1, 2**31 - 1, and NaN, the infinities, negatives and values
 around the ends of its range). The child process imports only tensorflow and registers the
@@ -271,27 +271,27 @@ class Child:
 
 
 def fuzz_export(export_dir, examples, seed=0, max_seconds=None, progress=None):
-    """Fuzzes every signature of one export; returns the counts and figures as a dict.
+    """Fuzzes every signature of one export with `examples` inputs each; returns the counts
+    and figures as a dict.
 
-    `max_seconds`: stop calling after this long (the inputs Hypothesis still draws are counted
-    as `not_run`); `progress`: a path rewritten with the figures so far every 200 calls."""
+    `max_seconds`: per signature, stop calling after this long (the inputs Hypothesis still
+    draws are counted as `not_run`); `progress`: a path rewritten with the figures so far every
+    200 calls."""
     from hypothesis import HealthCheck, given, seed as hypothesis_seed, settings
     limits, metadata = read_limits(export_dir)
     runner = Child(export_dir)
     runner.start()
     counts, kinds, mismatches, slowest, peak = {}, {}, [], 0.0, 0.0
-    per_signature = {}
+    per_signature, not_run = {}, {}
     start = time.perf_counter()
+    signature_start = start
 
-    @hypothesis_seed(seed)
-    @settings(max_examples=examples, deadline=None, database=None, derandomize=False,
-              suppress_health_check=list(HealthCheck), phases=["generate"])
-    @given(strategies(runner.signatures, limits))
     def run(call):
         nonlocal slowest, peak
         name, inputs = call
-        if max_seconds is not None and time.perf_counter() - start > max_seconds:
+        if max_seconds is not None and time.perf_counter() - signature_start > max_seconds:
             counts["not_run"] = counts.get("not_run", 0) + 1
+            not_run[name] = not_run.get(name, 0) + 1
             return
         answer = runner.call(name, inputs)
         status = answer["status"]
@@ -314,12 +314,18 @@ def fuzz_export(export_dir, examples, seed=0, max_seconds=None, progress=None):
                  "seconds": round(time.perf_counter() - start, 1)}, default=str))
 
     try:
-        run()
+        for name in sorted(runner.signatures):
+            signature_start = time.perf_counter()
+            given(strategies({name: runner.signatures[name]}, limits))(
+                settings(max_examples=examples, deadline=None, database=None,
+                         derandomize=False, suppress_health_check=list(HealthCheck),
+                         phases=["generate"])(hypothesis_seed(seed)(run)))()
         costs = limit_costs(runner, limits)
     finally:
         runner.stop()
     return {"export": str(export_dir), "task": metadata["task"], "limits": limits,
-            "calls": sum(per_signature.values()), "per_signature": per_signature, "counts": counts,
+            "calls": sum(per_signature.values()), "per_signature": per_signature,
+            "not_run_per_signature": not_run, "counts": counts,
             "error_kinds": kinds, "mismatches": mismatches, "slowest_call_s": round(slowest, 2),
             "peak_rss_mb": round(peak), "child_starts": runner.starts, "limit_costs": costs,
             "seconds": round(time.perf_counter() - start, 1)}
@@ -372,11 +378,12 @@ def main(argv=None):
                                      description=__doc__.splitlines()[0])
     parser.add_argument("exports", nargs="*", help="run directories or export directories")
     parser.add_argument("--examples", type=int, default=10_000,
-                        help="inputs per export (spread over its signatures)")
+                        help="inputs per signature of each export")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-seconds", type=float,
                         help="per export: stop calling after this long (the rest is not_run)")
     parser.add_argument("--progress", help="a file rewritten with the figures every 200 calls")
+    parser.add_argument("--output", help="a JSON-lines file each export's result is added to")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -387,6 +394,9 @@ def main(argv=None):
         result = fuzz_export(export_dir, args.examples, args.seed, args.max_seconds,
                              args.progress)
         print(json.dumps(result, default=str), flush=True)
+        if args.output:
+            with open(args.output, "a", encoding="utf-8") as out:
+                out.write(json.dumps(result, default=str) + "\n")
         results.append(result)
     bad = sum(r["counts"].get(k, 0) for r in results for k in ("crash", "hang", "error"))
     return 1 if bad or any(r["mismatches"] for r in results) else 0

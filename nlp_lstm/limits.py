@@ -11,6 +11,8 @@ results.
     >>> limits = task_limits(DEFAULT_LIMITS, "generation")
     >>> sorted(limits)
     ['max_batch_rows', 'max_input_chars', 'max_new_tokens']
+    >>> limits["max_input_chars"]  # unset: the task's default
+    4096
     >>> check_texts(["a prompt"], "prompts", limits)
     >>> check_option("max_new_tokens", 2_000_000, limits)
     Traceback (most recent call last):
@@ -41,6 +43,8 @@ TASK_LIMITS = {
     # Checked by the predictor and the server; the forecast graph does not enforce it yet.
     "forecasting": ("max_batch_rows",),
 }
+# What a limit left unset (null) is, by task (`None`: the same for every task).
+TASK_DEFAULTS = {"max_input_chars": {None: 100_000, "generation": 4096}}
 # The scalar options of the signatures: (kind, minimum, maximum or the limit that bounds it).
 OPTIONS = {
     "max_new_tokens": ("int", 0, "max_new_tokens"),
@@ -57,7 +61,13 @@ def task_limits(limits, task):
     """The limits of `limits` (a dict or an ExportLimitsConfig) that `task`'s export uses."""
     if dataclasses.is_dataclass(limits):
         limits = dataclasses.asdict(limits)
-    return {key: int(limits[key]) for key in TASK_LIMITS[task]}
+    return {key: int(_default(key, task) if limits[key] is None else limits[key])
+            for key in TASK_LIMITS[task]}
+
+
+def _default(key, task):
+    defaults = TASK_DEFAULTS[key]
+    return defaults.get(task, defaults[None])
 
 
 def export_limits(metadata):

@@ -201,8 +201,10 @@ class EvaluateConfig:
 class ExportLimitsConfig:
     max_batch_rows: int = setting(1024, "most rows (texts, prompts) in one call of a signature",
                                   gt=0, le=2**31 - 1)
-    max_input_chars: int = setting(100_000, "most characters in one input text", gt=0,
-                                   le=2**31 - 1)
+    max_input_chars: typing.Optional[int] = setting(
+        None, "most characters in one input text", gt=0, le=2**31 - 1,
+        null="the task's default: 100000, and 4096 for generation (a prompt is read one step "
+             "per token, so a 100,000-character prompt takes about 15 s on 2 cores)")
     max_new_tokens: int = setting(1024, "generate: most max_new_tokens", gt=0, le=2**31 - 1,
                                   tasks=_G)
     max_output_length: int = setting(1024, "translate: most max_length (output tokens)", gt=0,
