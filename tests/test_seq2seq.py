@@ -67,6 +67,7 @@ def test_padding_and_empty_sources_are_harmless():
     assert np.all(np.isfinite(model((np.zeros((2, 0), "int64"), TARGET[:2]))))
 
 
+@pytest.mark.slow  # trains for several epochs, ~15 s
 def test_fit_lowers_the_loss_and_save_load_round_trip(tmp_path):
     model = tiny(decoder_layers=1, hidden_dim=16)
     rng = np.random.RandomState(0)

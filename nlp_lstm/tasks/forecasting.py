@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from nlp_lstm import forecast_metrics as fm
+from nlp_lstm import inputs
 from nlp_lstm import rundir
 from nlp_lstm import series as series_lib
 from nlp_lstm.errors import ConfigError, ExportError, InputDataError
@@ -210,8 +211,8 @@ class ForecastingTask(Task):
         series, targets = tf.constant(self.scaled()), list(self.data.target_indices)
         dataset = tf.data.Dataset.from_tensor_slices(starts)
         if training:
-            dataset = dataset.shuffle(len(starts), seed=self.config.seed,
-                                      reshuffle_each_iteration=True)
+            # Each epoch's order is a function of (seed, epoch), so a resumed run repeats it.
+            dataset = inputs.shuffled_per_epoch(dataset, len(starts), self.config.seed)
         batch = self.config.train.batch_size if training else self.config.evaluate.batch_size
 
         def window(s):

@@ -144,6 +144,7 @@ def interrupted_run(tmp_path_factory, tiny_corpus):
     return run_dir
 
 
+@pytest.mark.slow  # trains a run, then two CLI processes
 @pytest.mark.parametrize("command", ["evaluate", "export"])
 def test_interrupted_run_without_model(interrupted_run, command):
     proc = _cli(command, str(interrupted_run))

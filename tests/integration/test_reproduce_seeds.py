@@ -1,7 +1,7 @@
 """`nlp-lstm reproduce` and `nlp-lstm run --seeds` on tiny runs, through the real command line.
 
 Each command is a subprocess that imports TensorFlow and trains one epoch (~20 s on 2 shared
-cores), so the ones that train more than once are marked slow.
+cores), so the module is in the slow tier.
 """
 
 import json
@@ -17,7 +17,7 @@ import pytest
 from nlp_lstm import build_pipeline, load_config
 from tests.testing import write_pipeline, write_tiny_tsv
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # every test trains through CLI processes
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["train.epochs=1", "steps=[train, evaluate]"]

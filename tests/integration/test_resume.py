@@ -19,15 +19,16 @@ from tests.testing import write_pipeline
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CASES = {
-    "classification": ("quickstart_classify", ["data.max_examples=300", "model.hidden_dim=16"]),
+    # The time budget (far from spent) is part of the resumed state too.
     "classification_time_budget": ("quickstart_classify", [
         "data.max_examples=300", "model.hidden_dim=16", "train.time_budget_minutes=600"]),
     "translation": ("quickstart_translate", ["data.max_examples=300", "model.hidden_dim=32",
                                              "model.embedding_dim=16"]),
-    "generation": ("quickstart_generate", ["model.hidden_dim=32", "model.embedding_dim=16"]),
+    # Stateful batches carry LSTM states across batches: the hardest generation case.
     "generation_stateful": ("quickstart_generate", [
         "model.hidden_dim=32", "model.embedding_dim=16", "data.stateful_batches=true",
         "data.random_window_offsets=true"]),
+    "forecasting": ("quickstart_forecast", ["model.units=16"]),
 }
 
 

@@ -17,6 +17,8 @@ from tests.serving_helpers import REPO, Server
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("uvicorn")
 
+pytestmark = pytest.mark.slow  # CLI processes and a server, each importing TensorFlow
+
 
 def _cli(*args, timeout=120):
     result = subprocess.run([sys.executable, "-m", "nlp_lstm.cli", *map(str, args)], cwd=REPO,

@@ -96,6 +96,7 @@ def _cli(*args):
                           text=True, env=env, timeout=300)
 
 
+@pytest.mark.slow  # a CLI or server process that imports TensorFlow
 def test_forecast_cli_writes_the_next_timestamps(run, tmp_path):
     recent, last = _recent(tmp_path)
     out = tmp_path / "next.csv"
@@ -130,6 +131,7 @@ def test_tuning_scores_trials_on_validation_mse(tmp_path):
     assert ranked[0]["score"] <= ranked[-1]["score"]
 
 
+@pytest.mark.slow  # a CLI or server process that imports TensorFlow
 def test_evaluate_scores_a_new_file_and_checks_its_columns(run, tmp_path):
     recent, _ = _recent(tmp_path, rows=100)
     proc = _cli("evaluate", str(run.run_dir), "--data", str(recent))
@@ -144,6 +146,7 @@ def test_evaluate_scores_a_new_file_and_checks_its_columns(run, tmp_path):
     assert "trained on ['temperature', 'load', 'price']" in proc.stderr
 
 
+@pytest.mark.slow  # a CLI or server process that imports TensorFlow
 def test_the_server_forecasts_and_names_the_bad_field(run, tmp_path):
     import httpx
     from tests.serving_helpers import Server
