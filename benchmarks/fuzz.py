@@ -316,10 +316,11 @@ def fuzz_export(export_dir, examples, seed=0, max_seconds=None, progress=None):
     try:
         for name in sorted(runner.signatures):
             signature_start = time.perf_counter()
+            # A new test function per signature (Hypothesis decorates a function once).
             given(strategies({name: runner.signatures[name]}, limits))(
                 settings(max_examples=examples, deadline=None, database=None,
                          derandomize=False, suppress_health_check=list(HealthCheck),
-                         phases=["generate"])(hypothesis_seed(seed)(run)))()
+                         phases=["generate"])(hypothesis_seed(seed)(lambda call: run(call))))()
         costs = limit_costs(runner, limits)
     finally:
         runner.stop()
