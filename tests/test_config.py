@@ -248,6 +248,8 @@ BAD_CONFIGS = [
     ("bool is not an int", ["train.batch_size=true"],
      r"`train.batch_size`.*must be of type int\. Received: batch_size=True"),
     ("section must be a mapping", ["train=3"], r"`train`.*must be a mapping\. Received: 3"),
+    ("unknown distribution", ["train.distribution=several"],
+     r"`train.distribution`.*several.*multi_worker"),
     ("batch size zero", ["train.batch_size=0"],
      r"`train.batch_size`.*impossible value\. Received: batch_size=0\. It must be > 0"),
     ("negative learning rate", ["train.learning_rate=-0.1"],
