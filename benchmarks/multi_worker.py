@@ -110,7 +110,13 @@ def main():
     parser.add_argument("--allreduce-worker", type=int)
     parser.add_argument("--ports")
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--estimate", nargs=3, type=float,
+                        metavar=("GRADIENT_BYTES", "STEP_MS", "PARAMETERS"),
+                        help="Print only the 8-worker estimate from figures measured earlier.")
     args = parser.parse_args()
+    if args.estimate:
+        print_estimate(int(args.estimate[0]), args.estimate[1], int(args.estimate[2]))
+        return
     if args.allreduce_worker is not None:
         _allreduce_worker(args.allreduce_worker, [int(p) for p in args.ports.split(",")],
                           args.repeats)
@@ -142,18 +148,33 @@ def main():
     one = rows[0][1]
     step_s = one["train_s"] / (one["epochs"] * _steps_per_epoch())
     print(f"one-process step (train time / steps, includes validation): {step_s * 1e3:.1f} ms")
-    bandwidth = 10e9 / 8
-    print("estimate, 8 workers on 10 Gb/s (assumed 1.25 GB/s per link, no latency term); step "
-          "compute assumed to grow in proportion to parameters at a fixed per-worker batch:")
-    print(f"  {'parameters':>12s} {'bytes/step':>12s} {'ring bytes':>12s} {'comm ms':>9s} "
-          f"{'compute ms':>11s}  bound")
-    for scale in (1, 10, 100, 1000):
-        params = one["parameters"] * scale
-        ring = 2 * 7 / 8 * params * 4
-        comm = ring / bandwidth * 1e3
-        compute = step_s * scale * 1e3
-        print(f"  {params:12d} {params * 4:12d} {ring:12.0f} {comm:9.2f} {compute:11.1f}  "
-              f"{'compute' if comm < compute else 'network'}")
+    print_estimate(nbytes, step_s * 1e3, one["parameters"])
+
+
+def print_estimate(gradient_bytes, step_ms, parameters, workers=8, gbit_s=10.0):
+    """Ring all-reduce time on an assumed network against a measured step time.
+
+    A dense model's step compute and its gradient bytes both grow with the parameters (at a fixed
+    batch), so their ratio does not depend on the model's size; what decides is how fast a worker
+    computes. The table scales the worker's speed (1x: this shared 2-core CPU) at this model's
+    size, and the model's size at this CPU's speed.
+    """
+    bandwidth = gbit_s * 1e9 / 8
+    ring = 2 * (workers - 1) / workers * gradient_bytes
+    comm_ms = ring / bandwidth * 1e3
+    print(f"estimate: {workers} workers on {gbit_s:g} Gb/s (assumed, {bandwidth / 1e9:.2f} GB/s "
+          f"per link, no latency term); ring all-reduce moves 2({workers}-1)/{workers} x "
+          f"{gradient_bytes} = {ring:.0f} bytes per worker per step = {comm_ms:.3f} ms")
+    print(f"  measured step here: {step_ms:.1f} ms -> communication is {comm_ms / step_ms:.2%} "
+          f"of it; the network takes over when a worker is {step_ms / comm_ms:.0f}x faster")
+    print(f"  {'worker speed':>12s} {'step ms':>9s} {'comm ms':>9s}  bound")
+    for speed in (1, 10, 100, 1000):
+        compute = step_ms / speed
+        print(f"  {speed:>11d}x {compute:9.2f} {comm_ms:9.3f}  "
+              f"{'compute' if comm_ms < compute else 'network'}")
+    print(f"  at this CPU's speed, a model of P parameters sends {2 * (workers - 1) / workers * 4:.2f}"
+          f" P bytes per step; its step stays compute-bound while that takes less than its compute"
+          f" ({parameters} parameters here; an embedding table adds bytes, not compute)")
 
 
 def _steps_per_epoch():

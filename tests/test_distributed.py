@@ -93,3 +93,20 @@ def test_bad_flags_exit_2_with_one_line(tiny_corpus, tmp_path, monkeypatch, args
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     assert re.search(pattern, result.output), result.output
+
+
+def test_stateful_batches_cannot_be_sharded():
+    from nlp_lstm import presets
+    from nlp_lstm.config import load_config
+    with pytest.raises(ConfigError, match=r"train\.distribution.*stateful_batches"):
+        load_config(presets.find_pipeline("quickstart_generate"),
+                    ["data.stateful_batches=true", "train.distribution=multi_worker"])
+
+
+def test_seeds_and_tune_reject_a_distribution_they_cannot_honour(tiny_corpus, tmp_path):
+    from tests.testing import write_pipeline
+    pipeline = write_pipeline(tmp_path, tiny_corpus)
+    for command in (["run", str(pipeline), "--seeds", "2"], ["tune", str(pipeline)]):
+        result = CliRunner().invoke(main, [*command, "--set", "train.distribution=mirrored"])
+        assert result.exit_code == 2, result.output
+        assert "cannot honour train.distribution=mirrored" in result.output

@@ -52,6 +52,15 @@ def _run(pipeline, overrides, data_dir, run_dir, overwrite, resume, steps=None):
         click.echo(samples[-1].read_text(encoding="utf-8"))
 
 
+def _one_process_only(config, what):
+    """`what` trains in this one process with model.fit: a distribution it cannot honour fails."""
+    if config.train.distribution in ("mirrored", "multi_worker"):
+        raise click.UsageError(
+            f"{what} trains with model.fit in one process and cannot honour "
+            f"train.distribution={config.train.distribution}. Received: train.distribution="
+            f"{config.train.distribution!r}. Set it to auto or one_device.")
+
+
 def _run_non_chief(config, strategy, run_dir, resume):
     """A worker other than the chief: trains its shard in a temporary run directory (removed at
     the end); with --resume it reads the chief's resume state from --run-dir."""
@@ -131,6 +140,7 @@ def run(pipeline, overrides, data_dir, run_dir, overwrite, resume, seeds, worker
         return
     from nlp_lstm.seeds import format_summary, parse_seeds, run_seeds
     config = _load(pipeline, overrides, data_dir)
+    _one_process_only(config, "--seeds")
     seed_list = parse_seeds(seeds, config.seed)
     _writable_run_dir(run_dir, "--run-dir")
     _start_tensorflow()
@@ -219,6 +229,7 @@ def tune_command(pipeline, search_path, algorithm, max_trials, overrides, data_d
     if max_trials:
         overrides.append(f"tune.max_trials={max_trials}")
     config = _load(pipeline, overrides, data_dir)
+    _one_process_only(config, "tune")
     _writable_run_dir(run_dir, "--run-dir")
     _start_tensorflow()
     from nlp_lstm import rundir, tuning
