@@ -178,7 +178,8 @@ def _last_line(path):
 
 
 PEER_FAILURE_MARKS = ("CoordinationServiceError", "unhealthy", "UnavailableError",
-                      "DeadlineExceededError", "CancelledError", "Collective ops is aborted")
+                      "DeadlineExceededError", "CancelledError", "Collective ops is aborted",
+                      "[Op:Collective", "Restart your program to reset")
 
 
 def _is_peer_failure(path):
@@ -215,12 +216,15 @@ def run_workers(child_args, workers, log_dir=None, poll_s=0.5):
             failed = next((i for i, proc in enumerate(procs) if proc.returncode != 0), None)
         if failed is None:
             return None
+        codes = [proc.returncode for proc in procs]  # before _stop adds its own SIGTERMs
         _stop(procs)
-        # The peers of a failed worker fail too, on a collective; report the one that did not.
-        failed = min((i for i, proc in enumerate(procs) if proc.returncode != 0),
-                     key=lambda i: (_is_peer_failure(os.path.join(logs, f"worker-{i}.log")),
+        # The peers of a failed worker fail too, on a collective; report the one that did not:
+        # killed by a signal, else not failed on a collective, else the first seen.
+        failed = min((i for i, code in enumerate(codes) if code not in (None, 0)),
+                     key=lambda i: (codes[i] > 0,
+                                    _is_peer_failure(os.path.join(logs, f"worker-{i}.log")),
                                     i != failed))
-        code = procs[failed].returncode
+        code = codes[failed]
         detail = _last_line(os.path.join(logs, f"worker-{failed}.log"))
         kept = ""
         if log_dir is not None:

@@ -79,7 +79,7 @@ def test_killed_worker_stops_the_run_then_resume_finishes_it(tmp_path):
     pipeline = write_pipeline(tmp_path, data, extra="steps: [train, evaluate]\n")
     run_dir = tmp_path / "run"
     args = [str(pipeline), "--run-dir", str(run_dir), "--workers", "2",
-            "--set", "train.epochs=8", "--set", "train.early_stopping_patience=0"]
+            "--set", "train.epochs=4", "--set", "train.early_stopping_patience=0"]
     launcher = subprocess.Popen(CLI + args, env=_env(), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
     try:
@@ -110,7 +110,7 @@ def test_killed_worker_stops_the_run_then_resume_finishes_it(tmp_path):
                              text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert manifest["status"] == "finished" and manifest["epochs_run"] == 8, manifest
+    assert manifest["status"] == "finished" and manifest["epochs_run"] == 4, manifest
     assert manifest["resumed"] is True
     history = (run_dir / "history.csv").read_text().splitlines()
-    assert [row.split(",")[0] for row in history[1:]] == [str(e) for e in range(8)]
+    assert [row.split(",")[0] for row in history[1:]] == [str(e) for e in range(4)]
