@@ -530,7 +530,8 @@ OLD_NON_NEGATIVE = {"train.batch_tokens", "train.label_smoothing", "evaluate.max
 OLD_CHOICES = {"task", "steps", "data.source", "data.format", "embeddings.format",
                "train.optimizer", "train.lr_schedule", "train.precision", "train.verbose",
                "evaluate.splits", "tune.algorithm", "tune.direction",
-               "data.variables", "data.split", "data.fill_gaps", "train.loss"}  # forecasting
+               "data.variables", "data.split", "data.fill_gaps", "train.loss",  # forecasting
+               "train.distribution"}
 
 
 def test_the_field_limits_cover_the_old_tables():
