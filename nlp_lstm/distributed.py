@@ -203,15 +203,25 @@ def run_workers(child_args, workers, log_dir=None, poll_s=0.5):
         for index in range(workers):
             handle = open(os.path.join(logs, f"worker-{index}.log"), "w", encoding="utf-8")
             handles.append(handle)
-            env = dict(os.environ, TF_CONFIG=loopback_tf_config(ports, index))
+            # The launcher removes each worker's temporary files, even those of a killed one.
+            scratch = os.path.join(logs, f"tmp-{index}")
+            os.makedirs(scratch)
+            env = dict(os.environ, TF_CONFIG=loopback_tf_config(ports, index), TMPDIR=scratch)
             procs.append(subprocess.Popen(command, env=env, stderr=handle,
                                           stdout=None if index == 0 else subprocess.DEVNULL))
         failed = None
         while failed is None and any(proc.poll() is None for proc in procs):
+            if procs[0].returncode == 0:
+                # The chief has written the whole run; a peer that then loses the chief's
+                # coordination service on its way out does not fail the run.
+                _stop(procs, grace_s=STOP_GRACE_S)
+                return None
             failed = next((i for i, proc in enumerate(procs)
                            if proc.returncode not in (None, 0)), None)
             if failed is None:
                 time.sleep(poll_s)
+        if procs[0].returncode == 0:
+            return None
         if failed is None:
             failed = next((i for i, proc in enumerate(procs) if proc.returncode != 0), None)
         if failed is None:
@@ -231,7 +241,8 @@ def run_workers(child_args, workers, log_dir=None, poll_s=0.5):
             target = os.path.join(log_dir, "workers")
             os.makedirs(target, exist_ok=True)
             for name in os.listdir(logs):
-                shutil.copy(os.path.join(logs, name), target)
+                if name.endswith(".log"):
+                    shutil.copy(os.path.join(logs, name), target)
             kept = f" Worker logs: {target}."
         raise TrainingError(
             f"Worker {failed} of {workers} {_describe_exit(code)}"
@@ -245,7 +256,15 @@ def run_workers(child_args, workers, log_dir=None, poll_s=0.5):
         shutil.rmtree(logs, ignore_errors=True)
 
 
-def _stop(procs):
+def _stop(procs, grace_s=0.0):
+    """Waits up to `grace_s` for the processes to exit, then sends SIGTERM, and SIGKILL after
+    STOP_GRACE_S."""
+    deadline = time.monotonic() + grace_s
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.01))
+        except subprocess.TimeoutExpired:
+            pass
     for proc in procs:
         if proc.poll() is None:
             proc.terminate()
