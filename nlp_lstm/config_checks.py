@@ -141,10 +141,21 @@ def _token_budget_needs_buckets(config):
             f"true and a {' or '.join(tasks)} task; set it to 0 otherwise.")
 
 
+def _sharded_batches_are_not_stateful(config):
+    # Each worker keeps every N-th batch, so no worker sees consecutive windows of a stream.
+    if config.train.distribution in ("mirrored", "multi_worker") \
+            and getattr(config.data, "stateful_batches", False):
+        return "train.distribution", config.train.distribution, (
+            "data.stateful_batches carries LSTM states from one batch to the next, which batches "
+            "sharded over replicas cannot do. Set train.distribution to one_device or "
+            "data.stateful_batches to false.")
+
+
 # The rules that span several fields; each returns None or (key, value received, the fix).
 CROSS_CHECKS = (_split_fractions_sum_to_one, _data_source_is_complete,
                 _numpy_embeddings_have_words, _target_side_is_translation_only,
-                _model_and_stages_have_types, _token_budget_needs_buckets)
+                _model_and_stages_have_types, _token_budget_needs_buckets,
+                _sharded_batches_are_not_stateful)
 
 
 # -- building configs --------------------------------------------------------------------------

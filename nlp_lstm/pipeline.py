@@ -42,6 +42,8 @@ class Pipeline:
         self.config = config
         self.task = task
         self.lock = None  # the run directory's RunDirLock, when `load_run` took it
+        self.strategy = None  # a tf.distribute strategy (`distributed.make_strategy`), or None
+        self.resume_source = None  # a non-chief worker: the chief's checkpoints/resume.npz
 
     def evaluate(self, run_dir, splits=None):
         """Metrics per split of a trained task (see `Task.evaluate`); a split asked for by name
@@ -159,7 +161,11 @@ class Pipeline:
         timings["read_and_adapt"] = round(time.perf_counter() - start, 2)
         logger.info(task.describe_stages())
         if not trained:
-            task.build_model()
+            if self.strategy is not None:
+                with self.strategy.scope():
+                    task.build_model()
+            else:
+                task.build_model()
             manifest["cudnn"] = task.cudnn_report()
             if task.embedding_coverage:
                 manifest["embeddings"] = task.embedding_coverage
@@ -168,7 +174,15 @@ class Pipeline:
         if "train" in config.steps and not trained:
             start = time.perf_counter()
             self._training_started = True
-            history = task.train(run_dir)
+            if self.strategy is not None:
+                history = task.train(run_dir, strategy=self.strategy,
+                                     resume_source=self.resume_source)
+                # Evaluation, export and the saved model use a plain copy, outside the strategy.
+                weights = task.model.get_weights()
+                task.build_model()
+                task.model.set_weights(weights)
+            else:
+                history = task.train(run_dir)
             timings["train"] = round(time.perf_counter() - start, 2)
             # All epochs, counting those an interrupted earlier process finished.
             manifest["epochs_run"] = getattr(history, "epochs_done", len(history.epoch))

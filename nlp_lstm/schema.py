@@ -184,6 +184,10 @@ class TrainConfig:
                              choices=("float32", "mixed_bfloat16", "mixed_float16"))
     deterministic: bool = setting(True, "op determinism: equal metrics for equal seeds")
     verbose: int = setting(1, "0 silent, 1 progress bars, 2 a line per epoch", choices=(0, 1, 2))
+    distribution: str = setting("auto", "tf.distribute strategy: auto (multi_worker when TF_CONFIG "
+                                "names several tasks, mirrored with several GPUs, else one_device);"
+                                " batch_size is then the global batch, split over the replicas",
+                                choices=("auto", "one_device", "mirrored", "multi_worker"))
 
 
 @dataclasses.dataclass(frozen=True)

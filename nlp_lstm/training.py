@@ -168,20 +168,22 @@ class ResumeState(keras.callbacks.Callback):
     and NumPy global generators, and whether training was stopped. The input pipeline needs
     nothing saved: each epoch's order is a function of (seed, epoch) (`inputs.per_epoch`).
     Must come after the callbacks it restores, whose `on_train_begin` resets them. The file is
-    deleted when the fit ends.
+    deleted when the fit ends. `source` (default `path`) is where the state is read from: a
+    non-chief worker of a multi-worker run reads the chief's and writes its own elsewhere.
     """
 
-    def __init__(self, path, others=()):
+    def __init__(self, path, others=(), source=None):
         super().__init__()
         self.path = path
+        self.source = source or path
         self.others = list(others)
         self.epochs_done = 0
 
     def saved_epoch(self):
         """Epochs finished in the saved state (None without one)."""
-        if not os.path.isfile(self.path):
+        if not os.path.isfile(self.source):
             return None
-        with np.load(self.path, allow_pickle=False) as saved:
+        with np.load(self.source, allow_pickle=False) as saved:
             return json.loads(str(saved["meta"]))["epoch"]
 
     def _states(self):
@@ -192,9 +194,9 @@ class ResumeState(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.epochs_done = 0
-        if not os.path.isfile(self.path):
+        if not os.path.isfile(self.source):
             return
-        with np.load(self.path, allow_pickle=False) as saved:
+        with np.load(self.source, allow_pickle=False) as saved:
             arrays = {key: saved[key] for key in saved.files}
         meta = json.loads(str(arrays["meta"]))
         optimizer = self.model.optimizer
@@ -204,7 +206,7 @@ class ResumeState(keras.callbacks.Callback):
                                   ("optimizer", optimizer.variables if optimizer else [])):
             if meta[prefix] != len(variables):
                 raise RunDirError(
-                    f"{self.path} holds {meta[prefix]} {prefix} variables and this {prefix} has "
+                    f"{self.source} holds {meta[prefix]} {prefix} variables and this {prefix} has "
                     f"{len(variables)}: it was saved by another model. Delete it to train from "
                     f"the start.")
             for index, variable in enumerate(variables):
@@ -222,7 +224,7 @@ class ResumeState(keras.callbacks.Callback):
         self.epochs_done = meta["epoch"]
         # Nothing is left to run when the saved epoch had stopped training (early stop, budget).
         self.model._initial_epoch = self.params["epochs"] if meta["stopped"] else meta["epoch"]
-        logger.info("Resuming training after epoch %d from %s.", meta["epoch"], self.path)
+        logger.info("Resuming training after epoch %d from %s.", meta["epoch"], self.source)
 
     def on_epoch_end(self, epoch, logs=None):
         self.epochs_done = epoch + 1

@@ -248,6 +248,8 @@ BAD_CONFIGS = [
     ("bool is not an int", ["train.batch_size=true"],
      r"`train.batch_size`.*must be of type int\. Received: batch_size=True"),
     ("section must be a mapping", ["train=3"], r"`train`.*must be a mapping\. Received: 3"),
+    ("unknown distribution", ["train.distribution=several"],
+     r"`train.distribution`.*several.*multi_worker"),
     ("batch size zero", ["train.batch_size=0"],
      r"`train.batch_size`.*impossible value\. Received: batch_size=0\. It must be > 0"),
     ("negative learning rate", ["train.learning_rate=-0.1"],
@@ -528,7 +530,8 @@ OLD_NON_NEGATIVE = {"train.batch_tokens", "train.label_smoothing", "evaluate.max
 OLD_CHOICES = {"task", "steps", "data.source", "data.format", "embeddings.format",
                "train.optimizer", "train.lr_schedule", "train.precision", "train.verbose",
                "evaluate.splits", "tune.algorithm", "tune.direction",
-               "data.variables", "data.split", "data.fill_gaps", "train.loss"}  # forecasting
+               "data.variables", "data.split", "data.fill_gaps", "train.loss",  # forecasting
+               "train.distribution"}
 
 
 def test_the_field_limits_cover_the_old_tables():

@@ -11,6 +11,19 @@ from nlp_lstm.cli.base import (SEARCH_SPACE, _echo_metrics, _library_errors, _lo
                                set_option)
 
 
+def _strategy(config):
+    """The run's tf.distribute strategy (None: one device) and whether this process is the chief;
+    created before any other TensorFlow op, as MultiWorkerMirroredStrategy requires."""
+    from nlp_lstm import distributed
+    from nlp_lstm.errors import ConfigError
+    try:
+        kind = distributed.resolve(config.train.distribution)
+    except ConfigError as err:
+        raise click.UsageError(str(err)) from None
+    strategy = distributed.make_strategy(kind)
+    return strategy, distributed.is_chief(strategy)
+
+
 def _run(pipeline, overrides, data_dir, run_dir, overwrite, resume, steps=None):
     if overwrite and resume:
         raise click.UsageError("--overwrite and --resume exclude each other: --resume continues "
@@ -20,9 +33,15 @@ def _run(pipeline, overrides, data_dir, run_dir, overwrite, resume, steps=None):
         config = dataclasses.replace(config, steps=steps)
     _writable_run_dir(run_dir, "--run-dir")
     _start_tensorflow()
+    strategy, chief = _strategy(config)
     from nlp_lstm.pipeline import build_pipeline
+    if not chief:
+        _run_non_chief(config, strategy, run_dir, resume)
+        return
+    runner = build_pipeline(config)
+    runner.strategy = strategy
     with _progress_off_stdout():
-        result = build_pipeline(config).run(run_dir=run_dir, overwrite=overwrite, resume=resume)
+        result = runner.run(run_dir=run_dir, overwrite=overwrite, resume=resume)
     click.echo(f"run directory: {result.run_dir}")
     _echo_metrics(result.metrics)
     if "export" in result.manifest:
@@ -31,6 +50,58 @@ def _run(pipeline, overrides, data_dir, run_dir, overwrite, resume, steps=None):
     if samples:
         click.echo(f"samples after the last epoch ({samples[-1]}):")
         click.echo(samples[-1].read_text(encoding="utf-8"))
+
+
+def _one_process_only(config, what):
+    """`what` trains in this one process with model.fit: a distribution it cannot honour fails."""
+    if config.train.distribution in ("mirrored", "multi_worker"):
+        raise click.UsageError(
+            f"{what} trains with model.fit in one process and cannot honour "
+            f"train.distribution={config.train.distribution}. Received: train.distribution="
+            f"{config.train.distribution!r}. Set it to auto or one_device.")
+
+
+def _run_non_chief(config, strategy, run_dir, resume):
+    """A worker other than the chief: trains its shard in a temporary run directory (removed at
+    the end); with --resume it reads the chief's resume state from --run-dir."""
+    import shutil
+    import tempfile
+    from nlp_lstm.pipeline import build_pipeline
+    runner = build_pipeline(dataclasses.replace(config, steps=["train"]))
+    runner.strategy = strategy
+    if resume and run_dir:
+        runner.resume_source = str(Path(run_dir) / "checkpoints" / "resume.npz")
+    scratch = tempfile.mkdtemp(prefix="nlp-lstm-worker-")
+    try:
+        with _progress_off_stdout():
+            runner.run(run_dir=str(Path(scratch) / "run"))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run_workers(pipeline, overrides, data_dir, run_dir, overwrite, resume, workers):
+    """`run --workers N`: N processes of the same run on a loopback cluster (see
+    `distributed.run_workers`)."""
+    from nlp_lstm import distributed, rundir
+    if overwrite and resume:
+        raise click.UsageError("--overwrite and --resume exclude each other: --resume continues "
+                               "the run in --run-dir, --overwrite deletes it. Pass one of them.")
+    config = _load(pipeline, overrides, data_dir)
+    if config.train.distribution in ("one_device", "mirrored"):
+        raise click.UsageError(
+            f"--workers {workers} starts a multi-worker cluster, but train.distribution is "
+            f"{config.train.distribution}. Received: train.distribution="
+            f"{config.train.distribution!r}. Set it to auto or multi_worker, or drop --workers.")
+    _writable_run_dir(run_dir, "--run-dir")
+    if run_dir is None:
+        run_dir = str(rundir.new_run_dir(config.name))
+    args = [str(pipeline), "--run-dir", str(run_dir)]
+    for override in overrides:
+        args += ["--set", override]
+    if data_dir:
+        args += ["--data-dir", str(data_dir)]
+    args += ["--overwrite"] * bool(overwrite) + ["--resume"] * bool(resume)
+    distributed.run_workers(args, workers, log_dir=run_dir)
 
 
 def _run_options(func):
@@ -51,14 +122,25 @@ def _run_options(func):
               help="Run once per model seed on the same data split, into RUN_DIR/seed-<s>/, and "
                    "report mean ± std (ddof=1), min and max of every metric in RUN_DIR/seeds.json."
                    " N: the config's seed and the N-1 after it; a list: those seeds.")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Train data-parallel in N processes on this machine (a loopback "
+                   "MultiWorkerMirroredStrategy cluster); worker 0 writes the run directory. "
+                   "train.batch_size stays the global batch.")
 @_library_errors
-def run(pipeline, overrides, data_dir, run_dir, overwrite, resume, seeds):
+def run(pipeline, overrides, data_dir, run_dir, overwrite, resume, seeds, workers):
     """Run a whole pipeline: read, adapt, train, evaluate and export."""
+    if workers is not None:
+        if seeds is not None:
+            raise click.UsageError("--workers and --seeds exclude each other: run the seeds one "
+                                   "by one with --set seed=S --workers N.")
+        _run_workers(pipeline, overrides, data_dir, run_dir, overwrite, resume, workers)
+        return
     if seeds is None:
         _run(pipeline, overrides, data_dir, run_dir, overwrite, resume)
         return
     from nlp_lstm.seeds import format_summary, parse_seeds, run_seeds
     config = _load(pipeline, overrides, data_dir)
+    _one_process_only(config, "--seeds")
     seed_list = parse_seeds(seeds, config.seed)
     _writable_run_dir(run_dir, "--run-dir")
     _start_tensorflow()
@@ -147,6 +229,7 @@ def tune_command(pipeline, search_path, algorithm, max_trials, overrides, data_d
     if max_trials:
         overrides.append(f"tune.max_trials={max_trials}")
     config = _load(pipeline, overrides, data_dir)
+    _one_process_only(config, "tune")
     _writable_run_dir(run_dir, "--run-dir")
     _start_tensorflow()
     from nlp_lstm import rundir, tuning

@@ -6,6 +6,7 @@ manifest, and calls a task's steps in order. Tasks register by name in `TASKS`, 
 reaches them only through it.
 """
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -240,9 +241,14 @@ class Task:
         """Callbacks this task adds to training (a run and every tuning trial get them)."""
         return []
 
-    def train(self, run_dir, extra_callbacks=(), **fit_options):
+    def train(self, run_dir, extra_callbacks=(), strategy=None, resume_source=None,
+              **fit_options):
         """Trains `self.model` with the run's callbacks; `fit_options` go to `training.fit`
-        (the tuner passes its epochs and verbosity)."""
+        (the tuner passes its epochs and verbosity). Under a tf.distribute `strategy` (the model
+        built in its scope) the custom loop of `distributed_fit` trains instead."""
+        if strategy is not None:
+            return self._train_distributed(run_dir, extra_callbacks, strategy, resume_source,
+                                           **fit_options)
         counter = inputs.PaddingCounter() if self.counts_padding else None
         validation = self.datasets("validation") if self.has_split("validation") else None
         try:
@@ -255,6 +261,35 @@ class Task:
             self.after_training(self.model)
 
     counts_padding = True
+
+    def _train_distributed(self, run_dir, extra_callbacks, strategy, resume_source,
+                           **fit_options):
+        from nlp_lstm import distributed, distributed_fit
+        if getattr(self.config.data, "stateful_batches", False):
+            raise ConfigError("data.stateful_batches carries LSTM states from batch to batch, "
+                              "which sharded batches cannot do. Received: "
+                              "data.stateful_batches=True with a multi-replica "
+                              "train.distribution. Set one of them off.")
+        replicas = strategy.num_replicas_in_sync
+        global_config = self.config
+        train = global_config.train
+        per_replica = dataclasses.replace(
+            train, batch_size=distributed.per_replica_batch(train.batch_size, replicas),
+            batch_tokens=train.batch_tokens // replicas)
+        self.config = dataclasses.replace(global_config, train=per_replica)
+        counter = inputs.PaddingCounter() if self.counts_padding else None
+        try:
+            steps = distributed.steps_per_epoch(self.steps_per_epoch(), replicas)
+            validation = self.datasets("validation") if self.has_split("validation") else None
+            train_ds = self.datasets("train", True, counter)
+            return distributed_fit.fit(
+                self.model, train_ds, validation, train, str(run_dir), steps, strategy, counter,
+                extra_callbacks=self.training_callbacks(self.model, run_dir)
+                + list(extra_callbacks), resume_source=resume_source,
+                **self.compile_arguments(), **fit_options)
+        finally:
+            self.config = global_config
+            self.after_training(self.model)
 
     def after_training(self, model):
         """Undoes what `training_callbacks` set on the model for training only."""

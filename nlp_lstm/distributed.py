@@ -1,0 +1,277 @@
+"""Data-parallel training on tf.distribute: which strategy, sharded input, and a loopback cluster.
+
+`train.distribution` picks the strategy (`resolve`). `one_device` trains with `model.fit` exactly
+as before; `mirrored` and `multi_worker` train with the custom loop in `distributed_fit.py`,
+because `model.fit` under MultiWorkerMirroredStrategy fails in Keras 3.15 (keras-team/keras#20585).
+
+`train.batch_size` is the global batch: each of the R replicas gets batch_size // R examples per
+step, so one and two workers at the same batch_size and seed take the same number of steps over
+the same data per epoch. Every worker builds the same seeded, length-bucketed batch sequence of
+the epoch and keeps every num_workers-th batch (`shard_batches`): each example of an epoch goes
+to exactly one worker, and every worker runs the same number of steps (a collective waits for all).
+
+`run_workers` starts N processes of the same `nlp-lstm run` on this machine, with TF_CONFIG for a
+cluster on free 127.0.0.1 ports, watches them and stops all when one fails.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from nlp_lstm.errors import ConfigError, TrainingError
+
+# A collective that waits longer than this for a peer fails instead of hanging. It must exceed the
+# longest gap between two collectives (an epoch's validation pass, the chief's checkpoint writes).
+COLLECTIVE_TIMEOUT_S = 600.0
+# How long the launcher lets a stopped worker exit before it kills it.
+STOP_GRACE_S = 10.0
+
+
+def cluster_size(environ):
+    """Tasks in the cluster TF_CONFIG names (0 without TF_CONFIG)."""
+    raw = environ.get("TF_CONFIG")
+    if not raw:
+        return 0
+    try:
+        cluster = json.loads(raw).get("cluster", {})
+    except (ValueError, AttributeError) as err:
+        raise ConfigError(f"TF_CONFIG is not a JSON object with a `cluster` mapping. Received: "
+                          f"TF_CONFIG={raw[:200]!r}. Fix the variable or unset it.") from err
+    return sum(len(tasks) for name, tasks in cluster.items() if name != "ps")
+
+
+def resolve(distribution, environ=None, num_gpus=None):
+    """The strategy kind `train.distribution` means here: one_device, mirrored or multi_worker."""
+    environ = os.environ if environ is None else environ
+    tasks = cluster_size(environ)
+    if distribution == "auto":
+        if tasks > 1:
+            return "multi_worker"
+        if num_gpus is None:
+            import tensorflow as tf
+            num_gpus = len(tf.config.list_physical_devices("GPU"))
+        return "mirrored" if num_gpus > 1 else "one_device"
+    if distribution == "multi_worker" and not tasks:
+        raise ConfigError("train.distribution is multi_worker, but TF_CONFIG names no cluster. "
+                          "Received: train.distribution='multi_worker'. Start the run with "
+                          "`nlp-lstm run PIPELINE --workers N`, set TF_CONFIG on every node, or "
+                          "set train.distribution to auto or one_device.")
+    return distribution
+
+
+def make_strategy(kind):
+    """The tf.distribute strategy of a resolved kind (None for one_device: plain `model.fit`).
+
+    MultiWorkerMirroredStrategy must be created before TensorFlow runs any op in the process.
+    """
+    import tensorflow as tf
+    if kind == "one_device":
+        return None
+    if kind == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    options = tf.distribute.experimental.CommunicationOptions(
+        timeout_seconds=COLLECTIVE_TIMEOUT_S,
+        implementation=tf.distribute.experimental.CommunicationImplementation.RING)
+    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+
+
+def worker_index(strategy):
+    """This process's task index in the cluster (0 outside a multi-worker cluster)."""
+    resolver = getattr(strategy.extended, "_cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return 0
+    return int(resolver.task_id)
+
+
+def num_workers(strategy):
+    resolver = getattr(strategy.extended, "_cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return 1
+    return sum(len(tasks) for name, tasks in resolver.cluster_spec().as_dict().items()
+               if name != "ps")
+
+
+def is_chief(strategy):
+    """True in the process that writes the run directory (task 0; every one-process strategy)."""
+    if strategy is None:
+        return True
+    resolver = getattr(strategy.extended, "_cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    kind = resolver.task_type
+    return kind == "chief" or (kind == "worker" and int(resolver.task_id) == 0
+                               and "chief" not in resolver.cluster_spec().as_dict())
+
+
+def per_replica_batch(batch_size, replicas, key="train.batch_size"):
+    """Examples per replica of a global batch; the global batch must split evenly."""
+    if batch_size % replicas:
+        raise ConfigError(f"{key} is the global batch and must be a multiple of the {replicas} "
+                          f"replicas. Received: {key.rpartition('.')[2]}={batch_size}. Set it to "
+                          f"{max(batch_size // replicas, 1) * replicas} or "
+                          f"{(batch_size // replicas + 1) * replicas}.")
+    return batch_size // replicas
+
+
+def steps_per_epoch(batches, num_replicas):
+    """Steps per epoch when `batches` per-replica batches are dealt out to `num_replicas`: the
+    remainder (fewer than one batch per replica) is dropped, so every replica runs as many."""
+    steps = batches // num_replicas
+    if steps < 1:
+        raise TrainingError(f"The train split gives {batches} batches per epoch, fewer than the "
+                            f"{num_replicas} replicas. Lower train.batch_size or use fewer "
+                            f"workers.")
+    return steps
+
+
+def shard_batches(dataset, num_shards, index, batches):
+    """The batches of shard `index` of `num_shards`, exactly `batches` of them.
+
+    `dataset` is the epoch's batch sequence, the same in every worker (seeded shuffle, then length
+    buckets); worker `index` keeps batches index, index + num_shards, ..., so no example is in two
+    workers' shards. `batches` must be at most the shortest shard's length
+    (`steps_per_epoch(...)` times the worker's local replicas).
+    """
+    return dataset.shard(num_shards, index).take(batches)
+
+
+def free_ports(count, host="127.0.0.1"):
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((host, 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def loopback_tf_config(ports, index):
+    return json.dumps({"cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
+                       "task": {"type": "worker", "index": index}})
+
+
+def _describe_exit(code):
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def _last_line(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            lines = [line.strip() for line in handle if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
+
+
+PEER_FAILURE_MARKS = ("CoordinationServiceError", "unhealthy", "UnavailableError",
+                      "DeadlineExceededError", "CancelledError", "Collective ops is aborted",
+                      "[Op:Collective", "Restart your program to reset")
+
+
+def _is_peer_failure(path):
+    line = _last_line(path)
+    return any(mark in line for mark in PEER_FAILURE_MARKS)
+
+
+def run_workers(child_args, workers, log_dir=None, poll_s=0.5):
+    """Runs `nlp-lstm run` + `child_args` in `workers` processes on a loopback cluster.
+
+    Worker 0 (the chief) writes the run directory; its stdout comes through. Every worker's stderr
+    goes to a log file in a temporary directory, copied into `log_dir` (if given) when a worker
+    failed. As soon as one worker fails, the others get SIGTERM (SIGKILL after STOP_GRACE_S), and
+    TrainingError says which one failed and how; when all succeed, returns None.
+    """
+    ports = free_ports(workers)
+    command = [sys.executable, "-m", "nlp_lstm.cli", "run", *child_args]
+    logs = tempfile.mkdtemp(prefix="nlp-lstm-workers-")
+    procs, handles = [], []
+    try:
+        for index in range(workers):
+            handle = open(os.path.join(logs, f"worker-{index}.log"), "w", encoding="utf-8")
+            handles.append(handle)
+            # The launcher removes each worker's temporary files, even those of a killed one.
+            scratch = os.path.join(logs, f"tmp-{index}")
+            os.makedirs(scratch)
+            env = dict(os.environ, TF_CONFIG=loopback_tf_config(ports, index), TMPDIR=scratch)
+            procs.append(subprocess.Popen(command, env=env, stderr=handle,
+                                          stdout=None if index == 0 else subprocess.DEVNULL))
+        failed = None
+        while failed is None and any(proc.poll() is None for proc in procs):
+            if procs[0].returncode == 0:
+                # The chief has written the whole run; a peer that then loses the chief's
+                # coordination service on its way out does not fail the run.
+                _stop(procs, grace_s=STOP_GRACE_S)
+                return None
+            failed = next((i for i, proc in enumerate(procs)
+                           if proc.returncode not in (None, 0)), None)
+            if failed is None:
+                time.sleep(poll_s)
+        if procs[0].returncode == 0:
+            return None
+        if failed is None:
+            failed = next((i for i, proc in enumerate(procs) if proc.returncode != 0), None)
+        if failed is None:
+            return None
+        codes = [proc.returncode for proc in procs]  # before _stop adds its own SIGTERMs
+        _stop(procs)
+        # The peers of a failed worker fail too, on a collective; report the one that did not:
+        # killed by a signal, else not failed on a collective, else the first seen.
+        failed = min((i for i, code in enumerate(codes) if code not in (None, 0)),
+                     key=lambda i: (codes[i] > 0,
+                                    _is_peer_failure(os.path.join(logs, f"worker-{i}.log")),
+                                    i != failed))
+        code = codes[failed]
+        detail = _last_line(os.path.join(logs, f"worker-{failed}.log"))
+        kept = ""
+        if log_dir is not None:
+            target = os.path.join(log_dir, "workers")
+            os.makedirs(target, exist_ok=True)
+            for name in os.listdir(logs):
+                if name.endswith(".log"):
+                    shutil.copy(os.path.join(logs, name), target)
+            kept = f" Worker logs: {target}."
+        raise TrainingError(
+            f"Worker {failed} of {workers} {_describe_exit(code)}"
+            + (f" ({detail[:300]})" if detail and code > 0 else "")
+            + f"; the other workers were stopped.{kept} Continue with the same command and "
+              f"--resume (and the same --run-dir).")
+    finally:
+        _stop(procs)
+        for handle in handles:
+            handle.close()
+        shutil.rmtree(logs, ignore_errors=True)
+
+
+def _stop(procs, grace_s=0.0):
+    """Waits up to `grace_s` for the processes to exit, then sends SIGTERM, and SIGKILL after
+    STOP_GRACE_S."""
+    deadline = time.monotonic() + grace_s
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.01))
+        except subprocess.TimeoutExpired:
+            pass
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    deadline = time.monotonic() + STOP_GRACE_S
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
