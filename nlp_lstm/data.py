@@ -194,7 +194,10 @@ def fingerprint(files, config, counts):
     settings = dataclasses.asdict(config.data)
     for key in ("path", "train", "validation", "test", "label_files"):
         settings.pop(key)  # the bytes are hashed; the location does not matter
-    settings.pop("leakage_warn_share")  # a warning threshold, not a property of the data
+    # A warning threshold and how the data is held or sampled are not properties of the data.
+    for key in ("leakage_warn_share", "streaming", "streaming_threshold_bytes",
+                "vocabulary_sample"):
+        settings.pop(key)
     digest.update(json.dumps([settings, counts], sort_keys=True).encode())
     return digest.hexdigest()
 
