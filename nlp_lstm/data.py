@@ -159,7 +159,7 @@ def _stratified_split(labels, fractions, seed, names):
     labels = np.asarray(labels)
     out = {name: [] for name in names}
     total = sum(fractions[n] for n in names)
-    for value in sorted(set(labels.tolist())):
+    for value in np.unique(labels):  # sorted, as sorted(set(...)) but without a list
         idx = np.flatnonzero(labels == value)
         idx = idx[rng.permutation(len(idx))]
         start = 0
@@ -296,6 +296,11 @@ def read_dataset(config):
             given = {"all": data.path}
         else:
             given = {s: getattr(data, s) for s in SPLITS if getattr(data, s)}
+        from nlp_lstm import arrow_data
+        if arrow_data.streaming_enabled(data, [
+                f for split, pattern in given.items()
+                for f in expand_files(pattern, "path" if split == "all" else split)]):
+            return arrow_data.read_arrow_dataset(config, given)
         parts, files = {}, []
         for split, pattern in given.items():
             split_files = expand_files(pattern, "path" if split == "all" else split)

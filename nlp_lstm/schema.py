@@ -93,10 +93,11 @@ class DataConfig:
                                 "seeded by split_seed in file order (for tiny runs; generation: "
                                 "a contiguous range of this many characters at a seeded offset); "
                                 "0 keeps all", ge=0)
-    streaming: str = setting("auto", "on: read the splits lazily from memory-mapped Arrow tables "
-                             "and cache token ids on disk under the run directory; off: hold them "
-                             "in memory; auto: on when the files pass streaming_threshold_bytes",
-                             choices=("auto", "on", "off"), tasks=_C)
+    streaming: str = setting("auto", "always: read the splits lazily from the Arrow tables of "
+                             "`datasets` and cache token ids on disk under the run directory; "
+                             "never: hold them in memory; auto: always when the data files pass "
+                             "streaming_threshold_bytes", choices=("auto", "always", "never"),
+                             tasks=_C)
     streaming_threshold_bytes: int = setting(512 * 2 ** 20, "streaming=auto: the size of the data "
                                              "files above which the corpus is streamed", gt=0,
                                              tasks=_C)
