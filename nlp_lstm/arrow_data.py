@@ -217,22 +217,28 @@ class ArrowTextDataset(data_lib.TextDataset):
         return text_dataset(part["text"], part["label"])
 
 
-def text_dataset(column, labels):
-    """A tf.data.Dataset of {"text", "label"} reading `column` (ArrowColumn) batch by batch;
-    `labels` holds the int64 label of each of its rows."""
+def text_batches(column, labels, batch_size=READ_BATCH):
+    """A tf.data.Dataset of {"text": [n] string, "label": [n] int64} batches of at most
+    `batch_size` rows, reading `column` (ArrowColumn) from Arrow; `labels` holds the int64 label
+    of each of its rows. Batches, not rows: a Python generator yields one batch per call."""
     import tensorflow as tf
 
     def rows():
         start = 0
-        for texts in column.batches():
+        for texts in column.batches(batch_size):
             yield np.asarray(texts, dtype=object), labels[start:start + len(texts)]
             start += len(texts)
 
     dataset = tf.data.Dataset.from_generator(rows, output_signature=(
         tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.int64)))
-    return (dataset.unbatch()
-            .map(lambda text, label: {"text": text, "label": label})
-            .apply(tf.data.experimental.assert_cardinality(len(column))))
+    return dataset.map(lambda text, label: {"text": text, "label": label})
+
+
+def text_dataset(column, labels):
+    """`text_batches` as single {"text", "label"} rows."""
+    import tensorflow as tf
+    return text_batches(column, labels).unbatch().apply(
+        tf.data.experimental.assert_cardinality(len(column)))
 
 
 def cached_ids(make, path):

@@ -167,12 +167,15 @@ class ClassificationTask(Task):
         data = self.config.data
         part = self.data.splits["train"]
         keep = data_lib.cap_split(len(part["text"]), data.vocabulary_sample, data.split_seed)
+        if len(keep) == len(part["text"]) and getattr(self.data, "streamed", False):
+            return arrow_data.text_batches(part["text"], part["label"],
+                                           inputs.TOKENIZE_BATCH).map(lambda ex: ex["text"])
         if len(keep) == len(part["text"]):
             dataset = self.data.to_tf("train")
         elif getattr(self.data, "streamed", False):
-            dataset = arrow_data.text_dataset(part["text"].sample(data.vocabulary_sample,
-                                                                  data.split_seed),
-                                              part["label"][keep])
+            return arrow_data.text_batches(
+                part["text"].sample(data.vocabulary_sample, data.split_seed),
+                part["label"][keep], inputs.TOKENIZE_BATCH).map(lambda ex: ex["text"])
         else:
             dataset = data_lib.split_dataset(
                 {"text": [part["text"][i] for i in keep], "label": part["label"][keep]},
@@ -182,8 +185,11 @@ class ClassificationTask(Task):
     # -- batches ---------------------------------------------------------------------------------
     def _unbatched(self, split):
         if getattr(self.data, "streamed", False):
+            part = self.data.splits[split]
             return arrow_data.cached_ids(
-                lambda: inputs.trimmed_ids(self.data.to_tf(split), self.preprocessor),
+                lambda: inputs.trimmed_ids(arrow_data.text_batches(
+                    part["text"], part["label"], inputs.TOKENIZE_BATCH), self.preprocessor,
+                    batched=True),
                 self.ids_path(split))
         return inputs.trimmed_ids(self.data.to_tf(split), self.preprocessor)
 
