@@ -80,13 +80,12 @@ class PaddingCounter:
         return 0.0 if not total else 1.0 - int(self.real.numpy()) / total
 
 
-def trimmed_ids(dataset, preprocessor, batched=False):
-    """Maps a {"text", "label"} dataset (of batches when `batched`) to unbatched (ids, label),
-    ids truncated but not padded."""
+def trimmed_ids(dataset, preprocessor):
+    """Maps a {"text", "label"} dataset to unbatched (ids, label), ids truncated but not padded."""
     def tokenize(example):
         return preprocessor.trimmed(example["text"]), example["label"]
 
-    return ((dataset if batched else dataset.batch(TOKENIZE_BATCH))
+    return (dataset.batch(TOKENIZE_BATCH)
             .map(tokenize, num_parallel_calls=AUTOTUNE, deterministic=True)
             .unbatch()
             # tf.data rejects the ragged-derived element spec in bucketing without this map.

@@ -185,13 +185,16 @@ class ClassificationTask(Task):
     # -- batches ---------------------------------------------------------------------------------
     def _unbatched(self, split):
         if getattr(self.data, "streamed", False):
-            part = self.data.splits[split]
-            return arrow_data.cached_ids(
-                lambda: inputs.trimmed_ids(arrow_data.text_batches(
-                    part["text"], part["label"], inputs.TOKENIZE_BATCH), self.preprocessor,
-                    batched=True),
-                self.ids_path(split))
+            return arrow_data.cached_ids(self._id_batches(split), self.ids_path(split))
         return inputs.trimmed_ids(self.data.to_tf(split), self.preprocessor)
+
+    def _id_batches(self, split):
+        """A function that makes the (ragged ids, labels) batches of a streamed split."""
+        part = self.data.splits[split]
+        return lambda: arrow_data.text_batches(
+            part["text"], part["label"], inputs.TOKENIZE_BATCH).map(
+                lambda ex: (self.preprocessor.trimmed(ex["text"]), ex["label"]),
+                num_parallel_calls=inputs.AUTOTUNE, deterministic=True)
 
     def ids_path(self, split):
         """Where a streamed split's token ids are cached: under the run directory (a temporary
@@ -210,6 +213,9 @@ class ClassificationTask(Task):
         return super().train(run_dir, extra_callbacks, **fit_options)
 
     def train_lengths(self):
+        if self._lengths is None and getattr(self.data, "streamed", False):
+            self._lengths = arrow_data.cached_lengths(self._id_batches("train"),
+                                                      self.ids_path("train"))
         if self._lengths is None:
             self._lengths = inputs.sequence_lengths(self._unbatched("train"))
         return self._lengths
