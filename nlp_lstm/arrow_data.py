@@ -141,6 +141,20 @@ def check_columns(table, config, locate):
     return [names[i] for i in order], rank[encoded.indices.to_numpy(zero_copy_only=False)]
 
 
+def read_dataset(config):
+    """`data.read_dataset`, streamed (an `ArrowTextDataset`) when `data.streaming` is always, or
+    auto and the files pass `data.streaming_threshold_bytes`; label files and Hub sources are
+    read into memory."""
+    data = config.data
+    if data.source in ("files", "sample"):
+        given = data_lib.given_files(data)
+        files = [f for split, pattern in given.items()
+                 for f in data_lib.expand_files(pattern, "path" if split == "all" else split)]
+        if streaming_enabled(data, files):
+            return read_arrow_dataset(config, given)
+    return data_lib.read_dataset(config)
+
+
 def read_arrow_dataset(config, given):
     """Reads split files or one pooled file (`given`: split or "all" -> file pattern) into an
     `ArrowTextDataset`: the same splits, labels, caps and fingerprint as `data.read_dataset`,

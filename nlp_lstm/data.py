@@ -282,6 +282,15 @@ def read_corpus(config):
     return TextCorpus(splits=splits, fingerprint=fingerprint(files, config, counts), files=files)
 
 
+def given_files(data):
+    """Split (or "all") -> file pattern of a files or sample source (DataConfig `data`)."""
+    if data.source == "sample":
+        return {"all": str(sample_path(data.sample, ".tsv", "sample set"))}
+    if data.path:
+        return {"all": data.path}
+    return {s: getattr(data, s) for s in SPLITS if getattr(data, s)}
+
+
 def read_dataset(config):
     """Reads the examples `config.data` describes into a `TextDataset` with train/validation/test."""
     data = config.data
@@ -290,17 +299,7 @@ def read_dataset(config):
     elif data.source == "hub":
         parts, files = _load_hub(config)
     else:
-        if data.source == "sample":
-            given = {"all": str(sample_path(data.sample, ".tsv", "sample set"))}
-        elif data.path:
-            given = {"all": data.path}
-        else:
-            given = {s: getattr(data, s) for s in SPLITS if getattr(data, s)}
-        from nlp_lstm import arrow_data
-        if arrow_data.streaming_enabled(data, [
-                f for split, pattern in given.items()
-                for f in expand_files(pattern, "path" if split == "all" else split)]):
-            return arrow_data.read_arrow_dataset(config, given)
+        given = given_files(data)
         parts, files = {}, []
         for split, pattern in given.items():
             split_files = expand_files(pattern, "path" if split == "all" else split)

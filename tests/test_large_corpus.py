@@ -26,7 +26,7 @@ def _config(path, *overrides):
 
 def test_streamed_splits_stay_in_arrow_and_equal_the_in_memory_ones(tiny):
     in_memory = data_lib.read_dataset(load_config(tiny, overrides=["data.streaming=never"]))
-    streamed = data_lib.read_dataset(_config(tiny))
+    streamed = arrow_data.read_dataset(_config(tiny))
     assert streamed.streamed and not isinstance(in_memory, arrow_data.ArrowTextDataset)
     for split, part in streamed.splits.items():
         assert isinstance(part["text"], arrow_data.ArrowColumn)  # not a list
@@ -38,15 +38,15 @@ def test_streamed_splits_stay_in_arrow_and_equal_the_in_memory_ones(tiny):
 
 
 def test_auto_streams_above_the_byte_threshold(tiny):
-    assert not data_lib.read_dataset(load_config(tiny)).__dict__.get("streamed")
+    assert not arrow_data.read_dataset(load_config(tiny)).__dict__.get("streamed")
     small_threshold = load_config(tiny, overrides=["data.streaming_threshold_bytes=100"])
-    assert data_lib.read_dataset(small_threshold).streamed
+    assert arrow_data.read_dataset(small_threshold).streamed
 
 
 def test_max_examples_is_a_seeded_sample_in_both_paths(tiny):
     a = data_lib.read_dataset(load_config(tiny, overrides=["data.max_examples=10",
                                                           "data.streaming=never"]))
-    b = data_lib.read_dataset(_config(tiny, "data.max_examples=10"))
+    b = arrow_data.read_dataset(_config(tiny, "data.max_examples=10"))
     assert b.counts()["train"] == 10
     assert b.splits["train"]["text"][0:10] == a.splits["train"]["text"]
 
@@ -103,7 +103,7 @@ def test_a_row_without_label_names_its_file_and_line(tmp_path):
     lines[3] = lines[3].split("\t")[0] + "\t"
     corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(InputDataError, match=r"bad.tsv:4, column 'label': This row has no label"):
-        data_lib.read_dataset(_config(write_pipeline(tmp_path, corpus)))
+        arrow_data.read_dataset(_config(write_pipeline(tmp_path, corpus)))
 
 
 @pytest.mark.slow

@@ -140,7 +140,7 @@ class ClassificationTask(Task):
         self.cache_dir = None
 
     def read_data(self):
-        return data_lib.read_dataset(self.config)
+        return arrow_data.read_dataset(self.config)
 
     def read(self):
         super().read()
