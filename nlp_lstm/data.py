@@ -159,7 +159,7 @@ def _stratified_split(labels, fractions, seed, names):
     labels = np.asarray(labels)
     out = {name: [] for name in names}
     total = sum(fractions[n] for n in names)
-    for value in sorted(set(labels.tolist())):
+    for value in np.unique(labels):  # sorted, as sorted(set(...)) but without a list
         idx = np.flatnonzero(labels == value)
         idx = idx[rng.permutation(len(idx))]
         start = 0
@@ -168,9 +168,11 @@ def _stratified_split(labels, fractions, seed, names):
                 take = len(idx) - start
             else:
                 take = int(round(len(idx) * fractions[name] / total))
-            out[name].extend(idx[start:start + take].tolist())
+            out[name].append(idx[start:start + take])
             start += take
-    return {name: np.sort(np.asarray(ix, dtype=np.int64)) for name, ix in out.items()}
+    # numpy pieces, not Python lists: 40M rows as a list of ints took 1.5 GB.
+    return {name: np.sort(np.concatenate(ix).astype(np.int64)) if ix else np.zeros(0, np.int64)
+            for name, ix in out.items()}
 
 
 def cap_split(count, max_examples, seed):
@@ -194,7 +196,10 @@ def fingerprint(files, config, counts):
     settings = dataclasses.asdict(config.data)
     for key in ("path", "train", "validation", "test", "label_files"):
         settings.pop(key)  # the bytes are hashed; the location does not matter
-    settings.pop("leakage_warn_share")  # a warning threshold, not a property of the data
+    # A warning threshold and how the data is held or sampled are not properties of the data.
+    for key in ("leakage_warn_share", "streaming", "streaming_threshold_bytes",
+                "vocabulary_sample"):
+        settings.pop(key)
     digest.update(json.dumps([settings, counts], sort_keys=True).encode())
     return digest.hexdigest()
 
@@ -279,6 +284,15 @@ def read_corpus(config):
     return TextCorpus(splits=splits, fingerprint=fingerprint(files, config, counts), files=files)
 
 
+def given_files(data):
+    """Split (or "all") -> file pattern of a files or sample source (DataConfig `data`)."""
+    if data.source == "sample":
+        return {"all": str(sample_path(data.sample, ".tsv", "sample set"))}
+    if data.path:
+        return {"all": data.path}
+    return {s: getattr(data, s) for s in SPLITS if getattr(data, s)}
+
+
 def read_dataset(config):
     """Reads the examples `config.data` describes into a `TextDataset` with train/validation/test."""
     data = config.data
@@ -287,12 +301,7 @@ def read_dataset(config):
     elif data.source == "hub":
         parts, files = _load_hub(config)
     else:
-        if data.source == "sample":
-            given = {"all": str(sample_path(data.sample, ".tsv", "sample set"))}
-        elif data.path:
-            given = {"all": data.path}
-        else:
-            given = {s: getattr(data, s) for s in SPLITS if getattr(data, s)}
+        given = given_files(data)
         parts, files = {}, []
         for split, pattern in given.items():
             split_files = expand_files(pattern, "path" if split == "all" else split)

@@ -10,6 +10,8 @@ import os
 
 from nlp_lstm.errors import InputDataError
 
+CHECK_BLOCK = 16 * 2 ** 20
+
 
 def check_text_file(path):
     """Fails on an empty or non-UTF-8 file, naming the first bad line."""
@@ -18,17 +20,37 @@ def check_text_file(path):
         raise InputDataError("The file is empty. Give a file with at least one example.", path=path)
     if path.endswith((".parquet", ".gz")):
         return
+    # Blocks, not the whole file: a corpus may be larger than memory.
+    lines, blank, carry, last_line_bytes = 0, True, b"", 0
     with open(path, "rb") as handle:
-        data = handle.read()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data[:err.start].count(b"\n") + 1
-        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
-        raise InputDataError(f"byte {column} of this line is not valid UTF-8 ({data[err.start:err.start + 1]!r}). "
-                             f"Re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8).",
-                             path=path, line=line) from err
-    if not text.strip():
+        for block in iter(lambda: handle.read(CHECK_BLOCK), b""):
+            data = carry + block
+            cut = len(data)
+            # Keep a character cut at the block's end for the next block.
+            while cut > 0 and len(data) - cut < 3 and data[cut - 1] & 0xC0 == 0x80:
+                cut -= 1
+            if cut > 0 and data[cut - 1] >= 0xC0:
+                cut -= 1
+            if len(block) < CHECK_BLOCK:
+                cut = len(data)  # the last block: a cut character is an error
+            data, carry = data[:cut], data[cut:]
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as err:
+                line = lines + data[:err.start].count(b"\n") + 1
+                column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+                if b"\n" not in data[:err.start]:
+                    column += last_line_bytes
+                raise InputDataError(f"byte {column} of this line is not valid UTF-8 "
+                                     f"({data[err.start:err.start + 1]!r}). Re-encode the file as "
+                                     f"UTF-8 (e.g. iconv -f latin1 -t utf-8).",
+                                     path=path, line=line) from err
+            lines += data.count(b"\n")
+            newline = data.rfind(b"\n")
+            last_line_bytes = len(data) - newline - 1 if newline >= 0 else \
+                last_line_bytes + len(data)
+            blank = blank and not text.strip()
+    if blank:
         raise InputDataError("The file holds only whitespace. Give at least one example.", path=path)
 
 

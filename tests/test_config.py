@@ -526,12 +526,14 @@ OLD_POSITIVE = {"train.batch_size", "train.epochs", "train.learning_rate", "trai
 OLD_NON_NEGATIVE = {"train.batch_tokens", "train.label_smoothing", "evaluate.max_output_tokens",
                     "evaluate.length_penalty", "tune.keep_best_checkpoints", "embeddings.oov_std",
                     "train.weight_decay", "train.warmup_epochs", "train.early_stopping_patience",
-                    "data.max_examples"}
+                    "data.max_examples",
+                    "data.vocabulary_sample"}  # corpora larger than memory
 OLD_CHOICES = {"task", "steps", "data.source", "data.format", "embeddings.format",
                "train.optimizer", "train.lr_schedule", "train.precision", "train.verbose",
                "evaluate.splits", "tune.algorithm", "tune.direction",
                "data.variables", "data.split", "data.fill_gaps", "train.loss",  # forecasting
-               "train.distribution"}
+               "train.distribution",
+               "data.streaming"}  # corpora larger than memory
 
 
 def test_the_field_limits_cover_the_old_tables():

@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 TASKS = Registry("task")
 # Running text: the shortest line the leakage check compares.
 LEAKAGE_MIN_LINE = 40
+# Streamed corpora: the leakage check compares a seeded sample of at most this many examples of
+# each split (a lower bound of the duplicates; the manifest records the sample size).
+LEAKAGE_SAMPLE = 100_000
 # Texts that every text export must survive: empty, blank, very long, mixed scripts, combining.
 EDGE_CASE_TEXTS = ["", " ", "x" * 100_000, "naïve café — 東京 🙂", "\u0301\u200b"]
 STATE_FILE = "preprocessor.json"
@@ -148,9 +151,10 @@ class Task:
         threshold = self.config.data.leakage_warn_share
         for message in leakage.warnings(report, threshold, unit):
             logger.warning("warning: %s", message)
+        sampled = {"sample": LEAKAGE_SAMPLE} if getattr(self.data, "streamed", False) else {}
         return {"fingerprint": self.data.fingerprint, "counts": self.data.counts(),
                 "files": self.data.files,
-                "leakage": {"unit": unit, "warn_share": threshold, **report}}
+                "leakage": {"unit": unit, "warn_share": threshold, **sampled, **report}}
 
     def leakage_units(self):
         """(split -> the texts the leakage check compares, what one text is): the text of each
@@ -163,7 +167,11 @@ class Task:
                                 if len(line.strip()) >= LEAKAGE_MIN_LINE]
                 unit = f"lines of {LEAKAGE_MIN_LINE}+ characters"
             else:
-                units[split] = part["text"] if "text" in part else part["source"]
+                texts = part["text"] if "text" in part else part["source"]
+                if hasattr(texts, "sample"):  # a streamed corpus: a bounded, seeded sample
+                    texts = [t for batch in texts.sample(
+                        LEAKAGE_SAMPLE, self.config.data.split_seed).batches() for t in batch]
+                units[split] = texts
                 unit = "examples" if "text" in part else "source texts"
         return units, unit
 

@@ -5,12 +5,16 @@ baseline. The export's signature takes raw strings and returns the label, its id
 probabilities.
 """
 
+import hashlib
+import json
 import logging
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from nlp_lstm import arrow_data
 from nlp_lstm import data as data_lib
 from nlp_lstm import inputs, plots, rundir
 from nlp_lstm.embeddings import build_embedding_matrix
@@ -20,6 +24,8 @@ from nlp_lstm.tasks.base import (EDGE_CASE_TEXTS, Predictor, Task, as_text_list,
                                  register_task)
 
 logger = logging.getLogger(__name__)
+# Streamed corpora cache their token ids in this folder of the run directory.
+TOKEN_IDS_DIR = "token_ids"
 
 
 def classification_metrics(labels, probabilities, label_names):
@@ -131,9 +137,10 @@ class ClassificationTask(Task):
     def __init__(self, config, preprocessor):
         super().__init__(config, preprocessor)
         self.label_names = None
+        self.cache_dir = None
 
     def read_data(self):
-        return data_lib.read_dataset(self.config)
+        return arrow_data.read_dataset(self.config)
 
     def read(self):
         super().read()
@@ -155,13 +162,60 @@ class ClassificationTask(Task):
         return f"{super().describe_stages()}, sequence length {self.preprocessor.packer.length}"
 
     def adapt_source(self):
-        return self.data.to_tf("train").map(lambda ex: ex["text"]).batch(inputs.TOKENIZE_BATCH)
+        """The train texts, or when there are more than `data.vocabulary_sample`, a seeded
+        sample of that many (in file order)."""
+        data = self.config.data
+        part = self.data.splits["train"]
+        keep = data_lib.cap_split(len(part["text"]), data.vocabulary_sample, data.split_seed)
+        if len(keep) == len(part["text"]) and getattr(self.data, "streamed", False):
+            return arrow_data.text_batches(part["text"], part["label"],
+                                           inputs.TOKENIZE_BATCH).map(lambda ex: ex["text"])
+        if len(keep) == len(part["text"]):
+            dataset = self.data.to_tf("train")
+        elif getattr(self.data, "streamed", False):
+            return arrow_data.text_batches(
+                part["text"].sample(data.vocabulary_sample, data.split_seed),
+                part["label"][keep], inputs.TOKENIZE_BATCH).map(lambda ex: ex["text"])
+        else:
+            dataset = data_lib.split_dataset(
+                {"text": [part["text"][i] for i in keep], "label": part["label"][keep]},
+                {"text": "string", "label": "int64"})
+        return dataset.map(lambda ex: ex["text"]).batch(inputs.TOKENIZE_BATCH)
 
     # -- batches ---------------------------------------------------------------------------------
     def _unbatched(self, split):
+        if getattr(self.data, "streamed", False):
+            return arrow_data.cached_ids(self._id_batches(split), self.ids_path(split))
         return inputs.trimmed_ids(self.data.to_tf(split), self.preprocessor)
 
+    def _id_batches(self, split):
+        """A function that makes the (ragged ids, labels) batches of a streamed split."""
+        part = self.data.splits[split]
+        return lambda: arrow_data.text_batches(
+            part["text"], part["label"], inputs.TOKENIZE_BATCH).map(
+                lambda ex: (self.preprocessor.trimmed(ex["text"]), ex["label"]),
+                num_parallel_calls=inputs.AUTOTUNE, deterministic=True)
+
+    def ids_path(self, split):
+        """Where a streamed split's token ids are cached: under the run directory (a temporary
+        folder when the task runs outside one), keyed by the data and the stages."""
+        if self.cache_dir is None:
+            self.cache_dir = Path(tempfile.mkdtemp(prefix="nlp_lstm-token-ids-"))
+            logger.info("token ids cached in %s (no run directory)", self.cache_dir)
+        key = hashlib.sha256(json.dumps(
+            [self.data.fingerprint, repr(self.config.stages),
+             self.preprocessor.vocabulary.vocabulary_size], sort_keys=True).encode()).hexdigest()
+        return Path(self.cache_dir) / f"{split}-{key[:16]}"
+
+    def train(self, run_dir, extra_callbacks=(), **fit_options):
+        self.cache_dir = Path(run_dir) / TOKEN_IDS_DIR
+        arrow_data.remove_stale(self.cache_dir)
+        return super().train(run_dir, extra_callbacks, **fit_options)
+
     def train_lengths(self):
+        if self._lengths is None and getattr(self.data, "streamed", False):
+            self._lengths = arrow_data.cached_lengths(self._id_batches("train"),
+                                                      self.ids_path("train"))
         if self._lengths is None:
             self._lengths = inputs.sequence_lengths(self._unbatched("train"))
         return self._lengths
@@ -169,12 +223,21 @@ class ClassificationTask(Task):
     def datasets(self, split, training=False, counter=None):
         """Batched (ids, label) of one split: shuffled and bucketed for training."""
         train = self.config.train
-        return inputs.batched(self._unbatched(split), self.preprocessor.packer,
+        streamed = getattr(self.data, "streamed", False)
+        unbatched = self._unbatched(split)
+        if streamed and training:
+            # Deep shuffle from disk: shards in a seeded order, then the buffer.
+            path, seed = self.ids_path(split), self.config.seed
+            unbatched = inputs.per_epoch(lambda epoch: arrow_data.shuffled_ids(
+                path, train.shuffle_buffer, seed, epoch).apply(
+                    tf.data.experimental.assert_cardinality(len(self.train_lengths()))))
+        return inputs.batched(unbatched, self.preprocessor.packer,
                               self.train_batch_sizes() if training
                               else self.config.evaluate.batch_size,
                               self.boundaries(), counter=counter,
-                              shuffle_buffer=train.shuffle_buffer if training else 0,
-                              seed=self.config.seed if training else None)
+                              shuffle_buffer=train.shuffle_buffer if training and not streamed
+                              else 0,
+                              seed=self.config.seed if training else None, cache=not streamed)
 
     # -- model -----------------------------------------------------------------------------------
     def model_arguments(self):
@@ -210,6 +273,7 @@ class ClassificationTask(Task):
         return np.concatenate(labels), np.concatenate(probabilities)
 
     def evaluate(self, run_dir, splits=None):
+        self.cache_dir = Path(run_dir) / TOKEN_IDS_DIR
         metrics = {}
         for split in splits or self.config.evaluate.splits:
             if not self.has_split(split):

@@ -1,0 +1,204 @@
+"""Corpora larger than memory: a synthetic classification corpus of `--size-gb` GB is read
+through Arrow (data.streaming=always), its vocabulary learned from a seeded sample, its token ids
+cached on disk, and a BiLSTM trained for `--steps` steps in an order drawn from the whole file;
+then the same model on a small in-memory corpus.
+
+Each run is a child process (`--child`) that reports its peak RSS (getrusage, and the parent's
+RUSAGE_CHILDREN over it and its own children), the time from its start to the first training
+step, and tokens/s over the timed training steps (the real, unpadded tokens of the batches).
+
+    python -m benchmarks.large_corpus --dir /tmp/large-corpus --size-gb 2 --steps 2000
+
+The directory holds the corpus, the datasets cache (Arrow) and the run directories; it must not
+be inside the project.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+NUM_PHRASES = 200_000
+PHRASE_WORDS = (2, 7)
+NUM_CUES = 24
+FILLER_VOCABULARY = 20_000
+
+PIPELINE = """\
+name: large-corpus
+seed: 1337
+data: {{source: files, path: {path}, streaming: {streaming},
+        split_fractions: {{train: 0.998, validation: 0.001, test: 0.001}}}}
+stages:
+  - {{type: whitespace_tokenizer}}
+  - {{type: vocabulary, max_size: 20000}}
+  - {{type: sequence_packer, sequence_length: 64}}
+model: {{type: lstm_text_classifier, embedding_dim: 64, hidden_dim: 64, dropout: 0.0}}
+train: {{batch_size: 64, epochs: {epochs}, learning_rate: 0.002, verbose: 0, num_buckets: 4,
+         shuffle_buffer: 10000}}
+"""
+
+
+def _word(index):
+    letters = ""
+    while True:
+        index, digit = divmod(index, 26)
+        letters += chr(ord("a") + digit)
+        if not index:
+            return letters
+
+
+def write_corpus(path, size_bytes, seed):
+    """A TSV (text, label) of about `size_bytes`: each line is 3-8 phrases of Zipf-distributed
+    filler words and 1-3 cue words, 90% of them from the line's class. Phrases are drawn from a
+    fixed pool so that writing 2 GB takes about a minute."""
+    rng = np.random.default_rng(seed)
+    phrases = []
+    for _ in range(NUM_PHRASES):
+        n = rng.integers(*PHRASE_WORDS)
+        phrases.append(" ".join("w" + _word(int(i)) for i in
+                                (rng.zipf(1.3, n) - 1) % FILLER_VOCABULARY))
+    cues = [[f"neg{_word(i)}" for i in range(NUM_CUES)], [f"pos{_word(i)}" for i in range(NUM_CUES)]]
+    written, lines = 0, 0
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("text\tlabel\n")
+        while written < size_bytes:
+            n = 100_000
+            labels = rng.integers(0, 2, n)
+            counts = rng.integers(3, 9, n)
+            picks = rng.integers(0, NUM_PHRASES, counts.sum())
+            cue_class = np.where(rng.random(n) < 0.9, labels, 1 - labels)
+            cue_ids = rng.integers(0, NUM_CUES, n)
+            rows, start = [], 0
+            for i in range(n):
+                parts = [phrases[j] for j in picks[start:start + counts[i]]]
+                start += counts[i]
+                parts.insert(int(cue_ids[i]) % len(parts), cues[cue_class[i]][cue_ids[i]])
+                rows.append(f"{' '.join(parts)}\t{'positive' if labels[i] else 'negative'}\n")
+            block = "".join(rows)
+            handle.write(block)
+            written += len(block)
+            lines += n
+    return lines
+
+
+class StepTimer:
+    """A Keras callback: the time of the first training step, the summed duration of the
+    training steps after the first `warmup` ones, and a stop after `steps` steps."""
+
+    def __init__(self, steps, warmup=20):
+        import keras
+
+        class Callback(keras.callbacks.Callback):
+            def on_train_batch_begin(inner, batch, logs=None):
+                self.begin = time.perf_counter()
+                if self.first_step is None:
+                    self.first_step = time.time()
+
+            def on_train_batch_end(inner, batch, logs=None):
+                self.done += 1
+                if self.done > warmup:
+                    self.seconds += time.perf_counter() - self.begin
+                    self.timed += 1
+                if self.done >= steps:
+                    inner.model.stop_training = True
+
+        self.callback = Callback()
+        self.first_step, self.done, self.timed, self.seconds, self.begin = None, 0, 0, 0.0, 0.0
+
+
+def child(args):
+    """One run in this process; prints one JSON line of figures."""
+    started = time.time()
+    from nlp_lstm.config import load_config
+    from nlp_lstm.pipeline import build_pipeline
+    run_dir = Path(args.dir) / f"run-{args.child}"
+    yaml_path = Path(args.dir) / f"{args.child}.yaml"
+    yaml_path.write_text(PIPELINE.format(path=args.corpus, streaming=args.streaming,
+                                         epochs=args.epochs), encoding="utf-8")
+    config = load_config(yaml_path)
+    task = build_pipeline(config).task
+    run_dir.mkdir(parents=True, exist_ok=True)
+    task.read()
+    read_done = time.time()
+    task.adapt()
+    adapt_done = time.time()
+    task.build_model()
+    timer = StepTimer(args.steps)
+    task.train(run_dir, extra_callbacks=[timer.callback])
+    lengths = task.train_lengths()
+    batch = config.train.batch_size
+    # Real tokens per step: the mean train length times the batch size (batches are bucketed by
+    # length, so a step's rows are of similar length; partial batches are few).
+    tokens_per_step = float(np.mean(lengths)) * batch
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print("RESULT " + json.dumps({
+        "run": args.child, "streamed": bool(getattr(task.data, "streamed", False)),
+        "train_examples": int(len(lengths)), "counts": task.data.counts(),
+        "vocabulary_size": task.preprocessor.vocabulary.vocabulary_size,
+        "read_s": round(read_done - started, 1), "adapt_s": round(adapt_done - read_done, 1),
+        "start_to_first_step_s": round(timer.first_step - started, 1),
+        "steps": timer.done, "timed_steps": timer.timed,
+        "tokens_per_s": round(tokens_per_step * timer.timed / timer.seconds),
+        "peak_rss_gib_self": round(usage.ru_maxrss / 2 ** 20, 3)}), flush=True)
+
+
+def run_child(args, name, corpus, streaming, epochs):
+    command = [sys.executable, "-m", "benchmarks.large_corpus", "--child", name, "--dir", args.dir,
+               "--corpus", str(corpus), "--streaming", streaming, "--steps", str(args.steps),
+               "--epochs", str(epochs)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.time()
+    output = subprocess.run(command, check=True, capture_output=True, text=True,
+                            env={**os.environ, "HF_DATASETS_CACHE": str(Path(args.dir) / "hf")})
+    result = json.loads([line for line in output.stdout.splitlines()
+                         if line.startswith("RESULT ")][-1][len("RESULT "):])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    result["peak_rss_gib_children"] = round(max(after, before) / 2 ** 20, 3)
+    result["wall_s"] = round(time.time() - started, 1)
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dir", required=True, help="work directory (outside the project)")
+    parser.add_argument("--size-gb", type=float, default=2.0)
+    parser.add_argument("--small-lines", type=int, default=50_000)
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--child"), parser.add_argument("--corpus")
+    parser.add_argument("--streaming", default="always")
+    parser.add_argument("--epochs", type=int, default=1)
+    args = parser.parse_args()
+    if args.child:
+        return child(args)
+    work = Path(args.dir).resolve()
+    if Path(__file__).resolve().parents[1] in [work, *work.parents]:
+        sys.exit(f"--dir {work} is inside the project; give a directory such as /tmp/large-corpus.")
+    work.mkdir(parents=True, exist_ok=True)
+    results = {"size_gb": args.size_gb, "steps": args.steps}
+    large, small = work / "large.tsv", work / "small.tsv"
+    if not large.exists() or large.stat().st_size < args.size_gb * 1e9:
+        started = time.time()
+        results["large_lines"] = write_corpus(large, int(args.size_gb * 1e9), seed=1)
+        results["write_large_s"] = round(time.time() - started, 1)
+    results["large_bytes"] = large.stat().st_size
+    if not small.exists():
+        rng_lines = write_corpus(small, args.small_lines * 60, seed=2)
+        results["small_lines"] = rng_lines
+    results["large"] = run_child(args, "large", large, "always", 1)
+    print(json.dumps(results["large"]), flush=True)
+    # The small corpus repeats its epochs until the same number of steps.
+    results["small"] = run_child(args, "small", small, "never", 40)
+    ratio = results["large"]["tokens_per_s"] / results["small"]["tokens_per_s"]
+    results["tokens_per_s_ratio_large_over_small"] = round(ratio, 3)
+    print(json.dumps(results, indent=1))
+    (work / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

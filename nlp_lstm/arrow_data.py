@@ -1,0 +1,317 @@
+"""Corpora larger than memory: splits are index arrays into the Arrow tables `datasets` writes,
+read into tf.data lazily, and their token ids are cached on disk.
+
+`datasets.load_dataset` converts csv/tsv/json/parquet files once into Arrow files in its cache.
+A split is then the table plus a sorted int64 array of its row indices (8 bytes an example), cut
+by the same seeded, stratified index code as in-memory corpora, so both paths give the same
+splits. Texts are read batch by batch from the Arrow files with plain reads, not a memory map, so
+that the pages of a corpus larger than memory do not pile up in the process.
+
+`cached_ids` writes a split's token ids with `tf.data.Dataset.save` into the run directory (into
+a temporary folder renamed when complete) and reuses them on resume; `shuffled_ids` reads the
+train ids in an order that is a function of (seed, epoch) and reaches across the whole file: the
+ids are saved as batches in `NUM_SHARDS` shards (batch i in shard i mod NUM_SHARDS); each epoch
+reads the shards in a seeded order, interleaved, through a shuffle buffer.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from nlp_lstm import data as data_lib
+
+from nlp_lstm.errors import InputDataError
+
+READ_BATCH = 4096
+NUM_SHARDS = 64
+INTERLEAVE = 8
+
+
+def streaming_enabled(data, files):
+    """Whether `data` (DataConfig) streams the corpus made of `files`."""
+    if data.streaming != "auto":
+        return data.streaming == "always"
+    return sum(os.path.getsize(f) for f in files if os.path.exists(f)) > \
+        data.streaming_threshold_bytes
+
+
+class ArrowColumn:
+    """One column of a split: the rows `indices` of a `datasets.Dataset`, read lazily.
+
+    `len()` counts the rows, `[i:j]` reads a slice as a list of str, `batches(n)` yields lists of
+    at most n texts in index order; nothing holds the whole column.
+    """
+
+    def __init__(self, table, column, indices):
+        self.table = table
+        self.column = column
+        self.indices = np.asarray(indices, dtype=np.int64)
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, key):
+        if not isinstance(key, slice):
+            raise TypeError("ArrowColumn takes slices only; read it in batches.")
+        rows = self.indices[key]
+        return list(self.table[rows.tolist()][self.column]) if len(rows) else []
+
+    def sample(self, limit, seed):
+        """A seeded sample of at most `limit` texts, in file order (all when fewer)."""
+        keep = data_lib.cap_split(len(self), limit, seed)
+        return ArrowColumn(self.table, self.column, self.indices[keep])
+
+    def batches(self, size=READ_BATCH):
+        """Lists of at most `size` texts, in index order, read from the Arrow files."""
+        import pyarrow as pa
+        files = [f["filename"] for f in self.table.cache_files]
+        if not files:  # an in-memory table (a Hub split, a test's table): gather rows
+            for start in range(0, len(self), size):
+                yield self[start:start + size]
+            return
+        start, position = 0, 0
+        for path in files:
+            with pa.OSFile(path) as source:
+                reader = pa.ipc.open_stream(source)
+                for batch in reader:
+                    end = start + batch.num_rows
+                    lo, hi = np.searchsorted(self.indices, [start, end])
+                    if hi > lo:
+                        column = batch.column(batch.schema.get_field_index(self.column))
+                        picked = column.take(pa.array(self.indices[lo:hi] - start))
+                        yield picked.to_pylist()
+                    position += hi - lo
+                    start = end
+        if position != len(self):
+            raise InputDataError(f"The Arrow cache of {files[0]} holds {start} rows, fewer than "
+                                 f"the split needs. Delete the datasets cache and run again.")
+
+
+def column_array(table, column):
+    """A column of a `datasets.Dataset` as a pyarrow ChunkedArray (memory-mapped, not copied)."""
+    return table.data.column(column)
+
+
+def check_columns(table, config, locate):
+    """Checks a table's text and label columns with Arrow compute (no Python row loop) and
+    returns the label of every row as a str numpy array; the messages are those of the
+    in-memory reader."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    text_col, label_col = config.data.text_column, config.data.label_column
+    path = locate(0)[0]
+    if table.num_rows == 0:
+        raise InputDataError("The file has a header but no examples. Add rows below the header.",
+                             path=path)
+    for col in (text_col, label_col):
+        if col not in table.column_names:
+            key = "text_column" if col == text_col else "label_column"
+            raise InputDataError(f"There is no column {col!r} (data.{key}). Available columns: "
+                                 f"{', '.join(table.column_names)}. Set data.{key} to one of them.",
+                                 path=path, column=col)
+    texts = column_array(table, text_col)
+    if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
+        where, line = locate(0)
+        value = texts[0].as_py()
+        raise InputDataError(f"The text field {text_col!r} of this row holds "
+                             f"{type(value).__name__} {value!r:.60}, not a string. Write it as a "
+                             f"string, or fix or drop that row.",
+                             path=where, line=line, column=text_col)
+    if texts.null_count:
+        where, line = locate(pc.index(pc.is_null(texts), True).as_py())
+        raise InputDataError(f"The text field {text_col!r} of this row holds null, not a string. "
+                             f"Write it as a string, or fix or drop that row.",
+                             path=where, line=line, column=text_col)
+    labels = pc.cast(column_array(table, label_col), pa.string())
+    empty = pc.or_kleene(pc.is_null(labels),
+                         pc.equal(pc.utf8_trim_whitespace(labels.fill_null("")), ""))
+    if pc.any(empty).as_py():
+        where, line = locate(pc.index(empty, True).as_py())
+        raise InputDataError("This row has no label. Fill in or drop that row.",
+                             path=where, line=line, column=label_col)
+    encoded = pc.dictionary_encode(labels.combine_chunks())
+    names = encoded.dictionary.to_pylist()
+    # Codes in sorted-name order, so that index code splits class by class as the in-memory
+    # reader does with the names.
+    order = np.argsort(np.asarray(names, dtype=object).astype(str), kind="stable")
+    rank = np.empty(len(names), dtype=np.int32)
+    rank[order] = np.arange(len(names), dtype=np.int32)
+    return [names[i] for i in order], rank[encoded.indices.to_numpy(zero_copy_only=False)]
+
+
+def read_dataset(config):
+    """`data.read_dataset`, streamed (an `ArrowTextDataset`) when `data.streaming` is always, or
+    auto and the files pass `data.streaming_threshold_bytes`; label files and Hub sources are
+    read into memory."""
+    data = config.data
+    if data.source in ("files", "sample"):
+        given = data_lib.given_files(data)
+        files = [f for split, pattern in given.items()
+                 for f in data_lib.expand_files(pattern, "path" if split == "all" else split)]
+        if streaming_enabled(data, files):
+            return read_arrow_dataset(config, given)
+    return data_lib.read_dataset(config)
+
+
+def read_arrow_dataset(config, given):
+    """Reads split files or one pooled file (`given`: split or "all" -> file pattern) into an
+    `ArrowTextDataset`: the same splits, labels, caps and fingerprint as `data.read_dataset`,
+    with the texts left in the Arrow tables."""
+    data = config.data
+    tables, files = {}, []
+    for split, pattern in given.items():
+        split_files = data_lib.expand_files(pattern, "path" if split == "all" else split)
+        fmt = data_lib.file_format(split_files[0], data.format)
+        if fmt == "text":
+            raise InputDataError("Plain text files have no label column. For one file per "
+                                 "label use data.source=label_files; otherwise use csv, tsv, "
+                                 "json or parquet.", path=split_files[0])
+        # JSON lines go through the json builder: the in-memory reader's line-by-line parse
+        # would hold every row.
+        table = data_lib.load_files(split_files, "json" if fmt == "jsonl" else fmt,
+                                    data.delimiter, text_columns=[data.text_column])
+        locate = data_lib.row_locator(split_files, fmt, True, data.delimiter)
+        names, codes = check_columns(table, config, locate)
+        tables[split] = (table, np.asarray(names, dtype=object), codes)
+        files += split_files
+    if "train" not in tables and "all" not in tables:
+        raise InputDataError("No train split was found. Give data.train, data.path or a source "
+                             "with a train split.")
+    pool_name = "all" if "all" in tables else "train"
+    missing = [s for s in data_lib.SPLITS if s not in tables and s != pool_name
+               and data.split_fractions.get(s, 0) > 0]
+    rows = {s: (tables[s][0], np.arange(tables[s][0].num_rows), tables[s][1], tables[s][2])
+            for s in data_lib.SPLITS if s in tables}
+    if pool_name == "all" or missing:
+        table, names, codes = tables[pool_name]
+        split_names = ["train"] + missing if pool_name == "train" else \
+            [s for s in data_lib.SPLITS if data.split_fractions.get(s, 0) > 0]
+        cut = data_lib._stratified_split(codes, data.split_fractions, data.split_seed,
+                                         split_names)
+        for name, idx in cut.items():
+            rows[name] = (table, idx, names, codes[idx])
+    if "train" not in rows or not len(rows["train"][1]):
+        raise InputDataError("The train split is empty. Give more examples or larger "
+                             "data.split_fractions.train.")
+    _, _, train_names, train_codes = rows["train"]
+    label_names = [str(n) for n in data.labels] if data.labels else \
+        sorted(str(n) for n in train_names[np.unique(train_codes)])
+    index = {name: i for i, name in enumerate(label_names)}
+    splits = {}
+    for split, (table, idx, names, codes) in rows.items():
+        present = [str(n) for n in names[np.unique(codes)]] if len(codes) else []
+        unknown = sorted(set(present) - set(index))
+        if unknown:
+            raise InputDataError(f"The {split} split has labels {unknown[:5]} that are not among "
+                                 f"{label_names} (data.labels or the train labels). Fix the data "
+                                 f"or list every label in data.labels.", column=data.label_column)
+        to_id = np.asarray([index.get(str(n), -1) for n in names], dtype=np.int64)
+        keep = data_lib.cap_split(len(idx), data.max_examples, data.split_seed)
+        splits[split] = {"text": ArrowColumn(table, data.text_column, idx[keep]),
+                         "label": to_id[codes[keep]]}
+    if len(label_names) < 2:
+        raise InputDataError(f"Classification needs at least 2 labels; the train split has "
+                             f"{label_names}. Check data.label_column.", column=data.label_column)
+    counts = {s: len(v["text"]) for s, v in splits.items()}
+    return ArrowTextDataset(splits=splits, label_names=label_names,
+                            fingerprint=data_lib.fingerprint(files, config, counts), files=files)
+
+
+class ArrowTextDataset(data_lib.TextDataset):
+    """A `TextDataset` whose texts stay in Arrow tables: each split is {"text": ArrowColumn,
+    "label": int64 array}, and `to_tf` reads the texts batch by batch."""
+
+    streamed = True
+
+    def to_tf(self, split):
+        part = self.splits[split]
+        return text_dataset(part["text"], part["label"])
+
+
+def text_batches(column, labels, batch_size=READ_BATCH):
+    """A tf.data.Dataset of {"text": [n] string, "label": [n] int64} batches of at most
+    `batch_size` rows, reading `column` (ArrowColumn) from Arrow; `labels` holds the int64 label
+    of each of its rows. Batches, not rows: a Python generator yields one batch per call."""
+    import tensorflow as tf
+
+    def rows():
+        start = 0
+        for texts in column.batches(batch_size):
+            yield np.asarray(texts, dtype=object), labels[start:start + len(texts)]
+            start += len(texts)
+
+    dataset = tf.data.Dataset.from_generator(rows, output_signature=(
+        tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.int64)))
+    return dataset.map(lambda text, label: {"text": text, "label": label})
+
+
+def text_dataset(column, labels):
+    """`text_batches` as single {"text", "label"} rows."""
+    import tensorflow as tf
+    return text_batches(column, labels).unbatch().apply(
+        tf.data.experimental.assert_cardinality(len(column)))
+
+
+def cached_ids(make, path):
+    """Unbatched (ids, label) rows of the batches saved at `path`, written first from `make()`
+    (a dataset of (ragged ids, labels) batches) when missing.
+
+    The batches are written into a temporary folder that is renamed when complete, so a killed
+    process leaves no half-written cache; a resumed run loads what an earlier process wrote.
+    Batches, not rows, are saved: a row at a time cost about 100 us each on this CPU.
+    """
+    _write_once(make, path)
+    return _rows(_load(path))
+
+
+def cached_lengths(make, path):
+    """The lengths of the rows cached at `path` (written first from `make()` when missing), read
+    per batch, in the order of the shards."""
+    _write_once(make, path)
+    parts = list(_load(path).map(lambda ids, label: ids.row_lengths()).as_numpy_iterator())
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+
+def _write_once(make, path):
+    path = Path(path)
+    if path.is_dir():
+        return
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    # Batch i goes to shard i mod NUM_SHARDS, so every shard holds blocks from the whole file.
+    make().enumerate().save(str(tmp), shard_func=lambda index, _: index % NUM_SHARDS)
+    os.replace(tmp, path)
+
+
+def _load(path, reader_func=None):
+    import tensorflow as tf
+    return tf.data.Dataset.load(str(path), reader_func=reader_func) \
+        .map(lambda index, element: element)
+
+
+def _rows(batches):
+    # tf.data rejects the ragged-derived element spec in bucketing without the identity map.
+    return batches.unbatch().map(lambda ids, label: (ids, label))
+
+
+def shuffled_ids(path, buffer_size, seed, epoch):
+    """The cached rows at `path` in the order of `epoch`: shards in a seeded order, interleaved
+    in batches, then a seeded shuffle buffer (a function of (seed, epoch))."""
+    from nlp_lstm.inputs import shuffle_seed
+    order_seed = shuffle_seed(seed, epoch)
+
+    def reader(shards):
+        return shards.shuffle(NUM_SHARDS, seed=order_seed, reshuffle_each_iteration=False) \
+            .interleave(lambda shard: shard, cycle_length=INTERLEAVE)
+
+    return _rows(_load(path, reader)).shuffle(buffer_size, seed=order_seed,
+                                              reshuffle_each_iteration=False)
+
+
+def remove_stale(directory):
+    """Removes the temporary folders a killed `cached_ids` left in `directory`."""
+    for tmp in Path(directory).glob(".*.tmp-*"):
+        shutil.rmtree(tmp, ignore_errors=True)

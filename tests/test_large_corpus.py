@@ -1,0 +1,117 @@
+"""Corpora larger than memory (data.streaming=always), on corpora small enough for CI.
+
+Only classification streams so far; translation and generation still read into memory.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nlp_lstm import arrow_data
+from nlp_lstm import data as data_lib
+from nlp_lstm.config import load_config
+from nlp_lstm.errors import InputDataError
+from nlp_lstm.pipeline import build_pipeline
+from tests.testing import write_pipeline, write_tiny_tsv
+
+
+@pytest.fixture()
+def tiny(tmp_path):
+    return write_pipeline(tmp_path, write_tiny_tsv(tmp_path / "tiny.tsv", repeats=10))
+
+
+def _config(path, *overrides):
+    return load_config(path, overrides=["data.streaming=always", *overrides])
+
+
+def test_streamed_splits_stay_in_arrow_and_equal_the_in_memory_ones(tiny):
+    in_memory = data_lib.read_dataset(load_config(tiny, overrides=["data.streaming=never"]))
+    streamed = arrow_data.read_dataset(_config(tiny))
+    assert streamed.streamed and not isinstance(in_memory, arrow_data.ArrowTextDataset)
+    for split, part in streamed.splits.items():
+        assert isinstance(part["text"], arrow_data.ArrowColumn)  # not a list
+        texts = [t for batch in part["text"].batches(7) for t in batch]
+        assert texts == in_memory.splits[split]["text"]
+        np.testing.assert_array_equal(part["label"], in_memory.splits[split]["label"])
+    assert streamed.fingerprint == in_memory.fingerprint
+    assert streamed.label_names == in_memory.label_names
+
+
+def test_auto_streams_above_the_byte_threshold(tiny):
+    assert not arrow_data.read_dataset(load_config(tiny)).__dict__.get("streamed")
+    small_threshold = load_config(tiny, overrides=["data.streaming_threshold_bytes=100"])
+    assert arrow_data.read_dataset(small_threshold).streamed
+
+
+def test_max_examples_is_a_seeded_sample_in_both_paths(tiny):
+    a = data_lib.read_dataset(load_config(tiny, overrides=["data.max_examples=10",
+                                                          "data.streaming=never"]))
+    b = arrow_data.read_dataset(_config(tiny, "data.max_examples=10"))
+    assert b.counts()["train"] == 10
+    assert b.splits["train"]["text"][0:10] == a.splits["train"]["text"]
+
+
+def test_vocabulary_learns_from_a_seeded_bounded_sample(tiny):
+    vocabularies = []
+    for _ in range(2):
+        task = build_pipeline(_config(tiny, "data.vocabulary_sample=12")).task
+        task.read()
+        texts = [t for batch in task.adapt_source() for t in batch.numpy()]
+        assert len(texts) == 12
+        task.adapt()
+        vocabularies.append(task.preprocessor.vocabulary.vocabulary)
+    assert vocabularies[0] == vocabularies[1]
+
+
+def test_token_ids_are_cached_on_disk_and_reused(tiny, tmp_path):
+    task = build_pipeline(_config(tiny)).task
+    task.read()
+    task.adapt()
+    task.cache_dir = tmp_path / "ids"
+    first = [(ids.tolist(), int(y)) for ids, y in task._unbatched("train").as_numpy_iterator()]
+    path = task.ids_path("train")
+    assert path.is_dir() and not list(path.parent.glob(".*.tmp-*"))
+    stamp = path.stat().st_mtime_ns
+    def fail():
+        raise AssertionError("the cache was written again")
+    again = [(ids.tolist(), int(y)) for ids, y in
+             arrow_data.cached_ids(fail, path).as_numpy_iterator()]
+    assert path.stat().st_mtime_ns == stamp
+    assert sorted(again) == sorted(first) and len(first) == task.data.counts()["train"]
+    assert len(task.train_lengths()) == len(first)
+
+
+def test_train_order_is_a_function_of_seed_and_epoch(tiny, tmp_path):
+    task = build_pipeline(_config(tiny)).task
+    task.read()
+    task.adapt()
+    task.cache_dir = tmp_path / "ids"
+    task._unbatched("train")
+
+    def order(epoch):
+        rows = arrow_data.shuffled_ids(task.ids_path("train"), 8, 7, tf.constant(epoch, tf.int64))
+        return [tuple(ids.tolist()) for ids, _ in rows.as_numpy_iterator()]
+
+    assert order(0) == order(0)
+    assert order(0) != order(1)
+    assert sorted(order(0)) == sorted(order(1))
+
+
+def test_a_row_without_label_names_its_file_and_line(tmp_path):
+    corpus = write_tiny_tsv(tmp_path / "bad.tsv", repeats=2)
+    lines = corpus.read_text(encoding="utf-8").splitlines()
+    lines[3] = lines[3].split("\t")[0] + "\t"
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(InputDataError, match=r"bad.tsv:4, column 'label': This row has no label"):
+        arrow_data.read_dataset(_config(write_pipeline(tmp_path, corpus)))
+
+
+@pytest.mark.slow
+def test_a_tiny_streamed_classification_run_trains_end_to_end(tiny, tmp_path):
+    run_dir = tmp_path / "run"
+    result = build_pipeline(_config(tiny, "train.epochs=1", "export.verify=false")).run(
+        run_dir=run_dir)
+    assert "accuracy" in result.metrics["test"]
+    assert sorted(p.name.split("-")[0] for p in (run_dir / "token_ids").iterdir()) == \
+        ["test", "train", "validation"]
+    assert result.manifest["data"]["leakage"]["sample"] > 0
