@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.corpora import _word
+
 NUM_PHRASES = 200_000
 PHRASE_WORDS = (2, 7)
 NUM_CUES = 24
@@ -42,15 +44,6 @@ model: {{type: lstm_text_classifier, embedding_dim: 64, hidden_dim: 64, dropout:
 train: {{batch_size: 64, epochs: {epochs}, learning_rate: 0.002, verbose: 0, num_buckets: 4,
          shuffle_buffer: 10000}}
 """
-
-
-def _word(index):
-    letters = ""
-    while True:
-        index, digit = divmod(index, 26)
-        letters += chr(ord("a") + digit)
-        if not index:
-            return letters
 
 
 def write_corpus(path, size_bytes, seed):

@@ -101,16 +101,7 @@ def check_columns(table, config, locate):
     import pyarrow as pa
     import pyarrow.compute as pc
     text_col, label_col = config.data.text_column, config.data.label_column
-    path = locate(0)[0]
-    if table.num_rows == 0:
-        raise InputDataError("The file has a header but no examples. Add rows below the header.",
-                             path=path)
-    for col in (text_col, label_col):
-        if col not in table.column_names:
-            key = "text_column" if col == text_col else "label_column"
-            raise InputDataError(f"There is no column {col!r} (data.{key}). Available columns: "
-                                 f"{', '.join(table.column_names)}. Set data.{key} to one of them.",
-                                 path=path, column=col)
+    data_lib.check_header(table, config, locate(0)[0])
     texts = column_array(table, text_col)
     if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
         where, line = locate(0)

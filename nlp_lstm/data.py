@@ -87,10 +87,9 @@ def sample_path(name, suffix, what):
     return path
 
 
-def _columns(table, config, locate):
-    """(texts, labels) of a table; `locate(row index)` gives (file, line) for errors."""
+def check_header(table, config, path):
+    """Fails unless the table at `path` has rows and the text and label columns of `config`."""
     text_col, label_col = config.data.text_column, config.data.label_column
-    path = locate(0)[0]
     if table.num_rows == 0:
         raise InputDataError("The file has a header but no examples. Add rows below the header.",
                              path=path)
@@ -100,6 +99,13 @@ def _columns(table, config, locate):
             raise InputDataError(f"There is no column {col!r} (data.{key}). Available columns: "
                                  f"{', '.join(table.column_names)}. Set data.{key} to one of them.",
                                  path=path, column=col)
+
+
+def _columns(table, config, locate):
+    """(texts, labels) of a table; `locate(row index)` gives (file, line) for errors."""
+    text_col, label_col = config.data.text_column, config.data.label_column
+    path = locate(0)[0]
+    check_header(table, config, path)
     texts, labels = table[text_col], table[label_col]
     for i, (t, y) in enumerate(zip(texts, labels)):
         if not isinstance(t, str):
