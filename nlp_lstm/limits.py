@@ -40,7 +40,6 @@ TASK_LIMITS = {
     "classification": ("max_batch_rows", "max_input_chars"),
     "translation": ("max_batch_rows", "max_input_chars", "max_output_length", "max_beam_size"),
     "generation": ("max_batch_rows", "max_input_chars", "max_new_tokens"),
-    # Checked by the predictor and the server; the forecast graph does not enforce it yet.
     "forecasting": ("max_batch_rows",),
 }
 # What a limit left unset (null) is, by task (`None`: the same for every task).
@@ -166,6 +165,21 @@ def checked_texts(text, name, limits):
             longest, most, message=f"A `{name}` row has more than {most} characters (limits."
                                    f"max_input_chars of this export); shorten it"),
     ], text)
+
+
+def checked_windows(history, name, limits):
+    """The float tensor `history` [rows, L, columns], refused unless it has at most
+    max_batch_rows rows and only finite values."""
+    rows = limits["max_batch_rows"]
+    return _after([
+        tf.debugging.assert_less_equal(
+            tf.shape(history)[0], rows, message=f"`{name}` has more than {rows} rows (limits."
+                                                f"max_batch_rows of this export); use smaller "
+                                                f"batches"),
+        tf.debugging.assert_equal(
+            tf.reduce_all(tf.math.is_finite(history)), True,
+            message=f"`{name}` holds a NaN or infinite value; fill it first"),
+    ], history)
 
 
 def checked_option(value, name, limits):

@@ -155,10 +155,17 @@ def define_hyperparameters(params, hp):
     return values
 
 
+# Metrics where lower is better; any other objective (accuracy, F1, BLEU, ...) is maximised.
+LOWER_IS_BETTER = ("loss", "mse", "mae", "perplexity", "error")
+
+
 def objective_direction(tune):
+    """`tune.direction`, or with "auto": "min" for a loss or an error (val_loss, val_mse,
+    val_mae, val_perplexity), else "max"."""
     if tune.direction != "auto":
         return tune.direction
-    return "min" if "loss" in tune.objective else "max"
+    name = tune.objective.lower()
+    return "min" if any(word in name for word in LOWER_IS_BETTER) else "max"
 
 
 def project_key(config, params):

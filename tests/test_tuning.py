@@ -10,6 +10,8 @@ from nlp_lstm.config import load_config as load
 from nlp_lstm.errors import ConfigError
 from tests.testing import write_pipeline
 
+from nlp_lstm import tuning
+
 keras_tuner = pytest.importorskip("keras_tuner")
 
 SPACE = {"model.hidden_dim": {"choice": [4, 8]},
@@ -257,3 +259,12 @@ def test_a_reduce_on_plateau_trial_lowers_its_learning_rate(tmp_path, tiny_corpu
     assert rates[-1] < rates[0] * 0.5, rates
     final = float(tuner.hypermodel._trial_task.model.optimizer.learning_rate.numpy())
     assert final < 1e-9 * 0.5
+
+
+@pytest.mark.parametrize("objective, direction", [
+    ("val_loss", "min"), ("val_mse", "min"), ("val_mae", "min"), ("val_perplexity", "min"),
+    ("val_accuracy", "max"), ("val_macro_f1", "max"), ("val_bleu", "max")])
+def test_auto_direction_minimises_losses_and_errors(objective, direction):
+    from nlp_lstm.schema import TuneConfig
+    assert tuning.objective_direction(TuneConfig(objective=objective)) == direction
+    assert tuning.objective_direction(TuneConfig(objective=objective, direction="max")) == "max"

@@ -20,6 +20,7 @@ from nlp_lstm import inputs
 from nlp_lstm import rundir
 from nlp_lstm import series as series_lib
 from nlp_lstm.errors import ConfigError, ExportError, InputDataError
+from nlp_lstm.limits import checked_windows, task_limits
 from nlp_lstm.models import cudnn_report, check_cudnn
 from nlp_lstm.preprocessor import build_stages
 from nlp_lstm.stages import Windower, ZScoreScaler
@@ -32,22 +33,28 @@ PLOT_WINDOWS = 3
 class ForecastServing(tf.Module):
     """Raw history [batch, L, columns] -> scaler -> model -> inverse scaler -> raw forecast.
 
+    `forecast(history)` refuses (InvalidArgumentError) more than `limits["max_batch_rows"]`
+    windows, or a NaN or infinite value, before the model runs.
+
     Args:
         scaler: ZScoreScaler. Adapted on the train rows of the input columns.
         model: a forecaster (z-scored history in, z-scored targets out).
         input_length: int. L.
         target_indices: list of int. The predicted columns among the inputs.
+        limits: dict. `export.limits` (max_batch_rows), baked into the graph.
     """
 
-    def __init__(self, scaler, model, input_length, target_indices):
+    def __init__(self, scaler, model, input_length, target_indices, limits):
         super().__init__(name="nlp_lstm_forecaster")
         self.scaler = scaler
         self.model = model
         self.target_indices = list(target_indices)
+        self.limits = task_limits(limits, "forecasting")
         spec = tf.TensorSpec([None, input_length, len(scaler.mean)], tf.float32, name="history")
         self.forecast = tf.function(self._forecast, input_signature=[spec])
 
     def _forecast(self, history):
+        history = checked_windows(history, "history", self.limits)
         scaled = self.model(self.scaler(history), training=False)
         return {"forecast": self.scaler.inverse(tf.cast(scaled, tf.float32), self.target_indices)}
 
@@ -243,6 +250,14 @@ class ForecastingTask(Task):
     def example_inputs(self):
         return np.zeros([1, self.windower.input_length, len(self.scaler.mean)], np.float32)
 
+    def build_model(self):
+        """The model; a `linear_skip` map starts as the in-run linear peer's least-squares fit
+        (a resumed run then loads its checkpoint over it)."""
+        model = super().build_model()
+        if getattr(model, "skip", None) is not None:
+            model.set_linear_map(self.fit_linear_peer().weights)
+        return model
+
     def cudnn_report(self):
         report = cudnn_report(self.model)
         check_cudnn(report, self.config.train.strict_cudnn)
@@ -310,7 +325,7 @@ class ForecastingTask(Task):
     # -- export ----------------------------------------------------------------------------------
     def serving_module(self):
         return ForecastServing(self.scaler, self.model, self.windower.input_length,
-                               self.data.target_indices)
+                               self.data.target_indices, self.config.export.limits)
 
     def signatures(self, module):
         return {"forecast": module.forecast}

@@ -90,6 +90,24 @@ def test_predictor_checks_its_input(run):
         predictor.forecast(history)
 
 
+def test_the_forecast_graph_enforces_its_limits(run):
+    import tensorflow as tf
+    from nlp_lstm.limits import error_line
+    predictor = load(run.run_dir)
+    rows = predictor.limits["max_batch_rows"]
+    forecast = tf.saved_model.load(str(run.run_dir / "export")).signatures["forecast"]
+    assert forecast(history=tf.zeros([0, 48, 3]))["forecast"].shape == (0, 12, 3)
+    with pytest.raises(tf.errors.InvalidArgumentError) as err:
+        forecast(history=tf.zeros([rows + 1, 48, 3]))
+    assert error_line(err.value).startswith(f"`history` has more than {rows} rows (limits."
+                                            f"max_batch_rows")
+    history = np.ones([2, 48, 3], np.float32)
+    history[1, 7, 2] = np.inf
+    with pytest.raises(tf.errors.InvalidArgumentError) as err:
+        forecast(history=tf.constant(history))
+    assert "NaN or infinite" in error_line(err.value)
+
+
 def _cli(*args):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     return subprocess.run([sys.executable, "-m", "nlp_lstm.cli", *args], capture_output=True,
@@ -124,10 +142,10 @@ def test_restored_run_evaluates_the_same(run):
 def test_tuning_scores_trials_on_validation_mse(tmp_path):
     from nlp_lstm import tuning
     config = load_config(presets.find_pipeline("quickstart_forecast"), TINY)
-    assert config.tune.objective == "val_loss"
+    assert config.tune.objective == "val_mse" and tuning.objective_direction(config.tune) == "min"
     summary, ranked, _ = tuning.tune(build_pipeline(config), {"model.revin": {"boolean": True}},
                                      "test", tmp_path / "t")
-    assert summary["completed"] >= 2 and summary["objective"] == "val_loss"
+    assert summary["completed"] >= 2 and summary["objective"] == "val_mse"
     assert ranked[0]["score"] <= ranked[-1]["score"]
 
 
