@@ -8,6 +8,7 @@ autoregressively ("LSTMa" in the Informer paper). Every LSTM keeps the cuDNN-eli
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from nlp_lstm.models.registry import register_model
@@ -95,8 +96,14 @@ class LSTMForecaster(_Forecaster):
         channel_independence: bool. One shared model over each channel.
         revin: bool. Reversible instance normalisation.
         dropout: float. Dropout on the LSTM's final state.
-        linear_skip: bool. Add a linear map of each (normalised) window to the horizon to the
-            LSTM's forecast, so the LSTM learns the residual of an NLinear-style forecast.
+        linear_skip: bool. Forecast = an NLinear map of each target channel's window (the
+            window minus its last value, one [L, H] matrix shared by the channels, plus the
+            last value) + the LSTM's forecast as a residual (scaled by the window's std under
+            RevIN). The LSTM's head starts at zero and the task fits the linear map by least
+            squares on the train windows before training (`set_linear_map`), so training
+            starts from the in-run linear peer's forecast and the LSTM learns what it misses.
+        freeze_linear_skip: bool. Keep the fitted linear map fixed in training (only the LSTM's
+            residual trains).
 
     Example:
     >>> import numpy as np, nlp_lstm
@@ -108,11 +115,11 @@ class LSTMForecaster(_Forecaster):
     """
 
     config_keys = ("units", "num_layers", "segment_length", "channel_independence", "dropout",
-                   "linear_skip")
+                   "linear_skip", "freeze_linear_skip")
 
     def __init__(self, input_length, horizon, input_channels, target_indices, units=64,
                  num_layers=1, segment_length=1, channel_independence=False, revin=False,
-                 dropout=0.0, linear_skip=False, **kwargs):
+                 dropout=0.0, linear_skip=False, freeze_linear_skip=False, **kwargs):
         super().__init__(input_length, horizon, input_channels, target_indices, revin, **kwargs)
         self.units = _check_int("units", units)
         self.num_layers = _check_int("num_layers", num_layers)
@@ -129,13 +136,24 @@ class LSTMForecaster(_Forecaster):
         self.lstm_layers = [keras.layers.LSTM(units, return_sequences=i < num_layers - 1,
                                               name=f"lstm_{i}") for i in range(num_layers)]
         self.drop = keras.layers.Dropout(self.dropout)
-        self.head = keras.layers.Dense(horizon * self.outputs_per_series, name="head")
         self.linear_skip = bool(linear_skip)
-        self.skip = keras.layers.Dense(horizon * self.outputs_per_series, name="linear_skip") \
-            if self.linear_skip else None
+        # With the linear map, the LSTM's residual starts at zero: the forecast starts as the
+        # linear map's.
+        self.head = keras.layers.Dense(horizon * self.outputs_per_series, name="head",
+                                       kernel_initializer="zeros" if self.linear_skip
+                                       else "glorot_uniform")
+        self.skip = keras.layers.Dense(horizon, name="linear_skip") if self.linear_skip \
+            else None
+        if freeze_linear_skip and not self.linear_skip:
+            raise ValueError("`freeze_linear_skip` needs linear_skip=True. Received: "
+                             "freeze_linear_skip=True, linear_skip=False.")
+        self.freeze_linear_skip = bool(freeze_linear_skip)
+        if self.freeze_linear_skip:
+            self.skip.trainable = False
 
     def call(self, history, training=False):
-        x, stats = self.normalise(tf.cast(history, tf.float32))
+        history = tf.cast(history, tf.float32)
+        x, stats = self.normalise(history)
         batch = tf.shape(x)[0]
         channels = self.input_channels
         if self.channel_independence:
@@ -147,14 +165,35 @@ class LSTMForecaster(_Forecaster):
         for layer in self.lstm_layers:
             h = layer(h, training=training)
         y = self.head(self.drop(h, training=training))
-        if self.skip is not None:
-            y = y + self.skip(tf.reshape(x, [-1, self.input_length * channels]))
         if self.channel_independence:
             y = tf.reshape(y, [batch, self.input_channels, self.horizon])
             y = tf.gather(tf.transpose(y, [0, 2, 1]), self.target_indices, axis=-1)
         else:
             y = tf.reshape(y, [batch, self.horizon, self.outputs_per_series])
-        return self.denormalise(y, stats)
+        if self.skip is None:
+            return self.denormalise(y, stats)
+        if stats is not None:  # the residual in the window's own scale, not its level
+            y = y / (tf.gather(self.revin_weight, self.target_indices) + 1e-10) \
+                * tf.gather(stats[1], self.target_indices, axis=-1)
+        return y + self.linear_forecast(history)
+
+    def linear_forecast(self, history):
+        """The NLinear part: [batch, L, channels] -> [batch, H, targets]."""
+        targets = tf.gather(history, self.target_indices, axis=-1)
+        last = targets[:, -1:, :]
+        window = tf.transpose(targets - last, [0, 2, 1])  # [batch, targets, L]
+        return tf.transpose(self.skip(window), [0, 2, 1]) + last
+
+    def set_linear_map(self, weights):
+        """Sets the linear map from `weights` [L + 1, H] (rows: the window's steps, then the
+        bias), as `forecast_metrics.LinearPeer.fit` computes them. Returns the model."""
+        weights = np.asarray(weights, np.float32)
+        if self.skip is None or weights.shape != (self.input_length + 1, self.horizon):
+            raise ValueError(f"set_linear_map needs linear_skip=True and weights of shape "
+                             f"[{self.input_length + 1}, {self.horizon}]. Received: "
+                             f"linear_skip={self.linear_skip}, shape {list(weights.shape)}.")
+        self.skip.set_weights([weights[:-1], weights[-1]])
+        return self
 
 
 @register_model("lstm_seq2seq_forecaster")

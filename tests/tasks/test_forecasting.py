@@ -3,6 +3,7 @@ the baselines (the ETT checks skip when ../shared/data/ett is absent)."""
 
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -305,15 +306,34 @@ def test_ett_protocol_reproduces_the_published_repeat_baseline(variables, repeat
     assert got == pytest.approx(repeat_mse, abs=0.005)
 
 
-def test_linear_skip_adds_a_linear_map_of_the_window():
-    model = LSTMForecaster(input_length=4, horizon=2, input_channels=1, target_indices=[0],
-                           units=3, linear_skip=True)
-    x = np.random.default_rng(3).normal(size=[2, 4, 1]).astype("float32")
-    before = model(x).numpy()
-    kernel, bias = model.skip.get_weights()
-    model.skip.set_weights([kernel + 1.0, bias])
-    # the skip's output moves by exactly the window's sum at every step
-    np.testing.assert_allclose(model(x).numpy() - before,
-                               np.repeat(x.sum(axis=1, keepdims=True), 2, axis=1), rtol=1e-4,
-                               atol=1e-5)
+@pytest.mark.parametrize("options", [{}, {"revin": True, "channel_independence": True}])
+def test_linear_skip_starts_as_the_linear_peer_and_trains_the_residual(options):
+    rng = np.random.default_rng(3)
+    x = np.cumsum(rng.normal(size=[64, 8, 2]), axis=1).astype("float32")
+    y = (x[:, -1:, 1:] + rng.normal(size=[64, 3, 1]) * 0.1).astype("float32")
+    peer = fm.LinearPeer().fit(x[:, :, 1:], y)
+    model = LSTMForecaster(input_length=8, horizon=3, input_channels=2, target_indices=[1],
+                           units=3, linear_skip=True, **options)
+    model(x[:1])
+    model.set_linear_map(peer.weights)
+    # the LSTM's residual starts at zero: the forecast is the peer's
+    np.testing.assert_allclose(model(x).numpy(), peer.predict(x[:, :, 1:]), rtol=1e-4, atol=1e-4)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    assert np.abs(model.head.get_weights()[0]).max() > 0  # the residual trains
     assert LSTMForecaster.from_config(model.get_config()).linear_skip
+    with pytest.raises(ValueError, match=r"weights of shape \[9, 3\]"):
+        model.set_linear_map(np.zeros([8, 3]))
+
+
+def test_the_task_fits_the_linear_skip_before_training(tmp_path):
+    raw = config_for(write_series(tmp_path / "s.csv")).to_dict()
+    raw.pop("sources")
+    raw["model"].update(linear_skip=True, revin=True)
+    task = ForecastingTask.from_config(config_from_dict(raw))
+    task.read()
+    task.adapt()
+    model = task.build_model()
+    x, _ = task.windows("validation")
+    np.testing.assert_allclose(model(x).numpy(), task.fit_linear_peer().predict(
+        x[:, :, task.data.target_indices]), rtol=1e-3, atol=1e-4)
