@@ -1,5 +1,9 @@
 """Forecasting models: history [batch, L, channels] (z-scored) -> forecast [batch, H, targets].
 
+The history holds `input_channels` value channels, then `covariate_channels` covariates (the
+calendar features of each row, not scaled): the targets are value channels, RevIN normalises
+only the values, and channel independence gives every value channel the shared covariates.
+
 `LSTMForecaster` is an LSTM encoder with a direct multi-step head (all H steps at once), with
 the options that let a small RNN match long-horizon Transformers (SegRNN, Lin et al. 2023):
 segment-wise input, channel independence and reversible instance normalisation (RevIN).
@@ -31,16 +35,17 @@ def _check_targets(target_indices, input_channels):
 
 
 class _Forecaster(keras.Model):
-    """What both forecasters share: their sizes, RevIN and get_config."""
+    """What both forecasters share: their sizes, the value/covariate split, RevIN, get_config."""
 
     config_keys = ()
 
     def __init__(self, input_length, horizon, input_channels, target_indices, revin=False,
-                 **kwargs):
+                 covariate_channels=0, **kwargs):
         super().__init__(**kwargs)
         self.input_length = _check_int("input_length", input_length)
         self.horizon = _check_int("horizon", horizon)
         self.input_channels = _check_int("input_channels", input_channels)
+        self.covariate_channels = _check_int("covariate_channels", covariate_channels, 0)
         self.target_indices = _check_targets(target_indices, input_channels)
         self.revin = bool(revin)
         if self.revin:
@@ -49,8 +54,24 @@ class _Forecaster(keras.Model):
             self.revin_bias = self.add_weight(shape=(input_channels,), initializer="zeros",
                                               name="revin_bias")
 
+    def split_channels(self, history):
+        """(values [batch, L, input_channels], covariates [batch, L, covariate_channels])."""
+        history = tf.cast(history, tf.float32)
+        channels = self.input_channels + self.covariate_channels
+        if history.shape[-1] is not None and history.shape[-1] != channels:
+            raise ValueError(f"The history must have {channels} channels (input_channels="
+                             f"{self.input_channels} values, then covariate_channels="
+                             f"{self.covariate_channels} covariates). Received shape "
+                             f"{history.shape}.")
+        return history[..., :self.input_channels], history[..., self.input_channels:]
+
+    def with_covariates(self, x, covariates):
+        """`x` with the covariates appended on the last axis (none: `x` itself)."""
+        return tf.concat([x, covariates], axis=-1) if self.covariate_channels else x
+
     def normalise(self, x):
-        """(RevIN-normalised x, statistics to undo it): each window by its own mean and std."""
+        """(RevIN-normalised values x, statistics to undo it): each window by its own mean and
+        std."""
         if not self.revin:
             return x, None
         mean = tf.reduce_mean(x, axis=1, keepdims=True)
@@ -70,8 +91,10 @@ class _Forecaster(keras.Model):
     def get_config(self):
         config = super().get_config()
         config.update(input_length=self.input_length, horizon=self.horizon,
-                      input_channels=self.input_channels, target_indices=self.target_indices,
-                      revin=self.revin, **{key: getattr(self, key) for key in self.config_keys})
+                      input_channels=self.input_channels,
+                      covariate_channels=self.covariate_channels,
+                      target_indices=self.target_indices, revin=self.revin,
+                      **{key: getattr(self, key) for key in self.config_keys})
         return config
 
 
@@ -82,14 +105,16 @@ class LSTMForecaster(_Forecaster):
     The history is cut into L / W segments of `segment_length` W rows; each segment is embedded
     (dense + ReLU) as one step, so the recurrence runs L / W steps (W = 1: one step per row).
     With `channel_independence`, every channel is a separate univariate series through one
-    shared model (the channels are folded into the batch). With `revin`, each window is
-    normalised by its own per-channel mean and std, and the forecast de-normalised.
+    shared model (the channels are folded into the batch), and each series gets the covariates
+    as extra channels. With `revin`, each window's values are normalised by their own
+    per-channel mean and std, and the forecast de-normalised (the covariates are left as
+    they are).
 
     Args:
         input_length: int. L; filled in from the windower.
         horizon: int. H; filled in from the windower.
-        input_channels: int. Channels of the history; filled in from the data.
-        target_indices: list of int. The channels predicted, in output order; filled in.
+        input_channels: int. Value channels of the history; filled in from the data.
+        target_indices: list of int. The value channels predicted, in output order; filled in.
         units: int. LSTM units (and the segment embedding size).
         num_layers: int. Stacked LSTM layers.
         segment_length: int. W; must divide input_length.
@@ -104,6 +129,8 @@ class LSTMForecaster(_Forecaster):
             starts from the in-run linear peer's forecast and the LSTM learns what it misses.
         freeze_linear_skip: bool. Keep the fitted linear map fixed in training (only the LSTM's
             residual trains).
+        covariate_channels: int. Covariate channels after the values (the calendar features);
+            filled in from the stages.
 
     Example:
     >>> import numpy as np, nlp_lstm
@@ -112,6 +139,11 @@ class LSTMForecaster(_Forecaster):
     ...                                        channel_independence=True, revin=True)
     >>> model(np.zeros([5, 8, 2], "float32")).shape
     TensorShape([5, 3, 1])
+    >>> calendar = nlp_lstm.models.LSTMForecaster(input_length=8, horizon=3, input_channels=2,
+    ...                                           target_indices=[1], units=4,
+    ...                                           covariate_channels=3)
+    >>> calendar(np.zeros([5, 8, 2 + 3], "float32")).shape
+    TensorShape([5, 3, 1])
     """
 
     config_keys = ("units", "num_layers", "segment_length", "channel_independence", "dropout",
@@ -119,8 +151,10 @@ class LSTMForecaster(_Forecaster):
 
     def __init__(self, input_length, horizon, input_channels, target_indices, units=64,
                  num_layers=1, segment_length=1, channel_independence=False, revin=False,
-                 dropout=0.0, linear_skip=False, freeze_linear_skip=False, **kwargs):
-        super().__init__(input_length, horizon, input_channels, target_indices, revin, **kwargs)
+                 dropout=0.0, linear_skip=False, freeze_linear_skip=False, covariate_channels=0,
+                 **kwargs):
+        super().__init__(input_length, horizon, input_channels, target_indices, revin,
+                         covariate_channels, **kwargs)
         self.units = _check_int("units", units)
         self.num_layers = _check_int("num_layers", num_layers)
         self.segment_length = _check_int("segment_length", segment_length)
@@ -152,13 +186,18 @@ class LSTMForecaster(_Forecaster):
             self.skip.trainable = False
 
     def call(self, history, training=False):
-        history = tf.cast(history, tf.float32)
+        history, covariates = self.split_channels(history)
         x, stats = self.normalise(history)
         batch = tf.shape(x)[0]
-        channels = self.input_channels
+        channels = self.input_channels + self.covariate_channels
         if self.channel_independence:
+            # [B, L, C] -> [B * C, L, 1], row b * C + c; tf.repeat gives row b * C + c the
+            # covariates of window b.
             x = tf.reshape(tf.transpose(x, [0, 2, 1]), [-1, self.input_length, 1])
-            channels = 1
+            if self.covariate_channels:
+                covariates = tf.repeat(covariates, self.input_channels, axis=0)
+            channels = 1 + self.covariate_channels
+        x = self.with_covariates(x, covariates)
         steps = self.input_length // self.segment_length
         x = tf.reshape(x, [-1, steps, self.segment_length * channels])
         h = self.embed(x)
@@ -178,7 +217,7 @@ class LSTMForecaster(_Forecaster):
         return y + self.linear_forecast(history)
 
     def linear_forecast(self, history):
-        """The NLinear part: [batch, L, channels] -> [batch, H, targets]."""
+        """The NLinear part: values [batch, L, channels] -> [batch, H, targets]."""
         targets = tf.gather(history, self.target_indices, axis=-1)
         last = targets[:, -1:, :]
         window = tf.transpose(targets - last, [0, 2, 1])  # [batch, targets, L]
@@ -207,11 +246,13 @@ class LSTMSeq2SeqForecaster(_Forecaster):
     Args:
         input_length: int. L; filled in from the windower.
         horizon: int. H; filled in from the windower.
-        input_channels: int. Channels of the history; filled in from the data.
-        target_indices: list of int. The channels predicted, in output order; filled in.
+        input_channels: int. Value channels of the history; filled in from the data.
+        target_indices: list of int. The value channels predicted, in output order; filled in.
         units: int. Encoder and decoder LSTM units.
         attention_units: int. Size of the attention score's hidden layer.
-        revin: bool. Reversible instance normalisation.
+        revin: bool. Reversible instance normalisation (of the values only).
+        covariate_channels: int. Covariate channels after the values (the calendar features),
+            which the encoder reads; filled in from the stages.
 
     Example:
     >>> import numpy as np, nlp_lstm
@@ -224,8 +265,9 @@ class LSTMSeq2SeqForecaster(_Forecaster):
     config_keys = ("units", "attention_units")
 
     def __init__(self, input_length, horizon, input_channels, target_indices, units=64,
-                 attention_units=32, revin=False, **kwargs):
-        super().__init__(input_length, horizon, input_channels, target_indices, revin, **kwargs)
+                 attention_units=32, revin=False, covariate_channels=0, **kwargs):
+        super().__init__(input_length, horizon, input_channels, target_indices, revin,
+                         covariate_channels, **kwargs)
         self.units = _check_int("units", units)
         self.attention_units = _check_int("attention_units", attention_units)
         self.encoder = keras.layers.LSTM(units, return_sequences=True, return_state=True,
@@ -235,8 +277,9 @@ class LSTMSeq2SeqForecaster(_Forecaster):
         self.output_layer = keras.layers.Dense(len(self.target_indices), name="output")
 
     def call(self, history, training=False):
-        x, stats = self.normalise(tf.cast(history, tf.float32))
-        keys, h, c = self.encoder(x, training=training)
+        values, covariates = self.split_channels(history)
+        x, stats = self.normalise(values)
+        keys, h, c = self.encoder(self.with_covariates(x, covariates), training=training)
         previous = tf.gather(x[:, -1, :], self.target_indices, axis=-1)
         context = tf.zeros_like(h)
         outputs = []
