@@ -1,12 +1,17 @@
 """Forecasting: a series -> z-score scaler -> windows -> an LSTM forecaster -> raw forecasts.
 
-The stages are `[zscore_scaler, windower]`: the scaler adapts on the train rows (per column),
-the windower cuts windows of `input_length` rows of history and `horizon` rows of targets. The
-model trains on z-scored values (MSE). Metrics, on every window of a split: MSE and MAE on the
-z-scored values (the ETT papers' protocol) and on the original scale, the MSE per horizon step,
-and the same for the baselines (Repeat, seasonal naive, the in-run linear peer). The export's
-`forecast` signature takes raw history [batch, L, columns] and returns raw forecasts
-[batch, H, targets]: the scaler is inside the graph.
+The stages are `[zscore_scaler, windower]` or `[zscore_scaler, calendar_features, windower]`:
+the scaler adapts on the train rows (per column), the calendar features (hour, weekday, month of
+each row's timestamp, in [-0.5, 0.5], not scaled) become K extra input channels after the C
+value channels, and the windower cuts windows of `input_length` rows of history and `horizon`
+rows of targets. Targets are always value columns; the baselines and the linear peer see only
+the values. The model trains on z-scored values (MSE). Metrics, on every window of a split: MSE
+and MAE on the z-scored values (the ETT papers' protocol) and on the original scale, the MSE per
+horizon step, and the same for the baselines (Repeat, seasonal naive, the in-run linear peer).
+The export's `forecast` signature takes raw history [batch, L, columns] (and, with calendar
+features, `timestamps` [batch, L], int64 seconds since 1970-01-01 of each history row) and
+returns raw forecasts [batch, H, targets]: the scaler and the calendar features are inside the
+graph.
 """
 
 import math
@@ -23,67 +28,104 @@ from nlp_lstm.errors import ConfigError, ExportError, InputDataError
 from nlp_lstm.limits import checked_windows, task_limits
 from nlp_lstm.models import cudnn_report, check_cudnn
 from nlp_lstm.preprocessor import build_stages
-from nlp_lstm.stages import Windower, ZScoreScaler
+from nlp_lstm.stages import CalendarFeatures, Windower, ZScoreScaler
 from nlp_lstm.tasks.base import Predictor, Task, predict_batches, register_task
 
-STAGE_CHAIN = "[{type: zscore_scaler}, {type: windower, input_length: L, horizon: H}]"
+STAGE_CHAINS = ("[{type: zscore_scaler}, {type: windower, input_length: L, horizon: H}]",
+                "[{type: zscore_scaler}, {type: calendar_features, hour: true, weekday: true, "
+                "month: true}, {type: windower, input_length: L, horizon: H}]")
 PLOT_WINDOWS = 3
 
 
 class ForecastServing(tf.Module):
     """Raw history [batch, L, columns] -> scaler -> model -> inverse scaler -> raw forecast.
 
-    `forecast(history)` refuses (InvalidArgumentError) more than `limits["max_batch_rows"]`
-    windows, or a NaN or infinite value, before the model runs.
+    Without calendar features the signature is `forecast(history)`; with them it is
+    `forecast(history, timestamps)`, `timestamps` [batch, L] int64 seconds since 1970-01-01 of
+    each history row, whose calendar features the graph computes and appends to the z-scored
+    history. It refuses (InvalidArgumentError) more than `limits["max_batch_rows"]` windows, a
+    NaN or infinite value, or timestamps of another batch size, before the model runs.
 
     Args:
         scaler: ZScoreScaler. Adapted on the train rows of the input columns.
-        model: a forecaster (z-scored history in, z-scored targets out).
+        model: a forecaster (z-scored history, then the calendar features, in; z-scored targets
+            out).
         input_length: int. L.
         target_indices: list of int. The predicted columns among the inputs.
         limits: dict. `export.limits` (max_batch_rows), baked into the graph.
+        calendar: CalendarFeatures or None. The calendar stage, when the chain has one.
     """
 
-    def __init__(self, scaler, model, input_length, target_indices, limits):
+    def __init__(self, scaler, model, input_length, target_indices, limits, calendar=None):
         super().__init__(name="nlp_lstm_forecaster")
         self.scaler = scaler
         self.model = model
+        self.calendar = calendar
         self.target_indices = list(target_indices)
         self.limits = task_limits(limits, "forecasting")
-        spec = tf.TensorSpec([None, input_length, len(scaler.mean)], tf.float32, name="history")
-        self.forecast = tf.function(self._forecast, input_signature=[spec])
+        specs = [tf.TensorSpec([None, input_length, len(scaler.mean)], tf.float32,
+                               name="history")]
+        if calendar is None:
+            self.forecast = tf.function(self._forecast, input_signature=specs)
+        else:
+            specs.append(tf.TensorSpec([None, input_length], tf.int64, name="timestamps"))
+            self.forecast = tf.function(self._forecast_with_calendar, input_signature=specs)
 
     def _forecast(self, history):
         history = checked_windows(history, "history", self.limits)
-        scaled = self.model(self.scaler(history), training=False)
+        return self._raw_forecast(self.scaler(history))
+
+    def _forecast_with_calendar(self, history, timestamps):
+        history = checked_windows(history, "history", self.limits)
+        same_rows = tf.debugging.assert_equal(
+            tf.shape(timestamps)[0], tf.shape(history)[0],
+            message="`timestamps` must have one row per window of `history` (the same batch "
+                    "size)")
+        with tf.control_dependencies([same_rows]):
+            features = self.calendar(timestamps)
+        return self._raw_forecast(tf.concat([self.scaler(history), features], axis=-1))
+
+    def _raw_forecast(self, inputs):
+        scaled = self.model(inputs, training=False)
         return {"forecast": self.scaler.inverse(tf.cast(scaled, tf.float32), self.target_indices)}
 
 
 class ForecastStages:
-    """The forecasting stage chain, `[ZScoreScaler, Windower]`, as `task.preprocessor`.
+    """The forecasting stage chain, `[ZScoreScaler, Windower]` or `[ZScoreScaler,
+    CalendarFeatures, Windower]`, as `task.preprocessor`.
 
     Args:
-        stages: list. The scaler, then the windower.
+        stages: list. The scaler, the calendar features if any, then the windower.
     """
 
     def __init__(self, stages):
         self.stages = list(stages)
-        self.scaler, self.windower = self.stages
+        self.scaler, self.windower = self.stages[0], self.stages[-1]
+        self.calendar = self.stages[1] if len(self.stages) == 3 else None
+
+    @property
+    def covariate_channels(self):
+        """K, the calendar features per row (0 without the stage)."""
+        return 0 if self.calendar is None else self.calendar.num_features
 
     def get_config(self):
         return [stage.get_config() for stage in self.stages]
 
     @classmethod
     def from_config(cls, config):
-        scaler, windower = config
-        return cls([ZScoreScaler(**scaler), Windower(**windower)])
+        kinds = (ZScoreScaler, Windower) if len(config) == 2 else \
+            (ZScoreScaler, CalendarFeatures, Windower)
+        return cls([kind(**entry) for kind, entry in zip(kinds, config)])
 
 
 class ForecastPredictor(Predictor):
     """Forecasts from a forecasting export: raw history in, raw forecast out.
 
-    `forecast(history)` takes one window [L, columns] (or a batch [n, L, columns]) of the
-    columns in `columns` order and returns a float array [H, targets] (or [n, H, targets]).
+    `forecast(history, timestamps=None)` takes one window [L, columns] (or a batch
+    [n, L, columns]) of the columns in `columns` order and returns a float array [H, targets]
+    (or [n, H, targets]). An export with calendar features (`calendar_features` is not None)
+    also needs the timestamps of the history rows, [L] (or [n, L]): int seconds since
+    1970-01-01, or anything numpy turns into datetime64[s] (ISO strings, datetime64 values).
     """
 
     task = "forecasting"
@@ -96,7 +138,12 @@ class ForecastPredictor(Predictor):
     def target_columns(self):
         return list(self.metadata["target_columns"])
 
-    def forecast(self, history, batch_size=None):
+    @property
+    def calendar_features(self):
+        """The export's calendar switches {hour, weekday, month}, or None (no timestamps)."""
+        return self.metadata.get("calendar_features")
+
+    def forecast(self, history, timestamps=None, batch_size=None):
         array = np.asarray(history, dtype=np.float32)
         single = array.ndim == 2
         array = array[np.newaxis] if single else array
@@ -110,11 +157,53 @@ class ForecastPredictor(Predictor):
             raise ValueError(f"`history` holds a NaN or infinite value (row {row} of a window). "
                              f"Fill it first.")
         signature = self.signature("forecast")
-        parts = [signature(history=tf.constant(batch))["forecast"].numpy()
-                 for batch in self.batches(array, batch_size)]
+        if self.calendar_features is None:
+            if timestamps is not None:
+                raise ValueError("This export has no calendar features and takes no "
+                                 "`timestamps`; call forecast(history) without them.")
+            parts = [signature(history=tf.constant(batch))["forecast"].numpy()
+                     for batch in self.batches(array, batch_size)]
+        else:
+            seconds = self.seconds(timestamps, array.shape[:2], single)
+            parts = [signature(history=tf.constant(batch), timestamps=tf.constant(times))
+                     ["forecast"].numpy()
+                     for batch, times in zip(self.batches(array, batch_size),
+                                             self.batches(seconds, batch_size))]
         out = np.concatenate(parts) if parts else np.zeros([0, self.metadata["horizon"],
                                                             len(self.target_columns)], np.float32)
         return out[0] if single else out
+
+    def seconds(self, timestamps, shape, single):
+        """`timestamps` as int64 seconds of shape `shape` ([n, L]), or a ValueError."""
+        length = self.metadata["input_length"]
+        expected = f"[{length}]" if single else f"[{shape[0]}, {length}]"
+        if timestamps is None:
+            raise ValueError(f"This export has calendar features "
+                             f"({self.calendar_features}): pass `timestamps`, the times of "
+                             f"the history rows, shape {expected} (int seconds since "
+                             f"1970-01-01, or datetime64 / ISO strings).")
+        array = np.asarray(timestamps)
+        if array.dtype.kind in "iu":
+            seconds = array.astype(np.int64)
+        elif array.dtype.kind in "fcb":  # numpy would cast these to datetimes, silently
+            raise ValueError(f"`timestamps` must be int seconds since 1970-01-01 or datetimes "
+                             f"(datetime64, ISO strings). Received dtype {array.dtype}.")
+        else:
+            try:
+                times = array.astype("datetime64[s]")
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"`timestamps` must be int seconds since 1970-01-01 or values "
+                                 f"numpy turns into datetime64[s]. Received dtype "
+                                 f"{array.dtype} ({err}).") from err
+            if np.isnat(times).any():
+                raise ValueError("`timestamps` holds a missing time (NaT). Give the time of "
+                                 "every history row.")
+            seconds = times.astype(np.int64)
+        seconds = seconds[np.newaxis] if single and seconds.ndim == 1 else seconds
+        if seconds.shape != tuple(shape):
+            raise ValueError(f"`timestamps` must have shape {expected}, one per history row. "
+                             f"Received shape {list(array.shape)}.")
+        return seconds
 
 
 @register_task("forecasting")
@@ -126,7 +215,8 @@ class ForecastingTask(Task):
         preprocessor: ForecastStages, or None when a run directory restores it.
     """
 
-    injected_model_args = ("input_length", "horizon", "input_channels", "target_indices")
+    injected_model_args = ("input_length", "horizon", "input_channels", "covariate_channels",
+                           "target_indices")
     history_metrics = ("loss", "mse", "mae")
     counts_padding = False
     predictor = ForecastPredictor
@@ -135,7 +225,7 @@ class ForecastingTask(Task):
         super().__init__(config, preprocessor)
         self.columns = self.target_columns = None  # what the run was trained on (restored)
         self.linear_peer = None
-        self._scaled = None
+        self._series = None  # the model's input rows: z-scored values, then calendar features
 
     @property
     def scaler(self):
@@ -145,15 +235,20 @@ class ForecastingTask(Task):
     def windower(self):
         return self.preprocessor.windower
 
+    @property
+    def calendar(self):
+        return self.preprocessor.calendar
+
     @classmethod
     def from_config(cls, config):
         where = config.where("stages")
         stages = build_stages(config.stages, "stages", where)
         kinds = [type(stage) for stage in stages]
-        if kinds != [ZScoreScaler, Windower]:
+        if kinds not in ([ZScoreScaler, Windower], [ZScoreScaler, CalendarFeatures, Windower]):
             names = [stage.registry_name for stage in stages]
-            raise ConfigError(f"task: forecasting needs the stages {STAGE_CHAIN}; {where} lists "
-                              f"{names}. (calendar_features is not wired into the models yet.)")
+            raise ConfigError(f"task: forecasting needs the stages {STAGE_CHAINS[0]} or "
+                              f"{STAGE_CHAINS[1]} (the calendar switches are optional); {where} "
+                              f"lists {names}. Change the stages to one of those chains.")
         task = cls(config, ForecastStages(stages))
         task.check_model_entry()
         return task
@@ -164,7 +259,7 @@ class ForecastingTask(Task):
 
     def read(self):
         super().read()
-        self._scaled = None
+        self._series = None
         return self.data
 
     def read_file(self, path):
@@ -174,7 +269,7 @@ class ForecastingTask(Task):
             raise InputDataError(f"The file gives the columns {data.columns} -> "
                                  f"{data.target_columns}; the run was trained on {trained[0]} -> "
                                  f"{trained[1]}. Give a table with those columns.", path=path)
-        self.data, self._scaled = data, None
+        self.data, self._series = data, None
         return self.data
 
     def describe_data(self):
@@ -183,18 +278,29 @@ class ForecastingTask(Task):
                 f"{data.target_columns}, step {data.step} s")
 
     def describe_stages(self):
-        w = self.windower
-        return f"stages: z-score of {len(self.scaler.mean)} columns, L={w.input_length}, " \
-               f"H={w.horizon}, stride {w.stride}"
+        w, calendar = self.windower, self.calendar
+        features = "" if calendar is None else ", calendar features " + "+".join(
+            key for key in ("hour", "weekday", "month") if getattr(calendar, key))
+        return f"stages: z-score of {len(self.scaler.mean)} columns{features}, " \
+               f"L={w.input_length}, H={w.horizon}, stride {w.stride}"
 
     def adapt(self):
         start, end = self.data.splits["train"]
         self.scaler.adapt(self.data.values[start:end])
 
+    def model_series(self):
+        """The model's input rows [rows, C + K]: the z-scored values, then the calendar
+        features of each row's timestamp (K = 0 without the calendar stage)."""
+        if self._series is None:
+            parts = [self.scaler(self.data.values).numpy()]
+            if self.calendar is not None:
+                parts.append(self.calendar(tf.constant(self.data.timestamps, tf.int64)).numpy())
+            self._series = np.concatenate(parts, axis=1)
+        return self._series
+
     def scaled(self):
-        if self._scaled is None:
-            self._scaled = self.scaler(self.data.values).numpy()
-        return self._scaled
+        """The z-scored values [rows, C]."""
+        return self.model_series()[:, :len(self.scaler.mean)]
 
     def starts(self, split):
         """Target start rows of the windows of `split` (every one, stride apart)."""
@@ -203,19 +309,21 @@ class ForecastingTask(Task):
             first, end = self.data.splits[split]
             raise ConfigError(f"The {split} split (rows {first}..{end}) holds no window of "
                               f"input_length={self.windower.input_length} and horizon="
-                              f"{self.windower.horizon}. Lower them (stages[1]) or give it more "
-                              f"rows.")
+                              f"{self.windower.horizon}. Lower them (stages["
+                              f"{len(self.preprocessor.stages) - 1}]) or give it more rows.")
         return starts
 
     def windows(self, split):
-        """(history [n, L, columns], targets [n, H, targets]) of a split, z-scored, numpy."""
-        x, y = self.windower.gather(tf.constant(self.scaled()), self.starts(split))
+        """(history [n, L, C + K], targets [n, H, targets]) of a split, z-scored, numpy; the
+        history's first C channels are the values, then the K calendar features."""
+        x, y = self.windower.gather(tf.constant(self.model_series()), self.starts(split))
         return x.numpy(), y.numpy()[:, :, self.data.target_indices]
 
     def datasets(self, split, training=False, counter=None):
-        """Batched (z-scored history, z-scored targets); shuffled for training."""
+        """Batched (z-scored history and calendar features, z-scored targets); shuffled for
+        training."""
         starts = self.starts(split)
-        series, targets = tf.constant(self.scaled()), list(self.data.target_indices)
+        series, targets = tf.constant(self.model_series()), list(self.data.target_indices)
         dataset = tf.data.Dataset.from_tensor_slices(starts)
         if training:
             # Each epoch's order is a function of (seed, epoch), so a resumed run repeats it.
@@ -235,6 +343,7 @@ class ForecastingTask(Task):
     def model_arguments(self):
         return {"input_length": self.windower.input_length, "horizon": self.windower.horizon,
                 "input_channels": len(self.scaler.mean),
+                "covariate_channels": self.preprocessor.covariate_channels,
                 "target_indices": self.data.target_indices}
 
     def leakage_units(self):
@@ -245,10 +354,13 @@ class ForecastingTask(Task):
         # The window is known from the stages before any data is read; the channels are not.
         channels = len(self.config.data.feature_columns or ()) or 16
         return {"input_length": self.windower.input_length, "horizon": self.windower.horizon,
-                "input_channels": channels, "target_indices": [0]}
+                "input_channels": channels,
+                "covariate_channels": self.preprocessor.covariate_channels,
+                "target_indices": [0]}
 
     def example_inputs(self):
-        return np.zeros([1, self.windower.input_length, len(self.scaler.mean)], np.float32)
+        channels = len(self.scaler.mean) + self.preprocessor.covariate_channels
+        return np.zeros([1, self.windower.input_length, channels], np.float32)
 
     def build_model(self):
         """The model; a `linear_skip` map starts as the in-run linear peer's least-squares fit
@@ -325,19 +437,25 @@ class ForecastingTask(Task):
     # -- export ----------------------------------------------------------------------------------
     def serving_module(self):
         return ForecastServing(self.scaler, self.model, self.windower.input_length,
-                               self.data.target_indices, self.config.export.limits)
+                               self.data.target_indices, self.config.export.limits,
+                               self.calendar)
 
     def signatures(self, module):
         return {"forecast": module.forecast}
 
     def verify_export(self, export_dir, module):
-        """Reloads the SavedModel and compares its raw forecasts with the in-memory module."""
+        """Reloads the SavedModel and compares its raw forecasts with the in-memory module (on
+        raw history, and the history rows' timestamps when the export takes them)."""
         split = next(s for s in ("validation", "test", "train", "data") if self.has_split(s))
         starts = self.starts(split)[:16]
         history, _ = self.windower.gather(tf.constant(self.data.values, tf.float32), starts)
+        feeds = {"history": history}
+        if self.calendar is not None:
+            feeds["timestamps"], _ = self.windower.gather(
+                tf.constant(self.data.timestamps, tf.int64), starts)
         loaded = tf.saved_model.load(str(export_dir))
-        got = loaded.signatures["forecast"](history=history)["forecast"].numpy()
-        expected = module.forecast(history)["forecast"].numpy()
+        got = loaded.signatures["forecast"](**feeds)["forecast"].numpy()
+        expected = module.forecast(**feeds)["forecast"].numpy()
         scale = 1.0 + float(np.max(np.abs(expected)))
         difference = float(np.max(np.abs(got - expected)))
         if not np.isfinite(got).all() or difference > 1e-4 * scale:
@@ -346,8 +464,12 @@ class ForecastingTask(Task):
         return {"max_abs_difference": difference}
 
     def export_metadata(self):
-        data = self.data
+        data, calendar = self.data, self.calendar
+        switches = None if calendar is None else {key: getattr(calendar, key)
+                                                  for key in ("hour", "weekday", "month")}
         return {**super().export_metadata(), "signature": "forecast",
+                "signature_inputs": ["history"] + ([] if calendar is None else ["timestamps"]),
+                "calendar_features": switches,
                 "input_length": self.windower.input_length, "horizon": self.windower.horizon,
                 "columns": data.columns, "target_columns": data.target_columns,
                 "timestamp_column": self.config.data.timestamp_column,
@@ -361,7 +483,7 @@ class ForecastingTask(Task):
                 "target_columns": data.target_columns}
 
     def restore(self, state):
-        self.preprocessor, self._scaled = ForecastStages.from_config(state["stages"]), None
+        self.preprocessor, self._series = ForecastStages.from_config(state["stages"]), None
         self.columns, self.target_columns = state["columns"], state["target_columns"]
 
     def save_state(self, run_dir):

@@ -212,11 +212,80 @@ def test_calendar_features():
     assert CalendarFeatures(hour=False, month=False).num_features == 1
 
 
-def test_calendar_stage_is_refused_by_the_task_for_now(tmp_path):
-    raw = config_for(write_series(tmp_path / "s.csv")).to_dict()
+def calendar_config(path, calendar=None, model=None, **data):
+    """`config_for(path)` with a calendar_features stage between the scaler and the windower."""
+    raw = config_for(path, **data).to_dict()
     raw.pop("sources")
-    raw["stages"].append({"type": "calendar_features"})
-    with pytest.raises(ConfigError, match="calendar_features is not wired"):
+    raw["stages"].insert(1, {"type": "calendar_features", **(calendar or {})})
+    raw["model"].update(model or {})
+    return config_from_dict(raw)
+
+
+def test_the_task_takes_two_stage_chains_and_names_both(tmp_path):
+    path = write_series(tmp_path / "s.csv")
+    task = ForecastingTask.from_config(calendar_config(path, {"hour": False}))
+    assert task.calendar.num_features == 2 and task.preprocessor.covariate_channels == 2
+    assert ForecastingTask.from_config(config_for(path)).calendar is None
+    raw = config_for(path).to_dict()
+    raw.pop("sources")
+    raw["stages"].append({"type": "calendar_features"})  # after the windower
+    with pytest.raises(ConfigError, match=r"needs the stages \[\{type: zscore_scaler\}, \{type: "
+                                          r"windower.*\}\] or \[\{type: zscore_scaler\}, \{type: "
+                                          r"calendar_features.*lists \['zscore_scaler', "
+                                          r"'windower', 'calendar_features'\]"):
+        ForecastingTask.from_config(config_from_dict(raw))
+    with pytest.raises(ConfigError, match="hour"):
+        ForecastingTask.from_config(calendar_config(path, {"hour": "yes"}))
+
+
+def _adapted(config):
+    task = ForecastingTask.from_config(config)
+    task.read()
+    task.adapt()
+    return task
+
+
+def test_calendar_features_are_unscaled_channels_after_the_values(tmp_path):
+    path = write_series(tmp_path / "s.csv")
+    plain = _adapted(config_for(path))
+    task = _adapted(calendar_config(path, {"hour": False}))
+    assert task.model_arguments()["input_channels"] == 2
+    assert task.model_arguments()["covariate_channels"] == 2
+    assert plain.model_arguments()["covariate_channels"] == 0
+    x, y = task.windows("test")
+    plain_x, plain_y = plain.windows("test")
+    assert x.shape == plain_x.shape[:2] + (2 + 2,)
+    np.testing.assert_array_equal(x[..., :2], plain_x)  # z-scored values first
+    np.testing.assert_array_equal(y, plain_y)  # targets are the value columns
+    first, length = task.data.splits["test"][0], task.windower.input_length
+    rows = task.data.timestamps[first - length:first]
+    np.testing.assert_allclose(x[0, :, 2:], CalendarFeatures(hour=False)(tf.constant(rows)))
+    # the same training order (resume repeats it) and the same targets, batch by batch
+    for (bx, by), (px, py) in zip(task.datasets("train", True), plain.datasets("train", True)):
+        np.testing.assert_array_equal(bx.numpy()[..., :2], px.numpy())
+        np.testing.assert_array_equal(by.numpy(), py.numpy())
+    # the baselines and the linear peer see only the values
+    np.testing.assert_allclose(task.fit_linear_peer().weights, plain.fit_linear_peer().weights)
+    assert task.example_inputs().shape == (1, length, 4)
+    assert "calendar features weekday+month" in task.describe_stages()
+
+
+def test_the_task_builds_models_with_covariate_channels(tmp_path):
+    path = write_series(tmp_path / "s.csv")
+    for model in ({"linear_skip": True, "revin": True, "channel_independence": True},
+                  {"type": "lstm_seq2seq_forecaster", "revin": True}):
+        task = _adapted(calendar_config(path, model=model))
+        built = task.build_model()
+        assert built.covariate_channels == 3 and built.input_channels == 2
+        x, _ = task.windows("validation")
+        assert built(x).shape == (len(x), 6, 2)
+        if model.get("linear_skip"):  # the skip starts as the value-only linear peer
+            np.testing.assert_allclose(built(x).numpy(), task.fit_linear_peer().predict(
+                x[:, :, task.data.target_indices]), rtol=1e-3, atol=1e-4)
+    raw = calendar_config(path).to_dict()
+    raw.pop("sources")
+    raw["model"]["covariate_channels"] = 3
+    with pytest.raises(ConfigError, match="model.covariate_channels. is filled in"):
         ForecastingTask.from_config(config_from_dict(raw))
 
 
@@ -259,6 +328,90 @@ def test_seq2seq_forecaster_shapes_and_cudnn():
     assert len(layers) == 2 and all(e["eligible_kernel"] == "cudnn" for e in layers)
 
 
+COVARIATE_OPTIONS = [
+    {}, {"segment_length": 4}, {"channel_independence": True}, {"revin": True},
+    {"segment_length": 2, "channel_independence": True, "revin": True, "num_layers": 2},
+    {"linear_skip": True, "channel_independence": True, "revin": True},
+]
+
+
+def _with_covariates(batch=5, length=8, values=3, covariates=2, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=[batch, length, values]).astype("float32")
+    return x, rng.uniform(-0.5, 0.5, size=[batch, length, covariates]).astype("float32")
+
+
+def _covariate_model(kind, **options):
+    if kind == "seq2seq":
+        return LSTMSeq2SeqForecaster(input_length=8, horizon=3, input_channels=3,
+                                     covariate_channels=2, target_indices=[2, 0], units=4,
+                                     attention_units=3, **options)
+    return LSTMForecaster(input_length=8, horizon=3, input_channels=3, covariate_channels=2,
+                          target_indices=[2, 0], units=4, **options)
+
+
+@pytest.mark.parametrize("kind, options", [("lstm", o) for o in COVARIATE_OPTIONS]
+                         + [("seq2seq", {}), ("seq2seq", {"revin": True})])
+def test_forecasters_take_covariate_channels(kind, options):
+    model = _covariate_model(kind, **options)
+    x, covariates = _with_covariates()
+    history = np.concatenate([x, covariates], axis=-1)
+    out = model(history).numpy()
+    if options.get("linear_skip"):  # the LSTM's residual starts at zero: give it a say
+        model.head.kernel.assign(np.full(model.head.kernel.shape, 0.1, "float32"))
+        out = model(history).numpy()
+    assert out.shape == (5, 3, 2) and np.isfinite(out).all()
+    report = cudnn_report(model)
+    assert report["layers"] and all(e["eligible_kernel"] == "cudnn" for e in report["layers"])
+    # the covariates reach the model
+    moved = model(np.concatenate([x, covariates[:, ::-1]], axis=-1)).numpy()
+    assert np.abs(moved - out).max() > 1e-6
+    if options.get("revin"):
+        assert model.revin_weight.shape == (3,)  # values only
+    again = type(model).from_config(model.get_config())
+    assert again.covariate_channels == 2 and again.input_channels == 3
+    again(history)
+    again.set_weights(model.get_weights())
+    np.testing.assert_allclose(again(history).numpy(), out, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"must have 5 channels.*covariate_channels=2"):
+        model(x)
+
+
+@pytest.mark.parametrize("kind, options", [
+    ("lstm", {"revin": True}), ("lstm", {"revin": True, "channel_independence": True}),
+    ("lstm", {"revin": True, "channel_independence": True, "linear_skip": True}),
+    ("seq2seq", {"revin": True})])
+def test_revin_normalises_the_values_not_the_covariates(kind, options):
+    model = _covariate_model(kind, **options)
+    x, covariates = _with_covariates(seed=4)
+    out = model(np.concatenate([x, covariates], axis=-1)).numpy()
+    if options.get("linear_skip"):  # the LSTM's residual starts at zero: give it a say
+        model.head.kernel.assign(np.full(model.head.kernel.shape, 0.1, "float32"))
+        out = model(np.concatenate([x, covariates], axis=-1)).numpy()
+    # a level shift of the values moves the forecast by as much
+    np.testing.assert_allclose(model(np.concatenate([x + 100.0, covariates], -1)).numpy(),
+                               out + 100.0, rtol=1e-4, atol=1e-3)
+    # shifting the covariates is no level shift: neither normalised away nor added on
+    shifted = model(np.concatenate([x, covariates + 1.0], -1)).numpy()
+    assert np.abs(shifted - out).max() > 1e-4
+    assert np.abs(shifted - (out + 1.0)).max() > 1e-2
+
+
+def test_channel_independence_gives_every_series_the_shared_covariates():
+    model = LSTMForecaster(input_length=4, horizon=2, input_channels=2, covariate_channels=1,
+                           target_indices=[0, 1], units=3, channel_independence=True)
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=[3, 4, 1]).astype("float32")
+    covariates = rng.uniform(-0.5, 0.5, size=[3, 4, 1]).astype("float32")
+    out = model(np.concatenate([x, x, covariates], axis=-1)).numpy()
+    np.testing.assert_allclose(out[..., 0], out[..., 1], rtol=1e-6)
+    # window b's series see window b's covariates: one window alone gives the same forecast
+    alone = model(np.concatenate([x, x, covariates], axis=-1)[1:2]).numpy()
+    np.testing.assert_allclose(alone, out[1:2], rtol=1e-5, atol=1e-6)
+    other = np.concatenate([x, x, covariates[::-1]], axis=-1)
+    assert np.abs(model(other).numpy()[0] - out[0]).max() > 1e-6
+
+
 def test_bad_model_arguments_are_config_errors():
     entry = {"type": "lstm_forecaster", "segment_length": 5}
     with pytest.raises(ConfigError, match="segment_length.*divide input_length=8"):
@@ -266,6 +419,9 @@ def test_bad_model_arguments_are_config_errors():
     with pytest.raises(ConfigError, match="target_indices"):
         MODELS.build({"type": "lstm_forecaster"}, input_length=8, horizon=2, input_channels=1,
                      target_indices=[1])
+    with pytest.raises(ConfigError, match="covariate_channels"):
+        MODELS.build({"type": "lstm_seq2seq_forecaster"}, input_length=8, horizon=2,
+                     input_channels=1, covariate_channels=-1, target_indices=[0])
 
 
 # -- baselines ---------------------------------------------------------------------------------
