@@ -12,7 +12,9 @@ Endpoints (TF Serving's, so its clients work unchanged):
 - `POST /v1/models/NAME:predict`: `{"instances": [...]}` (rows) answers `{"predictions": [...]}`,
   `{"inputs": {...}}` (columns) answers `{"outputs": ...}`; `signature_name` is optional.
   A forecaster's `forecast` signature takes one window per instance, `{"instances": [[[x, ...],
-  ...]]}` (L rows of the columns each, raw values), and answers the next H rows of its targets.
+  ...]]}` (L rows of the columns each, raw values), and answers the next H rows of its targets;
+  with calendar features it takes two inputs, `{"instances": [{"history": [[x, ...], ...],
+  "timestamps": [t, ...]}]}` (the L rows' int64 seconds since 1970-01-01).
 - `GET /healthz`: `{"status": "ok", "models": [...], "requests_in_flight": N, "model_calls": N}`.
 
 Errors answer `{"error": "..."}`: 400 malformed JSON, a missing or mistyped input, an option out

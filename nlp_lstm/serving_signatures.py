@@ -76,15 +76,17 @@ class Signature:
     @classmethod
     def servable(cls, function):
         """Whether the server can feed `function`: vectors [None] (at least one) and scalars,
-        or float arrays [None, d1, ...] of fixed row shape (a forecaster's history)."""
+        or float or integer arrays [None, d1, ...] of fixed row shape (a forecaster's history
+        and the int64 timestamps of its rows)."""
         inputs = function.structured_input_signature[1].values()
         return any(spec.shape.rank >= 1 for spec in inputs) and all(
             spec.shape.rank == 0 or spec.shape.as_list() == [None] or _fixed_rows(spec)
             for spec in inputs)
 
     def check_array(self, key, value, where):
-        """One row of a float input of fixed shape (e.g. [L, C]): nested arrays of exactly that
-        shape, finite numbers only; a RequestError names the first element that is not."""
+        """One row of a float or integer input of fixed shape (e.g. [L, C]): nested arrays of
+        exactly that shape, of finite numbers (integers in the dtype's range) only; a
+        RequestError names the first element that is not."""
         shape = self.inputs[key].shape.as_list()[1:]
         stack = [(value, where, 0)]
         while stack:
@@ -250,10 +252,11 @@ class Signature:
 
 
 def _fixed_rows(spec):
-    """Whether `spec` is a float array [None, d1, ...] with every other size known."""
+    """Whether `spec` is a float or integer array [None, d1, ...] with every other size
+    known."""
     shape = spec.shape.as_list()
-    return spec.dtype.is_floating and len(shape) > 1 and shape[0] is None and \
-        None not in shape[1:]
+    return (spec.dtype.is_floating or spec.dtype.is_integer) and len(shape) > 1 and \
+        shape[0] is None and None not in shape[1:]
 
 
 def dtype_word(dtype):
@@ -306,7 +309,8 @@ class ServedModel:
                            if key not in self.skipped}
         if not self.signatures:
             raise ValueError(f"Model `{name}` has no signature this server can feed (inputs: "
-                             f"vectors [None], float arrays [None, ...] and scalars); its "
+                             f"vectors [None], float or integer arrays [None, ...] of "
+                             f"fixed row shape, and scalars); its "
                              f"signatures: "
                              f"{', '.join(self.skipped)}.")
         self.metadata = self._read_metadata()

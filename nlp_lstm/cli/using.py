@@ -212,7 +212,9 @@ def forecast(target, input_path, output_path):
     predictor = _load_predictor(target, ("forecasting",), 64, "forecast")
     meta = predictor.metadata
     timestamps, history = series.read_recent(input_path, meta)
-    values = predictor.forecast(history)
+    # An export with calendar features computes them from the history rows' timestamps.
+    values = predictor.forecast(
+        history, timestamps if predictor.calendar_features is not None else None)
     future = series.future_timestamps(timestamps[-1], meta["step_seconds"], len(values),
                                       meta.get("weekdays_only", False))
     handle = io.StringIO()

@@ -205,3 +205,229 @@ def test_the_server_forecasts_and_names_the_bad_field(run, tmp_path):
                 error = response.json()["error"]
                 assert field in error and why in error, (case, error)
             assert client.get("/healthz").json()["status"] == "ok"
+
+
+# -- calendar features: the three-stage chain end to end ---------------------------------------
+
+CAL_LENGTH, CAL_HORIZON = 24, 6
+
+
+def _calendar_series(path, rows=400, start="2024-03-01 00:00:00"):
+    """An hourly `date,load,temp` table with a daily cycle (what the hour feature can explain)."""
+    t0 = np.datetime64(start, "s").astype(np.int64)
+    hours = np.arange(rows)
+    load_ = 50 + 10 * np.sin(2 * np.pi * hours / 24) + 0.01 * hours
+    temp = 15 + 5 * np.cos(2 * np.pi * hours / 24)
+    lines = ["date,load,temp"] + [
+        f"{str(np.datetime64(int(t0 + 3600 * i), 's')).replace('T', ' ')},{a:.4f},{b:.4f}"
+        for i, a, b in zip(hours, load_, temp)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def calendar_run(tmp_path_factory):
+    from nlp_lstm.config import config_from_dict
+    folder = tmp_path_factory.mktemp("calendar")
+    raw = {"task": "forecasting", "seed": 7, "steps": ["train", "evaluate", "export"],
+           "data": {"source": "files", "path": str(_calendar_series(folder / "series.csv")),
+                    "timestamp_column": "date", "variables": "multivariate",
+                    "split": "fractions",
+                    "split_fractions": {"train": 0.7, "validation": 0.15, "test": 0.15}},
+           "stages": [{"type": "zscore_scaler"},
+                      {"type": "calendar_features", "hour": True, "weekday": True,
+                       "month": False},
+                      {"type": "windower", "input_length": CAL_LENGTH, "horizon": CAL_HORIZON}],
+           "model": {"type": "lstm_forecaster", "units": 8, "segment_length": 6,
+                     "channel_independence": True, "revin": True},
+           "train": {"batch_size": 32, "epochs": 1, "verbose": 0},
+           "evaluate": {"splits": ["validation", "test"], "seasonal_period": 24}}
+    return build_pipeline(config_from_dict(raw)).run(run_dir=folder / "run")
+
+
+def _calendar_windows(run, count=3):
+    """(raw history [n, L, 2], timestamps [n, L]) of the last windows of the series."""
+    import pandas as pd
+    table = pd.read_csv(run.run_dir.parent / "series.csv")
+    values = table[["load", "temp"]].to_numpy(np.float32)
+    seconds = pd.to_datetime(table["date"]).to_numpy().astype("datetime64[s]").astype(np.int64)
+    ends = [len(table) - i * 7 for i in range(count)]
+    return (np.stack([values[end - CAL_LENGTH:end] for end in ends]),
+            np.stack([seconds[end - CAL_LENGTH:end] for end in ends]))
+
+
+def test_calendar_run_trains_evaluates_and_exports_two_inputs(calendar_run):
+    import tensorflow as tf
+    run = calendar_run
+    test = run.metrics["test"]
+    assert np.isfinite(test["mse"]) and set(test["baselines"]) == {"repeat", "seasonal_naive",
+                                                                   "linear"}
+    assert run.manifest["cudnn"]["layers"][0]["eligible_kernel"] == "cudnn"
+    meta = json.loads((run.run_dir / "export" / "assets.extra" / "nlp_lstm.json").read_text())
+    assert meta["calendar_features"] == {"hour": True, "weekday": True, "month": False}
+    assert meta["signature_inputs"] == ["history", "timestamps"]
+    # verify_export fed the reloaded export the windows' timestamps too
+    assert run.manifest["export"]["max_abs_difference"] < 1e-3
+    loaded = tf.saved_model.load(str(run.run_dir / "export"))
+    forecast = loaded.signatures["forecast"]
+    specs = forecast.structured_input_signature[1]
+    assert specs["history"].shape.as_list() == [None, CAL_LENGTH, 2]
+    assert specs["timestamps"].shape.as_list() == [None, CAL_LENGTH]
+    assert specs["timestamps"].dtype == tf.int64
+    history, seconds = _calendar_windows(run)
+    got = forecast(history=tf.constant(history), timestamps=tf.constant(seconds))["forecast"]
+    assert got.shape == (3, CAL_HORIZON, 2)
+    # the in-memory model on the z-scored values and the calendar features of the same rows
+    task = load_run(run.run_dir, lock=False).task
+    inputs = np.concatenate([task.scaler(history).numpy(),
+                             task.calendar(tf.constant(seconds)).numpy()], axis=-1)
+    expected = task.scaler.inverse(task.model(inputs), task.data.target_indices).numpy()
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-4, atol=1e-3)
+    # the timestamps matter: other hours give another forecast
+    shifted = forecast(history=tf.constant(history),
+                       timestamps=tf.constant(seconds + 5 * 3600))["forecast"].numpy()
+    assert np.abs(shifted - got.numpy()).max() > 1e-6
+    with pytest.raises(tf.errors.InvalidArgumentError, match="`timestamps` must have one row"):
+        forecast(history=tf.constant(history), timestamps=tf.constant(seconds[:2]))
+
+
+def test_calendar_predictor_needs_timestamps(calendar_run):
+    predictor = load(calendar_run.run_dir)
+    assert predictor.calendar_features == {"hour": True, "weekday": True, "month": False}
+    history, seconds = _calendar_windows(calendar_run)
+    batch = predictor.forecast(history, seconds)
+    assert batch.shape == (3, CAL_HORIZON, 2)
+    as_dates = seconds[0].astype("datetime64[s]")
+    np.testing.assert_allclose(predictor.forecast(history[0], as_dates), batch[0], rtol=1e-5)
+    iso = [str(t).replace("T", " ") for t in as_dates]
+    np.testing.assert_allclose(predictor.forecast(history[0], iso), batch[0], rtol=1e-5)
+    with pytest.raises(ValueError, match=r"calendar features .*pass `timestamps`.*\[24\]"):
+        predictor.forecast(history[0])
+    with pytest.raises(ValueError, match=r"`timestamps` must have shape \[3, 24\].*\[3, 23\]"):
+        predictor.forecast(history, seconds[:, 1:])
+    with pytest.raises(ValueError, match="int seconds.*float64"):
+        predictor.forecast(history, seconds.astype(np.float64))
+    with pytest.raises(ValueError, match="takes no `timestamps`"):
+        load_plain = predictor.__class__(predictor.loaded, {**predictor.metadata,
+                                                            "calendar_features": None})
+        load_plain.forecast(history, seconds)
+
+
+def test_calendar_run_restores_and_scores_a_new_file(calendar_run, tmp_path):
+    pipeline = load_run(calendar_run.run_dir)
+    again = pipeline.evaluate(calendar_run.run_dir, ["test"])["test"]
+    assert again["mse"] == pytest.approx(calendar_run.metrics["test"]["mse"], abs=1e-5)
+    recent = _calendar_series(tmp_path / "recent.csv", rows=80, start="2024-06-01 00:00:00")
+    metrics, _ = pipeline.evaluate_file(calendar_run.run_dir, recent)
+    assert metrics["data"]["num_windows"] == 80 - CAL_LENGTH - CAL_HORIZON + 1
+    assert np.isfinite(metrics["data"]["mse"])
+    pipeline.lock.release()
+
+
+def test_calendar_server_parses_two_inputs_and_names_the_bad_field(calendar_run):
+    from nlp_lstm.serving_signatures import RequestError, ServedModel
+    served = ServedModel("calendar", load(calendar_run.run_dir))
+    history, seconds = _calendar_windows(calendar_run, count=1)
+    window, times = history[0].tolist(), seconds[0].tolist()
+    call = served.parse({"instances": [{"history": window, "timestamps": times}]})
+    assert call.rows == 1 and call.batched["timestamps"] == [times]
+    got = call.signature.call(call.batched, call.scalars)["forecast"]
+    np.testing.assert_allclose(got, load(calendar_run.run_dir).forecast(history, seconds),
+                               rtol=1e-5)
+    bad = {"a float": (times[:5] + [1.5] + times[6:], "instances[0].timestamps[5]`",
+                       "an integer"),
+           "a string": (times[:5] + ["2024-01-01"] + times[6:], "instances[0].timestamps[5]`",
+                        "an integer"),
+           "a short row": (times[:-1], "instances[0].timestamps`", "24 elements")}
+    for case, (value, field, why) in bad.items():
+        with pytest.raises(RequestError) as err:
+            served.parse({"instances": [{"history": window, "timestamps": value}]})
+        assert err.value.status == 400 and field in str(err.value) and why in str(err.value), \
+            (case, str(err.value))
+    with pytest.raises(RequestError, match="missing 'timestamps'"):
+        served.parse({"instances": [{"history": window}]})
+
+
+@pytest.mark.slow  # a process that imports TensorFlow
+def test_calendar_export_runs_in_a_tensorflow_only_process(calendar_run):
+    export_dir = calendar_run.run_dir / "export"
+    script = textwrap.dedent(f"""
+        import json, sys
+        import numpy as np
+        import tensorflow as tf
+        model = tf.saved_model.load({str(export_dir)!r})
+        given = json.loads(sys.stdin.read())
+        out = model.signatures["forecast"](
+            history=tf.constant(np.asarray(given["history"], np.float32)),
+            timestamps=tf.constant(np.asarray(given["timestamps"], np.int64)))["forecast"]
+        imported = any(m.startswith("nlp_lstm") for m in sys.modules)
+        print(json.dumps({{"forecast": out.numpy().tolist(), "nlp_lstm_imported": imported}}))
+    """)
+    history, seconds = _calendar_windows(calendar_run)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          input=json.dumps({"history": history.tolist(),
+                                            "timestamps": seconds.tolist()}),
+                          env=env, timeout=300, cwd="/")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    served = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert not served["nlp_lstm_imported"]
+    np.testing.assert_allclose(served["forecast"], load(calendar_run.run_dir).forecast(
+        history, seconds), rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.slow  # a CLI or server process that imports TensorFlow
+def test_calendar_forecast_and_evaluate_cli(calendar_run, tmp_path):
+    recent = _calendar_series(tmp_path / "latest.csv", rows=60, start="2024-06-01 00:00:00")
+    out = tmp_path / "next.csv"
+    proc = _cli("forecast", str(calendar_run.run_dir), "--input", str(recent), "--output",
+                str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = list(csv.reader(out.open(encoding="utf-8")))
+    assert rows[0] == ["date", "load", "temp"] and len(rows) == CAL_HORIZON + 1
+    assert rows[1][0] == "2024-06-03 12:00:00"
+    import pandas as pd
+    table = pd.read_csv(recent)
+    seconds = pd.to_datetime(table["date"]).to_numpy().astype("datetime64[s]").astype(np.int64)
+    expected = load(calendar_run.run_dir).forecast(
+        table[["load", "temp"]].to_numpy(np.float32)[-CAL_LENGTH:], seconds[-CAL_LENGTH:])
+    np.testing.assert_allclose([[float(v) for v in row[1:]] for row in rows[1:]], expected,
+                               rtol=1e-4, atol=1e-3)
+    proc = _cli("evaluate", str(calendar_run.run_dir), "--data", str(recent))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    folder = next((calendar_run.run_dir / "evaluations").glob("latest-*"))
+    scored = json.loads((folder / "metrics.json").read_text())["data"]
+    assert scored["num_windows"] == 60 - CAL_LENGTH - CAL_HORIZON + 1
+
+
+@pytest.mark.slow  # a CLI or server process that imports TensorFlow
+def test_calendar_server_forecasts_with_timestamps(calendar_run, tmp_path):
+    import httpx
+    from tests.serving_helpers import Server
+    history, seconds = _calendar_windows(calendar_run, count=2)
+    expected = load(calendar_run.run_dir).forecast(history, seconds)
+    instances = [{"history": h.tolist(), "timestamps": t.tolist()}
+                 for h, t in zip(history, seconds)]
+    url = "/v1/models/calendar:predict"
+    with Server({"calendar": calendar_run.run_dir}, tmp_path / "serve.log") as server:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            meta = client.get("/v1/models/calendar/metadata").json()
+            inputs = meta["metadata"]["signature_def"]["signature_def"]["forecast"]["inputs"]
+            assert inputs["timestamps"]["dtype"] == "DT_INT64"
+            answer = client.post(url, json={"instances": instances})
+            assert answer.status_code == 200, answer.text
+            np.testing.assert_allclose(answer.json()["predictions"], expected, rtol=1e-4,
+                                       atol=1e-3)
+            columnar = client.post(url, json={"inputs": {
+                "history": history.tolist(), "timestamps": seconds.tolist()}})
+            assert columnar.status_code == 200, columnar.text
+            np.testing.assert_allclose(columnar.json()["outputs"], expected, rtol=1e-4,
+                                       atol=1e-3)
+            bad = [dict(instances[0], timestamps=instances[0]["timestamps"][:5] + ["noon"]
+                        + instances[0]["timestamps"][6:])]
+            response = client.post(url, json={"instances": bad})
+            assert response.status_code == 400
+            error = response.json()["error"]
+            assert "instances[0].timestamps[5]`" in error and "an integer" in error, error
+            missing = client.post(url, json={"instances": [{"history": instances[0]["history"]}]})
+            assert missing.status_code == 400 and "'timestamps'" in missing.json()["error"]
