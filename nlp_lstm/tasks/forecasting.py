@@ -208,7 +208,8 @@ class ForecastPredictor(Predictor):
 
 @register_task("forecasting")
 class ForecastingTask(Task):
-    """A series, z-scored and windowed; an LSTM forecaster trained on MSE.
+    """A series, z-scored (optionally with calendar features) and windowed; an LSTM forecaster
+    trained on MSE.
 
     Args:
         config: PipelineConfig with task: forecasting.
