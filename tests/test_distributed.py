@@ -110,3 +110,108 @@ def test_seeds_and_tune_reject_a_distribution_they_cannot_honour(tiny_corpus, tm
         result = CliRunner().invoke(main, [*command, "--set", "train.distribution=mirrored"])
         assert result.exit_code == 2, result.output
         assert "cannot honour train.distribution=mirrored" in result.output
+
+
+# Run in a fresh process: the CPU is split into two logical devices before TensorFlow starts.
+CLIP_SCRIPT = r"""
+import json
+import sys
+
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+import keras
+import numpy as np
+
+from nlp_lstm import distributed_fit, training
+from nlp_lstm.config import TrainConfig
+
+train = TrainConfig(optimizer="sgd", learning_rate=0.5, clipnorm=float(sys.argv[1]))
+rng = np.random.RandomState(0)
+x = rng.randint(1, 12, size=(8, 6)).astype("int64")  # repeated ids: sparse embedding gradients
+y = rng.randint(0, 3, size=(8,)).astype("int64")
+
+
+def model():
+    keras.utils.set_random_seed(3)
+    return keras.Sequential([keras.Input((6,), dtype="int64"), keras.layers.Embedding(12, 8),
+                             keras.layers.LSTM(8), keras.layers.Dense(3, activation="softmax")])
+
+
+def one_process():
+    net = model()
+    net.compile(optimizer=training.build_optimizer(train, 1),
+                loss="sparse_categorical_crossentropy")
+    loss = float(net.train_on_batch(x, y))
+    return net.get_weights(), loss
+
+
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+halves = strategy.experimental_distribute_values_from_function(
+    lambda context: (x[4 * context.replica_id_in_sync_group:][:4],
+                     y[4 * context.replica_id_in_sync_group:][:4]))
+
+
+def loop():
+    with strategy.scope():
+        net = model()
+    loss_fn = distributed_fit.compile_for_loop(net, train, 1, "sparse_categorical_crossentropy",
+                                               strategy)
+    step = distributed_fit.build_train_step(net, loss_fn, train, strategy)
+    loss, examples = step(halves)
+    return net.get_weights(), float(loss), float(examples)
+
+
+def keras_clip_per_replica():
+    # What Keras' optimizer does under a strategy: clip each replica's share, then sum.
+    with strategy.scope():
+        net = model()
+        net.compile(optimizer=training.build_optimizer(train, 1),
+                    loss="sparse_categorical_crossentropy")
+        net.optimizer.build(net.trainable_variables)
+
+    def replica(xs, ys):
+        with tf.GradientTape() as tape:
+            loss = keras.losses.SparseCategoricalCrossentropy()(ys, net(xs, training=True))
+        grads = tape.gradient(loss, net.trainable_variables)
+        net.optimizer.apply_gradients(zip(grads, net.trainable_variables))
+
+    tf.function(lambda batch: strategy.run(replica, args=batch))(halves)
+    return net.get_weights()
+
+
+reference, reference_loss = one_process()
+weights, loss, examples = loop()
+per_replica = keras_clip_per_replica()
+diff = lambda a, b: max(float(np.max(np.abs(u - v))) for u, v in zip(a, b))  # noqa: E731
+print(json.dumps({"replicas": strategy.num_replicas_in_sync, "loop": diff(weights, reference),
+                  "per_replica": diff(per_replica, reference),
+                  "moved": diff(weights, model().get_weights()), "loss": loss,
+                  "reference_loss": reference_loss, "examples": examples}))
+"""
+
+
+@pytest.mark.parametrize("clipnorm", [1e-3, 1e3])
+def test_two_replicas_clip_the_summed_gradient_as_one_process(tmp_path, clipnorm):
+    """One SGD step over two replicas (two logical CPUs) gives the weights and the loss of one
+    process on the global batch, with a clip that bites (1e-3) and one that does not (1e3); Keras'
+    own per-replica clip gives other weights when it bites."""
+    import os
+    import subprocess
+    import sys
+    script = tmp_path / "clip.py"
+    script.write_text(CLIP_SCRIPT)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    env.pop("TF_CONFIG", None)
+    done = subprocess.run([sys.executable, str(script), str(clipnorm)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["replicas"] == 2 and result["examples"] == 8
+    assert result["moved"] > 1e-4  # the step changed the weights
+    assert result["loop"] < 1e-6, result
+    assert result["loss"] == pytest.approx(result["reference_loss"], rel=1e-5)
+    if clipnorm < 1:
+        assert result["per_replica"] > 0.1 * result["moved"], result
