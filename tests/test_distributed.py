@@ -215,3 +215,23 @@ def test_two_replicas_clip_the_summed_gradient_as_one_process(tmp_path, clipnorm
     assert result["loss"] == pytest.approx(result["reference_loss"], rel=1e-5)
     if clipnorm < 1:
         assert result["per_replica"] > 0.1 * result["moved"], result
+
+
+def test_a_launcher_marks_a_running_run_failed_but_never_a_finished_one(tmp_path):
+    from nlp_lstm import rundir
+    from nlp_lstm.errors import TrainingError
+    error = TrainingError("Worker 1 of 2 was killed by SIGKILL; the other workers were stopped.")
+    running, finished = tmp_path / "running", tmp_path / "finished"
+    for path, status in ((running, "running"), (finished, "finished")):
+        path.mkdir()
+        rundir.atomic_write_json(path / "manifest.json", {"status": status, "steps_done": []})
+    assert rundir.mark_failed(running, error) is True
+    manifest = rundir.read_json(running / "manifest.json")
+    assert manifest["status"] == "failed" and manifest["end_time"]
+    assert manifest["error"] == f"TrainingError: {error}"
+    assert rundir.mark_failed(finished, error) is False
+    assert rundir.read_json(finished / "manifest.json")["status"] == "finished"
+    assert rundir.mark_failed(tmp_path / "absent", error) is False
+    assert not (tmp_path / "absent").exists()
+    with rundir.RunDirLock(running):  # held by this process: re-entrant, so it still writes
+        assert rundir.mark_failed(running, error) is True

@@ -104,13 +104,15 @@ def test_killed_worker_stops_the_run_then_resume_finishes_it(tmp_path):
     assert "Traceback" not in stderr
     assert not any(_alive(pid) for pid in workers.values())
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert manifest["status"] != "finished"
+    assert manifest["status"] == "failed", manifest
+    assert manifest["error"].startswith("TrainingError: Worker 1 of 2 was killed by SIGKILL")
+    assert manifest["end_time"]
 
     resumed = subprocess.run(CLI + args + ["--resume"], env=_env(), capture_output=True,
                              text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "finished" and manifest["epochs_run"] == 4, manifest
-    assert manifest["resumed"] is True
+    assert manifest["resumed"] is True and "error" not in manifest
     history = (run_dir / "history.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in history[1:]] == [str(e) for e in range(4)]
