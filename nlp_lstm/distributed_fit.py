@@ -147,12 +147,46 @@ def build_train_step(model, loss_fn, train, strategy, metrics=()):
 
 
 def _metric(entry):
-    """A fresh metric object for a compile `metrics` entry (built outside the strategy scope)."""
+    """A fresh metric object for a compile `metrics` entry, as `model.compile` makes it
+    (`get_metric` in keras/src/trainers/compile_utils.py), built outside the strategy scope.
+
+    A name gives Keras' metric object under that name ("mse" is MeanSquaredError named "mse",
+    with its direction, not a mean of its running results); a function is averaged by
+    MeanMetricWrapper.
+    """
     if isinstance(entry, keras.metrics.Metric):
         return entry.__class__.from_config(entry.get_config())
-    if entry == "accuracy":  # the tasks that say "accuracy" have integer labels
-        return keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-    return keras.metrics.MeanMetricWrapper(keras.metrics.get(entry), name=entry)
+    if entry in ("accuracy", "acc"):  # the tasks that say "accuracy" have integer labels
+        return keras.metrics.SparseCategoricalAccuracy(name=entry)
+    found = keras.metrics.get(entry)
+    if isinstance(found, keras.metrics.Metric):
+        metric = found.__class__.from_config(found.get_config())
+    else:
+        metric = keras.metrics.MeanMetricWrapper(found)
+    if isinstance(entry, str):
+        metric.name = entry
+    return metric
+
+
+def tell_directions(callbacks, metrics):
+    """Sets `mode` on the monitoring callbacks (early stopping, plateaus, the best checkpoint)
+    whose `monitor` names one of `metrics`, from the metric's direction.
+
+    Under `model.fit` a callback in mode "auto" finds whether a metric such as val_mse is to be
+    lowered or raised among the model's compiled metrics (`MonitorCallback._set_monitor_op`);
+    the loop's metrics are not compiled into the model, so without this `monitor: val_mse`
+    fails as a metric of unknown direction. A metric without a direction is left to Keras, which
+    then fails as under `model.fit`.
+    """
+    directions = {m.name: getattr(m, "_direction", None) for m in metrics}
+    for callback in callbacks:
+        # Keras' MonitorCallback (not public): a str `monitor` and a `mode`.
+        if getattr(callback, "mode", None) != "auto" or not isinstance(
+                getattr(callback, "monitor", None), str):
+            continue
+        direction = directions.get(callback.monitor.removeprefix("val_"))
+        if direction in ("up", "down"):
+            callback.mode = "max" if direction == "up" else "min"
 
 
 def _sum_over_workers(strategy, metrics):
@@ -207,6 +241,7 @@ def fit(model, train_ds, validation_ds, train, run_dir, steps_per_epoch, strateg
             metric.update_state(y, y_pred)
 
     run_callbacks = training.callbacks(train, run_dir, counter) + list(extra_callbacks)
+    tell_directions(run_callbacks, train_metrics)
     resume = training.ResumeState(f"{run_dir}/checkpoints/resume.npz", run_callbacks,
                                   source=resume_source)
     saved = resume.saved_epoch()

@@ -235,3 +235,38 @@ def test_a_launcher_marks_a_running_run_failed_but_never_a_finished_one(tmp_path
     assert not (tmp_path / "absent").exists()
     with rundir.RunDirLock(running):  # held by this process: re-entrant, so it still writes
         assert rundir.mark_failed(running, error) is True
+
+
+def test_the_loop_logs_what_model_fit_logs_on_one_replica(tmp_path):
+    """Forecasting's compile arguments (loss mse, metrics mse and mae, early stopping on val_mse)
+    and a weight penalty (`model.losses`): the loop on one replica logs the same names and
+    values as `model.fit`."""
+    import keras
+    from nlp_lstm import distributed_fit, training
+    from nlp_lstm.config import TrainConfig
+    train = TrainConfig(batch_size=8, epochs=3, learning_rate=0.01, monitor="val_mse",
+                        early_stopping_patience=1, verbose=0)
+    rng = np.random.RandomState(0)
+    x = rng.normal(size=(32, 6, 2)).astype("float32")
+    y = (0.5 * x[:, -3:, :1] + 0.1).astype("float32")
+    batches = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+
+    def model():
+        keras.utils.set_random_seed(1)
+        return keras.Sequential([
+            keras.Input((6, 2)), keras.layers.LSTM(4),
+            keras.layers.Dense(3, kernel_regularizer=keras.regularizers.L2(0.01)),
+            keras.layers.Reshape((3, 1))])
+
+    compiled = {"loss": "mse", "metrics": ["mse", "mae"]}
+    fitted = training.fit(model(), batches, batches, train, str(tmp_path / "fit"), 4, **compiled)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+        net = model()
+    looped = distributed_fit.fit(net, batches, batches, train, str(tmp_path / "loop"), 4,
+                                 strategy, **compiled)
+    assert sorted(looped.history) == sorted(fitted.history) == [
+        "loss", "mae", "mse", "val_loss", "val_mae", "val_mse"]
+    for name, values in fitted.history.items():
+        np.testing.assert_allclose(looped.history[name], values, rtol=1e-5, err_msg=name)
+    assert fitted.history["loss"][0] > fitted.history["mse"][0]  # the penalty is in the loss
