@@ -143,8 +143,8 @@ def _tiny(*overrides):
 TASKS = {
     "translation": (
         "quickstart_translate",
-        _tiny("train.epochs=1", "model.hidden_dim=32", "model.embedding_dim=16",
-              "evaluate.beam_size=1", "evaluate.splits=[test]"),
+        _tiny("train.epochs=1", "train.batch_size=64", "model.hidden_dim=32",
+              "model.embedding_dim=16", "evaluate.beam_size=1", "evaluate.splits=[test]"),
         ["loss", "padding_share", "token_accuracy", "val_loss", "val_token_accuracy"],
         [("test", "loss", 0.05)]),
     "generation": (
