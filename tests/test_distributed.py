@@ -270,3 +270,47 @@ def test_the_loop_logs_what_model_fit_logs_on_one_replica(tmp_path):
     for name, values in fitted.history.items():
         np.testing.assert_allclose(looped.history[name], values, rtol=1e-5, err_msg=name)
     assert fitted.history["loss"][0] > fitted.history["mse"][0]  # the penalty is in the loss
+
+
+MASKED_LOSS_SCRIPT = r"""
+import json
+
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+import numpy as np
+
+from nlp_lstm.models.losses import MaskedSequenceLoss
+
+# Replica 0 gets 4 real tokens, replica 1 gets 8: unequal shares of the batch's 12.
+targets = np.array([[1, 2, 0, 0], [3, 0, 0, 0], [1, 2, 3, 4], [2, 3, 4, 0]], np.int64)
+logits = np.random.RandomState(0).normal(size=(4, 4, 6)).astype("float32")
+loss = MaskedSequenceLoss(label_smoothing=0.1, pad_id=0)
+whole = float(loss(targets, logits))
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+halves = strategy.experimental_distribute_values_from_function(
+    lambda context: (targets[2 * context.replica_id_in_sync_group:][:2],
+                     logits[2 * context.replica_id_in_sync_group:][:2]))
+summed = tf.function(lambda batch: strategy.reduce(
+    tf.distribute.ReduceOp.SUM, strategy.run(loss, args=batch), axis=None))(halves)
+print(json.dumps({"whole": whole, "replicas": float(summed)}))
+"""
+
+
+def test_the_masked_loss_on_two_replicas_is_the_mean_per_token_of_the_whole_batch(tmp_path):
+    """Two replicas with 4 and 8 real tokens: their losses sum to one process's mean per real
+    token of the batch (not the mean of the two replicas' means)."""
+    import os
+    import subprocess
+    import sys
+    script = tmp_path / "masked.py"
+    script.write_text(MASKED_LOSS_SCRIPT)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    env.pop("TF_CONFIG", None)
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["replicas"] == pytest.approx(result["whole"], rel=1e-6), result
