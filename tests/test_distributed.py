@@ -103,6 +103,15 @@ def test_stateful_batches_cannot_be_sharded():
                     ["data.stateful_batches=true", "train.distribution=multi_worker"])
 
 
+def test_ema_is_rejected_under_the_distributed_loop():
+    from nlp_lstm import presets
+    from nlp_lstm.config import load_config
+    with pytest.raises(ConfigError, match=r"train\.ema_momentum.*one_device"):
+        load_config(presets.find_pipeline("quickstart_forecast"),
+                    ["train.ema_momentum=0.9", "train.distribution=mirrored"])
+    load_config(presets.find_pipeline("quickstart_forecast"), ["train.ema_momentum=0.9"])
+
+
 def test_seeds_and_tune_reject_a_distribution_they_cannot_honour(tiny_corpus, tmp_path):
     from tests.testing import write_pipeline
     pipeline = write_pipeline(tmp_path, tiny_corpus)
