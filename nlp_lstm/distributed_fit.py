@@ -84,9 +84,10 @@ def _apply_summed(optimizer):
 
     Keras 3.15's TF optimizer sums the gradients over the replicas in `_backend_update_step`
     (`_all_reduce_sum_gradients`, keras/src/backend/tensorflow/optimizer.py) whenever it is
-    called in a replica context, and offers no switch to skip that (it would do it even from a
-    merge_call, whose `maybe_merge_call` then fails on CPUs); so this one instance's sum is
-    replaced by the identity. The update itself (`extended.update` of each mirrored variable),
+    called in a replica context, and offers no switch to skip that. Called from a merge_call
+    (a cross-replica context) it would skip the sum, but its update's `maybe_merge_call` then
+    asks for a replica context that is not there (on CPUs, which use merge calls); so this one
+    instance's sum is replaced by the identity. The update itself (`extended.update` of each mirrored variable),
     the schedule, weight decay and the step count are Keras' own.
     """
     if not callable(getattr(optimizer, "_all_reduce_sum_gradients", None)):
