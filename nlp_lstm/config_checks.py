@@ -151,11 +151,25 @@ def _sharded_batches_are_not_stateful(config):
             "data.stateful_batches to false.")
 
 
+EMA_UNDER_A_STRATEGY = (
+    "train.ema_momentum keeps a moving average of the weights inside the Keras optimizer, which "
+    "cannot copy it into the weights from the replica step of the distributed loop. Set "
+    "train.distribution to one_device or train.ema_momentum to null.")
+
+
+def _distributed_loop_has_no_ema(config):
+    # Keras 3.15 copies the averages into the weights with a merge_call inside a cond, which
+    # tf.distribute refuses in a replica step ("merge_call called while defining a new graph").
+    if config.train.distribution in ("mirrored", "multi_worker") \
+            and config.train.ema_momentum is not None:
+        return "train.distribution", config.train.distribution, EMA_UNDER_A_STRATEGY
+
+
 # The rules that span several fields; each returns None or (key, value received, the fix).
 CROSS_CHECKS = (_split_fractions_sum_to_one, _data_source_is_complete,
                 _numpy_embeddings_have_words, _target_side_is_translation_only,
                 _model_and_stages_have_types, _token_budget_needs_buckets,
-                _sharded_batches_are_not_stateful)
+                _sharded_batches_are_not_stateful, _distributed_loop_has_no_ema)
 
 
 # -- building configs --------------------------------------------------------------------------

@@ -3,11 +3,15 @@ Keras callbacks as `model.fit`: early stopping, plateaus, checkpoints, TensorBoa
 history, the time budget, the NaN stop and `training.ResumeState`.
 
 `model.fit` under MultiWorkerMirroredStrategy fails in Keras 3.15 (keras-team/keras#20585), so
-each step is `strategy.run` of a replica step in a `tf.function`: the replica's mean loss (the
-task's Keras loss, with its masks) divided by the replicas in sync, which is what
-`tf.nn.compute_average_loss` gives when the replicas' batches are equal; the optimizer sums the
-replicas' gradients (Keras 3 all-reduces in `apply_gradients`), clips each replica's share as
-Keras does under a strategy, and applies them; `strategy.reduce(SUM)` gives the step's loss.
+each step is `strategy.run` of a replica step in a `tf.function`. The replica's loss is the
+task's compile loss as a Keras `Loss` (a loss function is wrapped in one), called as `model.fit`
+calls it: with the output's Keras mask, and, in a replica context, already divided by the
+replicas in sync (Keras' `scale_loss_for_distribution`), plus `model.losses` divided likewise; so
+the replicas' losses sum to the step's mean loss, as `model.fit` computes it in one process when
+the replicas' batches are equal. The step all-reduces (sums) the replicas' gradients itself,
+clips the sum as `train.clipnorm` / `train.clipvalue` say (Keras' optimizer would clip each
+replica's share before it sums them, a different clip from one process's) and applies it with
+the optimizer, whose own sum over the replicas is switched off (`_apply_summed`).
 
 Validation runs in every worker on the whole validation split (the weights are the same
 everywhere), so every worker's callbacks see the same `val_*` numbers and take the same early-stop
@@ -15,12 +19,14 @@ decision; a stop that only one worker's callbacks want (the time budget measures
 agreed with one all-reduce at each epoch end, since a worker that stops alone hangs the others.
 """
 
+import dataclasses
 import math
 
 import keras
 import tensorflow as tf
 
 from nlp_lstm import distributed, training
+from nlp_lstm.errors import TrainingError
 
 
 class AgreedStop(keras.callbacks.Callback):
@@ -37,13 +43,151 @@ class AgreedStop(keras.callbacks.Callback):
         self.model.stop_training = bool(float(votes) > 0)
 
 
+class _WrappedLoss(keras.losses.Loss):
+    """A per-example loss function as a Keras Loss (what `model.compile` makes of one): its
+    `__call__` applies the output's mask, the mean over the batch and the replica scaling."""
+
+    def __init__(self, function):
+        super().__init__(name=getattr(function, "__name__", "loss"))
+        self.function = function
+
+    def call(self, y_true, y_pred):
+        return self.function(y_true, y_pred)
+
+
+def _loss_object(loss):
+    """The compile `loss` (a name, a function or a Loss) as a Keras Loss."""
+    loss = keras.losses.get(loss) if isinstance(loss, str) else loss
+    return loss if isinstance(loss, keras.losses.Loss) else _WrappedLoss(loss)
+
+
+def clip_gradients(train, gradients):
+    """The gradients clipped as Keras' TF optimizer clips them (`train.clipnorm`: each tensor to
+    that L2 norm with `tf.clip_by_norm`, else `train.clipvalue`: each element), here applied to
+    the gradients summed over all replicas."""
+    if train.clipnorm:
+        return [None if g is None else tf.clip_by_norm(g, train.clipnorm) for g in gradients]
+    if train.clipvalue:
+        return [None if g is None else _clip_value(g, train.clipvalue) for g in gradients]
+    return list(gradients)
+
+
+def _clip_value(gradient, limit):
+    if isinstance(gradient, tf.IndexedSlices):
+        return tf.IndexedSlices(tf.clip_by_value(gradient.values, -limit, limit),
+                                gradient.indices, gradient.dense_shape)
+    return tf.clip_by_value(gradient, -limit, limit)
+
+
+def _apply_summed(optimizer):
+    """`optimizer` for gradients that are already summed over the replicas.
+
+    Keras 3.15's TF optimizer sums the gradients over the replicas in `_backend_update_step`
+    (`_all_reduce_sum_gradients`, keras/src/backend/tensorflow/optimizer.py) whenever it is
+    called in a replica context, and offers no switch to skip that. Called from a merge_call
+    (a cross-replica context) it would skip the sum, but its update's `maybe_merge_call` then
+    asks for a replica context that is not there (on CPUs, which use merge calls); so this one
+    instance's sum is replaced by the identity. The update itself (`extended.update` of each mirrored variable),
+    the schedule, weight decay and the step count are Keras' own.
+    """
+    if not callable(getattr(optimizer, "_all_reduce_sum_gradients", None)):
+        raise TrainingError(f"This Keras ({keras.__version__}) has no optimizer "
+                            f"`_all_reduce_sum_gradients`; the distributed loop cannot apply "
+                            f"summed gradients. Use Keras 3.15 or train.distribution=one_device.")
+    optimizer._all_reduce_sum_gradients = lambda grads_and_vars: list(grads_and_vars)
+    return optimizer
+
+
+def compile_for_loop(model, train, steps_per_epoch, loss, strategy):
+    """Compiles `model` (built under `strategy.scope()`) with the run's optimizer, without its
+    clipping (the train step clips the summed gradients) and without its sum over the replicas
+    (`_apply_summed`); returns the loss as a Keras Loss."""
+    loss_fn = _loss_object(loss)
+    unclipped = dataclasses.replace(train, clipnorm=None, clipvalue=None)
+    with strategy.scope():
+        model.compile(optimizer=training.build_optimizer(unclipped, steps_per_epoch),
+                      loss=loss_fn)
+        model.optimizer.build(model.trainable_variables)
+    _apply_summed(model.optimizer)
+    return loss_fn
+
+
+def build_train_step(model, loss_fn, train, strategy, metrics=()):
+    """The traced step: `strategy.run` of one replica step on a distributed batch; returns the
+    step's loss (summed over the replicas: the mean of the global batch) and its examples.
+
+    `model` is compiled by `compile_for_loop`, which returned `loss_fn`.
+    """
+    replicas = strategy.num_replicas_in_sync
+
+    def replica_step(x, y):
+        with tf.GradientTape() as tape:
+            y_pred = model(x, training=True)
+            replica_loss = loss_fn(y, y_pred)  # Keras divides it by the replicas in sync
+            if model.losses:
+                replica_loss += tf.add_n(model.losses) / tf.cast(replicas, replica_loss.dtype)
+        gradients = tape.gradient(replica_loss, model.trainable_variables)
+        present = [i for i, g in enumerate(gradients) if g is not None]
+        context = tf.distribute.get_replica_context()
+        summed = context.all_reduce(tf.distribute.ReduceOp.SUM, [gradients[i] for i in present])
+        clipped = clip_gradients(train, summed)
+        model.optimizer.apply_gradients(
+            [(g, model.trainable_variables[i]) for g, i in zip(clipped, present)])
+        for metric in metrics:
+            metric.update_state(y, y_pred)
+        examples = tf.cast(tf.shape(tf.nest.flatten(x)[0])[0], tf.float32)
+        return replica_loss, examples
+
+    @tf.function(reduce_retracing=True)
+    def train_step(batch):
+        loss, examples = strategy.run(replica_step, args=batch)
+        return (strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
+                strategy.reduce(tf.distribute.ReduceOp.SUM, examples, axis=None))
+
+    return train_step
+
+
 def _metric(entry):
-    """A fresh metric object for a compile `metrics` entry (built outside the strategy scope)."""
+    """A fresh metric object for a compile `metrics` entry, as `model.compile` makes it
+    (`get_metric` in keras/src/trainers/compile_utils.py), built outside the strategy scope.
+
+    A name gives Keras' metric object under that name ("mse" is MeanSquaredError named "mse",
+    with its direction, not a mean of its running results); a function is averaged by
+    MeanMetricWrapper.
+    """
     if isinstance(entry, keras.metrics.Metric):
         return entry.__class__.from_config(entry.get_config())
-    if entry == "accuracy":  # the tasks that say "accuracy" have integer labels
-        return keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-    return keras.metrics.MeanMetricWrapper(keras.metrics.get(entry), name=entry)
+    if entry in ("accuracy", "acc"):  # the tasks that say "accuracy" have integer labels
+        return keras.metrics.SparseCategoricalAccuracy(name=entry)
+    found = keras.metrics.get(entry)
+    if isinstance(found, keras.metrics.Metric):
+        metric = found.__class__.from_config(found.get_config())
+    else:
+        metric = keras.metrics.MeanMetricWrapper(found)
+    if isinstance(entry, str):
+        metric.name = entry
+    return metric
+
+
+def tell_directions(callbacks, metrics):
+    """Sets `mode` on the monitoring callbacks (early stopping, plateaus, the best checkpoint)
+    whose `monitor` names one of `metrics`, from the metric's direction.
+
+    Under `model.fit` a callback in mode "auto" finds whether a metric such as val_mse is to be
+    lowered or raised among the model's compiled metrics (`MonitorCallback._set_monitor_op`);
+    the loop's metrics are not compiled into the model, so without this `monitor: val_mse`
+    fails as a metric of unknown direction. A metric without a direction is left to Keras, which
+    then fails as under `model.fit`.
+    """
+    directions = {m.name: getattr(m, "_direction", None) for m in metrics}
+    for callback in callbacks:
+        # Keras' MonitorCallback (not public): a str `monitor` and a `mode`.
+        if getattr(callback, "mode", None) != "auto" or not isinstance(
+                getattr(callback, "monitor", None), str):
+            continue
+        direction = directions.get(callback.monitor.removeprefix("val_"))
+        if direction in ("up", "down"):
+            callback.mode = "max" if direction == "up" else "min"
 
 
 def _sum_over_workers(strategy, metrics):
@@ -71,17 +215,10 @@ def fit(model, train_ds, validation_ds, train, run_dir, steps_per_epoch, strateg
     """
     epochs = train.epochs if epochs is None else epochs
     verbose = train.verbose if verbose is None else verbose
-    replicas = strategy.num_replicas_in_sync
     workers = distributed.num_workers(strategy)
     index = distributed.worker_index(strategy)
-    local_replicas = replicas // workers
-    loss_fn = keras.losses.get(loss) if isinstance(loss, str) else loss
-    if not isinstance(loss_fn, keras.losses.Loss):  # a per-example function: mean over the batch
-        per_example = loss_fn
-        loss_fn = lambda y, y_pred: tf.reduce_mean(per_example(y, y_pred))  # noqa: E731
-    with strategy.scope():
-        model.compile(optimizer=training.build_optimizer(train, steps_per_epoch), loss=loss_fn)
-        model.optimizer.build(model.trainable_variables)
+    local_replicas = strategy.num_replicas_in_sync // workers
+    loss_fn = compile_for_loop(model, train, steps_per_epoch, loss, strategy)
     train_metrics = [_metric(m) for m in metrics]
     val_metrics = [_metric(m) for m in metrics]
     loss_mean, val_loss_mean = keras.metrics.Mean(name="loss"), keras.metrics.Mean(name="val_loss")
@@ -91,33 +228,21 @@ def fit(model, train_ds, validation_ds, train, run_dir, steps_per_epoch, strateg
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     shard = shard.with_options(options)
     distributed_ds = strategy.distribute_datasets_from_function(lambda context: shard)
-
-    def replica_step(x, y):
-        with tf.GradientTape() as tape:
-            y_pred = model(x, training=True)
-            replica_loss = loss_fn(y, y_pred)
-            if model.losses:
-                replica_loss += tf.add_n(model.losses)
-            scaled = replica_loss / tf.cast(replicas, replica_loss.dtype)
-        gradients = tape.gradient(scaled, model.trainable_variables)
-        model.optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-        for metric in train_metrics:
-            metric.update_state(y, y_pred)
-        return scaled
-
-    @tf.function(reduce_retracing=True)
-    def train_step(batch):
-        per_replica = strategy.run(replica_step, args=batch)
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+    train_step = build_train_step(model, loss_fn, train, strategy, train_metrics)
 
     @tf.function(reduce_retracing=True)
     def validation_step(x, y):
         y_pred = model(x, training=False)
-        val_loss_mean.update_state(loss_fn(y, y_pred), sample_weight=tf.shape(y)[0])
+        value = loss_fn(y, y_pred)  # outside strategy.run: not divided by the replicas
+        if model.losses:
+            value += tf.add_n(model.losses)
+        # Weighted as model.fit weighs its loss tracker: by the examples of the batch.
+        val_loss_mean.update_state(value, sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
         for metric in val_metrics:
             metric.update_state(y, y_pred)
 
     run_callbacks = training.callbacks(train, run_dir, counter) + list(extra_callbacks)
+    tell_directions(run_callbacks, train_metrics)
     resume = training.ResumeState(f"{run_dir}/checkpoints/resume.npz", run_callbacks,
                                   source=resume_source)
     saved = resume.saved_epoch()
@@ -140,8 +265,10 @@ def fit(model, train_ds, validation_ds, train, run_dir, steps_per_epoch, strateg
         iterator = iter(distributed_ds)
         for step in range(steps_per_epoch):
             callback_list.on_train_batch_begin(step)
-            step_loss = float(train_step(next(iterator)))
-            loss_mean.update_state(step_loss)
+            step_loss, examples = train_step(next(iterator))
+            step_loss = float(step_loss)
+            # As model.fit's loss tracker: the epoch's loss weighs each step by its examples.
+            loss_mean.update_state(step_loss, sample_weight=float(examples))
             logs = {"loss": step_loss}
             callback_list.on_train_batch_end(step, logs)
             if not math.isfinite(step_loss):

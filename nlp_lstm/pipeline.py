@@ -132,9 +132,8 @@ class Pipeline:
                 logger.info("Removing %s: the run failed before training.", run_dir)
                 shutil.rmtree(run_dir, ignore_errors=True)
                 raise
-            manifest.update(status="failed", error=f"{type(err).__name__}: {err}"[:2000],
-                            end_time=rundir.now())
-            rundir.atomic_write_json(run_dir / "manifest.json", manifest)
+            rundir.atomic_write_json(run_dir / "manifest.json",
+                                     rundir.record_failure(manifest, err))
             raise
         finally:
             keras.mixed_precision.set_global_policy(policy)

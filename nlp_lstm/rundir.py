@@ -262,6 +262,30 @@ def prepare_run_dir(run_dir, config_hash, overwrite=False, resume=False):
     return True
 
 
+def record_failure(manifest, err):
+    """Marks `manifest` (a dict) failed with `err`'s line and the end time."""
+    manifest.update(status="failed", error=f"{type(err).__name__}: {err}"[:2000], end_time=now())
+    return manifest
+
+
+def mark_failed(run_dir, err):
+    """Marks the run in `run_dir` failed with `err` unless it finished: for a launcher whose
+    worker processes were killed before they could write their own status (`run --workers`).
+    Returns whether the manifest was changed; a directory another process holds is left alone."""
+    path = Path(run_dir) / "manifest.json"
+    if not path.is_file():
+        return False
+    try:
+        with RunDirLock(run_dir):
+            manifest = read_json(path)
+            if manifest is None or manifest.get("status") == "finished":
+                return False
+            atomic_write_json(path, record_failure(manifest, err))
+            return True
+    except RunDirError:
+        return False
+
+
 def clean_leftovers(run_dir, export_name="export"):
     """Removes what a killed export left in `run_dir`: its `.export.tmp-*` folders, and the
     `.export.old` copy of the previous export (moved back into place if `export/` is missing).

@@ -83,6 +83,7 @@ def _run_workers(pipeline, overrides, data_dir, run_dir, overwrite, resume, work
     """`run --workers N`: N processes of the same run on a loopback cluster (see
     `distributed.run_workers`)."""
     from nlp_lstm import distributed, rundir
+    from nlp_lstm.errors import TrainingError
     if overwrite and resume:
         raise click.UsageError("--overwrite and --resume exclude each other: --resume continues "
                                "the run in --run-dir, --overwrite deletes it. Pass one of them.")
@@ -101,7 +102,12 @@ def _run_workers(pipeline, overrides, data_dir, run_dir, overwrite, resume, work
     if data_dir:
         args += ["--data-dir", str(data_dir)]
     args += ["--overwrite"] * bool(overwrite) + ["--resume"] * bool(resume)
-    distributed.run_workers(args, workers, log_dir=run_dir)
+    try:
+        distributed.run_workers(args, workers, log_dir=run_dir)
+    except TrainingError as err:
+        # A stopped chief could not write its status; the manifest must not say "running".
+        rundir.mark_failed(run_dir, err)
+        raise
 
 
 def _run_options(func):

@@ -6,7 +6,8 @@ import tensorflow as tf
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")
 class MaskedSequenceLoss(keras.losses.Loss):
-    """Token cross-entropy that ignores padding, with optional label smoothing.
+    """Token cross-entropy that ignores padding, with optional label smoothing: the mean per
+    real token of the batch (under a tf.distribute strategy, of the global batch).
 
     Args:
         label_smoothing: float. Share of the target probability spread over the vocabulary.
@@ -28,7 +29,15 @@ class MaskedSequenceLoss(keras.losses.Loss):
         mask = tf.cast(tf.not_equal(y_true, self.pad_id), tf.float32)
         # One value per sequence, weighted so that the batch mean is the mean per real token.
         per_sequence = tf.reduce_sum(nll * mask, axis=-1)
-        tokens = tf.maximum(tf.reduce_sum(mask), 1.0)
+        tokens = tf.reduce_sum(mask)
+        context = tf.distribute.get_replica_context()
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if context is not None and replicas > 1:
+            # A replica holds a share of the batch: divide by the tokens of the whole batch, so
+            # the replicas' losses sum to the mean per real token of one process. Keras divides
+            # each replica's loss by the replicas (scale_loss_for_distribution); so does this.
+            tokens = context.all_reduce(tf.distribute.ReduceOp.SUM, tokens) / replicas
+        tokens = tf.maximum(tokens, 1.0)
         return per_sequence * tf.cast(tf.shape(y_true)[0], tf.float32) / tokens
 
     def get_config(self):

@@ -278,6 +278,10 @@ class Task:
                               "which sharded batches cannot do. Received: "
                               "data.stateful_batches=True with a multi-replica "
                               "train.distribution. Set one of them off.")
+        if self.config.train.ema_momentum is not None:  # train.distribution: auto, on a cluster
+            from nlp_lstm.config_checks import EMA_UNDER_A_STRATEGY
+            raise ConfigError(f"{EMA_UNDER_A_STRATEGY} Received: train.ema_momentum="
+                              f"{self.config.train.ema_momentum} with a tf.distribute strategy.")
         replicas = strategy.num_replicas_in_sync
         global_config = self.config
         train = global_config.train

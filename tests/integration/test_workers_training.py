@@ -104,13 +104,86 @@ def test_killed_worker_stops_the_run_then_resume_finishes_it(tmp_path):
     assert "Traceback" not in stderr
     assert not any(_alive(pid) for pid in workers.values())
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert manifest["status"] != "finished"
+    assert manifest["status"] == "failed", manifest
+    assert manifest["error"].startswith("TrainingError: Worker 1 of 2 was killed by SIGKILL")
+    assert manifest["end_time"]
 
     resumed = subprocess.run(CLI + args + ["--resume"], env=_env(), capture_output=True,
                              text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "finished" and manifest["epochs_run"] == 4, manifest
-    assert manifest["resumed"] is True
+    assert manifest["resumed"] is True and "error" not in manifest
     history = (run_dir / "history.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in history[1:]] == [str(e) for e in range(4)]
+
+
+def _processes_running(marker):
+    """PIDs of live processes whose command line contains `marker` (a test's run directory)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if marker in command and _alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+def _tiny(*overrides):
+    return [item for override in overrides for item in ("--set", override)]
+
+
+# pipeline, tiny settings, the history's columns, and (split, metric) of metrics.json that two
+# workers must reproduce within a relative tolerance of one process (the split and bucketing of
+# the batches differ, so the numbers are close, not equal).
+TASKS = {
+    "translation": (
+        "quickstart_translate",
+        _tiny("train.epochs=1", "train.batch_size=64", "model.hidden_dim=32",
+              "model.embedding_dim=16", "evaluate.beam_size=1", "evaluate.splits=[test]"),
+        ["loss", "padding_share", "token_accuracy", "val_loss", "val_token_accuracy"],
+        [("test", "loss", 0.05)]),
+    "generation": (
+        "quickstart_generate",
+        _tiny("data.stateful_batches=false", "train.epochs=1", "model.hidden_dim=32",
+              "model.embedding_dim=16"),
+        ["loss", "val_loss"],
+        [("validation", "loss", 0.02)]),
+    "forecasting": (
+        "quickstart_forecast",
+        _tiny("train.epochs=2", "model.units=16", "train.monitor=val_mse",
+              "train.early_stopping_patience=1"),
+        ["loss", "mae", "mse", "val_loss", "val_mae", "val_mse"],
+        [("test", "mse", 0.02), ("test", "mae", 0.02)]),
+}
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_every_task_trains_on_two_workers_as_in_one_process(tmp_path, task):
+    """Each task's quickstart (tiny) with `--workers 2` and with train.distribution=mirrored in
+    one process (one replica on the CPU): both finish with metrics and an export, log the
+    task's metric names, and agree on the task's metrics; no process is left behind."""
+    pipeline, tiny, columns, compared = TASKS[task]
+    quiet = _tiny("train.verbose=0")
+    runs = {"one": ["--set", "train.distribution=mirrored"], "two": ["--workers", "2"]}
+    for name, how in runs.items():
+        run_dir = tmp_path / name
+        done = subprocess.run(CLI + [pipeline, "--run-dir", str(run_dir), *tiny, *quiet, *how],
+                              env=_env(), capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert not _processes_running(str(run_dir)), "a worker outlived the run"
+        assert f"run directory: {run_dir}" in done.stdout
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        assert manifest["status"] == "finished", manifest
+        assert manifest["steps_done"] == ["train", "evaluate", "export"]
+        assert (run_dir / "export" / "saved_model.pb").is_file()
+        header = (run_dir / "history.csv").read_text().splitlines()[0].split(",")
+        assert header == ["epoch", *columns], header
+    metrics = {name: json.loads((tmp_path / name / "metrics.json").read_text()) for name in runs}
+    for split, metric, tolerance in compared:
+        one, two = metrics["one"][split][metric], metrics["two"][split][metric]
+        assert abs(one - two) <= tolerance * abs(one), (split, metric, one, two)
