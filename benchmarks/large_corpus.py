@@ -4,8 +4,10 @@ cached on disk, and a BiLSTM trained for `--steps` steps in an order drawn from 
 then the same model on a small in-memory corpus.
 
 Each run is a child process (`--child`) that reports its peak RSS (getrusage, and the parent's
-RUSAGE_CHILDREN over it and its own children), the time from its start to the first training
-step, and tokens/s over the timed training steps (the real, unpadded tokens of the batches).
+RUSAGE_CHILDREN over it and its own children), the peaks of its RssAnon and RssFile (sampled
+every 0.25 s from /proc/self/status, with the phase each peak was in), the time from its start
+to the first training step, and tokens/s over the timed training steps (the real, unpadded
+tokens of the batches).
 
     python -m benchmarks.large_corpus --dir /tmp/large-corpus --size-gb 2 --steps 2000
 
@@ -105,9 +107,42 @@ class StepTimer:
         self.first_step, self.done, self.timed, self.seconds, self.begin = None, 0, 0, 0.0, 0.0
 
 
+class MemorySampler:
+    """The largest RssAnon and RssFile of /proc/self/status, sampled every `interval` seconds by
+    a thread (the kernel keeps only the peak of their sum, VmHWM), and the phase each was in."""
+
+    def __init__(self, interval=0.25):
+        import threading
+        self.peaks = {"RssAnon": (0, None), "RssFile": (0, None)}
+        self.phase, self.interval = "start", interval
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stopped.wait(self.interval):
+            self.sample()
+
+    def sample(self):
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                if key in self.peaks and int(value.split()[0]) > self.peaks[key][0]:
+                    self.peaks[key] = (int(value.split()[0]), self.phase)
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join()
+        self.sample()
+        return {f"peak_{key.lower()}_gib": round(kib / 2 ** 20, 3)
+                for key, (kib, _) in self.peaks.items()} | \
+            {f"peak_{key.lower()}_phase": phase for key, (_, phase) in self.peaks.items()}
+
+
 def child(args):
     """One run in this process; prints one JSON line of figures."""
     started = time.time()
+    memory = MemorySampler()
     from nlp_lstm.config import load_config
     from nlp_lstm.pipeline import build_pipeline
     run_dir = Path(args.dir) / f"run-{args.child}"
@@ -117,10 +152,13 @@ def child(args):
     config = load_config(yaml_path)
     task = build_pipeline(config).task
     run_dir.mkdir(parents=True, exist_ok=True)
+    memory.phase = "read"
     task.read()
     read_done = time.time()
+    memory.phase = "adapt"
     task.adapt()
     adapt_done = time.time()
+    memory.phase = "train (token ids, steps)"
     task.build_model()
     timer = StepTimer(args.steps)
     task.train(run_dir, extra_callbacks=[timer.callback])
@@ -130,6 +168,7 @@ def child(args):
     # length, so a step's rows are of similar length; partial batches are few).
     tokens_per_step = float(np.mean(lengths)) * batch
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    peaks = memory.stop()
     print("RESULT " + json.dumps({
         "run": args.child, "streamed": bool(getattr(task.data, "streamed", False)),
         "train_examples": int(len(lengths)), "counts": task.data.counts(),
@@ -138,7 +177,7 @@ def child(args):
         "start_to_first_step_s": round(timer.first_step - started, 1),
         "steps": timer.done, "timed_steps": timer.timed,
         "tokens_per_s": round(tokens_per_step * timer.timed / timer.seconds),
-        "peak_rss_gib_self": round(usage.ru_maxrss / 2 ** 20, 3)}), flush=True)
+        "peak_rss_gib_self": round(usage.ru_maxrss / 2 ** 20, 3), **peaks}), flush=True)
 
 
 def run_child(args, name, corpus, streaming, epochs):

@@ -1,11 +1,14 @@
-"""Corpora larger than memory: splits are index arrays into the Arrow tables `datasets` writes,
+"""Corpora larger than memory: splits are index arrays into the Arrow files `datasets` writes,
 read into tf.data lazily, and their token ids are cached on disk.
 
-`datasets.load_dataset` converts csv/tsv/json/parquet files once into Arrow files in its cache.
-A split is then the table plus a sorted int64 array of its row indices (8 bytes an example), cut
-by the same seeded, stratified index code as in-memory corpora, so both paths give the same
-splits. Texts are read batch by batch from the Arrow files with plain reads, not a memory map, so
-that the pages of a corpus larger than memory do not pile up in the process.
+`tables.prepare_files` has a `datasets` builder convert csv/tsv/json/parquet files once into
+Arrow files in its cache, without opening them as a `datasets.Dataset`: that table is memory-mapped
+and the pages it touches (when it is built, when a column is read) count in the resident size of
+the process, 2.3 GB of it on a 2 GB corpus. A split is the list of Arrow files plus a sorted int64
+array of its row indices (8 bytes an example), cut by the same seeded, stratified index code as
+in-memory corpora, so both paths give the same splits. The label checks and codes, and the texts,
+are read record batch by record batch with plain reads, so that memory stays bounded by a batch
+plus a few bytes a row.
 
 `cached_ids` writes a split's token ids with `tf.data.Dataset.save` into the run directory (into
 a temporary folder renamed when complete) and reuses them on resume; `shuffled_ids` reads the
@@ -21,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from nlp_lstm import data as data_lib
-
 from nlp_lstm.errors import InputDataError
+from nlp_lstm.tables import prepare_files
 
 READ_BATCH = 4096
 NUM_SHARDS = 64
@@ -38,14 +41,15 @@ def streaming_enabled(data, files):
 
 
 class ArrowColumn:
-    """One column of a split: the rows `indices` of a `datasets.Dataset`, read lazily.
+    """One column of a split: the rows `indices` (sorted) of the Arrow stream files `files`
+    (what `tables.prepare_files` returns), read lazily with plain reads.
 
     `len()` counts the rows, `[i:j]` reads a slice as a list of str, `batches(n)` yields lists of
     at most n texts in index order; nothing holds the whole column.
     """
 
-    def __init__(self, table, column, indices):
-        self.table = table
+    def __init__(self, files, column, indices):
+        self.files = list(files)
         self.column = column
         self.indices = np.asarray(indices, dtype=np.int64)
 
@@ -56,80 +60,111 @@ class ArrowColumn:
         if not isinstance(key, slice):
             raise TypeError("ArrowColumn takes slices only; read it in batches.")
         rows = self.indices[key]
-        return list(self.table[rows.tolist()][self.column]) if len(rows) else []
+        order = np.argsort(rows, kind="stable")  # a negative step reverses the file order
+        part = ArrowColumn(self.files, self.column, rows[order])
+        texts = [text for batch in part.batches() for text in batch]
+        out = [None] * len(rows)
+        for position, text in zip(order, texts):
+            out[position] = text
+        return out
 
     def sample(self, limit, seed):
         """A seeded sample of at most `limit` texts, in file order (all when fewer)."""
         keep = data_lib.cap_split(len(self), limit, seed)
-        return ArrowColumn(self.table, self.column, self.indices[keep])
+        return ArrowColumn(self.files, self.column, self.indices[keep])
 
     def batches(self, size=READ_BATCH):
         """Lists of at most `size` texts, in index order, read from the Arrow files."""
         import pyarrow as pa
-        files = [f["filename"] for f in self.table.cache_files]
-        if not files:  # an in-memory table (a Hub split, a test's table): gather rows
-            for start in range(0, len(self), size):
-                yield self[start:start + size]
-            return
         start, position = 0, 0
-        for path in files:
-            with pa.OSFile(path) as source:
-                reader = pa.ipc.open_stream(source)
-                for batch in reader:
-                    end = start + batch.num_rows
-                    lo, hi = np.searchsorted(self.indices, [start, end])
-                    if hi > lo:
-                        column = batch.column(batch.schema.get_field_index(self.column))
-                        picked = column.take(pa.array(self.indices[lo:hi] - start))
-                        yield picked.to_pylist()
-                    position += hi - lo
-                    start = end
+        for batch in record_batches(self.files, [self.column]):
+            end = start + batch.num_rows
+            lo, hi = np.searchsorted(self.indices, [start, end])
+            for first in range(lo, hi, size):
+                rows = self.indices[first:min(first + size, hi)] - start
+                yield batch.column(self.column).take(pa.array(rows)).to_pylist()
+            position += hi - lo
+            start = end
         if position != len(self):
-            raise InputDataError(f"The Arrow cache of {files[0]} holds {start} rows, fewer than "
-                                 f"the split needs. Delete the datasets cache and run again.")
+            raise InputDataError(f"The Arrow cache of {self.files[0]} holds {start} rows, fewer "
+                                 f"than the split needs. Delete the datasets cache and run again.")
 
 
-def column_array(table, column):
-    """A column of a `datasets.Dataset` as a pyarrow ChunkedArray (memory-mapped, not copied)."""
-    return table.data.column(column)
+def record_batches(files, columns):
+    """The record batches of the Arrow stream files `files`, in row order, with only `columns`:
+    plain reads into buffers freed batch by batch, not a memory map (whose touched pages would
+    stay resident)."""
+    import pyarrow as pa
+    for path in files:
+        with pa.OSFile(path) as source:
+            names = pa.ipc.open_stream(source).schema.names
+        options = pa.ipc.IpcReadOptions(included_fields=[names.index(c) for c in columns])
+        with pa.OSFile(path) as source:
+            yield from pa.ipc.open_stream(source, options=options)
 
 
-def check_columns(table, config, locate):
-    """Checks a table's text and label columns with Arrow compute (no Python row loop) and
-    returns the label of every row as a str numpy array; the messages are those of the
-    in-memory reader."""
+class _Header:
+    """What `data.check_header` reads of a table: its row count and column names."""
+
+    def __init__(self, num_rows, column_names):
+        self.num_rows, self.column_names = num_rows, column_names
+
+
+def check_columns(files, num_rows, config, locate):
+    """Checks the text and label columns of the Arrow files `files` (`num_rows` rows) record
+    batch by record batch with Arrow compute (no Python row loop, no whole column in memory)
+    and returns (the sorted label names, the int32 code of each row's label in them); the
+    messages are those of the in-memory reader."""
     import pyarrow as pa
     import pyarrow.compute as pc
     text_col, label_col = config.data.text_column, config.data.label_column
-    data_lib.check_header(table, config, locate(0)[0])
-    texts = column_array(table, text_col)
-    if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
-        where, line = locate(0)
-        value = texts[0].as_py()
-        raise InputDataError(f"The text field {text_col!r} of this row holds "
-                             f"{type(value).__name__} {value!r:.60}, not a string. Write it as a "
-                             f"string, or fix or drop that row.",
-                             path=where, line=line, column=text_col)
-    if texts.null_count:
-        where, line = locate(pc.index(pc.is_null(texts), True).as_py())
-        raise InputDataError(f"The text field {text_col!r} of this row holds null, not a string. "
-                             f"Write it as a string, or fix or drop that row.",
-                             path=where, line=line, column=text_col)
-    labels = pc.cast(column_array(table, label_col), pa.string())
-    empty = pc.or_kleene(pc.is_null(labels),
-                         pc.equal(pc.utf8_trim_whitespace(labels.fill_null("")), ""))
-    if pc.any(empty).as_py():
-        where, line = locate(pc.index(empty, True).as_py())
-        raise InputDataError("This row has no label. Fill in or drop that row.",
-                             path=where, line=line, column=label_col)
-    encoded = pc.dictionary_encode(labels.combine_chunks())
-    names = encoded.dictionary.to_pylist()
+    with pa.OSFile(files[0]) as source:
+        schema = pa.ipc.open_stream(source).schema
+    data_lib.check_header(_Header(num_rows, schema.names), config, locate(0)[0])
+    text_type = schema.field(text_col).type
+    strings = pa.types.is_string(text_type) or pa.types.is_large_string(text_type)
+    codes = np.empty(num_rows, dtype=np.int32)
+    index, start = {}, 0
+    for batch in record_batches(files, [text_col, label_col]):
+        texts, count = batch.column(text_col), batch.num_rows
+        if not count:
+            continue
+        if not strings:
+            where, line = locate(start)
+            value = texts[0].as_py()
+            raise InputDataError(f"The text field {text_col!r} of this row holds "
+                                 f"{type(value).__name__} {value!r:.60}, not a string. Write it "
+                                 f"as a string, or fix or drop that row.",
+                                 path=where, line=line, column=text_col)
+        if texts.null_count:
+            where, line = locate(start + pc.index(pc.is_null(texts), True).as_py())
+            raise InputDataError(f"The text field {text_col!r} of this row holds null, not a "
+                                 f"string. Write it as a string, or fix or drop that row.",
+                                 path=where, line=line, column=text_col)
+        labels = pc.cast(batch.column(label_col), pa.string())
+        empty = pc.or_kleene(pc.is_null(labels),
+                             pc.equal(pc.utf8_trim_whitespace(labels.fill_null("")), ""))
+        if pc.any(empty).as_py():
+            where, line = locate(start + pc.index(empty, True).as_py())
+            raise InputDataError("This row has no label. Fill in or drop that row.",
+                                 path=where, line=line, column=label_col)
+        encoded = pc.dictionary_encode(labels)
+        to_code = np.asarray([index.setdefault(name, len(index))
+                              for name in encoded.dictionary.to_pylist()], dtype=np.int32)
+        codes[start:start + count] = to_code[encoded.indices.to_numpy(zero_copy_only=False)]
+        start += count
+    if start != num_rows:
+        raise InputDataError(f"The Arrow cache of {files[0]} holds {start} rows, not the "
+                             f"{num_rows} `datasets` recorded. Delete the datasets cache and run "
+                             f"again.")
+    names = list(index)
     # Codes in sorted-name order, so that index code splits class by class as the in-memory
     # reader does with the names.
     order = np.argsort(np.asarray(names, dtype=object).astype(str), kind="stable")
     rank = np.empty(len(names), dtype=np.int32)
     rank[order] = np.arange(len(names), dtype=np.int32)
-    return [names[i] for i in order], rank[encoded.indices.to_numpy(zero_copy_only=False)]
+    np.take(rank, codes, out=codes)
+    return [names[i] for i in order], codes
 
 
 def read_dataset(config):
@@ -149,7 +184,7 @@ def read_dataset(config):
 def read_arrow_dataset(config, given):
     """Reads split files or one pooled file (`given`: split or "all" -> file pattern) into an
     `ArrowTextDataset`: the same splits, labels, caps and fingerprint as `data.read_dataset`,
-    with the texts left in the Arrow tables."""
+    with the texts left in the Arrow files."""
     data = config.data
     tables, files = {}, []
     for split, pattern in given.items():
@@ -161,11 +196,11 @@ def read_arrow_dataset(config, given):
                                  "json or parquet.", path=split_files[0])
         # JSON lines go through the json builder: the in-memory reader's line-by-line parse
         # would hold every row.
-        table = data_lib.load_files(split_files, "json" if fmt == "jsonl" else fmt,
-                                    data.delimiter, text_columns=[data.text_column])
+        arrow_files, num_rows = prepare_files(split_files, "json" if fmt == "jsonl" else fmt,
+                                              data.delimiter, text_columns=[data.text_column])
         locate = data_lib.row_locator(split_files, fmt, True, data.delimiter)
-        names, codes = check_columns(table, config, locate)
-        tables[split] = (table, np.asarray(names, dtype=object), codes)
+        names, codes = check_columns(arrow_files, num_rows, config, locate)
+        tables[split] = (arrow_files, np.asarray(names, dtype=object), codes)
         files += split_files
     if "train" not in tables and "all" not in tables:
         raise InputDataError("No train split was found. Give data.train, data.path or a source "
@@ -173,16 +208,16 @@ def read_arrow_dataset(config, given):
     pool_name = "all" if "all" in tables else "train"
     missing = [s for s in data_lib.SPLITS if s not in tables and s != pool_name
                and data.split_fractions.get(s, 0) > 0]
-    rows = {s: (tables[s][0], np.arange(tables[s][0].num_rows), tables[s][1], tables[s][2])
+    rows = {s: (tables[s][0], np.arange(len(tables[s][2])), tables[s][1], tables[s][2])
             for s in data_lib.SPLITS if s in tables}
     if pool_name == "all" or missing:
-        table, names, codes = tables[pool_name]
+        arrow_files, names, codes = tables[pool_name]
         split_names = ["train"] + missing if pool_name == "train" else \
             [s for s in data_lib.SPLITS if data.split_fractions.get(s, 0) > 0]
         cut = data_lib._stratified_split(codes, data.split_fractions, data.split_seed,
                                          split_names)
         for name, idx in cut.items():
-            rows[name] = (table, idx, names, codes[idx])
+            rows[name] = (arrow_files, idx, names, codes[idx])
     if "train" not in rows or not len(rows["train"][1]):
         raise InputDataError("The train split is empty. Give more examples or larger "
                              "data.split_fractions.train.")
@@ -191,7 +226,7 @@ def read_arrow_dataset(config, given):
         sorted(str(n) for n in train_names[np.unique(train_codes)])
     index = {name: i for i, name in enumerate(label_names)}
     splits = {}
-    for split, (table, idx, names, codes) in rows.items():
+    for split, (arrow_files, idx, names, codes) in rows.items():
         present = [str(n) for n in names[np.unique(codes)]] if len(codes) else []
         unknown = sorted(set(present) - set(index))
         if unknown:
@@ -200,7 +235,7 @@ def read_arrow_dataset(config, given):
                                  f"or list every label in data.labels.", column=data.label_column)
         to_id = np.asarray([index.get(str(n), -1) for n in names], dtype=np.int64)
         keep = data_lib.cap_split(len(idx), data.max_examples, data.split_seed)
-        splits[split] = {"text": ArrowColumn(table, data.text_column, idx[keep]),
+        splits[split] = {"text": ArrowColumn(arrow_files, data.text_column, idx[keep]),
                          "label": to_id[codes[keep]]}
     if len(label_names) < 2:
         raise InputDataError(f"Classification needs at least 2 labels; the train split has "
@@ -211,7 +246,7 @@ def read_arrow_dataset(config, given):
 
 
 class ArrowTextDataset(data_lib.TextDataset):
-    """A `TextDataset` whose texts stay in Arrow tables: each split is {"text": ArrowColumn,
+    """A `TextDataset` whose texts stay in Arrow files: each split is {"text": ArrowColumn,
     "label": int64 array}, and `to_tf` reads the texts batch by batch."""
 
     streamed = True

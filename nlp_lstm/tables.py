@@ -4,6 +4,7 @@ csv and tsv go through Hugging Face `datasets` with no NA detection (text is tex
 are parsed here, line by line, so that a field of the wrong type is reported with its line.
 """
 
+import contextlib
 import csv
 import json
 import os
@@ -59,6 +60,33 @@ def load_files(files, fmt, delimiter, column_names=None, text_columns=()):
     (pandas would turn NA, null, None, nan and empty cells into NaN) and the `text_columns`
     stay strings even when they look like numbers: text is text."""
     import datasets
+    builder, kwargs = _builder_arguments(files, fmt, delimiter, column_names, text_columns)
+    if fmt == "jsonl":
+        return _read_json_lines(files)
+    with _parse_errors(fmt, files[0]):
+        return datasets.load_dataset(builder, data_files={"train": files}, split="train", **kwargs)
+
+
+def prepare_files(files, fmt, delimiter, text_columns=()):
+    """(the Arrow files `datasets` writes for `files`, their number of rows), read as
+    `load_files` reads them (jsonl through the json builder), without opening the table: a
+    `datasets.Dataset` memory-maps its files, and the pages it touches count in the resident
+    size of the process. The Arrow files are IPC streams in row order, one per shard."""
+    import datasets
+    from datasets.naming import filenames_for_dataset_split
+    builder_name, kwargs = _builder_arguments(files, fmt, delimiter, None, text_columns)
+    with _parse_errors(fmt, files[0]):
+        builder = datasets.load_dataset_builder(builder_name, data_files={"train": files},
+                                                **kwargs)
+        builder.download_and_prepare()
+    split = builder.info.splits["train"]
+    paths = filenames_for_dataset_split(builder.cache_dir, builder.dataset_name, "train",
+                                        "arrow", split.shard_lengths)
+    return paths, split.num_examples
+
+
+def _builder_arguments(files, fmt, delimiter, column_names, text_columns):
+    """(the `datasets` builder, its keyword arguments) that read `files`; checks the files."""
     for f in files:
         check_text_file(f)
     kwargs = {}
@@ -81,19 +109,23 @@ def load_files(files, fmt, delimiter, column_names=None, text_columns=()):
         # Keep quotes literal in TSV: review text often starts with a quote character.
         if fmt == "tsv":
             kwargs["quoting"] = 3
-    if fmt == "jsonl":
-        return _read_json_lines(files)
+    return builder, kwargs
+
+
+@contextlib.contextmanager
+def _parse_errors(fmt, path):
+    """Turns the errors of a `datasets` parser into an InputDataError naming `path`."""
     try:
-        return datasets.load_dataset(builder, data_files={"train": files}, split="train", **kwargs)
+        yield
     except (ValueError, TypeError, KeyError, OSError) as err:
         raise InputDataError(f"Cannot parse it as {fmt}: {err}. Check data.format and "
-                             f"data.delimiter.", path=files[0]) from err
+                             f"data.delimiter.", path=path) from err
     except Exception as err:  # datasets wraps parser errors in its own DatasetGenerationError
         if type(err).__name__ != "DatasetGenerationError":
             raise
         cause = err.__cause__ or err
         raise InputDataError(f"Cannot parse it as {fmt}: {cause}. Check data.format and "
-                             f"data.delimiter.", path=files[0]) from err
+                             f"data.delimiter.", path=path) from err
 
 
 class _Rows:

@@ -115,3 +115,68 @@ def test_a_tiny_streamed_classification_run_trains_end_to_end(tiny, tmp_path):
     assert sorted(p.name.split("-")[0] for p in (run_dir / "token_ids").iterdir()) == \
         ["test", "train", "validation"]
     assert result.manifest["data"]["leakage"]["sample"] > 0
+
+
+def _forbid_memory_maps(monkeypatch):
+    """Makes building a `datasets.Dataset` or memory-mapping a file raise."""
+    import datasets
+    import pyarrow as pa
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a memory-mapped table was built")
+
+    monkeypatch.setattr(pa, "memory_map", forbidden)
+    monkeypatch.setattr(datasets.Dataset, "__init__", forbidden)
+    monkeypatch.setattr(datasets, "load_dataset", forbidden)
+
+
+def test_streaming_never_builds_or_maps_the_arrow_table(tmp_path, monkeypatch):
+    corpus = write_tiny_tsv(tmp_path / "tiny.tsv", repeats=10)
+    expected = data_lib.read_dataset(load_config(write_pipeline(tmp_path, corpus),
+                                                 overrides=["data.streaming=never"]))
+    _forbid_memory_maps(monkeypatch)
+    for _ in range(2):  # the first read writes the Arrow files, the second reuses them
+        streamed = arrow_data.read_dataset(_config(write_pipeline(tmp_path, corpus)))
+        task = build_pipeline(_config(write_pipeline(tmp_path, corpus))).task
+        task.data = streamed
+        assert task.leakage_units()[0]["train"]
+        for split, part in streamed.splits.items():
+            assert [t for b in part["text"].batches(5) for t in b] == \
+                expected.splits[split]["text"]
+            assert part["text"][3:0:-1] == expected.splits[split]["text"][3:0:-1]
+        assert streamed.fingerprint == expected.fingerprint
+
+
+class _SmallBatches:
+    """An Arrow stream reader whose record batches are re-sliced into batches of 7 rows."""
+
+    def __init__(self, reader):
+        self.reader, self.schema = reader, reader.schema
+
+    def __iter__(self):
+        for batch in self.reader:
+            for start in range(0, batch.num_rows, 7):
+                yield batch.slice(start, 7)
+
+
+def test_label_codes_and_texts_are_the_same_across_record_batches(tmp_path, monkeypatch):
+    import pyarrow as pa
+    corpus = write_tiny_tsv(tmp_path / "tiny.tsv", repeats=10)
+    lines = corpus.read_text(encoding="utf-8").splitlines()
+    # The labels first appear in another order than sorted, and a third class comes last.
+    lines[1:] = lines[:0:-1] + [f"an odd one {i}\tneutral" for i in range(20)]
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path = write_pipeline(tmp_path, corpus)
+    in_memory = data_lib.read_dataset(load_config(path, overrides=["data.streaming=never"]))
+    whole = arrow_data.read_dataset(_config(path))  # also writes the Arrow files
+    real_stream = pa.ipc.open_stream
+    monkeypatch.setattr(pa.ipc, "open_stream", lambda source, options=None: _SmallBatches(
+        real_stream(source, options=options)))
+    assert sum(1 for _ in arrow_data.record_batches(
+        whole.splits["train"]["text"].files, ["label"])) > 10
+    streamed = arrow_data.read_dataset(_config(path))
+    assert streamed.label_names == in_memory.label_names == ["negative", "neutral", "positive"]
+    assert streamed.fingerprint == in_memory.fingerprint
+    for split, part in streamed.splits.items():
+        np.testing.assert_array_equal(part["label"], in_memory.splits[split]["label"])
+        assert part["text"][0:len(part["text"])] == in_memory.splits[split]["text"]
