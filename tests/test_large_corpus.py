@@ -180,3 +180,71 @@ def test_label_codes_and_texts_are_the_same_across_record_batches(tmp_path, monk
     for split, part in streamed.splits.items():
         np.testing.assert_array_equal(part["label"], in_memory.splits[split]["label"])
         assert part["text"][0:len(part["text"])] == in_memory.splits[split]["text"]
+
+
+RSS_SCRIPT = r"""
+import json, os, sys
+from pathlib import Path
+from nlp_lstm import arrow_data
+from nlp_lstm.config import load_config
+
+def status():
+    with open("/proc/self/status") as handle:
+        fields = dict(line.split(":", 1) for line in handle)
+    return {key: int(fields[key].split()[0]) * 1024 for key in ("VmHWM", "RssAnon", "RssFile")}
+
+def read(path):
+    data = arrow_data.read_dataset(load_config(path, overrides=["data.streaming=always"]))
+    rows = sum(len(b) for part in data.splits.values() for b in part["text"].batches())
+    return data, rows
+
+read(sys.argv[1])  # the code and libraries are paged in before the measurement
+with open("/proc/self/clear_refs", "w") as handle:
+    handle.write("5")  # resets VmHWM to the current RSS
+before = status()
+data, rows = read(sys.argv[2])
+after = status()
+arrow = Path(os.environ["HF_DATASETS_CACHE"]).glob("**/*.arrow")
+print("RESULT " + json.dumps({"before": before, "after": after, "rows": rows,
+                              "arrow_bytes": sum(f.stat().st_size for f in arrow)}))
+"""
+
+
+def _write_rss_corpus(path, num_lines):
+    """A TSV of `num_lines` rows of 24 words from a 5,000-word vocabulary, two labels."""
+    rng = np.random.default_rng(0)
+    words = np.asarray([f"word{i:04d}" for i in range(5000)])
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("text\tlabel\n")
+        for _ in range(num_lines // 50_000):
+            picks = words[rng.integers(0, len(words), (50_000, 24))]
+            labels = np.where(rng.random(50_000) < 0.5, "positive", "negative")
+            handle.write("".join(f"{' '.join(row)}\t{label}\n"
+                                 for row, label in zip(picks, labels)))
+    return path
+
+
+@pytest.mark.slow
+def test_reading_a_large_corpus_keeps_no_file_pages_resident(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    small = write_pipeline(tmp_path, write_tiny_tsv(tmp_path / "tiny.tsv", repeats=10))
+    (tmp_path / "large").mkdir()
+    large = write_pipeline(tmp_path / "large",
+                           _write_rss_corpus(tmp_path / "large" / "large.tsv", 1_500_000))
+    root = Path(__file__).resolve().parents[1]
+    output = subprocess.run(
+        [sys.executable, "-c", RSS_SCRIPT, str(small), str(large)], check=True,
+        capture_output=True, text=True, cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root), "HF_DATASETS_CACHE": str(tmp_path / "hf")})
+    result = json.loads(output.stdout.split("RESULT ")[-1])
+    before, after, arrow_bytes = result["before"], result["after"], result["arrow_bytes"]
+    assert result["rows"] == 1_500_000 and arrow_bytes > 250e6
+    # A memory-mapped table keeps the pages it touched as RssFile; plain reads leave them in the
+    # page cache, outside the process.
+    assert after["RssFile"] - before["RssFile"] < 0.1 * arrow_bytes, result
+    # The peak holds record batches and a few bytes a row, not the corpus.
+    assert after["VmHWM"] - before["VmHWM"] < 0.5 * arrow_bytes, result
