@@ -103,13 +103,6 @@ def record_batches(files, columns):
             yield from pa.ipc.open_stream(source, options=options)
 
 
-class _Header:
-    """What `data.check_header` reads of a table: its row count and column names."""
-
-    def __init__(self, num_rows, column_names):
-        self.num_rows, self.column_names = num_rows, column_names
-
-
 def check_columns(files, num_rows, config, locate):
     """Checks the text and label columns of the Arrow files `files` (`num_rows` rows) record
     batch by record batch with Arrow compute (no Python row loop, no whole column in memory)
@@ -120,7 +113,7 @@ def check_columns(files, num_rows, config, locate):
     text_col, label_col = config.data.text_column, config.data.label_column
     with pa.OSFile(files[0]) as source:
         schema = pa.ipc.open_stream(source).schema
-    data_lib.check_header(_Header(num_rows, schema.names), config, locate(0)[0])
+    data_lib.check_header(num_rows, schema.names, config, locate(0)[0])
     text_type = schema.field(text_col).type
     strings = pa.types.is_string(text_type) or pa.types.is_large_string(text_type)
     codes = np.empty(num_rows, dtype=np.int32)

@@ -87,17 +87,18 @@ def sample_path(name, suffix, what):
     return path
 
 
-def check_header(table, config, path):
-    """Fails unless the table at `path` has rows and the text and label columns of `config`."""
+def check_header(num_rows, column_names, config, path):
+    """Fails unless the table at `path` (`num_rows` rows, its `column_names`) has rows and the
+    text and label columns of `config`."""
     text_col, label_col = config.data.text_column, config.data.label_column
-    if table.num_rows == 0:
+    if num_rows == 0:
         raise InputDataError("The file has a header but no examples. Add rows below the header.",
                              path=path)
     for col in (text_col, label_col):
-        if col not in table.column_names:
+        if col not in column_names:
             key = "text_column" if col == text_col else "label_column"
             raise InputDataError(f"There is no column {col!r} (data.{key}). Available columns: "
-                                 f"{', '.join(table.column_names)}. Set data.{key} to one of them.",
+                                 f"{', '.join(column_names)}. Set data.{key} to one of them.",
                                  path=path, column=col)
 
 
@@ -105,7 +106,7 @@ def _columns(table, config, locate):
     """(texts, labels) of a table; `locate(row index)` gives (file, line) for errors."""
     text_col, label_col = config.data.text_column, config.data.label_column
     path = locate(0)[0]
-    check_header(table, config, path)
+    check_header(table.num_rows, table.column_names, config, path)
     texts, labels = table[text_col], table[label_col]
     for i, (t, y) in enumerate(zip(texts, labels)):
         if not isinstance(t, str):

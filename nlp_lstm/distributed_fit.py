@@ -87,8 +87,8 @@ def _apply_summed(optimizer):
     called in a replica context, and offers no switch to skip that. Called from a merge_call
     (a cross-replica context) it would skip the sum, but its update's `maybe_merge_call` then
     asks for a replica context that is not there (on CPUs, which use merge calls); so this one
-    instance's sum is replaced by the identity. The update itself (`extended.update` of each mirrored variable),
-    the schedule, weight decay and the step count are Keras' own.
+    instance's sum is replaced by the identity. The update itself (`extended.update` of each
+    mirrored variable), the schedule, weight decay and the step count are Keras' own.
     """
     if not callable(getattr(optimizer, "_all_reduce_sum_gradients", None)):
         raise TrainingError(f"This Keras ({keras.__version__}) has no optimizer "

@@ -152,15 +152,21 @@ def _after(checks, value):
         return tf.identity(value)
 
 
+def _assert_rows(count, name, limits):
+    """The assertion that the input `name` has at most max_batch_rows rows (`count`)."""
+    rows = limits["max_batch_rows"]
+    return tf.debugging.assert_less_equal(
+        count, rows, message=f"`{name}` has more than {rows} rows (limits.max_batch_rows of "
+                             f"this export); use smaller batches")
+
+
 def checked_texts(text, name, limits):
     """The string vector `text`, refused unless it has at most max_batch_rows rows of at most
     max_input_chars characters each."""
-    rows, most = limits["max_batch_rows"], limits["max_input_chars"]
+    most = limits["max_input_chars"]
     longest = tf.reduce_max(tf.concat([tf.strings.length(text, unit="UTF8_CHAR"), [0]], 0))
     return _after([
-        tf.debugging.assert_less_equal(
-            tf.size(text), rows, message=f"`{name}` has more than {rows} rows (limits."
-                                         f"max_batch_rows of this export); use smaller batches"),
+        _assert_rows(tf.size(text), name, limits),
         tf.debugging.assert_less_equal(
             longest, most, message=f"A `{name}` row has more than {most} characters (limits."
                                    f"max_input_chars of this export); shorten it"),
@@ -170,12 +176,8 @@ def checked_texts(text, name, limits):
 def checked_windows(history, name, limits):
     """The float tensor `history` [rows, L, columns], refused unless it has at most
     max_batch_rows rows and only finite values."""
-    rows = limits["max_batch_rows"]
     return _after([
-        tf.debugging.assert_less_equal(
-            tf.shape(history)[0], rows, message=f"`{name}` has more than {rows} rows (limits."
-                                                f"max_batch_rows of this export); use smaller "
-                                                f"batches"),
+        _assert_rows(tf.shape(history)[0], name, limits),
         tf.debugging.assert_equal(
             tf.reduce_all(tf.math.is_finite(history)), True,
             message=f"`{name}` holds a NaN or infinite value; fill it first"),

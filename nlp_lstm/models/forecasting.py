@@ -79,14 +79,19 @@ class _Forecaster(keras.Model):
         return (x - mean) / std * self.revin_weight + self.revin_bias, (mean, std)
 
     def denormalise(self, y, stats):
+        """The targets' forecast `y` back on the window's level and scale (RevIN's inverse)."""
         if stats is None:
             return y
-        mean, std = stats
-        pick = self.target_indices
-        weight = tf.gather(self.revin_weight, pick)
-        bias = tf.gather(self.revin_bias, pick)
-        return (y - bias) / (weight + 1e-10) * tf.gather(std, pick, axis=-1) \
-            + tf.gather(mean, pick, axis=-1)
+        bias = tf.gather(self.revin_bias, self.target_indices)
+        return self.rescale(y - bias, stats) + tf.gather(stats[0], self.target_indices, axis=-1)
+
+    def rescale(self, y, stats):
+        """`y` in the targets' RevIN scale back on the window's scale, not its level (a
+        residual); `y` itself without RevIN."""
+        if stats is None:
+            return y
+        weight = tf.gather(self.revin_weight, self.target_indices)
+        return y / (weight + 1e-10) * tf.gather(stats[1], self.target_indices, axis=-1)
 
     def get_config(self):
         config = super().get_config()
@@ -211,10 +216,7 @@ class LSTMForecaster(_Forecaster):
             y = tf.reshape(y, [batch, self.horizon, self.outputs_per_series])
         if self.skip is None:
             return self.denormalise(y, stats)
-        if stats is not None:  # the residual in the window's own scale, not its level
-            y = y / (tf.gather(self.revin_weight, self.target_indices) + 1e-10) \
-                * tf.gather(stats[1], self.target_indices, axis=-1)
-        return y + self.linear_forecast(history)
+        return self.rescale(y, stats) + self.linear_forecast(history)
 
     def linear_forecast(self, history):
         """The NLinear part: values [batch, L, channels] -> [batch, H, targets]."""

@@ -281,7 +281,7 @@ class ForecastingTask(Task):
     def describe_stages(self):
         w, calendar = self.windower, self.calendar
         features = "" if calendar is None else ", calendar features " + "+".join(
-            key for key in ("hour", "weekday", "month") if getattr(calendar, key))
+            key for key in calendar.config_keys if getattr(calendar, key))
         return f"stages: z-score of {len(self.scaler.mean)} columns{features}, " \
                f"L={w.input_length}, H={w.horizon}, stride {w.stride}"
 
@@ -467,7 +467,7 @@ class ForecastingTask(Task):
     def export_metadata(self):
         data, calendar = self.data, self.calendar
         switches = None if calendar is None else {key: getattr(calendar, key)
-                                                  for key in ("hour", "weekday", "month")}
+                                                  for key in calendar.config_keys}
         return {**super().export_metadata(), "signature": "forecast",
                 "signature_inputs": ["history"] + ([] if calendar is None else ["timestamps"]),
                 "calendar_features": switches,
