@@ -73,43 +73,107 @@ def _aligned_pairs(source_file, target_file):
 def _table_pairs(table, config, locate):
     """(sources, targets) of a table; `locate(row index)` gives (file, line) for errors."""
     data = config.data
-    path = locate(0)[0]
-    for key in ("source_column", "target_column"):
-        column = getattr(data, key)
-        if column not in table.column_names:
-            raise InputDataError(f"There is no column {column!r} (data.{key}). Available columns: "
-                                 f"{', '.join(table.column_names)}. Set data.{key} to one of them"
-                                 f" (or data.column_names for files without a header).",
-                                 path=path, column=column)
+    check_pair_header(table.column_names, data, locate(0)[0])
     sources, targets = table[data.source_column], table[data.target_column]
     for i, pair in enumerate(zip(sources, targets)):
         for column, value in zip((data.source_column, data.target_column), pair):
             if not isinstance(value, str) or not value.strip():
-                where, line = locate(i)
-                what = "no" if value is None or isinstance(value, str) else \
-                    f"{type(value).__name__}, not string,"
-                raise InputDataError(f"The field {column!r} has {what} text ({value!r:.60}). "
-                                     f"Fill in or drop that row.", path=where, line=line,
-                                     column=column)
+                raise field_error(column, value, *locate(i))
     return list(sources), list(targets)
 
 
+def check_pair_header(column_names, data, path):
+    """Fails unless `column_names` (of the table at `path`) hold the source and target columns
+    of `data` (DataConfig)."""
+    for key in ("source_column", "target_column"):
+        column = getattr(data, key)
+        if column not in column_names:
+            raise InputDataError(f"There is no column {column!r} (data.{key}). Available columns: "
+                                 f"{', '.join(column_names)}. Set data.{key} to one of them"
+                                 f" (or data.column_names for files without a header).",
+                                 path=path, column=column)
+
+
+def field_error(column, value, where, line):
+    """The InputDataError of a field `value` of `column` that is not a non-blank string."""
+    what = "no" if value is None or isinstance(value, str) else \
+        f"{type(value).__name__}, not string,"
+    return InputDataError(f"The field {column!r} has {what} text ({value!r:.60}). Fill in or "
+                          f"drop that row.", path=where, line=line, column=column)
+
+
 def _group_split(groups, fractions, seed, names):
-    """Indices per split from a seeded permutation of the distinct groups (a group never straddles)."""
+    """Indices per split from a seeded permutation of the distinct groups (a group never
+    straddles); the groups are all the distinct strings, sorted, held in memory."""
     distinct = sorted(set(groups))
-    order = np.random.RandomState(seed).permutation(len(distinct))
+    position = {group: i for i, group in enumerate(distinct)}
+    which = group_assignment(len(distinct), fractions, seed, names)[
+        np.asarray([position[group] for group in groups], dtype=np.int64)]
+    return {name: np.flatnonzero(which == i).astype(np.int64) for i, name in enumerate(names)}
+
+
+def group_assignment(num_groups, fractions, seed, names):
+    """The index in `names` of the split of each of `num_groups` sorted distinct groups: a seeded
+    permutation of the groups cut by `fractions` (the last split takes the rest)."""
+    order = np.random.RandomState(seed).permutation(num_groups)
     total = sum(fractions[n] for n in names)
-    assign, start = {}, 0
+    which, start = np.zeros(num_groups, dtype=np.int64), 0
     for i, name in enumerate(names):
-        take = len(distinct) - start if i == len(names) - 1 else \
-            int(round(len(distinct) * fractions[name] / total))
-        for j in order[start:start + take]:
-            assign[distinct[j]] = name
+        take = num_groups - start if i == len(names) - 1 else \
+            int(round(num_groups * fractions[name] / total))
+        which[order[start:start + take]] = i
         start += take
-    out = {name: [] for name in names}
-    for index, group in enumerate(groups):
-        out[assign[group]].append(index)
-    return {name: np.asarray(ix, dtype=np.int64) for name, ix in out.items()}
+    return which
+
+
+def split_files(data, key, pattern):
+    """(source files, target files) of line-aligned files per language (`{lang}` in
+    `pattern`), or (table files, None); `key` names the data key in errors."""
+    if not data.source_language:
+        return expand_files(pattern, key), None
+    if "{lang}" not in pattern:
+        raise InputDataError(f"data.{key}={pattern!r} has no {{lang}} placeholder. With "
+                             f"data.source_language, name the files like "
+                             f"train.{{lang}}.gz.", path=pattern)
+    source_files = expand_files(pattern.replace("{lang}", data.source_language), key)
+    target_files = expand_files(pattern.replace("{lang}", data.target_language), key)
+    if len(source_files) != len(target_files):
+        raise InputDataError(f"data.{key} matches {len(source_files)} source but "
+                             f"{len(target_files)} target files.", path=pattern)
+    return source_files, target_files
+
+
+def table_format(files, data):
+    """The format of the table `files` (data.format or the suffix); plain text is an error."""
+    fmt = file_format(files[0], data.format)
+    if fmt == "text":
+        raise InputDataError("A plain text file holds one side only. Give line-aligned "
+                             "files with data.source_language/target_language, or a "
+                             "table (tsv, csv, json, parquet).", path=files[0])
+    return fmt
+
+
+def pool_plan(parts, data):
+    """(the splits given as files, the pool's name or None, the splits cut from the pool) of
+    the parts read (split or "all" -> anything)."""
+    pool_name = "all" if "all" in parts else "train"
+    if pool_name not in parts:
+        raise InputDataError("No train split was found. Give data.train or data.path.")
+    missing = [s for s in SPLITS if s not in parts and s != pool_name
+               and data.split_fractions.get(s, 0) > 0]
+    given = {s: parts[s] for s in SPLITS if s in parts and s != "all"}
+    if pool_name != "all" and not missing:
+        return given, None, []
+    names = ["train"] + missing if pool_name == "train" else \
+        [s for s in SPLITS if data.split_fractions.get(s, 0) > 0]
+    return given, pool_name, names
+
+
+def check_train(splits):
+    """Fails when the train split (split -> (sources, targets)) is missing or empty."""
+    if "train" not in splits or not len(splits["train"][0]):
+        raise InputDataError("The train split is empty. Give more pairs or a larger "
+                             "data.split_fractions.train.")
 
 
 def read_parallel(config):
@@ -133,16 +197,8 @@ def read_parallel(config):
     parts, files = {}, []
     for split, pattern in given.items():
         key = "path" if split == "all" else split
-        if data.source_language:
-            if "{lang}" not in pattern:
-                raise InputDataError(f"data.{key}={pattern!r} has no {{lang}} placeholder. With "
-                                     f"data.source_language, name the files like "
-                                     f"train.{{lang}}.gz.", path=pattern)
-            source_files = expand_files(pattern.replace("{lang}", data.source_language), key)
-            target_files = expand_files(pattern.replace("{lang}", data.target_language), key)
-            if len(source_files) != len(target_files):
-                raise InputDataError(f"data.{key} matches {len(source_files)} source but "
-                                     f"{len(target_files)} target files.", path=pattern)
+        source_files, target_files = split_files(data, key, pattern)
+        if target_files is not None:
             sources, targets = [], []
             for s_file, t_file in zip(source_files, target_files):
                 s_lines, t_lines = _aligned_pairs(s_file, t_file)
@@ -150,34 +206,20 @@ def read_parallel(config):
                 targets += t_lines
             files += source_files + target_files
         else:
-            split_files = expand_files(pattern, key)
-            fmt = file_format(split_files[0], data.format)
-            if fmt == "text":
-                raise InputDataError("A plain text file holds one side only. Give line-aligned "
-                                     "files with data.source_language/target_language, or a "
-                                     "table (tsv, csv, json, parquet).", path=split_files[0])
-            table = load_files(split_files, fmt, data.delimiter, data.column_names,
+            fmt = table_format(source_files, data)
+            table = load_files(source_files, fmt, data.delimiter, data.column_names,
                                [data.source_column, data.target_column])
             sources, targets = _table_pairs(table, config, row_locator(
-                split_files, fmt, not data.column_names, data.delimiter))
-            files += split_files
+                source_files, fmt, not data.column_names, data.delimiter))
+            files += source_files
         parts[split] = (sources, targets)
-    pool_name = "all" if "all" in parts else "train"
-    if pool_name not in parts:
-        raise InputDataError("No train split was found. Give data.train or data.path.")
-    missing = [s for s in SPLITS if s not in parts and s != pool_name
-               and data.split_fractions.get(s, 0) > 0]
-    splits = {s: parts[s] for s in SPLITS if s in parts and s != "all"}
-    if pool_name == "all" or missing:
+    splits, pool_name, names = pool_plan(parts, data)
+    if pool_name:
         sources, targets = parts[pool_name]
-        names = ["train"] + missing if pool_name == "train" else \
-            [s for s in SPLITS if data.split_fractions.get(s, 0) > 0]
         cut = _group_split(sources, data.split_fractions, data.split_seed, names)
         for name, idx in cut.items():
             splits[name] = ([sources[i] for i in idx], [targets[i] for i in idx])
-    if not splits.get("train") or not splits["train"][0]:
-        raise InputDataError("The train split is empty. Give more pairs or a larger "
-                             "data.split_fractions.train.")
+    check_train(splits)
     encoded = {}
     for split, (sources, targets) in splits.items():
         keep = cap_split(len(sources), data.max_examples, data.split_seed)

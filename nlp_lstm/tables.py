@@ -67,14 +67,15 @@ def load_files(files, fmt, delimiter, column_names=None, text_columns=()):
         return datasets.load_dataset(builder, data_files={"train": files}, split="train", **kwargs)
 
 
-def prepare_files(files, fmt, delimiter, text_columns=()):
+def prepare_files(files, fmt, delimiter, text_columns=(), column_names=None):
     """(the Arrow files `datasets` writes for `files`, their number of rows), read as
-    `load_files` reads them (jsonl through the json builder), without opening the table: a
+    `load_files` reads them (jsonl through the json builder; "text": one row a line, in a
+    column "text"), without opening the table: a
     `datasets.Dataset` memory-maps its files, and the pages it touches count in the resident
     size of the process. The Arrow files are IPC streams in row order, one per shard."""
     import datasets
     from datasets.naming import filenames_for_dataset_split
-    builder_name, kwargs = _builder_arguments(files, fmt, delimiter, None, text_columns)
+    builder_name, kwargs = _builder_arguments(files, fmt, delimiter, column_names, text_columns)
     with _parse_errors(fmt, files[0]):
         builder = datasets.load_dataset_builder(builder_name, data_files={"train": files},
                                                 **kwargs)
