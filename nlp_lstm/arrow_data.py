@@ -17,8 +17,12 @@ ids are saved as batches in `NUM_SHARDS` shards (batch i in shard i mod NUM_SHAR
 reads the shards in a seeded order, interleaved, through a shuffle buffer.
 """
 
+import hashlib
+import json
+import logging
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +31,10 @@ from nlp_lstm import data as data_lib
 from nlp_lstm.errors import InputDataError
 from nlp_lstm.tables import prepare_files
 
+logger = logging.getLogger(__name__)
 READ_BATCH = 4096
+# Streamed corpora cache their token ids in this folder of the run directory.
+TOKEN_IDS_DIR = "token_ids"
 NUM_SHARDS = 64
 INTERLEAVE = 8
 
@@ -70,8 +77,11 @@ class ArrowColumn:
 
     def sample(self, limit, seed):
         """A seeded sample of at most `limit` texts, in file order (all when fewer)."""
-        keep = data_lib.cap_split(len(self), limit, seed)
-        return ArrowColumn(self.files, self.column, self.indices[keep])
+        return self.subset(data_lib.cap_split(len(self), limit, seed))
+
+    def subset(self, positions):
+        """The rows at `positions` (sorted positions into this column) as an ArrowColumn."""
+        return ArrowColumn(self.files, self.column, self.indices[positions])
 
     def batches(self, size=READ_BATCH):
         """Lists of at most `size` texts, in index order, read from the Arrow files."""
@@ -275,7 +285,8 @@ def text_dataset(column, labels):
 
 def cached_ids(make, path):
     """Unbatched (ids, label) rows of the batches saved at `path`, written first from `make()`
-    (a dataset of (ragged ids, labels) batches) when missing.
+    (a dataset of (ragged ids, labels) batches, or for translation (ragged source ids, ragged
+    target ids)) when missing.
 
     The batches are written into a temporary folder that is renamed when complete, so a killed
     process leaves no half-written cache; a resumed run loads what an earlier process wrote.
@@ -285,11 +296,13 @@ def cached_ids(make, path):
     return _rows(_load(path))
 
 
-def cached_lengths(make, path):
+def cached_lengths(make, path, component=0):
     """The lengths of the rows cached at `path` (written first from `make()` when missing), read
-    per batch, in the order of the shards."""
+    per batch, in the order of the shards: of the ids, or of the ragged `component` of each
+    element (translation: 0 the source, 1 the target)."""
     _write_once(make, path)
-    parts = list(_load(path).map(lambda ids, label: ids.row_lengths()).as_numpy_iterator())
+    parts = list(_load(path).map(lambda *element: element[component].row_lengths())
+                 .as_numpy_iterator())
     return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
 
@@ -328,6 +341,17 @@ def shuffled_ids(path, buffer_size, seed, epoch):
 
     return _rows(_load(path, reader)).shuffle(buffer_size, seed=order_seed,
                                               reshuffle_each_iteration=False)
+
+
+def ids_cache_path(task, split, *key):
+    """Where a streamed split's token ids are cached: under `task.cache_dir` (the run
+    directory's token ids folder; a new temporary folder when the task runs outside one), keyed
+    by the data fingerprint and `key` (what else the ids depend on: the stages, the vocabulary)."""
+    if task.cache_dir is None:
+        task.cache_dir = Path(tempfile.mkdtemp(prefix="nlp_lstm-token-ids-"))
+        logger.info("token ids cached in %s (no run directory)", task.cache_dir)
+    digest = hashlib.sha256(json.dumps([task.data.fingerprint, *key], sort_keys=True).encode())
+    return Path(task.cache_dir) / f"{split}-{digest.hexdigest()[:16]}"
 
 
 def remove_stale(directory):

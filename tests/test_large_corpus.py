@@ -12,7 +12,7 @@ from nlp_lstm import data as data_lib
 from nlp_lstm.config import load_config
 from nlp_lstm.errors import InputDataError
 from nlp_lstm.pipeline import build_pipeline
-from tests.testing import write_pipeline, write_tiny_tsv
+from tests.testing import forbid_memory_maps, write_pipeline, write_tiny_tsv
 
 
 @pytest.fixture()
@@ -117,24 +117,11 @@ def test_a_tiny_streamed_classification_run_trains_end_to_end(tiny, tmp_path):
     assert result.manifest["data"]["leakage"]["sample"] > 0
 
 
-def _forbid_memory_maps(monkeypatch):
-    """Makes building a `datasets.Dataset` or memory-mapping a file raise."""
-    import datasets
-    import pyarrow as pa
-
-    def forbidden(*args, **kwargs):
-        raise AssertionError("a memory-mapped table was built")
-
-    monkeypatch.setattr(pa, "memory_map", forbidden)
-    monkeypatch.setattr(datasets.Dataset, "__init__", forbidden)
-    monkeypatch.setattr(datasets, "load_dataset", forbidden)
-
-
 def test_streaming_never_builds_or_maps_the_arrow_table(tmp_path, monkeypatch):
     corpus = write_tiny_tsv(tmp_path / "tiny.tsv", repeats=10)
     expected = data_lib.read_dataset(load_config(write_pipeline(tmp_path, corpus),
                                                  overrides=["data.streaming=never"]))
-    _forbid_memory_maps(monkeypatch)
+    forbid_memory_maps(monkeypatch)
     for _ in range(2):  # the first read writes the Arrow files, the second reuses them
         streamed = arrow_data.read_dataset(_config(write_pipeline(tmp_path, corpus)))
         task = build_pipeline(_config(write_pipeline(tmp_path, corpus))).task

@@ -42,6 +42,20 @@ def write_pipeline(directory, data_path, extra=""):
     return path
 
 
+def forbid_memory_maps(monkeypatch):
+    """Makes building a `datasets.Dataset` or memory-mapping a file raise (streamed reads must
+    do neither)."""
+    import datasets
+    import pyarrow as pa
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a memory-mapped table was built")
+
+    monkeypatch.setattr(pa, "memory_map", forbidden)
+    monkeypatch.setattr(datasets.Dataset, "__init__", forbidden)
+    monkeypatch.setattr(datasets, "load_dataset", forbidden)
+
+
 def _to_list(value):
     if isinstance(value, tf.RaggedTensor):
         return value.to_list()

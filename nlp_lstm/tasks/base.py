@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nlp_lstm import export, inputs, leakage, rundir, training
+from nlp_lstm import arrow_data, export, inputs, leakage, rundir, training
 from nlp_lstm.errors import ConfigError, InputDataError, RunDirError
 from nlp_lstm.limits import export_limits, task_limits
 from nlp_lstm.models import MODELS, check_cudnn, cudnn_report
@@ -62,6 +62,7 @@ class Task:
         self.model = None
         self.embedding_coverage = None
         self._lengths = None
+        self.cache_dir = None  # a streamed corpus' token ids folder (`arrow_data.ids_cache_path`)
 
     @classmethod
     def from_config(cls, config):
@@ -253,7 +254,10 @@ class Task:
               **fit_options):
         """Trains `self.model` with the run's callbacks; `fit_options` go to `training.fit`
         (the tuner passes its epochs and verbosity). Under a tf.distribute `strategy` (the model
-        built in its scope) the custom loop of `distributed_fit` trains instead."""
+        built in its scope) the custom loop of `distributed_fit` trains instead. A streamed
+        corpus caches its token ids in RUN_DIR/token_ids."""
+        self.cache_dir = Path(run_dir) / arrow_data.TOKEN_IDS_DIR
+        arrow_data.remove_stale(self.cache_dir)
         if strategy is not None:
             return self._train_distributed(run_dir, extra_callbacks, strategy, resume_source,
                                            **fit_options)
