@@ -1,6 +1,7 @@
 """Corpora larger than memory (data.streaming=always), on corpora small enough for CI.
 
-Only classification streams so far; translation and generation still read into memory.
+Classification here; translation in tests/test_large_corpus_translation.py. Generation still
+reads into memory.
 """
 
 import numpy as np

@@ -6,6 +6,10 @@ sources are truncated, and both counts are reported. Batches are bucketed by sou
 right-padded, so the encoder LSTMs keep the cuDNN kernel. Evaluation decodes with the very
 module that the SavedModel serves (`Translator`), and scores it with sacreBLEU and chrF. The
 start, end and padding ids come from the target vocabulary.
+
+A streamed corpus (`data.streaming`) keeps its pairs in Arrow files and its ids on disk (see
+`arrow_parallel`); evaluation holds an eval split's sources, references and translations (for
+sacreBLEU and translations_SPLIT.tsv): cap large eval splits with data.max_examples.
 """
 
 import csv
@@ -16,12 +20,13 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from nlp_lstm import inputs, plots, rundir
+from nlp_lstm import arrow_data, arrow_parallel, inputs, plots, rundir
+from nlp_lstm.data import cap_split
 from nlp_lstm.decoding import beam_search, greedy_decode
 from nlp_lstm.errors import ConfigError, ExportError
 from nlp_lstm.limits import DEFAULT_LIMITS, check_option, check_texts, checked_option, checked_texts, task_limits
 from nlp_lstm.models.losses import MaskedSequenceLoss, MaskedTokenAccuracy
-from nlp_lstm.parallel_data import read_pair_file, read_parallel
+from nlp_lstm.parallel_data import read_pair_file
 from nlp_lstm.preprocessor import Preprocessor, build_stages, check_stage_chain
 from nlp_lstm.tasks.base import Predictor, Task, as_text_list, predict_batches, register_task
 
@@ -241,7 +246,7 @@ class TranslationTask(Task):
                                   f"its default. Lower {key} or raise the limit.")
 
     def read_data(self):
-        return read_parallel(self.config)
+        return arrow_parallel.read_parallel(self.config)
 
     def read_file(self, path):
         self.data, self._ids, self._lengths = read_pair_file(path, self.config), {}, None
@@ -257,10 +262,19 @@ class TranslationTask(Task):
                 + ("" if self.config.shared_vocabulary else " (separate)")
                 + f"; {dropped} train pairs over the length limits dropped")
 
+    def adapt_pairs(self):
+        """(source, target) string batches of the train pairs the stages adapt on: all, or when
+        there are more than `data.vocabulary_sample`, a seeded sample of that many (file order)."""
+        data, part = self.config.data, self.data.splits["train"]
+        if getattr(self.data, "streamed", False):
+            return arrow_parallel.sampled_pairs(part, data.vocabulary_sample, data.split_seed)
+        keep = cap_split(len(part["source"]), data.vocabulary_sample, data.split_seed)
+        return tuple(tf.data.Dataset.from_tensor_slices(tf.constant(
+            [part[side][i] for i in keep], tf.string)).batch(inputs.TOKENIZE_BATCH)
+            for side in ("source", "target"))
+
     def adapt(self):
-        train = self.data.to_tf("train")
-        sources = train.map(lambda ex: ex["source"]).batch(inputs.TOKENIZE_BATCH)
-        targets = train.map(lambda ex: ex["target"]).batch(inputs.TOKENIZE_BATCH)
+        sources, targets = self.adapt_pairs()
         if self.target_preprocessor is self.preprocessor:
             self.preprocessor.adapt(sources.concatenate(targets))
         else:
@@ -304,6 +318,8 @@ class TranslationTask(Task):
 
     def train_lengths(self):
         """Source lengths of the kept train pairs."""
+        if self._lengths is None and getattr(self.data, "streamed", False):
+            self._lengths = arrow_parallel.train_lengths(self)
         if self._lengths is None:
             sources, _ = self.pairs("train", training=True)
             self._lengths = np.fromiter(map(len, sources), np.int64, len(sources))
@@ -312,18 +328,21 @@ class TranslationTask(Task):
     def datasets(self, split, training=False, counter=None):
         """((source, decoder input), decoder target) batches, bucketed by source length."""
         target = self.target_preprocessor.special_ids
-        sources, targets = self.pairs(split, training)
-        ragged = lambda rows: tf.RaggedTensor.from_row_lengths(  # noqa: E731
-            np.concatenate(rows + [np.zeros(0, np.int64)]), [len(r) for r in rows])
-        dataset = tf.data.Dataset.from_tensor_slices((ragged(sources), ragged(targets)))
         start = tf.constant([target["start"]], tf.int64)
         end = tf.constant([target["end"]], tf.int64)
-        dataset = dataset.map(lambda s, t: (s, tf.concat([start, t], 0), tf.concat([t, end], 0)))
-        dataset = dataset.cache()
-        if training:
-            dataset = inputs.shuffled_per_epoch(
-                dataset, min(self.config.train.shuffle_buffer, max(len(sources), 1)),
-                self.config.seed)
+        with_ends = lambda s, t: (s, tf.concat([start, t], 0), tf.concat([t, end], 0))  # noqa
+        if getattr(self.data, "streamed", False):
+            dataset = arrow_parallel.streamed_pairs(self, split, training).map(with_ends)
+        else:
+            sources, targets = self.pairs(split, training)
+            ragged = lambda rows: tf.RaggedTensor.from_row_lengths(  # noqa: E731
+                np.concatenate(rows + [np.zeros(0, np.int64)]), [len(r) for r in rows])
+            dataset = tf.data.Dataset.from_tensor_slices((ragged(sources), ragged(targets)))
+            dataset = dataset.map(with_ends).cache()
+            if training:
+                dataset = inputs.shuffled_per_epoch(
+                    dataset, min(self.config.train.shuffle_buffer, max(len(sources), 1)),
+                    self.config.seed)
         boundaries = self.boundaries()
         sizes = self.train_batch_sizes() if training else self.eval_batch_sizes()
         pad = tf.constant(target["pad"], tf.int64)
@@ -337,6 +356,10 @@ class TranslationTask(Task):
         if counter is not None:
             dataset = dataset.map(lambda s, d, t: (counter.count(s, d, pad) + (t,)))
         return dataset.map(lambda s, d, t: ((s, d), t)).prefetch(inputs.AUTOTUNE)
+
+    def ids_path(self, split):
+        """Where a streamed split's token ids are cached (`arrow_parallel.ids_path`)."""
+        return arrow_parallel.ids_path(self, split)
 
     # -- model -----------------------------------------------------------------------------------
     def model_arguments(self):
@@ -398,13 +421,14 @@ class TranslationTask(Task):
 
     def evaluate(self, run_dir, splits=None):
         run_dir = Path(run_dir)
+        self.cache_dir = run_dir / arrow_data.TOKEN_IDS_DIR
         translator = self.serving_module()
         beam = self.config.evaluate.beam_size
         metrics = {}
         for split in splits or self.config.evaluate.splits:
             if not self.has_split(split):
                 continue
-            part = self.data.splits[split]
+            part = arrow_parallel.split_texts(self.data.splits[split])
             nats, tokens = self.token_perplexity(split)
             hypotheses = self.translate(part["source"], beam, translator=translator)
             greedy = hypotheses if beam <= 1 else self.translate(part["source"], 1,
