@@ -97,6 +97,18 @@ def num_workers(strategy):
                if name != "ps")
 
 
+def describe(strategy):
+    """{"strategy", "workers", "replicas", "cluster"} of a run, for its manifest (None: one
+    device, `model.fit`)."""
+    if strategy is None:
+        return {"strategy": "one_device", "workers": 1, "replicas": 1}
+    resolver = getattr(strategy.extended, "_cluster_resolver", None)
+    cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    return {"strategy": "multi_worker" if cluster else "mirrored",
+            "workers": num_workers(strategy), "replicas": int(strategy.num_replicas_in_sync),
+            **({"cluster": cluster} if cluster else {})}
+
+
 def is_chief(strategy):
     """True in the process that writes the run directory (task 0; every one-process strategy)."""
     if strategy is None:
@@ -157,6 +169,65 @@ def free_ports(count, host="127.0.0.1"):
 def loopback_tf_config(ports, index):
     return json.dumps({"cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
                        "task": {"type": "worker", "index": index}})
+
+
+SLURM_VARIABLES = ("SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_STEP_NODELIST",
+                   "SLURM_STEP_TASKS_PER_NODE")
+
+
+def slurm_tf_config(port_base, environ=None):
+    """TF_CONFIG (a JSON string) for this task of a Slurm job step, from
+    `tf.distribute.cluster_resolver.SlurmClusterResolver`: one worker per Slurm task, on its
+    node's host name at `port_base` + its rank on the node; task index = SLURM_PROCID.
+
+    On GPU nodes the resolver splits the node's GPUs between its tasks and sets
+    CUDA_VISIBLE_DEVICES in this process (before TensorFlow opens a GPU). On CPU nodes the
+    resolver is given one placeholder slot per task (it lists a task only with a GPU slot) and
+    sets no device variable.
+    """
+    environ = os.environ if environ is None else environ
+    missing = [name for name in SLURM_VARIABLES if not environ.get(name)]
+    if missing:
+        raise ConfigError(f"--cluster slurm reads the Slurm job step's variables, and "
+                          f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set. "
+                          f"Start the command with srun inside an sbatch or salloc allocation, "
+                          f"or drop --cluster.")
+    from tensorflow.python.distribute.cluster_resolver import slurm_cluster_resolver as slurm
+    saved = {name: os.environ.get(name) for name in SLURM_VARIABLES}
+    os.environ.update({name: environ[name] for name in SLURM_VARIABLES})
+    try:
+        per_node = max(slurm.expand_tasks_per_node(environ["SLURM_STEP_TASKS_PER_NODE"]))
+        gpus = _node_gpus(environ)
+        options = dict(gpus_per_node=gpus) if gpus else \
+            dict(gpus_per_node=per_node, gpus_per_task=1, auto_set_gpu=False)
+        resolver = slurm.SlurmClusterResolver(port_base=port_base, **options)
+        cluster = resolver.cluster_spec().as_dict()
+    except (RuntimeError, ValueError) as err:
+        raise ConfigError(f"--cluster slurm could not resolve the job step's cluster: {str(err).rstrip('.')}. "
+                          f"Received: " + ", ".join(f"{name}={environ[name]!r}"
+                                                    for name in SLURM_VARIABLES)) from err
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return json.dumps({"cluster": cluster,
+                       "task": {"type": resolver.task_type, "index": int(resolver.task_id)}})
+
+
+def _node_gpus(environ):
+    """GPUs on this node: CUDA_VISIBLE_DEVICES when it is set (empty: none), else nvidia-smi's
+    count (none when it is missing)."""
+    visible = environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([device for device in visible.split(",") if device.strip()])
+    try:
+        listing = subprocess.run(["nvidia-smi", "--list-gpus"], capture_output=True, text=True,
+                                 timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    return sum(line.startswith("GPU ") for line in listing.stdout.splitlines())
 
 
 def _describe_exit(code):
