@@ -43,8 +43,13 @@ from nlp_lstm.errors import ConfigError
 INDEX_BYTES = 4 * 2 ** 20
 # Bytes decoded per read of a character range.
 READ_BYTES = 2 ** 20
-# Characters per tokenized block (a block ends at the next line start after them).
-BLOCK_CHARS = 2 ** 20
+# Characters per tokenized block (a block ends at the next line start after them); a block's
+# tokens as tf.string take about 24 bytes a character.
+BLOCK_CHARS = 2 ** 18
+# Up to this many training windows, the window order is the in-memory one (tf.data's shuffle,
+# whose buffer holds about 300 bytes a window); above, a numpy permutation seeded by (seed,
+# epoch), 8 bytes a window.
+EXACT_SHUFFLE_WINDOWS = 2 ** 18
 # Lines per block of the seeded samples (vocabulary, leakage check).
 SAMPLE_LINES = 1000
 # Token ids on disk: little-endian int32.
@@ -346,26 +351,34 @@ def ordered_windows(ids, length, batch):
 
 
 def shuffled_windows(ids, length, batch, seed, random_offsets):
-    """Training windows in an order fixed by (seed, epoch), as the in-memory path shuffles them:
-    slot k at k * length, or with `random_offsets` at k * length plus a seeded offset in
-    [0, length) drawn anew each epoch."""
+    """Training windows in an order fixed by (seed, epoch): slot k at k * length, or with
+    `random_offsets` at k * length plus a seeded offset in [0, length) drawn anew each epoch.
+    Up to EXACT_SHUFFLE_WINDOWS windows the order and the offsets are those of the in-memory
+    path; above, the offsets still are, the order is a numpy permutation seeded by (seed,
+    epoch) (tf.data's shuffle would hold about 300 bytes a window)."""
     import tensorflow as tf
     from nlp_lstm.inputs import epoch_seed, per_epoch, shuffle_seed
     count = len(ids) // length - 1 if random_offsets else (len(ids) - 1) // length
 
-    def batches(starts):
-        for first in range(0, len(starts), batch):
-            yield windows_at(ids, starts[first:first + batch], length)
+    exact = count <= EXACT_SHUFFLE_WINDOWS
+
+    def batches(order, offsets, index):
+        if not exact:
+            order = np.random.default_rng([seed or 0, int(index)]).permutation(count)
+        for first in range(0, count, batch):
+            starts = order[first:first + batch] * length
+            yield windows_at(ids, starts + offsets[first:first + batch] if random_offsets
+                             else starts, length)
 
     def epoch(index):
         order = tf.data.Dataset.range(count).shuffle(
             count, seed=shuffle_seed(seed, index), reshuffle_each_iteration=False).batch(
-                count).get_single_element()
-        starts = order * length
-        if random_offsets:
-            starts += tf.random.stateless_uniform([count], epoch_seed(seed, index),
-                                                  maxval=length, dtype=tf.int64) % length
-        return _batches_dataset(batches, length, math.ceil(count / batch), args=(starts,))
+                count).get_single_element() if exact else tf.zeros([0], tf.int64)
+        offsets = tf.random.stateless_uniform([count], epoch_seed(seed, index), maxval=length,
+                                              dtype=tf.int64) % length if random_offsets else \
+            tf.zeros([0], tf.int64)
+        return _batches_dataset(batches, length, math.ceil(count / batch),
+                                args=(order, offsets, index))
 
     return per_epoch(epoch)
 
