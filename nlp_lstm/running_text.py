@@ -31,6 +31,7 @@ import io
 import math
 import os
 import re
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -292,7 +293,7 @@ def write_ids(path, blocks, preprocessor):
         raise ConfigError(f"Streamed token ids are stored as int32, which holds vocabularies of "
                           f"at most 2**31 tokens. Received: vocabulary_size={size}. Lower the "
                           f"vocabulary's max_size, or set data.streaming: never.")
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.tmp-{socket.gethostname()}-{os.getpid()}")
     tmp.parent.mkdir(parents=True, exist_ok=True)
     with open(tmp, "wb") as out:
         for block in blocks:
@@ -304,10 +305,22 @@ def write_ids(path, blocks, preprocessor):
 
 
 def remove_stale(directory):
-    """Removes the temporary id files a killed `write_ids` left in `directory`."""
-    for tmp in Path(directory).glob(".*.tmp-*"):
-        if tmp.is_file():
-            tmp.unlink()
+    """Removes the temporary id files a killed `write_ids` of this host left in `directory`;
+    those of a process still running (another worker writing the same ids) stay."""
+    for tmp in Path(directory).glob(f".*.tmp-{socket.gethostname()}-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _running(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def token_counts(ids, block=2 ** 22):

@@ -183,9 +183,14 @@ def test_id_file_is_written_atomically_and_reused(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         running_text.write_ids(target, failing(), task.preprocessor)
-    assert not target.exists() and [p.name for p in target.parent.iterdir()] == \
-        [f".{target.name}.tmp-{__import__('os').getpid()}"]
+    [tmp] = target.parent.iterdir()
+    assert not target.exists() and tmp.name.startswith(f".{target.name}.tmp-")
     running_text.remove_stale(target.parent)
+    assert tmp.exists()  # this process is running: it might be another worker still writing
+    dead = tmp.with_name(tmp.name.rsplit("-", 1)[0] + "-999999999")
+    tmp.rename(dead)
+    running_text.remove_stale(target.parent)
+    assert not dead.exists()
     ids = task.token_ids("train")
     assert [p.name for p in target.parent.iterdir()] == [target.name]
     assert target.stat().st_size == 4 * len(ids)
