@@ -4,7 +4,7 @@ token ids a flat int32 file, and the windows are read from it with plain reads.
 `TextFiles` counts the characters of a part's files in one pass of bounded blocks. The text
 counted is the one the in-memory reader builds (`datasets`' text builder: UTF-8, universal
 newlines, so "\\r\\n" and "\\r" count as one "\\n"), and a sparse index of checkpoints (each file
-start and a line start about every INDEX_BYTES bytes) lets any character range be decoded again
+start and a line start every INDEX_BYTES bytes or so) lets any character range be decoded again
 from the checkpoint before it. `read_corpus` cuts the splits with the in-memory code
 (`data.corpus_ranges`) from those counts, so both paths give the same ranges, `max_examples`
 ranges and fingerprint.
@@ -40,8 +40,9 @@ from nlp_lstm import data as data_lib
 from nlp_lstm.arrow_data import streaming_enabled
 from nlp_lstm.errors import ConfigError
 
-# Bytes between two checkpoints of the character index (each at a line start).
-INDEX_BYTES = 4 * 2 ** 20
+# Bytes between two checkpoints of the character index (each at a line start): a range is
+# decoded from at most about this many bytes before it.
+INDEX_BYTES = 2 ** 20
 # Bytes decoded per read of a character range.
 READ_BYTES = 2 ** 20
 # Characters per tokenized block (a block ends at the next line start after them); a block's
