@@ -275,13 +275,16 @@ class GenerationTask(Task):
 
     def ids_path(self, split):
         """Where a streamed split's ids go: RUN_DIR/token_ids (a temporary folder outside a
-        run), keyed by the data, the stages and the vocabulary size."""
+        run), keyed by the data, the stages and what they learned (their vocabularies: a
+        vocabulary learned from another `data.vocabulary_sample` may have the same size)."""
         if self.cache_dir is None:
             self.cache_dir = Path(tempfile.mkdtemp(prefix="nlp_lstm-token-ids-"))
             logger.info("token ids written to %s (no run directory)", self.cache_dir)
         key = hashlib.sha256(json.dumps(
             ["int32", self.data.fingerprint, repr(self.config.stages),
-             self.preprocessor.vocabulary.vocabulary_size]).encode()).hexdigest()
+             self.preprocessor.vocabulary.vocabulary_size,
+             [getattr(stage, "vocabulary", None) for stage in self.preprocessor.stages]],
+            default=str).encode()).hexdigest()
         return Path(self.cache_dir) / f"{split}-{key[:16]}.int32"
 
     def use_run_dir(self, run_dir):
