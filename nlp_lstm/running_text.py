@@ -38,7 +38,7 @@ import numpy as np
 
 from nlp_lstm import data as data_lib
 from nlp_lstm.arrow_data import streaming_enabled
-from nlp_lstm.errors import ConfigError
+from nlp_lstm.errors import ConfigError, InputDataError
 
 # Bytes between two checkpoints of the character index (each at a line start): a range is
 # decoded from at most about this many bytes before it.
@@ -80,6 +80,11 @@ class TextFiles:
         self.checkpoints = []
         chars = lines = 0
         for index, path in enumerate(self.files):
+            if path.endswith(".gz"):
+                # A range would be re-read from the start of the compressed stream each time.
+                raise InputDataError("Streamed running text is read by byte offsets, which a "
+                                     "gzip file does not have. Decompress it (gunzip), or set "
+                                     "data.streaming: never.", path=path)
             data_lib.check_text_file(path)
             self.checkpoints.append((chars, lines, index, 0))
             decoder, position = _decoder(), 0

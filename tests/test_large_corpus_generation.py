@@ -100,6 +100,12 @@ def test_auto_streams_above_the_byte_threshold_and_keeps_the_file_checks(tmp_pat
     (tmp_path / "bad.txt").write_bytes(b"ok\nbad \xff\n")
     with pytest.raises(data_lib.InputDataError, match=r"bad.txt:2"):
         running_text.read_corpus(_config("always", path=str(tmp_path / "bad.txt")))
+    (tmp_path / "empty.txt").write_text("", encoding="utf-8")
+    with pytest.raises(data_lib.InputDataError, match=r"empty.txt.*empty"):
+        running_text.read_corpus(_config("always", path=str(tmp_path / "empty.txt")))
+    (tmp_path / "t.txt.gz").write_bytes(b"\x1f\x8b")
+    with pytest.raises(data_lib.InputDataError, match=r"gzip.*data.streaming: never"):
+        running_text.read_corpus(_config("always", path=str(tmp_path / "t.txt.gz")))
 
 
 # Stage chains that replace the preset's: whitespace runs kept as tokens (never cut), WordPiece
