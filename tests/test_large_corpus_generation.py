@@ -94,7 +94,8 @@ def test_ranges_equal_the_in_memory_splits(tmp_path, small_blocks, layout):
 
 def test_auto_streams_above_the_byte_threshold_and_keeps_the_file_checks(tmp_path):
     path = _write(tmp_path / "t.txt", _text(0, 400))
-    assert running_text.read_corpus(_config("auto", path=path, streaming_threshold_bytes=100)).streamed
+    assert running_text.read_corpus(_config("auto", path=path,
+                                            streaming_threshold_bytes=100)).streamed
     small = running_text.read_corpus(_config("auto", path=path, streaming_threshold_bytes=10**9))
     assert not getattr(small, "streamed", False)
     (tmp_path / "bad.txt").write_bytes(b"ok\nbad \xff\n")
