@@ -1,6 +1,6 @@
 """Corpora larger than memory (data.streaming=always), on corpora small enough for CI.
 
-Only classification streams so far; translation and generation still read into memory.
+Classification; generation streams in tests/test_large_corpus_generation.py.
 """
 
 import numpy as np
