@@ -41,7 +41,8 @@ FILLER_VOCABULARY = 20_000
 
 SPLITS = "split_fractions: {{train: 0.998, validation: 0.001, test: 0.001}}"
 TRAIN = ("train: {{batch_size: 64, epochs: {epochs}, learning_rate: 0.002, verbose: 0, "
-         "num_buckets: 4, shuffle_buffer: 10000}}\n")
+         "shuffle_buffer: 10000{buckets}}}\n")
+BUCKETS = ", num_buckets: 4"
 WORDS = "  - {{type: whitespace_tokenizer}}\n  - {{type: vocabulary, max_size: 20000}}\n"
 PIPELINES = {
     "classification": (
@@ -49,21 +50,22 @@ PIPELINES = {
         "data: {{source: files, path: {path}, streaming: {streaming}, " + SPLITS + "}}\n"
         "stages:\n" + WORDS + "  - {{type: sequence_packer, sequence_length: 64}}\n"
         "model: {{type: lstm_text_classifier, embedding_dim: 64, hidden_dim: 64, dropout: 0.0}}\n"
-        + TRAIN),
+        + TRAIN.replace("{buckets}", BUCKETS)),
     "translation": (
         "name: large-corpus-translation\ntask: translation\nseed: 1337\n"
         "data: {{source: files, path: {path}, streaming: {streaming}, source_column: source, "
         "target_column: target, max_source_tokens: 40, max_target_tokens: 40, " + SPLITS + "}}\n"
         "stages:\n" + WORDS + "shared_vocabulary: false\n"
         "model: {{type: lstm_seq2seq, embedding_dim: 64, hidden_dim: 64, encoder_layers: 1, "
-        "decoder_layers: 1, attention: luong, dropout: 0.0}}\n" + TRAIN),
+        "decoder_layers: 1, attention: luong, dropout: 0.0}}\n"
+        + TRAIN.replace("{buckets}", BUCKETS)),
     "generation": (
         "name: large-corpus-generation\ntask: generation\nseed: 1337\n"
         "data: {{source: files, path: {path}, streaming: {streaming}, window_length: 64, "
         "stateful_batches: false, " + SPLITS + "}}\n"
         "stages:\n" + WORDS +
         "model: {{type: lstm_causal_lm, embedding_dim: 64, hidden_dim: 64, num_layers: 1, "
-        "dropout: 0.0}}\n" + TRAIN),
+        "dropout: 0.0}}\n" + TRAIN.replace("{buckets}", "")),
 }
 SUFFIX = {"classification": ".tsv", "translation": ".tsv", "generation": ".txt"}
 
