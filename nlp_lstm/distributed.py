@@ -43,7 +43,7 @@ def cluster_size(environ):
     except (ValueError, AttributeError) as err:
         raise ConfigError(f"TF_CONFIG is not a JSON object with a `cluster` mapping. Received: "
                           f"TF_CONFIG={raw[:200]!r}. Fix the variable or unset it.") from err
-    return sum(len(tasks) for name, tasks in cluster.items() if name != "ps")
+    return _workers_in(cluster)
 
 
 def resolve(distribution, environ=None, num_gpus=None):
@@ -81,20 +81,28 @@ def make_strategy(kind):
     return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
 
 
+def _cluster(strategy):
+    """(the strategy's cluster resolver, the cluster it names as a dict), or (None, {}) outside a
+    multi-worker cluster."""
+    resolver = getattr(strategy.extended, "_cluster_resolver", None)
+    cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    return (resolver, cluster) if cluster else (None, {})
+
+
+def _workers_in(cluster):
+    """Tasks of a cluster mapping (job name -> addresses) that train: all but parameter servers."""
+    return sum(len(tasks) for name, tasks in cluster.items() if name != "ps")
+
+
 def worker_index(strategy):
     """This process's task index in the cluster (0 outside a multi-worker cluster)."""
-    resolver = getattr(strategy.extended, "_cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
-        return 0
-    return int(resolver.task_id)
+    resolver, _ = _cluster(strategy)
+    return 0 if resolver is None else int(resolver.task_id)
 
 
 def num_workers(strategy):
-    resolver = getattr(strategy.extended, "_cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
-        return 1
-    return sum(len(tasks) for name, tasks in resolver.cluster_spec().as_dict().items()
-               if name != "ps")
+    _, cluster = _cluster(strategy)
+    return _workers_in(cluster) if cluster else 1
 
 
 def describe(strategy):
@@ -102,10 +110,10 @@ def describe(strategy):
     device, `model.fit`)."""
     if strategy is None:
         return {"strategy": "one_device", "workers": 1, "replicas": 1}
-    resolver = getattr(strategy.extended, "_cluster_resolver", None)
-    cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    _, cluster = _cluster(strategy)
     return {"strategy": "multi_worker" if cluster else "mirrored",
-            "workers": num_workers(strategy), "replicas": int(strategy.num_replicas_in_sync),
+            "workers": _workers_in(cluster) if cluster else 1,
+            "replicas": int(strategy.num_replicas_in_sync),
             **({"cluster": cluster} if cluster else {})}
 
 
@@ -113,12 +121,12 @@ def is_chief(strategy):
     """True in the process that writes the run directory (task 0; every one-process strategy)."""
     if strategy is None:
         return True
-    resolver = getattr(strategy.extended, "_cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
+    resolver, cluster = _cluster(strategy)
+    if resolver is None:
         return True
     kind = resolver.task_type
     return kind == "chief" or (kind == "worker" and int(resolver.task_id) == 0
-                               and "chief" not in resolver.cluster_spec().as_dict())
+                               and "chief" not in cluster)
 
 
 def per_replica_batch(batch_size, replicas, key="train.batch_size"):
@@ -203,9 +211,9 @@ def slurm_tf_config(port_base, environ=None):
         resolver = slurm.SlurmClusterResolver(port_base=port_base, **options)
         cluster = resolver.cluster_spec().as_dict()
     except (RuntimeError, ValueError) as err:
-        raise ConfigError(f"--cluster slurm could not resolve the job step's cluster: {str(err).rstrip('.')}. "
-                          f"Received: " + ", ".join(f"{name}={environ[name]!r}"
-                                                    for name in SLURM_VARIABLES)) from err
+        received = ", ".join(f"{name}={environ[name]!r}" for name in SLURM_VARIABLES)
+        raise ConfigError(f"--cluster slurm could not resolve the job step's cluster: "
+                          f"{str(err).rstrip('.')}. Received: {received}") from err
     finally:
         for name, value in saved.items():
             if value is None:

@@ -1,6 +1,7 @@
 """Fast checks of tf.distribute support: which strategy a config means, the shards, the flags."""
 
 import json
+import os
 import re
 
 import numpy as np
@@ -207,7 +208,6 @@ def test_two_replicas_clip_the_summed_gradient_as_one_process(tmp_path, clipnorm
     """One SGD step over two replicas (two logical CPUs) gives the weights and the loss of one
     process on the global batch, with a clip that bites (1e-3) and one that does not (1e3); Keras'
     own per-replica clip gives other weights when it bites."""
-    import os
     import subprocess
     import sys
     script = tmp_path / "clip.py"
@@ -311,7 +311,6 @@ print(json.dumps({"whole": whole, "replicas": float(summed)}))
 def test_the_masked_loss_on_two_replicas_is_the_mean_per_token_of_the_whole_batch(tmp_path):
     """Two replicas with 4 and 8 real tokens: their losses sum to one process's mean per real
     token of the batch (not the mean of the two replicas' means)."""
-    import os
     import subprocess
     import sys
     script = tmp_path / "masked.py"
@@ -338,7 +337,6 @@ def test_slurm_tasks_get_one_worker_each(monkeypatch, gpus, visible):
         23456, dict(SLURM_TWO_NODES, CUDA_VISIBLE_DEVICES=gpus)))
     assert config == {"cluster": {"worker": ["node07:23456", "node08:23456"]},
                       "task": {"type": "worker", "index": 1}}
-    import os
     assert os.environ["CUDA_VISIBLE_DEVICES"] == (visible if visible is not None else gpus)
 
 
@@ -349,7 +347,6 @@ def test_two_slurm_tasks_on_a_gpu_node_split_its_gpus(monkeypatch):
     config = json.loads(distributed.slurm_tf_config(9000, environ))
     assert config["cluster"] == {"worker": ["gpu01:9000", "gpu01:9001"]}
     assert config["task"]["index"] == 1
-    import os
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "2,3"
 
 

@@ -7,7 +7,10 @@ reaches them only through it.
 """
 
 import dataclasses
+import hashlib
+import json
 import logging
+import tempfile
 from pathlib import Path
 
 import keras
@@ -23,6 +26,8 @@ from nlp_lstm.registry import Registry, bind_kwargs
 from nlp_lstm.version import __version__
 
 logger = logging.getLogger(__name__)
+# Streamed corpora cache their token ids in this folder of the run directory.
+TOKEN_IDS_DIR = "token_ids"
 
 TASKS = Registry("task")
 # Running text: the shortest line the leakage check compares.
@@ -62,6 +67,17 @@ class Task:
         self.model = None
         self.embedding_coverage = None
         self._lengths = None
+        self.cache_dir = None  # where streamed token ids go (`token_ids_path`)
+
+    def token_ids_path(self, split, key, suffix=""):
+        """Where a streamed split's token ids are cached: `cache_dir` (RUN_DIR/token_ids once
+        the task trains or evaluates in a run; a temporary folder outside one), named by the
+        split and a hash of `key` (what the ids depend on: the data, the stages...)."""
+        if self.cache_dir is None:
+            self.cache_dir = Path(tempfile.mkdtemp(prefix="nlp_lstm-token-ids-"))
+            logger.info("token ids cached in %s (no run directory)", self.cache_dir)
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode())
+        return Path(self.cache_dir) / f"{split}-{digest.hexdigest()[:16]}{suffix}"
 
     @classmethod
     def from_config(cls, config):

@@ -5,10 +5,7 @@ baseline. The export's signature takes raw strings and returns the label, its id
 probabilities.
 """
 
-import hashlib
-import json
 import logging
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +17,10 @@ from nlp_lstm import inputs, plots, rundir
 from nlp_lstm.embeddings import build_embedding_matrix
 from nlp_lstm.errors import ExportError
 from nlp_lstm.limits import check_texts, checked_texts, task_limits
-from nlp_lstm.tasks.base import (EDGE_CASE_TEXTS, Predictor, Task, as_text_list, predict_batches,
-                                 register_task)
+from nlp_lstm.tasks.base import (EDGE_CASE_TEXTS, TOKEN_IDS_DIR, Predictor, Task, as_text_list,
+                                 predict_batches, register_task)
 
 logger = logging.getLogger(__name__)
-# Streamed corpora cache their token ids in this folder of the run directory.
-TOKEN_IDS_DIR = "token_ids"
 
 
 def classification_metrics(labels, probabilities, label_names):
@@ -137,7 +132,6 @@ class ClassificationTask(Task):
     def __init__(self, config, preprocessor):
         super().__init__(config, preprocessor)
         self.label_names = None
-        self.cache_dir = None
 
     def read_data(self):
         return arrow_data.read_dataset(self.config)
@@ -199,13 +193,8 @@ class ClassificationTask(Task):
     def ids_path(self, split):
         """Where a streamed split's token ids are cached: under the run directory (a temporary
         folder when the task runs outside one), keyed by the data and the stages."""
-        if self.cache_dir is None:
-            self.cache_dir = Path(tempfile.mkdtemp(prefix="nlp_lstm-token-ids-"))
-            logger.info("token ids cached in %s (no run directory)", self.cache_dir)
-        key = hashlib.sha256(json.dumps(
-            [self.data.fingerprint, repr(self.config.stages),
-             self.preprocessor.vocabulary.vocabulary_size], sort_keys=True).encode()).hexdigest()
-        return Path(self.cache_dir) / f"{split}-{key[:16]}"
+        return self.token_ids_path(split, [self.data.fingerprint, repr(self.config.stages),
+                                           self.preprocessor.vocabulary.vocabulary_size])
 
     def train(self, run_dir, extra_callbacks=(), **fit_options):
         self.cache_dir = Path(run_dir) / TOKEN_IDS_DIR

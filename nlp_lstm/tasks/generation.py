@@ -18,11 +18,7 @@ that above `running_text.EXACT_SHUFFLE_WINDOWS` windows the shuffled order is an
 temperature, top_k, top_p, seed); the same seed gives the same text.
 """
 
-import hashlib
-import json
-import logging
 import math
-import tempfile
 from pathlib import Path
 
 import keras
@@ -35,13 +31,10 @@ from nlp_lstm.errors import ConfigError, ExportError
 from nlp_lstm.inputs import epoch_seed, per_epoch, shuffle_seed, shuffled_per_epoch
 from nlp_lstm.limits import (DEFAULT_LIMITS, check_option, check_texts, checked_option,
                              checked_texts, task_limits)
-from nlp_lstm.tasks.base import (LEAKAGE_MIN_LINE, LEAKAGE_SAMPLE, Predictor, Task,
-                                 as_text_list, predict_batches, register_task)
+from nlp_lstm.tasks.base import (LEAKAGE_MIN_LINE, LEAKAGE_SAMPLE, TOKEN_IDS_DIR, Predictor,
+                                 Task, as_text_list, predict_batches, register_task)
 
-logger = logging.getLogger(__name__)
 SAMPLE_PROMPTS = ["", "The "]
-# Streamed corpora write their token ids into this folder of the run directory.
-TOKEN_IDS_DIR = "token_ids"
 
 
 def sample_next(logits, temperature, top_k, top_p, seed):
@@ -221,7 +214,6 @@ class GenerationTask(Task):
     def __init__(self, config, preprocessor):
         super().__init__(config, preprocessor)
         self._ids = {}
-        self.cache_dir = None
 
     def read_data(self):
         return running_text.read_corpus(self.config)
@@ -277,15 +269,10 @@ class GenerationTask(Task):
         """Where a streamed split's ids go: RUN_DIR/token_ids (a temporary folder outside a
         run), keyed by the data, the stages and what they learned (their vocabularies: a
         vocabulary learned from another `data.vocabulary_sample` may have the same size)."""
-        if self.cache_dir is None:
-            self.cache_dir = Path(tempfile.mkdtemp(prefix="nlp_lstm-token-ids-"))
-            logger.info("token ids written to %s (no run directory)", self.cache_dir)
-        key = hashlib.sha256(json.dumps(
-            ["int32", self.data.fingerprint, repr(self.config.stages),
-             self.preprocessor.vocabulary.vocabulary_size,
-             [getattr(stage, "vocabulary", None) for stage in self.preprocessor.stages]],
-            default=str).encode()).hexdigest()
-        return Path(self.cache_dir) / f"{split}-{key[:16]}.int32"
+        return self.token_ids_path(split, [
+            "int32", self.data.fingerprint, repr(self.config.stages),
+            self.preprocessor.vocabulary.vocabulary_size,
+            [getattr(stage, "vocabulary", None) for stage in self.preprocessor.stages]], ".int32")
 
     def use_run_dir(self, run_dir):
         """Writes and reads the id files of a streamed corpus under `run_dir`."""
