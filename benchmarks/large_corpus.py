@@ -1,15 +1,20 @@
-"""Corpora larger than memory: a synthetic classification corpus of `--size-gb` GB is read
-through Arrow (data.streaming=always), its vocabulary learned from a seeded sample, its token ids
-cached on disk, and a BiLSTM trained for `--steps` steps in an order drawn from the whole file;
-then the same model on a small in-memory corpus.
+"""Corpora larger than memory: a synthetic corpus of `--size-gb` GB is read through Arrow or in
+blocks (data.streaming=always), its vocabulary learned from a seeded sample, its token ids cached
+on disk, and a small LSTM trained for `--steps` steps in an order drawn from the whole file; then
+the same model on a small in-memory corpus of the same generator.
+
+`--task` picks the corpus and the model: classification (a TSV of texts and labels, a BiLSTM
+classifier) or generation (running text, an LSTM language model over words). `write_corpus` also
+writes translation pairs (a TSV of source and target sentences), for when translation streams.
 
 Each run is a child process (`--child`) that reports its peak RSS (getrusage, and the parent's
 RUSAGE_CHILDREN over it and its own children), the peaks of its RssAnon and RssFile (sampled
 every 0.25 s from /proc/self/status, with the phase each peak was in), the time from its start
 to the first training step, and tokens/s over the timed training steps (the real, unpadded
-tokens of the batches).
+tokens of the batches: classification's texts, generation's windows).
 
     python -m benchmarks.large_corpus --dir /tmp/large-corpus --size-gb 2 --steps 2000
+    python -m benchmarks.large_corpus --task generation --dir /tmp/large-text --size-gb 2
 
 The directory holds the corpus, the datasets cache (Arrow) and the run directories; it must not
 be inside the project.
@@ -33,25 +38,35 @@ PHRASE_WORDS = (2, 7)
 NUM_CUES = 24
 FILLER_VOCABULARY = 20_000
 
-PIPELINE = """\
-name: large-corpus
-seed: 1337
-data: {{source: files, path: {path}, streaming: {streaming},
-        split_fractions: {{train: 0.998, validation: 0.001, test: 0.001}}}}
-stages:
-  - {{type: whitespace_tokenizer}}
-  - {{type: vocabulary, max_size: 20000}}
-  - {{type: sequence_packer, sequence_length: 64}}
-model: {{type: lstm_text_classifier, embedding_dim: 64, hidden_dim: 64, dropout: 0.0}}
-train: {{batch_size: 64, epochs: {epochs}, learning_rate: 0.002, verbose: 0, num_buckets: 4,
-         shuffle_buffer: 10000}}
-"""
+SPLITS = "split_fractions: {{train: 0.998, validation: 0.001, test: 0.001}}"
+TRAIN = ("train: {{batch_size: 64, epochs: {epochs}, learning_rate: 0.002, verbose: 0, "
+         "shuffle_buffer: 10000{buckets}}}\n")
+BUCKETS = ", num_buckets: 4"
+WORDS = "  - {{type: whitespace_tokenizer}}\n  - {{type: vocabulary, max_size: 20000}}\n"
+PIPELINES = {
+    "classification": (
+        "name: large-corpus\nseed: 1337\n"
+        "data: {{source: files, path: {path}, streaming: {streaming}, " + SPLITS + "}}\n"
+        "stages:\n" + WORDS + "  - {{type: sequence_packer, sequence_length: 64}}\n"
+        "model: {{type: lstm_text_classifier, embedding_dim: 64, hidden_dim: 64, dropout: 0.0}}\n"
+        + TRAIN.replace("{buckets}", BUCKETS)),
+    "generation": (
+        "name: large-corpus-generation\ntask: generation\nseed: 1337\n"
+        "data: {{source: files, path: {path}, streaming: {streaming}, window_length: 64, "
+        "stateful_batches: false, " + SPLITS + "}}\n"
+        "stages:\n" + WORDS +
+        "model: {{type: lstm_causal_lm, embedding_dim: 64, hidden_dim: 64, num_layers: 1, "
+        "dropout: 0.0}}\n" + TRAIN.replace("{buckets}", "")),
+}
+SUFFIX = {"classification": ".tsv", "generation": ".txt"}
 
 
-def write_corpus(path, size_bytes, seed):
-    """A TSV (text, label) of about `size_bytes`: each line is 3-8 phrases of Zipf-distributed
-    filler words and 1-3 cue words, 90% of them from the line's class. Phrases are drawn from a
-    fixed pool so that writing 2 GB takes about a minute."""
+def write_corpus(path, size_bytes, seed, task="classification"):
+    """A corpus of about `size_bytes` for `task`, from a fixed pool of phrases of Zipf-distributed
+    filler words (so that writing 2 GB takes about a minute). classification: a TSV (text,
+    label), each line 3-8 phrases and a cue word, 90% of the cues from the line's class;
+    translation: a TSV (source, target) of 1-3 phrases and their word-by-word "translation"
+    (each word marked, the order reversed); generation: lines of 3-8 phrases."""
     rng = np.random.default_rng(seed)
     phrases = []
     for _ in range(NUM_PHRASES):
@@ -61,16 +76,19 @@ def write_corpus(path, size_bytes, seed):
     cues = [[f"neg{_word(i)}" for i in range(NUM_CUES)], [f"pos{_word(i)}" for i in range(NUM_CUES)]]
     written, lines = 0, 0
     with open(path, "w", encoding="utf-8") as handle:
-        handle.write("text\tlabel\n")
+        handle.write({"classification": "text\tlabel\n", "translation": "source\ttarget\n",
+                      "generation": ""}[task])
         while written < size_bytes:
             n = 100_000
             labels = rng.integers(0, 2, n)
-            counts = rng.integers(3, 9, n)
+            counts = rng.integers(*((1, 4) if task == "translation" else (3, 9)), n)
             picks = rng.integers(0, NUM_PHRASES, counts.sum())
             cue_class = np.where(rng.random(n) < 0.9, labels, 1 - labels)
             cue_ids = rng.integers(0, NUM_CUES, n)
             rows, start = [], 0
-            for i in range(n):
+            if task != "classification":
+                rows = _rows(task, phrases, picks, counts)
+            for i in range(n if task == "classification" else 0):
                 parts = [phrases[j] for j in picks[start:start + counts[i]]]
                 start += counts[i]
                 parts.insert(int(cue_ids[i]) % len(parts), cues[cue_class[i]][cue_ids[i]])
@@ -80,6 +98,20 @@ def write_corpus(path, size_bytes, seed):
             written += len(block)
             lines += n
     return lines
+
+
+def _rows(task, phrases, picks, counts):
+    """The lines of a translation or generation block (see `write_corpus`)."""
+    rows, start = [], 0
+    for count in counts:
+        words = " ".join(phrases[j] for j in picks[start:start + count])
+        start += count
+        if task == "translation":
+            target = " ".join("x" + word for word in reversed(words.split()))
+            rows.append(f"{words}\t{target}\n")
+        else:
+            rows.append(words + "\n")
+    return rows
 
 
 class StepTimer:
@@ -147,7 +179,7 @@ def child(args):
     from nlp_lstm.pipeline import build_pipeline
     run_dir = Path(args.dir) / f"run-{args.child}"
     yaml_path = Path(args.dir) / f"{args.child}.yaml"
-    yaml_path.write_text(PIPELINE.format(path=args.corpus, streaming=args.streaming,
+    yaml_path.write_text(PIPELINES[args.task].format(path=args.corpus, streaming=args.streaming,
                                          epochs=args.epochs), encoding="utf-8")
     config = load_config(yaml_path)
     task = build_pipeline(config).task
@@ -162,16 +194,22 @@ def child(args):
     task.build_model()
     timer = StepTimer(args.steps)
     task.train(run_dir, extra_callbacks=[timer.callback])
-    lengths = task.train_lengths()
     batch = config.train.batch_size
-    # Real tokens per step: the mean train length times the batch size (batches are bucketed by
-    # length, so a step's rows are of similar length; partial batches are few).
-    tokens_per_step = float(np.mean(lengths)) * batch
+    if args.task == "generation":  # every step is batch windows of window_length tokens
+        lengths = None
+        tokens_per_step = float(config.data.window_length * batch)
+    else:
+        # Real tokens per step: the mean train (source) length times the batch size (batches are
+        # bucketed by length, so a step's rows are of similar length; partial batches are few).
+        lengths = task.train_lengths()
+        tokens_per_step = float(np.mean(lengths)) * batch
     usage = resource.getrusage(resource.RUSAGE_SELF)
     peaks = memory.stop()
     print("RESULT " + json.dumps({
         "run": args.child, "streamed": bool(getattr(task.data, "streamed", False)),
-        "train_examples": int(len(lengths)), "counts": task.data.counts(),
+        "task": args.task, "tokens_per_step": tokens_per_step,
+        "train_examples": None if lengths is None else int(len(lengths)),
+        "counts": task.data.counts(),
         "vocabulary_size": task.preprocessor.vocabulary.vocabulary_size,
         "read_s": round(read_done - started, 1), "adapt_s": round(adapt_done - read_done, 1),
         "start_to_first_step_s": round(timer.first_step - started, 1),
@@ -183,7 +221,7 @@ def child(args):
 def run_child(args, name, corpus, streaming, epochs):
     command = [sys.executable, "-m", "benchmarks.large_corpus", "--child", name, "--dir", args.dir,
                "--corpus", str(corpus), "--streaming", streaming, "--steps", str(args.steps),
-               "--epochs", str(epochs)]
+               "--epochs", str(epochs), "--task", args.task]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.time()
     output = subprocess.run(command, check=True, capture_output=True, text=True,
@@ -199,6 +237,7 @@ def run_child(args, name, corpus, streaming, epochs):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dir", required=True, help="work directory (outside the project)")
+    parser.add_argument("--task", choices=sorted(PIPELINES), default="classification")
     parser.add_argument("--size-gb", type=float, default=2.0)
     parser.add_argument("--small-lines", type=int, default=50_000)
     parser.add_argument("--steps", type=int, default=2000)
@@ -213,14 +252,16 @@ def main():
         sys.exit(f"--dir {work} is inside the project; give a directory such as /tmp/large-corpus.")
     work.mkdir(parents=True, exist_ok=True)
     results = {"size_gb": args.size_gb, "steps": args.steps}
-    large, small = work / "large.tsv", work / "small.tsv"
+    suffix = SUFFIX[args.task]
+    large, small = work / f"large{suffix}", work / f"small{suffix}"
     if not large.exists() or large.stat().st_size < args.size_gb * 1e9:
         started = time.time()
-        results["large_lines"] = write_corpus(large, int(args.size_gb * 1e9), seed=1)
+        results["large_lines"] = write_corpus(large, int(args.size_gb * 1e9), seed=1,
+                                              task=args.task)
         results["write_large_s"] = round(time.time() - started, 1)
     results["large_bytes"] = large.stat().st_size
     if not small.exists():
-        rng_lines = write_corpus(small, args.small_lines * 60, seed=2)
+        rng_lines = write_corpus(small, args.small_lines * 60, seed=2, task=args.task)
         results["small_lines"] = rng_lines
     results["large"] = run_child(args, "large", large, "always", 1)
     print(json.dumps(results["large"]), flush=True)

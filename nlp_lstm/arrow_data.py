@@ -17,24 +17,20 @@ ids are saved as batches in `NUM_SHARDS` shards (batch i in shard i mod NUM_SHAR
 reads the shards in a seeded order, interleaved, through a shuffle buffer.
 """
 
-import hashlib
-import json
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from nlp_lstm import data as data_lib
+from nlp_lstm import rundir
 from nlp_lstm.errors import InputDataError
 from nlp_lstm.tables import prepare_files
 
 logger = logging.getLogger(__name__)
 READ_BATCH = 4096
-# Streamed corpora cache their token ids in this folder of the run directory.
-TOKEN_IDS_DIR = "token_ids"
 NUM_SHARDS = 64
 INTERLEAVE = 8
 
@@ -310,12 +306,17 @@ def _write_once(make, path):
     path = Path(path)
     if path.is_dir():
         return
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = rundir.temporary_sibling(path)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.parent.mkdir(parents=True, exist_ok=True)
     # Batch i goes to shard i mod NUM_SHARDS, so every shard holds blocks from the whole file.
     make().enumerate().save(str(tmp), shard_func=lambda index, _: index % NUM_SHARDS)
-    os.replace(tmp, path)
+    try:
+        os.replace(tmp, path)
+    except OSError:
+        if not path.is_dir():  # not another process that wrote the same ids first
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _load(path, reader_func=None):
@@ -341,20 +342,3 @@ def shuffled_ids(path, buffer_size, seed, epoch):
 
     return _rows(_load(path, reader)).shuffle(buffer_size, seed=order_seed,
                                               reshuffle_each_iteration=False)
-
-
-def ids_cache_path(task, split, *key):
-    """Where a streamed split's token ids are cached: under `task.cache_dir` (the run
-    directory's token ids folder; a new temporary folder when the task runs outside one), keyed
-    by the data fingerprint and `key` (what else the ids depend on: the stages, the vocabulary)."""
-    if task.cache_dir is None:
-        task.cache_dir = Path(tempfile.mkdtemp(prefix="nlp_lstm-token-ids-"))
-        logger.info("token ids cached in %s (no run directory)", task.cache_dir)
-    digest = hashlib.sha256(json.dumps([task.data.fingerprint, *key], sort_keys=True).encode())
-    return Path(task.cache_dir) / f"{split}-{digest.hexdigest()[:16]}"
-
-
-def remove_stale(directory):
-    """Removes the temporary folders a killed `cached_ids` left in `directory`."""
-    for tmp in Path(directory).glob(".*.tmp-*"):
-        shutil.rmtree(tmp, ignore_errors=True)

@@ -306,10 +306,11 @@ def train_lengths(task):
 
 
 def ids_path(task, split):
-    """Where a streamed split of `task` caches its ids (`arrow_data.ids_cache_path`), keyed by
-    the data, both sides' stages, the vocabulary sizes and the vocabulary sample."""
+    """Where a streamed split of `task` caches its ids (`Task.token_ids_path`), keyed by the
+    data, both sides' stages, the vocabulary sizes and the vocabulary sample."""
     config = task.config
-    return arrow_data.ids_cache_path(
-        task, split, repr(config.stages), repr(config.target_stages), config.shared_vocabulary,
-        config.data.vocabulary_sample, task.preprocessor.vocabulary.vocabulary_size,
-        task.target_preprocessor.vocabulary.vocabulary_size)
+    return task.token_ids_path(split, [
+        task.data.fingerprint, repr(config.stages), repr(config.target_stages),
+        config.shared_vocabulary, config.data.vocabulary_sample,
+        task.preprocessor.vocabulary.vocabulary_size,
+        task.target_preprocessor.vocabulary.vocabulary_size])

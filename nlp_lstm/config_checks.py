@@ -80,6 +80,26 @@ def _check_fields(config, where):
             raise _impossible(where, key, value, f"It must be {text}{null}.")
 
 
+def _keys_are_read_by_the_task(config, where):
+    """Fails on a key set to other than its default but read only by other tasks: it would be
+    silently ignored."""
+    for key, field in FIELDS.items():
+        tasks = field.metadata.get("tasks") if field.metadata else None
+        if not tasks or config.task in tasks:
+            continue
+        value = functools.reduce(getattr, key.split("."), config)
+        if value != _default(field):
+            raise ConfigError(f"{where(key)} is read only by task {' and '.join(tasks)}, and this "
+                              f"pipeline's task is {config.task}: it would be ignored. Received: "
+                              f"{key.rpartition('.')[2]}={value!r}. Remove the key.")
+
+
+def _default(field):
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return field.default
+
+
 def _split_fractions_sum_to_one(config):
     fractions = config.data.split_fractions
     if set(fractions) - set(SPLITS) or "train" not in fractions:
@@ -134,11 +154,12 @@ def _model_and_stages_have_types(config):
 
 
 def _token_budget_needs_buckets(config):
-    train, tasks = config.train, FIELDS["train.batch_tokens"].metadata["tasks"]
-    if train.batch_tokens and (not train.bucketing or config.task not in tasks):
+    # (Other tasks than those that read it are refused by `_keys_are_read_by_the_task`.)
+    train = config.train
+    if train.batch_tokens and not train.bucketing:
         return "train.batch_tokens", train.batch_tokens, (
-            f"A token budget sizes the batches of length buckets: it needs train.bucketing: "
-            f"true and a {' or '.join(tasks)} task; set it to 0 otherwise.")
+            "A token budget sizes the batches of length buckets: it needs train.bucketing: "
+            "true; set it to 0 otherwise.")
 
 
 def _sharded_batches_are_not_stateful(config):
@@ -178,6 +199,7 @@ def build_config(raw, where, **internal):
     """The checked `PipelineConfig` of merged plain data; `internal`: sources and provenance."""
     config = dataclasses.replace(_to_dataclass(PipelineConfig, raw, "", where), **internal)
     _check_fields(config, where)
+    _keys_are_read_by_the_task(config, where)
     for problem in filter(None, (check(config) for check in CROSS_CHECKS)):
         raise _impossible(where, *problem)
     return config

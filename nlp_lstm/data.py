@@ -239,13 +239,60 @@ def _read_running_text(files):
     return "".join(table["text"])
 
 
+def cap_range(start, end, max_characters, seed):
+    """[start, end), or (`max_characters` > 0) a contiguous range of that many characters of it at
+    a seeded offset: running text stays running text, and the start of a file is no special
+    place."""
+    if not max_characters or end - start <= max_characters:
+        return start, end
+    offset = int(np.random.RandomState(seed).randint(0, end - start - max_characters + 1))
+    return start + offset, start + offset + max_characters
+
+
 def cap_text(text, max_characters, seed):
-    """All of `text`, or (`max_characters` > 0) a contiguous range of that many characters at a
-    seeded offset: running text stays running text, and the start of a file is no special place."""
-    if not max_characters or len(text) <= max_characters:
-        return text
-    start = int(np.random.RandomState(seed).randint(0, len(text) - max_characters + 1))
-    return text[start:start + max_characters]
+    """`cap_range` applied to a string."""
+    start, end = cap_range(0, len(text), max_characters, seed)
+    return text[start:end]
+
+
+def corpus_files(data):
+    """Part ("all", or a split given as its own files) -> the files of running text of a
+    DataConfig `data` (files or sample source)."""
+    if data.source == "sample":
+        return {"all": [str(sample_path(data.sample, ".txt", "sample text"))]}
+    if data.source == "files" and (data.path or data.train):
+        return {"all": expand_files(data.path, "path")} if data.path else {
+            s: expand_files(getattr(data, s), s) for s in SPLITS if getattr(data, s)}
+    raise InputDataError("Generation reads running text: set data.source to files (with "
+                         "data.path or data.train) or sample.")
+
+
+def corpus_ranges(lengths, data):
+    """Split -> (part, start, end): the character range of each split in its part's text, from
+    the length of each part (`corpus_files`' keys) and DataConfig `data`; see `read_corpus`."""
+    pool_name = "all" if "all" in lengths else "train"
+    missing = [s for s in SPLITS if s not in lengths and s != pool_name
+               and data.split_fractions.get(s, 0) > 0]
+    ranges = {s: (s, 0, lengths[s]) for s in SPLITS if s in lengths}
+    if pool_name == "all" or missing:
+        names = [s for s in SPLITS if data.split_fractions.get(s, 0) > 0] \
+            if pool_name == "all" else ["train"] + missing
+        size, start = lengths[pool_name], 0
+        total = sum(data.split_fractions[n] for n in names)
+        for index, name in enumerate(names):
+            end = size if index == len(names) - 1 else \
+                start + int(round(size * data.split_fractions[name] / total))
+            ranges[name] = (pool_name, start, end)
+            start = end
+    return {s: (ranges[s][0], *cap_range(*ranges[s][1:], data.max_examples, data.split_seed))
+            for s in SPLITS if s in ranges}
+
+
+def check_train_range(counts, files):
+    """Fails when the train split (`counts`: split -> characters) is too short to model."""
+    if counts.get("train", 0) < 2:
+        raise InputDataError("The train split has fewer than 2 characters. Give more text.",
+                             path=files[0])
 
 
 def read_corpus(config):
@@ -256,38 +303,15 @@ def read_corpus(config):
     by data.split_fractions, in order and never shuffled: the first share of the characters
     trains, the next validates, the rest tests. `data.max_examples` keeps a contiguous range of
     at most that many characters of each split, at an offset seeded by data.split_seed.
+    `nlp_lstm.running_text` cuts the same ranges without reading the text into memory.
     """
-    data = config.data
-    if data.source == "sample":
-        given = {"all": [str(sample_path(data.sample, ".txt", "sample text"))]}
-    elif data.source == "files" and (data.path or data.train):
-        given = {"all": expand_files(data.path, "path")} if data.path else {
-            s: expand_files(getattr(data, s), s) for s in SPLITS if getattr(data, s)}
-    else:
-        raise InputDataError("Generation reads running text: set data.source to files (with "
-                             "data.path or data.train) or sample.")
+    given = corpus_files(config.data)
     parts = {split: _read_running_text(files) for split, files in given.items()}
     files = [f for split_files in given.values() for f in split_files]
-    pool_name = "all" if "all" in parts else "train"
-    missing = [s for s in SPLITS if s not in parts and s != pool_name
-               and data.split_fractions.get(s, 0) > 0]
-    splits = {s: parts[s] for s in SPLITS if s in parts}
-    if pool_name == "all" or missing:
-        names = [s for s in SPLITS if data.split_fractions.get(s, 0) > 0] \
-            if pool_name == "all" else ["train"] + missing
-        text, start = parts[pool_name], 0
-        total = sum(data.split_fractions[n] for n in names)
-        for index, name in enumerate(names):
-            end = len(text) if index == len(names) - 1 else \
-                start + int(round(len(text) * data.split_fractions[name] / total))
-            splits[name] = text[start:end]
-            start = end
-    splits = {s: cap_text(splits[s], data.max_examples, data.split_seed)
-              for s in SPLITS if s in splits}
-    if len(splits.get("train", "")) < 2:
-        raise InputDataError("The train split has fewer than 2 characters. Give more text.",
-                             path=files[0])
+    ranges = corpus_ranges({part: len(text) for part, text in parts.items()}, config.data)
+    splits = {s: parts[part][start:end] for s, (part, start, end) in ranges.items()}
     counts = {name: len(part) for name, part in splits.items()}
+    check_train_range(counts, files)
     return TextCorpus(splits=splits, fingerprint=fingerprint(files, config, counts), files=files)
 
 

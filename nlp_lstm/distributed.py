@@ -43,7 +43,7 @@ def cluster_size(environ):
     except (ValueError, AttributeError) as err:
         raise ConfigError(f"TF_CONFIG is not a JSON object with a `cluster` mapping. Received: "
                           f"TF_CONFIG={raw[:200]!r}. Fix the variable or unset it.") from err
-    return sum(len(tasks) for name, tasks in cluster.items() if name != "ps")
+    return _workers_in(cluster)
 
 
 def resolve(distribution, environ=None, num_gpus=None):
@@ -81,32 +81,52 @@ def make_strategy(kind):
     return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
 
 
+def _cluster(strategy):
+    """(the strategy's cluster resolver, the cluster it names as a dict), or (None, {}) outside a
+    multi-worker cluster."""
+    resolver = getattr(strategy.extended, "_cluster_resolver", None)
+    cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    return (resolver, cluster) if cluster else (None, {})
+
+
+def _workers_in(cluster):
+    """Tasks of a cluster mapping (job name -> addresses) that train: all but parameter servers."""
+    return sum(len(tasks) for name, tasks in cluster.items() if name != "ps")
+
+
 def worker_index(strategy):
     """This process's task index in the cluster (0 outside a multi-worker cluster)."""
-    resolver = getattr(strategy.extended, "_cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
-        return 0
-    return int(resolver.task_id)
+    resolver, _ = _cluster(strategy)
+    return 0 if resolver is None else int(resolver.task_id)
 
 
 def num_workers(strategy):
-    resolver = getattr(strategy.extended, "_cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
-        return 1
-    return sum(len(tasks) for name, tasks in resolver.cluster_spec().as_dict().items()
-               if name != "ps")
+    _, cluster = _cluster(strategy)
+    return _workers_in(cluster) if cluster else 1
+
+
+def describe(strategy):
+    """{"strategy", "workers", "replicas", "cluster"} of a run, for its manifest (None: one
+    device, `model.fit`)."""
+    if strategy is None:
+        return {"strategy": "one_device", "workers": 1, "replicas": 1}
+    _, cluster = _cluster(strategy)
+    return {"strategy": "multi_worker" if cluster else "mirrored",
+            "workers": _workers_in(cluster) if cluster else 1,
+            "replicas": int(strategy.num_replicas_in_sync),
+            **({"cluster": cluster} if cluster else {})}
 
 
 def is_chief(strategy):
     """True in the process that writes the run directory (task 0; every one-process strategy)."""
     if strategy is None:
         return True
-    resolver = getattr(strategy.extended, "_cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
+    resolver, cluster = _cluster(strategy)
+    if resolver is None:
         return True
     kind = resolver.task_type
     return kind == "chief" or (kind == "worker" and int(resolver.task_id) == 0
-                               and "chief" not in resolver.cluster_spec().as_dict())
+                               and "chief" not in cluster)
 
 
 def per_replica_batch(batch_size, replicas, key="train.batch_size"):
@@ -157,6 +177,65 @@ def free_ports(count, host="127.0.0.1"):
 def loopback_tf_config(ports, index):
     return json.dumps({"cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
                        "task": {"type": "worker", "index": index}})
+
+
+SLURM_VARIABLES = ("SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_STEP_NODELIST",
+                   "SLURM_STEP_TASKS_PER_NODE")
+
+
+def slurm_tf_config(port_base, environ=None):
+    """TF_CONFIG (a JSON string) for this task of a Slurm job step, from
+    `tf.distribute.cluster_resolver.SlurmClusterResolver`: one worker per Slurm task, on its
+    node's host name at `port_base` + its rank on the node; task index = SLURM_PROCID.
+
+    On GPU nodes the resolver splits the node's GPUs between its tasks and sets
+    CUDA_VISIBLE_DEVICES in this process (before TensorFlow opens a GPU). On CPU nodes the
+    resolver is given one placeholder slot per task (it lists a task only with a GPU slot) and
+    sets no device variable.
+    """
+    environ = os.environ if environ is None else environ
+    missing = [name for name in SLURM_VARIABLES if not environ.get(name)]
+    if missing:
+        raise ConfigError(f"--cluster slurm reads the Slurm job step's variables, and "
+                          f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set. "
+                          f"Start the command with srun inside an sbatch or salloc allocation, "
+                          f"or drop --cluster.")
+    from tensorflow.python.distribute.cluster_resolver import slurm_cluster_resolver as slurm
+    saved = {name: os.environ.get(name) for name in SLURM_VARIABLES}
+    os.environ.update({name: environ[name] for name in SLURM_VARIABLES})
+    try:
+        per_node = max(slurm.expand_tasks_per_node(environ["SLURM_STEP_TASKS_PER_NODE"]))
+        gpus = _node_gpus(environ)
+        options = dict(gpus_per_node=gpus) if gpus else \
+            dict(gpus_per_node=per_node, gpus_per_task=1, auto_set_gpu=False)
+        resolver = slurm.SlurmClusterResolver(port_base=port_base, **options)
+        cluster = resolver.cluster_spec().as_dict()
+    except (RuntimeError, ValueError) as err:
+        received = ", ".join(f"{name}={environ[name]!r}" for name in SLURM_VARIABLES)
+        raise ConfigError(f"--cluster slurm could not resolve the job step's cluster: "
+                          f"{str(err).rstrip('.')}. Received: {received}") from err
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return json.dumps({"cluster": cluster,
+                       "task": {"type": resolver.task_type, "index": int(resolver.task_id)}})
+
+
+def _node_gpus(environ):
+    """GPUs on this node: CUDA_VISIBLE_DEVICES when it is set (empty: none), else nvidia-smi's
+    count (none when it is missing)."""
+    visible = environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([device for device in visible.split(",") if device.strip()])
+    try:
+        listing = subprocess.run(["nvidia-smi", "--list-gpus"], capture_output=True, text=True,
+                                 timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    return sum(line.startswith("GPU ") for line in listing.stdout.splitlines())
 
 
 def _describe_exit(code):

@@ -15,7 +15,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from nlp_lstm import plots, rundir
+from nlp_lstm import distributed, plots, rundir
 from nlp_lstm.config import PipelineConfig, config_from_dict, dump_config
 from nlp_lstm.errors import ConfigError, RunDirError
 from nlp_lstm.tasks import TASKS
@@ -169,6 +169,7 @@ class Pipeline:
             if task.embedding_coverage:
                 manifest["embeddings"] = task.embedding_coverage
             manifest["num_parameters"] = int(task.model.count_params())
+            manifest["distribution"] = distributed.describe(self.strategy)
             rundir.atomic_write_json(run_dir / "manifest.json", manifest)
         if "train" in config.steps and not trained:
             start = time.perf_counter()

@@ -13,6 +13,7 @@ import math
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -284,6 +285,37 @@ def mark_failed(run_dir, err):
             return True
     except RunDirError:
         return False
+
+
+def temporary_sibling(path):
+    """The name under which `path` is written before it is renamed into place,
+    `.NAME.tmp-HOST-PID`: `remove_stale_temporaries` tells a live writer's from a dead one's."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.tmp-{socket.gethostname()}-{os.getpid()}")
+
+
+def remove_stale_temporaries(directory):
+    """Removes the `temporary_sibling` files and folders that killed processes of this host left
+    in `directory`. Those of a process still running (another worker writing the same token ids)
+    stay, and so do those of other hosts, which share the folder only on a network file system."""
+    for tmp in Path(directory).glob(f".*.tmp-{socket.gethostname()}-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or _running(int(pid)):
+            continue
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def clean_leftovers(run_dir, export_name="export"):

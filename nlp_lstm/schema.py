@@ -59,6 +59,7 @@ _List, _Dict = typing.Optional[list], typing.Optional[dict]
 
 
 _CT, _C, _T, _G = "classification translation", "classification", "translation", "generation"
+_TEXT = "classification translation generation"
 _F = "forecasting"
 
 
@@ -93,19 +94,21 @@ class DataConfig:
                                 "seeded by split_seed in file order (for tiny runs; generation: "
                                 "a contiguous range of this many characters at a seeded offset); "
                                 "0 keeps all", ge=0)
-    streaming: str = setting("auto", "always: read the splits lazily from the Arrow tables of "
-                             "`datasets` and cache token ids on disk under the run directory "
-                             "(translation: pools are cut by hashed source sentences, other "
-                             "splits than in memory); never: hold them in memory; auto: always "
-                             "when the data files pass streaming_threshold_bytes",
-                             choices=("auto", "always", "never"), tasks=_CT)
+    streaming: str = setting("auto", "always: read the splits lazily (classification and "
+                             "translation: from the Arrow tables of `datasets`, translation's "
+                             "pools cut by hashed source sentences, other splits than in memory; "
+                             "generation: character ranges of the text files) and cache token "
+                             "ids on disk under the run directory; never: hold them in memory; "
+                             "auto: always when the data files pass streaming_threshold_bytes",
+                             choices=("auto", "always", "never"), tasks=_TEXT)
     streaming_threshold_bytes: int = setting(512 * 2 ** 20, "streaming=auto: the size of the data "
                                              "files above which the corpus is streamed", gt=0,
-                                             tasks=_CT)
+                                             tasks=_TEXT)
     vocabulary_sample: int = setting(1_000_000, "learn vocabularies and WordPiece from a sample "
-                                     "of at most this many train examples (translation: pairs), "
-                                     "seeded by split_seed; smaller train splits are learned "
-                                     "from whole; 0: always all", ge=0, tasks=_CT)
+                                     "of at most this many train examples (translation: pairs; "
+                                     "generation: lines, taken in seeded blocks of 1,000 whole "
+                                     "lines), seeded by split_seed; smaller train splits are "
+                                     "learned from whole; 0: always all", ge=0, tasks=_TEXT)
     leakage_warn_share: float = setting(0.01, "warn when more than this share of the validation "
                                         "or test examples also occur in an earlier split "
                                         "(normalised text; counts go to the manifest)",

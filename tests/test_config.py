@@ -600,8 +600,19 @@ def test_tasks_in_the_metadata_are_task_names():
 def test_token_budget_is_rejected_for_generation():
     raw = {"task": "generation", "data": {"source": "sample", "sample": "play"},
            "model": {"type": "lstm_causal_lm"}, "train": {"batch_tokens": 512}}
-    with pytest.raises(ConfigError, match=r"`train.batch_tokens`.*classification or translation"):
+    with pytest.raises(ConfigError, match=r"`train.batch_tokens` is read only by task "
+                       r"classification and translation, and this pipeline's task is generation"):
         config_from_dict(raw)
+
+
+def test_a_key_only_other_tasks_read_is_refused_unless_left_at_its_default():
+    from nlp_lstm import presets
+    pipeline = presets.find_pipeline("quickstart_translate")
+    with pytest.raises(ConfigError, match=r"`data.label_column` \(set in --set\) is read only by "
+                       r"task classification, and this pipeline's task is translation: it would "
+                       r"be ignored. Received: label_column='topic'. Remove the key."):
+        load_config(pipeline, ["data.label_column=topic"])
+    assert load_config(pipeline, ["data.label_column=label"]).data.label_column == "label"
 
 
 # -- set_value, get_value, with_values -----------------------------------------------------------

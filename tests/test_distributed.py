@@ -1,6 +1,7 @@
 """Fast checks of tf.distribute support: which strategy a config means, the shards, the flags."""
 
 import json
+import os
 import re
 
 import numpy as np
@@ -207,7 +208,6 @@ def test_two_replicas_clip_the_summed_gradient_as_one_process(tmp_path, clipnorm
     """One SGD step over two replicas (two logical CPUs) gives the weights and the loss of one
     process on the global batch, with a clip that bites (1e-3) and one that does not (1e3); Keras'
     own per-replica clip gives other weights when it bites."""
-    import os
     import subprocess
     import sys
     script = tmp_path / "clip.py"
@@ -311,7 +311,6 @@ print(json.dumps({"whole": whole, "replicas": float(summed)}))
 def test_the_masked_loss_on_two_replicas_is_the_mean_per_token_of_the_whole_batch(tmp_path):
     """Two replicas with 4 and 8 real tokens: their losses sum to one process's mean per real
     token of the batch (not the mean of the two replicas' means)."""
-    import os
     import subprocess
     import sys
     script = tmp_path / "masked.py"
@@ -323,3 +322,47 @@ def test_the_masked_loss_on_two_replicas_is_the_mean_per_token_of_the_whole_batc
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["replicas"] == pytest.approx(result["whole"], rel=1e-6), result
+
+
+SLURM_TWO_NODES = {"SLURM_PROCID": "1", "SLURM_STEP_NUM_TASKS": "2",
+                   "SLURM_STEP_NODELIST": "node[07-08]", "SLURM_STEP_TASKS_PER_NODE": "1(x2)"}
+
+
+@pytest.mark.parametrize("gpus, visible", [("", None), ("0,1,2,3", "0,1,2,3")])
+def test_slurm_tasks_get_one_worker_each(monkeypatch, gpus, visible):
+    """One task per node: worker i is the node of SLURM_PROCID i at the port base; a GPU node's
+    task keeps all of its node's GPUs, and a CPU node (no GPU visible) gets no device variable."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", gpus)
+    config = json.loads(distributed.slurm_tf_config(
+        23456, dict(SLURM_TWO_NODES, CUDA_VISIBLE_DEVICES=gpus)))
+    assert config == {"cluster": {"worker": ["node07:23456", "node08:23456"]},
+                      "task": {"type": "worker", "index": 1}}
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == (visible if visible is not None else gpus)
+
+
+def test_two_slurm_tasks_on_a_gpu_node_split_its_gpus(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")
+    environ = dict(SLURM_TWO_NODES, SLURM_STEP_NODELIST="gpu01", SLURM_STEP_TASKS_PER_NODE="2",
+                   CUDA_VISIBLE_DEVICES="0,1,2,3")
+    config = json.loads(distributed.slurm_tf_config(9000, environ))
+    assert config["cluster"] == {"worker": ["gpu01:9000", "gpu01:9001"]}
+    assert config["task"]["index"] == 1
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "2,3"
+
+
+def test_slurm_without_its_variables_or_with_a_bad_count_names_them():
+    with pytest.raises(ConfigError, match=r"SLURM_PROCID, SLURM_STEP_NUM_TASKS.*not set.*srun"):
+        distributed.slurm_tf_config(9000, {"CUDA_VISIBLE_DEVICES": ""})
+    with pytest.raises(ConfigError, match=r"Requested 2 tasks but only 3 were assigned\. "
+                                          r"Received: SLURM_PROCID='1'"):
+        distributed.slurm_tf_config(9000, dict(SLURM_TWO_NODES, SLURM_STEP_TASKS_PER_NODE="3",
+                                               SLURM_STEP_NODELIST="n1", CUDA_VISIBLE_DEVICES=""))
+
+
+def test_cluster_flag_conflicts_exit_2(tiny_corpus, tmp_path, monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1", "b:2"]}}')
+    result = CliRunner().invoke(main, ["run", "quickstart_classify", "--cluster", "slurm"])
+    assert result.exit_code == 2 and "TF_CONFIG is already set" in result.output
+    result = CliRunner().invoke(main, ["run", "quickstart_classify", "--cluster", "slurm",
+                                       "--workers", "2"])
+    assert result.exit_code == 2 and "--cluster and --workers exclude each other" in result.output

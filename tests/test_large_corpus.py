@@ -1,7 +1,7 @@
 """Corpora larger than memory (data.streaming=always), on corpora small enough for CI.
 
-Classification here; translation in tests/test_large_corpus_translation.py. Generation still
-reads into memory.
+Classification here; translation in tests/test_large_corpus_translation.py, generation in
+tests/test_large_corpus_generation.py.
 """
 
 import numpy as np

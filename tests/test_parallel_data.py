@@ -85,7 +85,7 @@ def test_sample_phrasebook_and_config_checks():
     assert sum(data.counts().values()) == 4000
     with pytest.raises(ConfigError, match="target_language"):
         _config(source_language="de", train="x.{lang}")
-    with pytest.raises(ConfigError, match="task: translation only"):
+    with pytest.raises(ConfigError, match="`target_stages` is read only by task translation"):
         config_from_dict({"task": "classification", "data": {"path": "x.tsv"},
                           "target_stages": [{"type": "vocabulary"}],
                           "model": {"type": "lstm_text_classifier"}})

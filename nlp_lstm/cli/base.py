@@ -50,7 +50,7 @@ def _configure_logging(level):
         context.call_on_close(lambda: setattr(package_logger, "propagate", True))
 
 
-def _import_tensorflow_quietly(verbose):
+def _import_tensorflow_quietly(verbose, before_devices=None):
     """Imports TensorFlow, TF-Text and Keras with their start-up logs hidden unless `verbose`.
 
     TF_CPP_MIN_LOG_LEVEL=3 filters the C++ logs once absl's logging is initialized, but what comes
@@ -60,6 +60,8 @@ def _import_tensorflow_quietly(verbose):
     """
     if verbose or "tensorflow" in sys.modules:
         import tensorflow  # noqa: F401
+        if before_devices is not None:
+            before_devices()
     else:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
         os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # keras-tuner's distributed mode: gRPC
@@ -67,11 +69,16 @@ def _import_tensorflow_quietly(verbose):
         with tempfile.TemporaryFile() as captured:
             saved_fd = os.dup(2)
             os.dup2(captured.fileno(), 2)
-            imported = False
+            imported, failure = False, None
             try:
                 import keras  # noqa: F401
                 import tensorflow as tf
                 import tensorflow_text  # noqa: F401
+                try:
+                    if before_devices is not None:
+                        before_devices()
+                except NlpLstmError as err:  # reported after fd 2 is back, without the logs
+                    failure = err
                 # The CUDA probe (cuInit) logs when devices are first listed, not at import.
                 tf.config.list_physical_devices("GPU")
                 imported = True
@@ -81,6 +88,8 @@ def _import_tensorflow_quietly(verbose):
                 if not imported:
                     captured.seek(0)
                     sys.stderr.write(captured.read().decode("utf-8", errors="replace"))
+            if failure is not None:
+                raise failure
     if not verbose:  # TensorFlow's and absl's Python loggers: errors only
         import absl.logging
         absl.logging.set_verbosity(absl.logging.ERROR)
@@ -91,13 +100,14 @@ def _group_flag(name):
     return click.get_current_context().find_root().params.get(name, False)
 
 
-def _start_tensorflow():
-    """Imports TensorFlow for the running command, quietly unless the group was given -v."""
+def _start_tensorflow(before_devices=None):
+    """Imports TensorFlow for the running command, quietly unless the group was given -v;
+    `before_devices()` runs once TensorFlow is imported, before it opens the devices."""
     verbose = _group_flag("verbose")
     if not verbose:
         # `datasets` draws a progress bar per file it reads; the run's own log says what it read.
         os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
-    _import_tensorflow_quietly(verbose)
+    _import_tensorflow_quietly(verbose, before_devices)
 
 
 @contextlib.contextmanager

@@ -110,6 +110,23 @@ def _run_workers(pipeline, overrides, data_dir, run_dir, overwrite, resume, work
         raise
 
 
+def _join_cluster(cluster, port, seeds, workers):
+    """`run --cluster slurm`: sets TF_CONFIG from the Slurm job step's variables."""
+    import os
+
+    from nlp_lstm import distributed
+    for flag, value in (("--workers", workers), ("--seeds", seeds)):
+        if value is not None:
+            raise click.UsageError(f"--cluster and {flag} exclude each other: --cluster joins the "
+                                   f"cluster the job scheduler started.")
+    if os.environ.get("TF_CONFIG"):
+        raise click.UsageError("--cluster slurm builds TF_CONFIG, but TF_CONFIG is already set. "
+                               "Unset TF_CONFIG or drop --cluster.")
+    # Before TensorFlow opens the GPUs: the resolver may set CUDA_VISIBLE_DEVICES.
+    _start_tensorflow(before_devices=lambda: os.environ.__setitem__(
+        "TF_CONFIG", distributed.slurm_tf_config(port)))
+
+
 def _run_options(func):
     for option in reversed([
             pipeline_argument, set_option, data_dir_option,
@@ -132,9 +149,19 @@ def _run_options(func):
               help="Train data-parallel in N processes on this machine (a loopback "
                    "MultiWorkerMirroredStrategy cluster); worker 0 writes the run directory. "
                    "train.batch_size stays the global batch.")
+@click.option("--cluster", type=click.Choice(["slurm"]),
+              help="Build TF_CONFIG for this task of a Slurm job step (SlurmClusterResolver: one "
+                   "worker per task, task index = SLURM_PROCID) and train multi-worker. Start "
+                   "the same command on every task with srun.")
+@click.option("--cluster-port", type=click.IntRange(1, 65535), default=12345, show_default=True,
+              help="With --cluster: the first port of each node; a node's k-th task listens on "
+                   "it plus k.")
 @_library_errors
-def run(pipeline, overrides, data_dir, run_dir, overwrite, resume, seeds, workers):
+def run(pipeline, overrides, data_dir, run_dir, overwrite, resume, seeds, workers, cluster,
+        cluster_port):
     """Run a whole pipeline: read, adapt, train, evaluate and export."""
+    if cluster is not None:
+        _join_cluster(cluster, cluster_port, seeds, workers)
     if workers is not None:
         if seeds is not None:
             raise click.UsageError("--workers and --seeds exclude each other: run the seeds one "

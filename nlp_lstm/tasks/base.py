@@ -7,14 +7,17 @@ reaches them only through it.
 """
 
 import dataclasses
+import hashlib
+import json
 import logging
+import tempfile
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from nlp_lstm import arrow_data, export, inputs, leakage, rundir, training
+from nlp_lstm import export, inputs, leakage, rundir, training
 from nlp_lstm.errors import ConfigError, InputDataError, RunDirError
 from nlp_lstm.limits import export_limits, task_limits
 from nlp_lstm.models import MODELS, check_cudnn, cudnn_report
@@ -23,6 +26,8 @@ from nlp_lstm.registry import Registry, bind_kwargs
 from nlp_lstm.version import __version__
 
 logger = logging.getLogger(__name__)
+# Streamed corpora cache their token ids in this folder of the run directory.
+TOKEN_IDS_DIR = "token_ids"
 
 TASKS = Registry("task")
 # Running text: the shortest line the leakage check compares.
@@ -62,7 +67,23 @@ class Task:
         self.model = None
         self.embedding_coverage = None
         self._lengths = None
-        self.cache_dir = None  # a streamed corpus' token ids folder (`arrow_data.ids_cache_path`)
+        self.cache_dir = None  # where streamed token ids go (`token_ids_path`)
+
+    def token_ids_path(self, split, key, suffix=""):
+        """Where a streamed split's token ids are cached: `cache_dir` (RUN_DIR/token_ids once
+        the task trains or evaluates in a run; a temporary folder outside one), named by the
+        split and a hash of `key` (what the ids depend on: the data, the stages...)."""
+        if self.cache_dir is None:
+            self.cache_dir = Path(tempfile.mkdtemp(prefix="nlp_lstm-token-ids-"))
+            logger.info("token ids cached in %s (no run directory)", self.cache_dir)
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode())
+        return Path(self.cache_dir) / f"{split}-{digest.hexdigest()[:16]}{suffix}"
+
+    def use_run_dir(self, run_dir):
+        """Writes and reads a streamed corpus' token ids under RUN_DIR/token_ids, and removes
+        what killed writers left there."""
+        self.cache_dir = Path(run_dir) / TOKEN_IDS_DIR
+        rundir.remove_stale_temporaries(self.cache_dir)
 
     @classmethod
     def from_config(cls, config):
@@ -256,8 +277,7 @@ class Task:
         (the tuner passes its epochs and verbosity). Under a tf.distribute `strategy` (the model
         built in its scope) the custom loop of `distributed_fit` trains instead. A streamed
         corpus caches its token ids in RUN_DIR/token_ids."""
-        self.cache_dir = Path(run_dir) / arrow_data.TOKEN_IDS_DIR
-        arrow_data.remove_stale(self.cache_dir)
+        self.use_run_dir(run_dir)
         if strategy is not None:
             return self._train_distributed(run_dir, extra_callbacks, strategy, resume_source,
                                            **fit_options)

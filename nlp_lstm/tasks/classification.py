@@ -191,10 +191,12 @@ class ClassificationTask(Task):
                 num_parallel_calls=inputs.AUTOTUNE, deterministic=True)
 
     def ids_path(self, split):
-        """Where a streamed split's token ids are cached (`arrow_data.ids_cache_path`), keyed
-        by the data and the stages."""
-        return arrow_data.ids_cache_path(self, split, repr(self.config.stages),
-                                         self.preprocessor.vocabulary.vocabulary_size)
+        """Where a streamed split's token ids are cached: under the run directory (a temporary
+        folder when the task runs outside one), keyed by the data, the stages and what the
+        vocabulary is learned from."""
+        return self.token_ids_path(split, [self.data.fingerprint, repr(self.config.stages),
+                                           self.config.data.vocabulary_sample,
+                                           self.preprocessor.vocabulary.vocabulary_size])
 
     def train_lengths(self):
         if self._lengths is None and getattr(self.data, "streamed", False):
@@ -257,7 +259,7 @@ class ClassificationTask(Task):
         return np.concatenate(labels), np.concatenate(probabilities)
 
     def evaluate(self, run_dir, splits=None):
-        self.cache_dir = Path(run_dir) / arrow_data.TOKEN_IDS_DIR
+        self.use_run_dir(run_dir)
         metrics = {}
         for split in splits or self.config.evaluate.splits:
             if not self.has_split(split):

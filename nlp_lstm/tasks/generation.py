@@ -8,12 +8,16 @@ text and carries the LSTM states from one window to the next, as RNN language mo
 evaluated; `loss_independent_windows` (every window from zero states, as Keras' `val_loss` during
 training) is reported next to it. Samples are written after every epoch.
 
+With `data.streaming` (always, or auto above `data.streaming_threshold_bytes`) the splits stay
+character ranges of the files and the ids go to a flat int32 file under RUN_DIR/token_ids
+(`nlp_lstm.running_text`); the batches and metrics are those of the in-memory path, except
+that above `running_text.EXACT_SHUFFLE_WINDOWS` windows the shuffled order is another seeded one.
+
 `TextGenerator` is the tf.Module used both in process and as the exported SavedModel. Its
 `generate` signature takes a batch of prompts and scalar sampling settings (max_new_tokens,
 temperature, top_k, top_p, seed); the same seed gives the same text.
 """
 
-import collections
 import math
 from pathlib import Path
 
@@ -22,12 +26,13 @@ import numpy as np
 import tensorflow as tf
 
 from nlp_lstm import data as data_lib
-from nlp_lstm import rundir
+from nlp_lstm import rundir, running_text
 from nlp_lstm.errors import ConfigError, ExportError
 from nlp_lstm.inputs import epoch_seed, per_epoch, shuffle_seed, shuffled_per_epoch
 from nlp_lstm.limits import (DEFAULT_LIMITS, check_option, check_texts, checked_option,
                              checked_texts, task_limits)
-from nlp_lstm.tasks.base import Predictor, Task, as_text_list, predict_batches, register_task
+from nlp_lstm.tasks.base import (LEAKAGE_MIN_LINE, LEAKAGE_SAMPLE, TOKEN_IDS_DIR, Predictor,
+                                 Task, as_text_list, predict_batches, register_task)
 
 SAMPLE_PROMPTS = ["", "The "]
 
@@ -135,9 +140,10 @@ class TextGenerator(tf.Module):
 
 
 def unigram_entropy_bits(tokens):
-    """Entropy of the token frequency distribution, in bits per token."""
-    counts = np.asarray(list(collections.Counter(tokens.tolist()).values()), dtype=np.float64)
-    probs = counts / counts.sum()
+    """Entropy of the token frequency distribution, in bits per token; `tokens` is an int array
+    or a streamed split's `running_text.TokenIds` (counted block by block)."""
+    counts = running_text.token_counts(tokens)
+    probs = counts[counts > 0] / counts.sum()
     return float(-(probs * np.log2(probs)).sum())
 
 
@@ -210,11 +216,17 @@ class GenerationTask(Task):
         self._ids = {}
 
     def read_data(self):
-        return data_lib.read_corpus(self.config)
+        return running_text.read_corpus(self.config)
 
     def read_file(self, path):
+        """Reads a new file of running text into memory (`data.read_text_file`), streamed or not
+        when the run was trained."""
         self.data, self._ids = data_lib.read_text_file(path, self.config), {}
         return self.data
+
+    @property
+    def streamed(self):
+        return getattr(self.data, "streamed", False)
 
     def describe_data(self):
         return f"{super().describe_data()} characters (contiguous ranges)"
@@ -223,14 +235,51 @@ class GenerationTask(Task):
         return (f"{super().describe_stages()}, training windows of "
                 f"{self.config.data.window_length} tokens")
 
+    def leakage_units(self):
+        """Lines of at least `LEAKAGE_MIN_LINE` characters of each split; of a streamed corpus,
+        those of a seeded sample of about `LEAKAGE_SAMPLE` lines per split."""
+        if not self.streamed:
+            return super().leakage_units()
+        seed = self.config.data.split_seed
+        units = {split: [line for text in running_text.sample_texts(part, LEAKAGE_SAMPLE, seed)()
+                         for line in text.split("\n") if len(line.strip()) >= LEAKAGE_MIN_LINE]
+                 for split, part in self.data.splits.items()}
+        return units, f"lines of {LEAKAGE_MIN_LINE}+ characters"
+
     def adapt_source(self):
-        return tf.data.Dataset.from_tensors(self.data.splits["train"])
+        """The train text, read in blocks when streamed; a train range of more than
+        `data.vocabulary_sample` lines gives a seeded sample of about that many whole lines
+        instead (`running_text.sample_texts`)."""
+        data = self.config.data
+        return running_text.text_dataset(running_text.sample_texts(
+            self.data.splits["train"], data.vocabulary_sample, data.split_seed))
 
     def token_ids(self, split):
+        """The split's token ids: an int64 array, or for a streamed corpus the `TokenIds` of the
+        id file written block by block under the run directory."""
+        if split not in self._ids and self.streamed:
+            self._ids[split] = running_text.write_ids(
+                self.ids_path(split), self.data.splits[split].blocks(), self.preprocessor)
         if split not in self._ids:
             ids = self.preprocessor(tf.constant(self.data.splits[split]))
             self._ids[split] = ids.numpy().astype(np.int64)
         return self._ids[split]
+
+    def ids_path(self, split):
+        """Where a streamed split's ids go: RUN_DIR/token_ids (a temporary folder outside a
+        run), keyed by the data, the stages and what they learned (their vocabularies: a
+        vocabulary learned from another `data.vocabulary_sample` may have the same size)."""
+        return self.token_ids_path(split, [
+            "int32", self.data.fingerprint, repr(self.config.stages),
+            self.preprocessor.vocabulary.vocabulary_size,
+            [getattr(stage, "vocabulary", None) for stage in self.preprocessor.stages]], ".int32")
+
+    def use_run_dir(self, run_dir):
+        """Writes and reads the id files of a streamed corpus under `run_dir` (those of another
+        folder are forgotten)."""
+        if self.streamed and Path(self.cache_dir or "") != Path(run_dir) / TOKEN_IDS_DIR:
+            self._ids = {}
+        super().use_run_dir(run_dir)
 
     def datasets(self, split, training=False, counter=None):
         """(window, next-token window) pairs; shuffled for training.
@@ -238,6 +287,7 @@ class GenerationTask(Task):
         Window k covers tokens [k * length, (k + 1) * length]. With
         `data.random_window_offsets`, training windows start at k * length plus a seeded random
         offset in [0, length), drawn anew each epoch, so every epoch cuts the text differently.
+        A streamed corpus gives the same batches, read from its id file.
         """
         length = self.config.data.window_length
         ids = self.token_ids(split)
@@ -249,7 +299,13 @@ class GenerationTask(Task):
         batch = self.config.train.batch_size if training else self.config.evaluate.batch_size
         if training and self.config.data.stateful_batches:
             return self._stream_batches(ids)
-        if training and self.config.data.random_window_offsets and len(ids) >= 2 * length:
+        random_offsets = self.config.data.random_window_offsets and len(ids) >= 2 * length
+        if self.streamed:
+            dataset = running_text.shuffled_windows(ids, length, batch, self.config.seed,
+                                                    random_offsets) if training else \
+                running_text.ordered_windows(ids, length, batch)
+            return dataset.prefetch(tf.data.AUTOTUNE)
+        if training and random_offsets:
             # The last slot must leave room for its window plus the shifted target.
             count = len(ids) // length - 1
             tokens = tf.constant(ids)
@@ -299,6 +355,10 @@ class GenerationTask(Task):
         batch continues row i of the previous one), for LSTMCausalLM.carry_states."""
         length, batch = self.config.data.window_length, self.config.train.batch_size
         per_stream, windows = self._stream_layout(ids)
+        if self.streamed:
+            return running_text.stream_windows(
+                ids, length, batch, per_stream, windows, self.config.seed,
+                self.config.data.random_window_offsets).prefetch(tf.data.AUTOTUNE)
         usable = windows * length
         tokens = tf.constant(ids)
 
@@ -351,7 +411,8 @@ class GenerationTask(Task):
         from one window to the next (the usual RNN language-model evaluation).
 
         The split is cut into `evaluate.batch_size` contiguous streams (fewer for short splits);
-        only the first window of each stream starts from zero states.
+        only the first window of each stream starts from zero states. The windows are sliced
+        from the ids one at a time, so a streamed split is read from its id file.
         """
         length = self.config.data.window_length
         ids = self.token_ids(split)
@@ -360,10 +421,7 @@ class GenerationTask(Task):
         windows = per_stream // length
         if windows < 1:
             return None, 0
-        usable = windows * length
-        inputs = np.stack([ids[i * per_stream:i * per_stream + usable] for i in range(streams)])
-        targets = np.stack([ids[i * per_stream + 1:i * per_stream + usable + 1]
-                            for i in range(streams)])
+        starts = np.arange(streams, dtype=np.int64) * per_stream
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
 
         @tf.function(reduce_retracing=True)
@@ -375,12 +433,13 @@ class GenerationTask(Task):
                   for _ in range(2)]
         total = 0.0
         for k in range(windows):
-            part, states = window(inputs[:, k * length:(k + 1) * length],
-                                  targets[:, k * length:(k + 1) * length], states)
+            part, states = window(*running_text.windows_at(ids, starts + k * length, length),
+                                  states)
             total += float(part)
-        return total / targets.size, int(targets.size)
+        return total / (streams * windows * length), streams * windows * length
 
     def evaluate(self, run_dir, splits=None):
+        self.use_run_dir(run_dir)
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
         # The unigram baseline of the train text; a new file being scored brings no train split.
         unigram_bits = round(unigram_entropy_bits(self.token_ids("train")), 4) \

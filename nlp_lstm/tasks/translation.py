@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from nlp_lstm import arrow_data, arrow_parallel, inputs, plots, rundir
+from nlp_lstm import arrow_parallel, inputs, plots, rundir
 from nlp_lstm.data import cap_split
 from nlp_lstm.decoding import beam_search, greedy_decode
 from nlp_lstm.errors import ConfigError, ExportError
@@ -421,7 +421,7 @@ class TranslationTask(Task):
 
     def evaluate(self, run_dir, splits=None):
         run_dir = Path(run_dir)
-        self.cache_dir = run_dir / arrow_data.TOKEN_IDS_DIR
+        self.use_run_dir(run_dir)
         translator = self.serving_module()
         beam = self.config.evaluate.beam_size
         metrics = {}

@@ -18,7 +18,12 @@ def _export(tmp_path_factory, kind):
     from nlp_lstm.config import load_config
     from nlp_lstm.pipeline import build_pipeline
     name, overrides = EXPORTS[kind]
-    limits = [f"export.limits.{key}={value}" for key, value in LIMITS.items()]
+    from nlp_lstm.schema import FIELDS
+    task = {"classifier": "classification", "translator": "translation",
+            "generator": "generation"}[kind]
+    # Only the limits the task's export reads: a key only other tasks read is refused.
+    limits = [f"export.limits.{key}={value}" for key, value in LIMITS.items()
+              if task in (FIELDS[f"export.limits.{key}"].metadata.get("tasks") or (task,))]
     config = load_config(presets.find_pipeline(name), overrides + limits + [
         "steps=[export]", "export.verify=false", "train.verbose=0"])
     run_dir = tmp_path_factory.mktemp(f"{kind}_export") / "run"
