@@ -4,16 +4,18 @@ on disk, and a small LSTM trained for `--steps` steps in an order drawn from the
 the same model on a small in-memory corpus of the same generator.
 
 `--task` picks the corpus and the model: classification (a TSV of texts and labels, a BiLSTM
-classifier) or generation (running text, an LSTM language model over words). `write_corpus` also
-writes translation pairs (a TSV of source and target sentences), for when translation streams.
+classifier), translation (a TSV of source and target sentences, an LSTM encoder-decoder with
+attention) or generation (running text, an LSTM language model over words).
 
 Each run is a child process (`--child`) that reports its peak RSS (getrusage, and the parent's
 RUSAGE_CHILDREN over it and its own children), the peaks of its RssAnon and RssFile (sampled
 every 0.25 s from /proc/self/status, with the phase each peak was in), the time from its start
 to the first training step, and tokens/s over the timed training steps (the real, unpadded
-tokens of the batches: classification's texts, generation's windows).
+tokens of the batches: classification's texts, translation's source sentences, generation's
+windows).
 
     python -m benchmarks.large_corpus --dir /tmp/large-corpus --size-gb 2 --steps 2000
+    python -m benchmarks.large_corpus --task translation --dir /tmp/large-pairs --size-gb 2
     python -m benchmarks.large_corpus --task generation --dir /tmp/large-text --size-gb 2
 
 The directory holds the corpus, the datasets cache (Arrow) and the run directories; it must not
@@ -50,6 +52,14 @@ PIPELINES = {
         "stages:\n" + WORDS + "  - {{type: sequence_packer, sequence_length: 64}}\n"
         "model: {{type: lstm_text_classifier, embedding_dim: 64, hidden_dim: 64, dropout: 0.0}}\n"
         + TRAIN.replace("{buckets}", BUCKETS)),
+    "translation": (
+        "name: large-corpus-translation\ntask: translation\nseed: 1337\n"
+        "data: {{source: files, path: {path}, streaming: {streaming}, source_column: source, "
+        "target_column: target, max_source_tokens: 64, max_target_tokens: 64, " + SPLITS + "}}\n"
+        "stages:\n" + WORDS +
+        "model: {{type: lstm_seq2seq, embedding_dim: 64, hidden_dim: 64, encoder_layers: 1, "
+        "decoder_layers: 1, attention: luong, dropout: 0.0}}\n"
+        + TRAIN.replace("{buckets}", BUCKETS)),
     "generation": (
         "name: large-corpus-generation\ntask: generation\nseed: 1337\n"
         "data: {{source: files, path: {path}, streaming: {streaming}, window_length: 64, "
@@ -58,7 +68,7 @@ PIPELINES = {
         "model: {{type: lstm_causal_lm, embedding_dim: 64, hidden_dim: 64, num_layers: 1, "
         "dropout: 0.0}}\n" + TRAIN.replace("{buckets}", "")),
 }
-SUFFIX = {"classification": ".tsv", "generation": ".txt"}
+SUFFIX = {"classification": ".tsv", "translation": ".tsv", "generation": ".txt"}
 
 
 def write_corpus(path, size_bytes, seed, task="classification"):
@@ -199,8 +209,9 @@ def child(args):
         lengths = None
         tokens_per_step = float(config.data.window_length * batch)
     else:
-        # Real tokens per step: the mean train (source) length times the batch size (batches are
-        # bucketed by length, so a step's rows are of similar length; partial batches are few).
+        # Real tokens per step: the mean train (translation: source) length times the batch size
+        # (batches are bucketed by length, so a step's rows are of similar length; partial
+        # batches are few).
         lengths = task.train_lengths()
         tokens_per_step = float(np.mean(lengths)) * batch
     usage = resource.getrusage(resource.RUSAGE_SELF)
