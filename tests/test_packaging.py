@@ -26,6 +26,32 @@ def test_tensorflow_and_text_pinned_to_same_minor():
         assert re.search(rf"^{name}\b", requires, re.M), name
 
 
+def test_every_package_the_code_imports_is_declared():
+    """Each third-party module imported anywhere in nlp_lstm comes from a distribution named in
+    install_requires or an extra, not only as a dependency of one (pandas through datasets)."""
+    import ast
+    import sys
+    from importlib import metadata
+    parser = configparser.ConfigParser()
+    parser.read(ROOT / "setup.cfg")
+    declared = parser["options"]["install_requires"] + "".join(
+        parser["options.extras_require"].values())
+    names = {re.split(r"[<>=~!\[;]", line.strip())[0].lower()
+             for line in declared.splitlines() if line.strip()}
+    modules = set()
+    for path in (ROOT / "nlp_lstm").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                modules.add(node.module.split(".")[0])
+    modules -= set(sys.stdlib_module_names) | {"nlp_lstm"}
+    distributions = metadata.packages_distributions()
+    undeclared = {module: distributions.get(module) for module in modules
+                  if not {d.lower() for d in distributions.get(module, [module])} & names}
+    assert not undeclared, f"imported but not declared in setup.cfg: {undeclared}"
+
+
 def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     commands = re.findall(r"```bash\n(.+?)\n```", readme)
