@@ -67,17 +67,20 @@ def read_arrow_parallel(config, given):
     splits, pool_name, names = parallel_data.pool_plan(parts, data)
     counts_extra = {}
     if pool_name:
-        sources, targets = parts[pool_name]
+        sources, targets = parts.pop(pool_name)
         cut = hashed_group_split(source_hashes(sources), data.split_fractions,
                                  data.split_seed, names)
-        for name, idx in cut.items():
-            splits[name] = (sources.subset(idx), targets.subset(idx))
+        for name in names:
+            splits[name] = _pair_subset(sources, targets, cut.pop(name))
+        del sources, targets  # the pool's row indices (8 bytes a pair)
         counts_extra = {"group_split": "source_hash64"}
     parallel_data.check_train(splits)
     encoded = {}
     for split, (sources, targets) in splits.items():
-        keep = data_lib.cap_split(len(sources), data.max_examples, data.split_seed)
-        encoded[split] = {"source": sources.subset(keep), "target": targets.subset(keep)}
+        if data.max_examples and len(sources) > data.max_examples:
+            sources, targets = _pair_subset(sources, targets, data_lib.cap_split(
+                len(sources), data.max_examples, data.split_seed))
+        encoded[split] = {"source": sources, "target": targets}
     counts = {s: len(v["source"]) for s, v in encoded.items()}
     return ArrowParallelDataset(
         splits=encoded, files=files,
@@ -96,22 +99,50 @@ class ArrowParallelDataset(parallel_data.ParallelDataset):
             lambda source, target: {"source": source, "target": target})
 
 
-def hashed_group_split(hashes, fractions, seed, names):
+def hashed_group_split(hashes, fractions, seed, names, chunk=2 ** 22):
     """Indices per split (sorted) of the rows whose group hashes are `hashes` (uint64): a seeded
     permutation of the sorted distinct hashes, cut by `fractions`, so a group never straddles.
-    Differs from `parallel_data._group_split`, which orders the distinct strings themselves."""
-    distinct, inverse = np.unique(np.asarray(hashes, dtype=np.uint64), return_inverse=True)
-    which = parallel_data.group_assignment(len(distinct), fractions, seed, names)[inverse]
-    return {name: np.flatnonzero(which == i).astype(np.int64) for i, name in enumerate(names)}
+    Differs from `parallel_data._group_split`, which orders the distinct strings themselves.
+
+    Memory: the hashes, one sorted copy while the distinct ones are found, a byte a row for its
+    split, then the indices; `np.unique(return_inverse=True)` would hold five arrays of 8 bytes
+    a row at once (3.2 GB for 80M pairs)."""
+    hashes = np.asarray(hashes, dtype=np.uint64)
+    distinct = np.sort(hashes)
+    new = np.ones(len(distinct), dtype=bool)
+    np.not_equal(distinct[1:], distinct[:-1], out=new[1:])
+    distinct = distinct[new]
+    del new
+    group_split = parallel_data.group_assignment(len(distinct), fractions, seed, names) \
+        .astype(np.int8)
+    row_split = np.empty(len(hashes), dtype=np.int8)
+    for start in range(0, len(hashes), chunk):
+        row_split[start:start + chunk] = group_split[np.searchsorted(
+            distinct, hashes[start:start + chunk])]
+    del distinct, group_split
+    return {name: np.flatnonzero(row_split == i).astype(np.int64) for i, name in enumerate(names)}
 
 
 def source_hashes(column):
-    """A 64-bit hash (uint64) of each text of `column` (ArrowColumn), computed batch by batch;
-    pandas' SipHash with its fixed key, so the same text hashes the same in every process."""
+    """A 64-bit hash (uint64) of each text of `column` (ArrowColumn), computed batch by batch
+    into one array; pandas' SipHash with its fixed key, so the same text hashes the same in
+    every process."""
     import pandas as pd
-    parts = [pd.util.hash_array(np.asarray(texts, dtype=object), categorize=False)
-             for texts in column.batches()]
-    return np.concatenate(parts) if parts else np.zeros(0, np.uint64)
+    hashes, start = np.empty(len(column), dtype=np.uint64), 0
+    for texts in column.batches():
+        hashes[start:start + len(texts)] = pd.util.hash_array(np.asarray(texts, dtype=object),
+                                                              categorize=False)
+        start += len(texts)
+    return hashes
+
+
+def _pair_subset(sources, targets, positions):
+    """The (source, target) ArrowColumns of the pairs at `positions`; both share one index array
+    when the two columns share one (the same rows), as the readers make them."""
+    sources_at = sources.subset(positions)
+    if targets.indices is not sources.indices:
+        return sources_at, targets.subset(positions)
+    return sources_at, arrow_data.ArrowColumn(targets.files, targets.column, sources_at.indices)
 
 
 def pair_lists(sources, targets, size=arrow_data.READ_BATCH):
@@ -176,8 +207,8 @@ def _line_columns(source_files, target_files):
                                      path=path, line=line + 1)
             column += arrow_files
         num_rows += s_rows
-    return tuple(arrow_data.ArrowColumn(files, LINE_COLUMN, np.arange(num_rows))
-                 for files in columns)
+    rows = np.arange(num_rows, dtype=np.int64)  # one index array for both columns
+    return tuple(arrow_data.ArrowColumn(files, LINE_COLUMN, rows) for files in columns)
 
 
 def _first_empty(files, column):
@@ -207,7 +238,8 @@ def _table_columns(files, config):
                                           data.delimiter, columns, data.column_names)
     check_pair_columns(arrow_files, config, row_locator(files, fmt, not data.column_names,
                                                         data.delimiter))
-    return tuple(arrow_data.ArrowColumn(arrow_files, c, np.arange(num_rows)) for c in columns)
+    rows = np.arange(num_rows, dtype=np.int64)  # one index array for both columns
+    return tuple(arrow_data.ArrowColumn(arrow_files, c, rows) for c in columns)
 
 
 def check_pair_columns(files, config, locate):

@@ -153,6 +153,33 @@ def test_hashed_group_split_cuts_groups_by_fraction():
     assert np.all(np.diff(cut["train"]) > 0)
 
 
+@pytest.mark.parametrize("chunk", [7, 2 ** 22])
+def test_hashed_group_split_is_the_unique_inverse_cut_in_chunks(chunk):
+    """The chunked cut gives the splits of the direct formulation (np.unique's inverse), which
+    holds several arrays of 8 bytes a row at once."""
+    rng = np.random.default_rng(0)
+    hashes = rng.integers(0, 2 ** 63, 300, dtype=np.uint64)[rng.integers(0, 300, 5000)]
+    fractions, names = {"train": 0.7, "validation": 0.2, "test": 0.1}, ["train", "validation",
+                                                                        "test"]
+    distinct, inverse = np.unique(hashes, return_inverse=True)
+    which = parallel_data.group_assignment(len(distinct), fractions, 4, names)[inverse]
+    cut = arrow_parallel.hashed_group_split(hashes, fractions, 4, names, chunk=chunk)
+    for i, name in enumerate(names):
+        np.testing.assert_array_equal(cut[name], np.flatnonzero(which == i))
+    assert sum(len(v) for v in cut.values()) == 5000
+
+
+@pytest.mark.parametrize("corpus", ["table", "line_files"])
+def test_the_two_sides_of_a_split_share_one_index_array(corpus, request):
+    pipeline = request.getfixturevalue(corpus)
+    for overrides in ((), ("data.max_examples=20",)):
+        data = arrow_parallel.read_parallel(_config(pipeline, *overrides))
+        assert len(data.splits) == 3 and len(data.splits["train"]["source"]) >= 20
+        for part in data.splits.values():
+            assert part["source"].indices is part["target"].indices
+    assert data.counts()["train"] == 20
+
+
 def test_source_hashes_are_the_same_across_batches(table):
     column = arrow_parallel.read_parallel(_config(table)).splits["train"]["source"]
     whole = arrow_parallel.source_hashes(column)
