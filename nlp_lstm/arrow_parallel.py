@@ -335,14 +335,3 @@ def train_lengths(task):
     task.length_report["train_pairs_dropped"] = len(task.data.splits["train"]["source"]) - \
         len(lengths)
     return lengths
-
-
-def ids_path(task, split):
-    """Where a streamed split of `task` caches its ids (`Task.token_ids_path`), keyed by the
-    data, both sides' stages, the vocabulary sizes and the vocabulary sample."""
-    config = task.config
-    return task.token_ids_path(split, [
-        task.data.fingerprint, repr(config.stages), repr(config.target_stages),
-        config.shared_vocabulary, config.data.vocabulary_sample,
-        task.preprocessor.vocabulary.vocabulary_size,
-        task.target_preprocessor.vocabulary.vocabulary_size])

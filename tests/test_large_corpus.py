@@ -64,6 +64,24 @@ def test_vocabulary_learns_from_a_seeded_bounded_sample(tiny):
     assert vocabularies[0] == vocabularies[1]
 
 
+def test_the_ids_cache_is_keyed_by_what_the_vocabulary_learned(tiny, tmp_path):
+    """Another vocabulary sample that learns another vocabulary (here of the same size: the
+    cap) gets another cache; the same settings in a new task find the same one."""
+    capped = tiny.with_name("capped.yaml")
+    capped.write_text(tiny.read_text(encoding="utf-8").replace("max_size: 100", "max_size: 6"),
+                      encoding="utf-8")
+    paths, vocabularies = [], []
+    for sample in (0, 12, 0):
+        task = build_pipeline(_config(capped, f"data.vocabulary_sample={sample}")).task
+        task.read()
+        task.adapt()
+        task.cache_dir = tmp_path
+        paths.append(task.ids_path("train"))
+        vocabularies.append(task.preprocessor.vocabulary.vocabulary)
+    assert len(vocabularies[0]) == len(vocabularies[1]) and vocabularies[0] != vocabularies[1]
+    assert paths[0] != paths[1] and paths[0] == paths[2]
+
+
 def test_token_ids_are_cached_on_disk_and_reused(tiny, tmp_path):
     task = build_pipeline(_config(tiny)).task
     task.read()

@@ -69,15 +69,23 @@ class Task:
         self._lengths = None
         self.cache_dir = None  # where streamed token ids go (`token_ids_path`)
 
-    def token_ids_path(self, split, key, suffix=""):
+    def token_ids_path(self, split, key=(), suffix=""):
         """Where a streamed split's token ids are cached: `cache_dir` (RUN_DIR/token_ids once
         the task trains or evaluates in a run; a temporary folder outside one), named by the
-        split and a hash of `key` (what the ids depend on: the data, the stages...)."""
+        split and a hash of the data fingerprint, the stages, what `preprocessors` learned, and
+        the task's own `key`."""
         if self.cache_dir is None:
             self.cache_dir = Path(tempfile.mkdtemp(prefix="nlp_lstm-token-ids-"))
             logger.info("token ids cached in %s (no run directory)", self.cache_dir)
-        digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode())
+        learned = [getattr(stage, "vocabulary", None) for preprocessor in self.preprocessors()
+                   for stage in preprocessor.stages]
+        digest = hashlib.sha256(json.dumps(
+            [self.data.fingerprint, repr(self.config.stages), learned, list(key)],
+            sort_keys=True, default=str).encode())
         return Path(self.cache_dir) / f"{split}-{digest.hexdigest()[:16]}{suffix}"
+
+    def preprocessors(self):  # the stage chains that turn this task's texts into ids
+        return [self.preprocessor]
 
     def use_run_dir(self, run_dir):
         """Writes and reads a streamed corpus' token ids under RUN_DIR/token_ids, and removes

@@ -191,12 +191,8 @@ class ClassificationTask(Task):
                 num_parallel_calls=inputs.AUTOTUNE, deterministic=True)
 
     def ids_path(self, split):
-        """Where a streamed split's token ids are cached: under the run directory (a temporary
-        folder when the task runs outside one), keyed by the data, the stages and what the
-        vocabulary is learned from."""
-        return self.token_ids_path(split, [self.data.fingerprint, repr(self.config.stages),
-                                           self.config.data.vocabulary_sample,
-                                           self.preprocessor.vocabulary.vocabulary_size])
+        """Where a streamed split's token ids are cached (`Task.token_ids_path`)."""
+        return self.token_ids_path(split)
 
     def train_lengths(self):
         if self._lengths is None and getattr(self.data, "streamed", False):

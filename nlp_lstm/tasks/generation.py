@@ -266,13 +266,8 @@ class GenerationTask(Task):
         return self._ids[split]
 
     def ids_path(self, split):
-        """Where a streamed split's ids go: RUN_DIR/token_ids (a temporary folder outside a
-        run), keyed by the data, the stages and what they learned (their vocabularies: a
-        vocabulary learned from another `data.vocabulary_sample` may have the same size)."""
-        return self.token_ids_path(split, [
-            "int32", self.data.fingerprint, repr(self.config.stages),
-            self.preprocessor.vocabulary.vocabulary_size,
-            [getattr(stage, "vocabulary", None) for stage in self.preprocessor.stages]], ".int32")
+        """Where a streamed split's flat int32 id file goes (`Task.token_ids_path`)."""
+        return self.token_ids_path(split, ["int32"], ".int32")
 
     def use_run_dir(self, run_dir):
         """Writes and reads the id files of a streamed corpus under `run_dir` (those of another

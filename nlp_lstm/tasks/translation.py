@@ -358,8 +358,8 @@ class TranslationTask(Task):
         return dataset.map(lambda s, d, t: ((s, d), t)).prefetch(inputs.AUTOTUNE)
 
     def ids_path(self, split):
-        """Where a streamed split's token ids are cached (`arrow_parallel.ids_path`)."""
-        return arrow_parallel.ids_path(self, split)
+        """Where a streamed split's token ids are cached, also keyed by the target stages."""
+        return self.token_ids_path(split, [repr(self.config.target_stages)])
 
     # -- model -----------------------------------------------------------------------------------
     def model_arguments(self):
@@ -418,6 +418,9 @@ class TranslationTask(Task):
                 * count
             tokens += count
         return total / max(tokens, 1), tokens
+
+    def preprocessors(self):  # the source and the target chains (one object when shared)
+        return [self.preprocessor, self.target_preprocessor]
 
     def evaluate(self, run_dir, splits=None):
         run_dir = Path(run_dir)
