@@ -411,9 +411,11 @@ def test_sigterm_answers_the_requests_in_flight_refuses_new_ones_and_exits_0(run
             try:
                 httpx.get(server.url + "/healthz", timeout=2)
                 time.sleep(0.05)
-            except httpx.ConnectError:
+            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError):
+                # Refused, or accepted in the instant before the socket closed and then closed
+                # unanswered: either way no new request is served.
                 refused = True
-        assert refused, "new connections were still accepted 10 s after SIGTERM"
+        assert refused, "new connections were still answered 10 s after SIGTERM"
         assert len(responses) < 3, "the requests ended before the check; make them slower"
         for thread in threads:
             thread.join(timeout=120)
