@@ -208,6 +208,12 @@ TASKS = {
         ["loss", "mae", "mse", "val_loss", "val_mae", "val_mse"],
         [("test", "mse", 0.02), ("test", "mae", 0.02)]),
 }
+# The text tasks again with their corpus streamed from Arrow (as one larger than memory would
+# be): each worker reads the table itself and the chief caches token ids in the run directory.
+for _task in ("translation", "generation"):
+    _pipeline, _settings, _columns, _compared = TASKS[_task]
+    TASKS[f"{_task}_streamed"] = (_pipeline, _settings + _tiny("data.streaming=always"),
+                                  _columns, _compared)
 
 
 @pytest.mark.parametrize("task", sorted(TASKS))
@@ -231,6 +237,9 @@ def test_every_task_trains_on_two_workers_as_in_one_process(tmp_path, task):
         assert (run_dir / "export" / "saved_model.pb").is_file()
         header = (run_dir / "history.csv").read_text().splitlines()[0].split(",")
         assert header == ["epoch", *columns], header
+        if task.endswith("_streamed"):
+            cached = sorted(path.name for path in (run_dir / "token_ids").iterdir())
+            assert any(name.startswith("train-") for name in cached), cached
     metrics = {name: json.loads((tmp_path / name / "metrics.json").read_text()) for name in runs}
     for split, metric, tolerance in compared:
         one, two = metrics["one"][split][metric], metrics["two"][split][metric]
