@@ -26,19 +26,31 @@ SECTIONS = ("classification", "generation", "translation", "gpu")
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.splitlines()[0]
+    )
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--quick", action="store_true", help="tiny sizes, no data root (smoke test)")
     mode.add_argument("--full", action="store_true", help="the measured suite (needs --data-dir)")
-    parser.add_argument("--data-dir", default=os.environ.get("NLP_LSTM_DATA_DIR"),
-                        help="data root with mr_polarity/, tinyshakespeare/ and multi30k/ "
-                             "(default: $NLP_LSTM_DATA_DIR)")
-    parser.add_argument("--only", default=",".join(SECTIONS),
-                        help=f"comma-separated sections to run (default: all of {','.join(SECTIONS)})")
-    parser.add_argument("--output", help="Markdown file to write the results into "
-                                         "(default: BENCHMARKS.md with --full, none with --quick)")
-    parser.add_argument("--repeats", type=int, help="measured rounds per contender "
-                                                    "(default: 3 full, 1 quick)")
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("NLP_LSTM_DATA_DIR"),
+        help="data root with mr_polarity/, tinyshakespeare/ and multi30k/ "
+        "(default: $NLP_LSTM_DATA_DIR)",
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections to run (default: all of {','.join(SECTIONS)})",
+    )
+    parser.add_argument(
+        "--output",
+        help="Markdown file to write the results into "
+        "(default: BENCHMARKS.md with --full, none with --quick)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, help="measured rounds per contender (default: 3 full, 1 quick)"
+    )
     parser.add_argument("--work-dir", help="scratch folder (default: a new temporary folder)")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.only.split(",")) - set(SECTIONS))
@@ -67,12 +79,17 @@ def main(argv=None):
     import importlib
 
     from benchmarks import harness
+
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     log_library_messages()
     work_dir = Path(args.work_dir or tempfile.mkdtemp(prefix="nlp-lstm-benchmarks-"))
-    context = harness.Context(quick=args.quick, data_dir=Path(args.data_dir) if args.data_dir
-                              and not args.quick else None, work_dir=work_dir,
-                              repeats=args.repeats or (1 if args.quick else 3), log=log)
+    context = harness.Context(
+        quick=args.quick,
+        data_dir=Path(args.data_dir) if args.data_dir and not args.quick else None,
+        work_dir=work_dir,
+        repeats=args.repeats or (1 if args.quick else 3),
+        log=log,
+    )
     started, start = harness.utc_now(), time.perf_counter()
     sections = []
     for name in args.only.split(","):
@@ -83,8 +100,9 @@ def main(argv=None):
         section.seconds = time.perf_counter() - section_start
         sections.append(section)
     mode = "quick" if args.quick else "full"
-    command = "python -m benchmarks --" + mode + (
-        f" --data-dir {args.data_dir}" if args.full else "")
+    command = (
+        "python -m benchmarks --" + mode + (f" --data-dir {args.data_dir}" if args.full else "")
+    )
     block = harness.render(sections, mode, command, started, time.perf_counter() - start)
     print(block)
     output = args.output or (REPO / "BENCHMARKS.md" if args.full else None)

@@ -39,27 +39,55 @@ class Size:
     clipnorm: float = 1.0
 
 
-FULL = Size(embedding_dim=128, hidden_dim=128, batch_size=64, epochs=4,
-            synthetic={"train": 8000, "validation": 1000, "test": 1000}, serving_calls=400)
-QUICK = Size(embedding_dim=32, hidden_dim=32, batch_size=32, epochs=2,
-             synthetic={"train": 600, "validation": 100, "test": 100}, serving_calls=60)
+FULL = Size(
+    embedding_dim=128,
+    hidden_dim=128,
+    batch_size=64,
+    epochs=4,
+    synthetic={"train": 8000, "validation": 1000, "test": 1000},
+    serving_calls=400,
+)
+QUICK = Size(
+    embedding_dim=32,
+    hidden_dim=32,
+    batch_size=32,
+    epochs=2,
+    synthetic={"train": 600, "validation": 100, "test": 100},
+    serving_calls=60,
+)
 
 
 def pipeline_config(data, size, name, **train):
     """The nlp_lstm classification config the benchmark trains (word stages, no truncation)."""
     return {
-        "name": name, "task": "classification", "seed": 1337, "steps": ["train", "export"],
+        "name": name,
+        "task": "classification",
+        "seed": 1337,
+        "steps": ["train", "export"],
         "data": data,
-        "stages": [{"type": "text_normalizer", "form": "NFKC", "lowercase": True},
-                   {"type": "unicode_script_tokenizer"},
-                   {"type": "vocabulary", "max_size": 20000, "min_frequency": 1},
-                   {"type": "sequence_packer", "sequence_length": "p100"}],
-        "model": {"type": "lstm_text_classifier", "embedding_dim": size.embedding_dim,
-                  "hidden_dim": size.hidden_dim, "num_layers": 1, "bidirectional": True,
-                  "pooling": "last", "dropout": size.dropout},
-        "train": {"batch_size": size.batch_size, "epochs": size.epochs,
-                  "learning_rate": size.learning_rate, "clipnorm": size.clipnorm,
-                  "verbose": 0, **train},
+        "stages": [
+            {"type": "text_normalizer", "form": "NFKC", "lowercase": True},
+            {"type": "unicode_script_tokenizer"},
+            {"type": "vocabulary", "max_size": 20000, "min_frequency": 1},
+            {"type": "sequence_packer", "sequence_length": "p100"},
+        ],
+        "model": {
+            "type": "lstm_text_classifier",
+            "embedding_dim": size.embedding_dim,
+            "hidden_dim": size.hidden_dim,
+            "num_layers": 1,
+            "bidirectional": True,
+            "pooling": "last",
+            "dropout": size.dropout,
+        },
+        "train": {
+            "batch_size": size.batch_size,
+            "epochs": size.epochs,
+            "learning_rate": size.learning_rate,
+            "clipnorm": size.clipnorm,
+            "verbose": 0,
+            **train,
+        },
         "export": {"verify": False},
     }
 
@@ -80,6 +108,7 @@ class Ours:
         from nlp_lstm import inputs, training
         from nlp_lstm.config import config_from_dict
         from nlp_lstm.pipeline import build_pipeline
+
         self.task = build_pipeline(config_from_dict(raw_config)).task
         keras.utils.set_random_seed(self.task.config.seed)
         self.task.read()
@@ -87,15 +116,20 @@ class Ours:
         self.model = self.task.build_model()
         self.counter = inputs.PaddingCounter()
         self.dataset = self.task.datasets("train", True, self.counter)
-        self.model.compile(optimizer=training.build_optimizer(
-            self.task.config.train, self.task.steps_per_epoch()),
-            **self.task.compile_arguments())
+        self.model.compile(
+            optimizer=training.build_optimizer(self.task.config.train, self.task.steps_per_epoch()),
+            **self.task.compile_arguments(),
+        )
         corpora.save_ids(ids_path, {split: self._ids(split) for split in ("train", "test")})
 
     def _ids(self, split):
         from nlp_lstm import inputs
-        pairs = list(inputs.trimmed_ids(self.task.data.to_tf(split), self.task.preprocessor)
-                     .as_numpy_iterator())
+
+        pairs = list(
+            inputs.trimmed_ids(
+                self.task.data.to_tf(split), self.task.preprocessor
+            ).as_numpy_iterator()
+        )
         return [ids for ids, _ in pairs], [label for _, label in pairs]
 
     def fit_epoch(self):
@@ -127,8 +161,11 @@ class Ours:
         @tf.function
         def gradients(ids, labels):
             with tf.GradientTape() as tape:
-                loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
-                    labels, self.model(ids, training=True)))
+                loss = tf.reduce_mean(
+                    keras.losses.sparse_categorical_crossentropy(
+                        labels, self.model(ids, training=True)
+                    )
+                )
             return tape.gradient(loss, self.model.trainable_variables)
 
         return gradients
@@ -138,16 +175,25 @@ class Ours:
         forward pass, and the forward and backward passes (gradients, no optimizer update)."""
         import keras
         import tensorflow as tf
+
         rng = np.random.default_rng(0)
-        ids = tf.constant(rng.integers(2, self.vocabulary_size(), (batch_size, length)),
-                          tf.int64)
+        ids = tf.constant(rng.integers(2, self.vocabulary_size(), (batch_size, length)), tf.int64)
         labels = tf.constant(rng.integers(0, 2, batch_size), tf.int64)
-        forward = tf.function(lambda: tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
-            labels, self.model(ids, training=True))))
+        forward = tf.function(
+            lambda: tf.reduce_mean(
+                keras.losses.sparse_categorical_crossentropy(labels, self.model(ids, training=True))
+            )
+        )
         backward = self._gradient_step()
-        return (harness.best_ms(lambda: forward().numpy()),
-                harness.best_ms(lambda: [t.numpy() for t in tf.nest.flatten(
-                    backward(ids, labels), expand_composites=True)]))
+        return (
+            harness.best_ms(lambda: forward().numpy()),
+            harness.best_ms(
+                lambda: [
+                    t.numpy()
+                    for t in tf.nest.flatten(backward(ids, labels), expand_composites=True)
+                ]
+            ),
+        )
 
     def recurrent_kernels(self):
         """The recurrent op types in the traced training step: `CudnnRNNV3` where the cuDNN
@@ -162,6 +208,7 @@ class Ours:
         """Seconds for one pass of the train texts through the preprocessor (what the cache
         saves)."""
         from nlp_lstm import inputs
+
         start = time.perf_counter()
         for _ in inputs.trimmed_ids(self.task.data.to_tf("train"), self.task.preprocessor):
             pass
@@ -179,18 +226,31 @@ class Ours:
         return str(Path(run_dir) / "export")
 
 
-PEERS = {"keras": ("benchmarks.peers.keras_example:KerasExampleClassifier",
-                   keras_example.KerasExampleClassifier.name),
-         "torch": ("benchmarks.peers.torch_lstm:TorchPackedClassifier",
-                   torch_lstm.TorchPackedClassifier.name)}
+PEERS = {
+    "keras": (
+        "benchmarks.peers.keras_example:KerasExampleClassifier",
+        keras_example.KerasExampleClassifier.name,
+    ),
+    "torch": (
+        "benchmarks.peers.torch_lstm:TorchPackedClassifier",
+        torch_lstm.TorchPackedClassifier.name,
+    ),
+}
 
 
 def peer_arguments(ours, ids_path, size):
     """The constructor arguments of a classification peer: ours' sizes and token ids."""
-    return dict(ids_path=str(ids_path), vocabulary_size=ours.call("vocabulary_size"),
-                num_classes=2, embedding_dim=size.embedding_dim, hidden_dim=size.hidden_dim,
-                dropout=size.dropout, batch_size=size.batch_size,
-                learning_rate=size.learning_rate, clipnorm=size.clipnorm)
+    return dict(
+        ids_path=str(ids_path),
+        vocabulary_size=ours.call("vocabulary_size"),
+        num_classes=2,
+        embedding_dim=size.embedding_dim,
+        hidden_dim=size.hidden_dim,
+        dropout=size.dropout,
+        batch_size=size.batch_size,
+        learning_rate=size.learning_rate,
+        clipnorm=size.clipnorm,
+    )
 
 
 def compare_training(context, section, corpus_name, ours, ids_path, size):
@@ -222,17 +282,40 @@ def compare_training(context, section, corpus_name, ours, ids_path, size):
         for name, system in systems.items():
             if name != "ours":
                 system.close()
-    rates = {name: harness.median([real_tokens / s for s in values[1:]])
-             for name, values in seconds.items()}
-    section.text(f"**{corpus_name}**: {len(train_ids):,} training texts, {real_tokens:,} real "
-                 f"tokens per epoch, longest {maxlen}; test accuracy after {size.epochs} epochs "
-                 f"on {len(test_labels):,} texts. Tokens/s is the median over epochs "
-                 f"2–{size.epochs}.", "")
-    section.table(["system", "parameters", "real tokens/s", "ours / system", "padding computed",
-                   "test accuracy", "epoch seconds"],
-                  [[names[name], params[name], rates[name], rates["ours"] / rates[name],
-                    f"{padding[name]:.1%}", accuracy[name],
-                    ", ".join(f"{s:.2f}" for s in seconds[name])] for name in systems])
+    rates = {
+        name: harness.median([real_tokens / s for s in values[1:]])
+        for name, values in seconds.items()
+    }
+    section.text(
+        f"**{corpus_name}**: {len(train_ids):,} training texts, {real_tokens:,} real "
+        f"tokens per epoch, longest {maxlen}; test accuracy after {size.epochs} epochs "
+        f"on {len(test_labels):,} texts. Tokens/s is the median over epochs "
+        f"2–{size.epochs}.",
+        "",
+    )
+    section.table(
+        [
+            "system",
+            "parameters",
+            "real tokens/s",
+            "ours / system",
+            "padding computed",
+            "test accuracy",
+            "epoch seconds",
+        ],
+        [
+            [
+                names[name],
+                params[name],
+                rates[name],
+                rates["ours"] / rates[name],
+                f"{padding[name]:.1%}",
+                accuracy[name],
+                ", ".join(f"{s:.2f}" for s in seconds[name]),
+            ]
+            for name in systems
+        ],
+    )
     return rates, accuracy, seconds["ours"][1:], real_tokens, padding["ours"]
 
 
@@ -243,24 +326,45 @@ def step_profile(section, ours, ids_path, size, matmuls):
     length = max(int(round(np.mean([len(s) for s in splits["train"][0]]))), 1)
     common = peer_arguments(ours, ids_path, size)
     with workers.Worker(PEERS["torch"][0], common) as torch_peer:
-        timings = {"ours": ours.call("step_profile", size.batch_size, length),
-                   "torch": torch_peer.call("step_profile", size.batch_size, length)}
+        timings = {
+            "ours": ours.call("step_profile", size.batch_size, length),
+            "torch": torch_peer.call("step_profile", size.batch_size, length),
+        }
     gate = matmuls.gate
     forward_flops = flops.lstm_training_flops(size.embedding_dim, size.hidden_dim) / 3
     floor = forward_flops * size.batch_size * length / gate * 1000
-    rows = [[name, forward, total, total - forward, (total - forward) / forward]
-            for name, (forward, total) in (("ours", timings["ours"]),
-                                           ("PyTorch", timings["torch"]))]
-    rows.append(["gate matmuls alone at this shape (FLOP count / measured rate)", floor,
-                 3 * floor, 2 * floor, 2.0])
-    section.text(f"**Profile** of one training batch, {size.batch_size} texts of {length} real "
-                 f"tokens (the mean length), best of 3 rounds of 10, each system in its own "
-                 f"process: the forward pass, then forward and backward (gradients, no "
-                 f"optimizer step). The last row is the floor that the gate matmuls alone set at "
-                 f"{gate / 1e9:.0f} GFLOP/s ({gate / matmuls.square:.0%} of the square-matmul "
-                 f"peak), the rate this run measured for their shape.", "")
-    section.table(["system", "forward (ms)", "forward + backward (ms)", "backward (ms)",
-                   "backward / forward"], rows)
+    rows = [
+        [name, forward, total, total - forward, (total - forward) / forward]
+        for name, (forward, total) in (("ours", timings["ours"]), ("PyTorch", timings["torch"]))
+    ]
+    rows.append(
+        [
+            "gate matmuls alone at this shape (FLOP count / measured rate)",
+            floor,
+            3 * floor,
+            2 * floor,
+            2.0,
+        ]
+    )
+    section.text(
+        f"**Profile** of one training batch, {size.batch_size} texts of {length} real "
+        f"tokens (the mean length), best of 3 rounds of 10, each system in its own "
+        f"process: the forward pass, then forward and backward (gradients, no "
+        f"optimizer step). The last row is the floor that the gate matmuls alone set at "
+        f"{gate / 1e9:.0f} GFLOP/s ({gate / matmuls.square:.0%} of the square-matmul "
+        f"peak), the rate this run measured for their shape.",
+        "",
+    )
+    section.table(
+        [
+            "system",
+            "forward (ms)",
+            "forward + backward (ms)",
+            "backward (ms)",
+            "backward / forward",
+        ],
+        rows,
+    )
 
 
 def alternate_epochs(context, systems, epochs):
@@ -269,8 +373,9 @@ def alternate_epochs(context, systems, epochs):
     for epoch in range(epochs):
         for name, system in systems.items():
             seconds[name].append(system.call("fit_epoch"))
-        context.log(f"  epoch {epoch + 1}: " + ", ".join(
-            f"{n} {s[-1]:.1f} s" for n, s in seconds.items()))
+        context.log(
+            f"  epoch {epoch + 1}: " + ", ".join(f"{n} {s[-1]:.1f} s" for n, s in seconds.items())
+        )
     return seconds
 
 
@@ -278,8 +383,10 @@ LEVERS = [  # (name, train overrides)
     ("one batch padded to its longest row (`train.bucketing: false`)", {"bucketing": False}),
     ("8 length buckets (the default)", {}),
     ("16 length buckets (`train.num_buckets: 16`)", {"num_buckets": 16}),
-    ("16 buckets, token budget of 8,192 per batch (`train.batch_tokens: 8192`)",
-     {"num_buckets": 16, "batch_tokens": 8192}),
+    (
+        "16 buckets, token budget of 8,192 per batch (`train.batch_tokens: 8192`)",
+        {"num_buckets": 16, "batch_tokens": 8192},
+    ),
     ("8 buckets, `train.precision: mixed_bfloat16`", {"precision": "mixed_bfloat16"}),
 ]
 
@@ -293,16 +400,27 @@ def levers(context, section, data, ids_path, size, matmuls):
     try:
         for index, (name, overrides) in enumerate(LEVERS):
             context.log(f"  lever: {name}")
-            systems[name] = workers.Worker("benchmarks.classification:Ours", {
-                "raw_config": pipeline_config(data, size, f"bench-lever-{index}", **overrides),
-                "ids_path": str(Path(context.work_dir) / f"lever_{index}_ids.npz")})
+            systems[name] = workers.Worker(
+                "benchmarks.classification:Ours",
+                {
+                    "raw_config": pipeline_config(data, size, f"bench-lever-{index}", **overrides),
+                    "ids_path": str(Path(context.work_dir) / f"lever_{index}_ids.npz"),
+                },
+            )
         seconds = alternate_epochs(context, systems, epochs)
         rows = []
         for name, system in systems.items():
             rate = harness.median([real_tokens / s for s in seconds[name][1:]])
-            rows.append([name, system.call("steps_per_epoch"), rate,
-                         f"{system.call('padding_share'):.1%}", system.call("accuracy"),
-                         ", ".join(f"{s:.2f}" for s in seconds[name])])
+            rows.append(
+                [
+                    name,
+                    system.call("steps_per_epoch"),
+                    rate,
+                    f"{system.call('padding_share'):.1%}",
+                    system.call("accuracy"),
+                    ", ".join(f"{s:.2f}" for s in seconds[name]),
+                ]
+            )
         tokenize = systems[LEVERS[1][0]].call("tokenize_seconds")
     finally:
         for system in systems.values():
@@ -311,22 +429,39 @@ def levers(context, section, data, ids_path, size, matmuls):
     per_token = flops.lstm_training_flops(size.embedding_dim, size.hidden_dim)
     for row in rows:
         row[3:3] = [row[2] / default_rate, f"{row[2] * per_token / matmuls.square:.1%}"]
-    section.text(f"**Levers**, measured on the long-tailed corpus with the same model: ours "
-                 f"alone under each setting, epochs alternating between the settings, tokens/s "
-                 f"the median over epochs 2–{epochs}, test accuracy after {epochs} epochs.", "")
-    section.table(["setting", "batches per epoch", "real tokens/s", "vs default",
-                   "useful FLOP/s of the matmul peak", "padding computed", "test accuracy",
-                   "epoch seconds"], rows)
-    section.text(f"Tokenizing the train split (normalize, split, look up ids, in the graph) "
-                 f"takes {tokenize:.2f} s; the input pipeline caches the ids after the first "
-                 f"epoch, so later epochs skip it (an epoch of the default setting took "
-                 f"{harness.median(seconds[LEVERS[1][0]][1:]):.2f} s).", "")
+    section.text(
+        f"**Levers**, measured on the long-tailed corpus with the same model: ours "
+        f"alone under each setting, epochs alternating between the settings, tokens/s "
+        f"the median over epochs 2–{epochs}, test accuracy after {epochs} epochs.",
+        "",
+    )
+    section.table(
+        [
+            "setting",
+            "batches per epoch",
+            "real tokens/s",
+            "vs default",
+            "useful FLOP/s of the matmul peak",
+            "padding computed",
+            "test accuracy",
+            "epoch seconds",
+        ],
+        rows,
+    )
+    section.text(
+        f"Tokenizing the train split (normalize, split, look up ids, in the graph) "
+        f"takes {tokenize:.2f} s; the input pipeline caches the ids after the first "
+        f"epoch, so later epochs skip it (an epoch of the default setting took "
+        f"{harness.median(seconds[LEVERS[1][0]][1:]):.2f} s).",
+        "",
+    )
 
 
 def serving(context, section, export_dir, texts, size):
     """Batch-1 latency and batch-256 throughput of an exported classifier, loaded here."""
     import tensorflow as tf
     import tensorflow_text  # noqa: F401  (registers the ops the export needs)
+
     classify = tf.saved_model.load(export_dir).signatures["serving_default"]
     for text in texts[:10]:
         classify(text=tf.constant([text]))
@@ -344,12 +479,18 @@ def serving(context, section, export_dir, texts, size):
         classify(text=batch)["label"].numpy()
         rates.append(256 / (time.perf_counter() - start))
     p50, p99 = harness.percentile(latencies, 50), harness.percentile(latencies, 99)
-    section.text("The exported classifier of the long-tailed run (raw strings in, labels out; "
-                 "tokenization inside the graph), one caller, texts from its test split:", "")
-    section.table(["batch", "calls", "p50 latency (ms)", "p99 latency (ms)", "texts/s (median)"],
-                  [[1, size.serving_calls, p50, p99, 1000 / p50],
-                   [256, len(rates), 256000 / harness.median(rates), None,
-                    harness.median(rates)]])
+    section.text(
+        "The exported classifier of the long-tailed run (raw strings in, labels out; "
+        "tokenization inside the graph), one caller, texts from its test split:",
+        "",
+    )
+    section.table(
+        ["batch", "calls", "p50 latency (ms)", "p99 latency (ms)", "texts/s (median)"],
+        [
+            [1, size.serving_calls, p50, p99, 1000 / p50],
+            [256, len(rates), 256000 / harness.median(rates), None, harness.median(rates)],
+        ],
+    )
     return p50, p99
 
 
@@ -358,18 +499,43 @@ def peak_memory(context, section):
     process and reads that child's peak resident set size from the kernel."""
     if context.data_path("mr_polarity"):
         label = "the MR pipeline (`nlp-lstm run pipelines/mr_bilstm.yaml`)"
-        args = ["pipelines/mr_bilstm.yaml", "--data-dir", str(context.data_dir),
-                "--set", "train.verbose=0"]
+        args = [
+            "pipelines/mr_bilstm.yaml",
+            "--data-dir",
+            str(context.data_dir),
+            "--set",
+            "train.verbose=0",
+        ]
     else:
         label = "the classification quickstart, one epoch (no data root: MR not available)"
-        args = ["pipelines/quickstart_classify.yaml", "--set", "train.epochs=1",
-                "--set", "train.verbose=0", "--set", "steps=[train]"]
+        args = [
+            "pipelines/quickstart_classify.yaml",
+            "--set",
+            "train.epochs=1",
+            "--set",
+            "train.verbose=0",
+            "--set",
+            "steps=[train]",
+        ]
     run_dir = Path(context.work_dir) / "peak-memory-run"
-    command = [sys.executable, "-m", "nlp_lstm.cli", "run", *args, "--run-dir", str(run_dir),
-               "--overwrite"]
+    command = [
+        sys.executable,
+        "-m",
+        "nlp_lstm.cli",
+        "run",
+        *args,
+        "--run-dir",
+        str(run_dir),
+        "--overwrite",
+    ]
     start = time.perf_counter()
-    child = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    child = subprocess.Popen(
+        command,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+    )
     output = child.stdout.read().decode("utf-8", "replace")
     _, status, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -377,13 +543,23 @@ def peak_memory(context, section):
     if child.returncode:
         raise RuntimeError(f"{' '.join(command)} failed ({child.returncode}):\n{output[-3000:]}")
     rss = usage.ru_maxrss / 1024
-    accuracy = next((line.split("accuracy=")[1].split()[0].rstrip(",")
-                     for line in output.splitlines()
-                     if line.startswith("test:") and "accuracy=" in line), None)
-    section.text(f"Peak resident memory of {label}, the whole child process (TensorFlow "
-                 f"included), from `wait4`:", "")
-    section.table(["run", "peak RSS (MiB)", "wall time (s)", "test accuracy"],
-                  [[" ".join(args[:1]), rss, wall, accuracy]])
+    accuracy = next(
+        (
+            line.split("accuracy=")[1].split()[0].rstrip(",")
+            for line in output.splitlines()
+            if line.startswith("test:") and "accuracy=" in line
+        ),
+        None,
+    )
+    section.text(
+        f"Peak resident memory of {label}, the whole child process (TensorFlow "
+        f"included), from `wait4`:",
+        "",
+    )
+    section.table(
+        ["run", "peak RSS (MiB)", "wall time (s)", "test accuracy"],
+        [[" ".join(args[:1]), rss, wall, accuracy]],
+    )
     return rss
 
 
@@ -392,11 +568,21 @@ def run(context):
     section = harness.Section("Classification: training speed, compute efficiency, serving, memory")
     work = Path(context.work_dir) / "classification"
     paths, _ = corpora.write_long_tailed(work / "long_tailed", size.synthetic)
-    runs = [("long_tailed", "long-tailed synthetic corpus (lognormal lengths, median 40, max 400)",
-             corpora.long_tailed_data_config(paths))]
+    runs = [
+        (
+            "long_tailed",
+            "long-tailed synthetic corpus (lognormal lengths, median 40, max 400)",
+            corpora.long_tailed_data_config(paths),
+        )
+    ]
     if context.data_path("mr_polarity"):
-        runs.append(("mr", "MR sentence polarity (data root, 80/10/10 split)",
-                     corpora.mr_data_config(context.data_dir)))
+        runs.append(
+            (
+                "mr",
+                "MR sentence polarity (data root, 80/10/10 split)",
+                corpora.mr_data_config(context.data_dir),
+            )
+        )
     else:
         section.text("*MR was not run: no data root with `mr_polarity/` was given.*", "")
     matmuls = flops.matmul_rates(context, size)
@@ -404,20 +590,24 @@ def run(context):
     for key, title, data in runs:
         context.log(f"classification: {title}")
         ids_path = work / f"{key}_ids.npz"
-        with workers.Worker("benchmarks.classification:Ours",
-                            {"raw_config": pipeline_config(data, size, f"bench-{key}"),
-                             "ids_path": str(ids_path)}) as ours:
+        with workers.Worker(
+            "benchmarks.classification:Ours",
+            {"raw_config": pipeline_config(data, size, f"bench-{key}"), "ids_path": str(ids_path)},
+        ) as ours:
             rates, accuracy, ours_seconds, real_tokens, padding = compare_training(
-                context, section, title, ours, ids_path, size)
+                context, section, title, ours, ids_path, size
+            )
             if "torch" in rates:
                 step_profile(section, ours, ids_path, size, matmuls)
             if key == "long_tailed":
                 kernels = ours.call("recurrent_kernels")
                 cudnn = any("Cudnn" in op for op in kernels)
-                section.text(f"Recurrent ops in ours' traced training step: "
-                             f"{', '.join(f'`{op}`' for op in kernels)} ("
-                             f"{'the cuDNN kernel' if cudnn else 'the generic loop: no GPU'}).",
-                             "")
+                section.text(
+                    f"Recurrent ops in ours' traced training step: "
+                    f"{', '.join(f'`{op}`' for op in kernels)} ("
+                    f"{'the cuDNN kernel' if cudnn else 'the generic loop: no GPU'}).",
+                    "",
+                )
                 export_dir = ours.call("export", str(work / "serving-run"))
                 texts = ours.call("test_texts")
                 efficiency = (padding, ours_seconds, real_tokens)
@@ -425,16 +615,41 @@ def run(context):
             levers(context, section, data, ids_path, size, matmuls)
         label = {"long_tailed": "long-tailed corpus", "mr": "MR"}[key]
         if key == "long_tailed":
-            goals.append(_ratio_goal(f"classification training, {label}: ours / Keras example",
-                                     rates, accuracy, "keras", 3.0))
-        goals.append(_ratio_goal(f"classification training, {label}: ours / PyTorch packed",
-                                 rates, accuracy, "torch", 1.5))
+            goals.append(
+                _ratio_goal(
+                    f"classification training, {label}: ours / Keras example",
+                    rates,
+                    accuracy,
+                    "keras",
+                    3.0,
+                )
+            )
+        goals.append(
+            _ratio_goal(
+                f"classification training, {label}: ours / PyTorch packed",
+                rates,
+                accuracy,
+                "torch",
+                1.5,
+            )
+        )
     goals.append(flops.efficiency(context, section, *efficiency, size, matmuls))
     p50, p99 = serving(context, section, export_dir, texts, size)
-    goals.append(harness.Goal("serving: exported classifier, batch 1, p50 latency", p50, 5.0,
-                              unit=" ms", higher_is_better=False, note=f"p99 {p99:.2f} ms"))
-    goals.append(harness.Goal("peak RSS of the MR training run", peak_memory(context, section),
-                              None, unit=" MiB"))
+    goals.append(
+        harness.Goal(
+            "serving: exported classifier, batch 1, p50 latency",
+            p50,
+            5.0,
+            unit=" ms",
+            higher_is_better=False,
+            note=f"p99 {p99:.2f} ms",
+        )
+    )
+    goals.append(
+        harness.Goal(
+            "peak RSS of the MR training run", peak_memory(context, section), None, unit=" MiB"
+        )
+    )
     section.goals = goals
     return section
 

@@ -72,19 +72,27 @@ def write_long_tailed(directory, sizes, seed=1337, median=40, sigma=0.8, max_len
 
 
 def long_tailed_data_config(paths):
-    return {"source": "files", "train": str(paths["train"]),
-            "validation": str(paths["validation"]), "test": str(paths["test"]),
-            "labels": ["negative", "positive"]}
+    return {
+        "source": "files",
+        "train": str(paths["train"]),
+        "validation": str(paths["validation"]),
+        "test": str(paths["test"]),
+        "labels": ["negative", "positive"],
+    }
 
 
 def mr_data_config(data_dir):
     """The MR data section (label files under <root>/mr_polarity), as the MR pipeline reads it."""
     root = Path(data_dir) / "mr_polarity"
-    return {"source": "label_files",
-            "label_files": {"negative": str(root / "rt-polarity.neg"),
-                            "positive": str(root / "rt-polarity.pos")},
-            "split_fractions": {"train": 0.8, "validation": 0.1, "test": 0.1},
-            "split_seed": 1337}
+    return {
+        "source": "label_files",
+        "label_files": {
+            "negative": str(root / "rt-polarity.neg"),
+            "positive": str(root / "rt-polarity.pos"),
+        },
+        "split_fractions": {"train": 0.8, "validation": 0.1, "test": 0.1},
+        "split_seed": 1337,
+    }
 
 
 def save_ids(path, splits):
@@ -103,7 +111,7 @@ def load_ids(path):
     splits = {}
     for key in data.files:
         if key.endswith("_labels"):
-            split = key[:-len("_labels")]
+            split = key[: -len("_labels")]
             ids, offsets = data[f"{split}_ids"], data[f"{split}_offsets"]
             splits[split] = ([ids[a:b] for a, b in zip(offsets[:-1], offsets[1:])], data[key])
     return splits

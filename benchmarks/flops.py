@@ -25,6 +25,7 @@ def lstm_training_flops(input_dim, hidden_dim, directions=2):
 def matmul_rate(m, k, n, seconds=1.0):
     """FLOP/s of float32 [m, k] x [k, n] products run back to back in one tf.function."""
     import tensorflow as tf
+
     a = tf.random.normal([m, k])
     b = tf.random.normal([k, n])
     iterations = tf.constant(max(1, int(2e9 * seconds / (2 * m * k * n))))
@@ -49,6 +50,7 @@ def matmul_rate(m, k, n, seconds=1.0):
 class MatmulRates:
     """FLOP/s measured once per run: square matmuls of `side` (the practical peak) and one LSTM
     step's gate matmul at the benchmark's sizes."""
+
     square: float
     side: int
     gate: float
@@ -57,9 +59,13 @@ class MatmulRates:
 def matmul_rates(context, size):
     side = 512 if context.quick else 2048
     seconds = 0.3 if context.quick else 1.0
-    return MatmulRates(square=matmul_rate(side, side, side, seconds), side=side,
-                       gate=matmul_rate(size.batch_size, size.embedding_dim + size.hidden_dim,
-                                        4 * size.hidden_dim, seconds))
+    return MatmulRates(
+        square=matmul_rate(side, side, side, seconds),
+        side=side,
+        gate=matmul_rate(
+            size.batch_size, size.embedding_dim + size.hidden_dim, 4 * size.hidden_dim, seconds
+        ),
+    )
 
 
 def efficiency(context, section, padding, epoch_seconds, real_tokens, size, rates):
@@ -79,14 +85,27 @@ def efficiency(context, section, padding, epoch_seconds, real_tokens, size, rate
         f"`benchmarks/flops.py`). The peak is the best of three runs of back-to-back float32 "
         f"{square}×{square} matmuls in this run; the second reference is one LSTM step's gate "
         f"matmul alone, [{gate_rows}, {size.embedding_dim + size.hidden_dim}] × "
-        f"[{size.embedding_dim + size.hidden_dim}, {4 * size.hidden_dim}].", "")
-    section.table(["quantity", "GFLOP/s", "share of the matmul peak"], [
-        [f"matmul peak ({square}³, float32)", peak / 1e9, 1.0],
-        ["one LSTM step's gate matmul alone, same shape", step / 1e9, step / peak],
-        ["LSTM training, useful (real tokens)", useful / 1e9, useful / peak],
-        [f"LSTM training, executed (with {padding:.1%} padding)", executed / 1e9,
-         executed / peak]])
-    return harness.Goal("compute efficiency: LSTM training FLOP/s / matmul peak", useful / peak * 100,
-                        60.0, unit="%",
-                        note=f"{useful / 1e9:.1f} of {peak / 1e9:.1f} GFLOP/s; the step's gate "
-                             f"matmul alone reaches {step / peak:.0%}")
+        f"[{size.embedding_dim + size.hidden_dim}, {4 * size.hidden_dim}].",
+        "",
+    )
+    section.table(
+        ["quantity", "GFLOP/s", "share of the matmul peak"],
+        [
+            [f"matmul peak ({square}³, float32)", peak / 1e9, 1.0],
+            ["one LSTM step's gate matmul alone, same shape", step / 1e9, step / peak],
+            ["LSTM training, useful (real tokens)", useful / 1e9, useful / peak],
+            [
+                f"LSTM training, executed (with {padding:.1%} padding)",
+                executed / 1e9,
+                executed / peak,
+            ],
+        ],
+    )
+    return harness.Goal(
+        "compute efficiency: LSTM training FLOP/s / matmul peak",
+        useful / peak * 100,
+        60.0,
+        unit="%",
+        note=f"{useful / 1e9:.1f} of {peak / 1e9:.1f} GFLOP/s; the step's gate "
+        f"matmul alone reaches {step / peak:.0%}",
+    )

@@ -40,8 +40,8 @@ from pathlib import Path
 
 MEMORY_LIMIT = 4 * 2**30
 CALL_TIMEOUT_S = 10.0
-INT32_MIN, INT32_MAX = -2**31, 2**31 - 1
-INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 METADATA_FILE = Path("assets.extra") / "nlp_lstm.json"
 # The ranges of the scalar inputs, as `nlp_lstm.limits.OPTIONS` states them (kept apart so the
 # child and this script need no nlp_lstm; tests/limits checks they agree).
@@ -56,14 +56,22 @@ OPTIONS = {
 }
 # In-range values of every scalar input, for the warm-up call of each signature (the first call
 # of a loaded signature builds its function, which can take seconds: no watchdog on that).
-WARM_UP = {"max_new_tokens": 1, "max_length": 1, "beam_size": 1, "temperature": 1.0, "top_k": 0,
-           "top_p": 1.0, "seed": 1}
+WARM_UP = {
+    "max_new_tokens": 1,
+    "max_length": 1,
+    "beam_size": 1,
+    "temperature": 1.0,
+    "top_k": 0,
+    "top_p": 1.0,
+    "seed": 1,
+}
 # How the graph's own refusals (`nlp_lstm.limits`) start: "`max_length` must be ...", "A `text`
 # row has ...".
 LIMIT_MARK = re.compile(r"assertion failed: \[(A )?`")
 
 
 # -- what an export takes ------------------------------------------------------------------------
+
 
 def read_limits(export_dir):
     """(limits, metadata) recorded by the export."""
@@ -93,8 +101,9 @@ def expected_refusal(inputs, limits):
         if isinstance(value, list):
             if len(value) > limits["max_batch_rows"]:
                 return True
-            if any(len(text) > limits["max_input_chars"] for text in value
-                   if isinstance(text, str)):
+            if any(
+                len(text) > limits["max_input_chars"] for text in value if isinstance(text, str)
+            ):
                 return True
         elif name in OPTIONS:
             _, minimum, maximum = option_range(name, limits)
@@ -109,22 +118,42 @@ def expected_refusal(inputs, limits):
 
 # -- the inputs ----------------------------------------------------------------------------------
 
+
 def strategies(signatures, limits):
     """A Hypothesis strategy of (signature name, inputs) for an export's signatures, given as
     {name: {input: (dtype name, rank)}}."""
     from hypothesis import strategies as st
+
     rows, chars = limits["max_batch_rows"], limits["max_input_chars"]
     odd = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
     texts = st.one_of(
         odd,
-        st.sampled_from(["", " ", "\u0301\u200b", "naïve café — 東京 🙂", "\x00", "\ufeff",
-                         "\U0010ffff", "a" * 7, " ".join(["word"] * 30)]),
+        st.sampled_from(
+            [
+                "",
+                " ",
+                "\u0301\u200b",
+                "naïve café — 東京 🙂",
+                "\x00",
+                "\ufeff",
+                "\U0010ffff",
+                "a" * 7,
+                " ".join(["word"] * 30),
+            ]
+        ),
         st.binary(max_size=40),  # any bytes, mostly invalid UTF-8
-        st.builds(lambda n, c: c * n, st.sampled_from([chars - 1, chars, chars + 1]),
-                  st.sampled_from(["x", "é", "東", " ", "x "])))
+        st.builds(
+            lambda n, c: c * n,
+            st.sampled_from([chars - 1, chars, chars + 1]),
+            st.sampled_from(["x", "é", "東", " ", "x "]),
+        ),
+    )
     small = st.lists(texts, max_size=4)
-    edge = st.builds(lambda n, t: [t] * n, st.sampled_from([rows, rows + 1]),
-                     st.sampled_from(["", "a b", "\u00e9"]))
+    edge = st.builds(
+        lambda n, t: [t] * n,
+        st.sampled_from([rows, rows + 1]),
+        st.sampled_from(["", "a b", "\u00e9"]),
+    )
     batches = st.one_of(small, small, small, edge, st.just([]))
 
     def scalar(name, dtype):
@@ -141,15 +170,34 @@ def strategies(signatures, limits):
             near = st.integers(max(minimum, bottom), min(maximum, minimum + 8, top))
             return st.one_of(st.sampled_from(points), near)
         return st.one_of(
-            st.sampled_from([math.nan, math.inf, -math.inf, -1.0, -1e-9, 0.0, 1e-45, 0.5, 1.0,
-                             1.0000001, 2.0, 1e6, 1e7, 3.4e38]),
-            st.floats(minimum, maximum))
+            st.sampled_from(
+                [
+                    math.nan,
+                    math.inf,
+                    -math.inf,
+                    -1.0,
+                    -1e-9,
+                    0.0,
+                    1e-45,
+                    0.5,
+                    1.0,
+                    1.0000001,
+                    2.0,
+                    1e6,
+                    1e7,
+                    3.4e38,
+                ]
+            ),
+            st.floats(minimum, maximum),
+        )
 
     def one(name, spec):
-        parts = {key: batches if rank == 1 else scalar(key, dtype)
-                 for key, (dtype, rank) in spec.items()}
-        return st.tuples(st.just(name), st.fixed_dictionaries(parts).map(
-            lambda inputs: bounded(inputs, limits)))
+        parts = {
+            key: batches if rank == 1 else scalar(key, dtype) for key, (dtype, rank) in spec.items()
+        }
+        return st.tuples(
+            st.just(name), st.fixed_dictionaries(parts).map(lambda inputs: bounded(inputs, limits))
+        )
 
     return st.one_of(*(one(name, spec) for name, spec in sorted(signatures.items())))
 
@@ -158,15 +206,22 @@ def bounded(inputs, limits):
     """`inputs` with a batch cut to 2 rows when an in-range work option (max_new_tokens,
     max_length, beam_size) is over 64: the fuzz looks for crashes, hangs and wrong refusals,
     and the cost of a call at the limits themselves is measured apart (`limit_costs`)."""
-    heavy = any(name in inputs and 64 < inputs[name] <= option_range(name, limits)[2]
-                for name in ("max_new_tokens", "max_length", "beam_size"))
+    heavy = any(
+        name in inputs and 64 < inputs[name] <= option_range(name, limits)[2]
+        for name in ("max_new_tokens", "max_length", "beam_size")
+    )
     if not heavy:
         return inputs
-    return {key: value[:2] if isinstance(value, list) and len(value) <= limits["max_batch_rows"]
-            else value for key, value in inputs.items()}
+    return {
+        key: value[:2]
+        if isinstance(value, list) and len(value) <= limits["max_batch_rows"]
+        else value
+        for key, value in inputs.items()
+    }
 
 
 # -- the child: TensorFlow only ------------------------------------------------------------------
+
 
 def _send(stream, payload):
     data = pickle.dumps(payload)
@@ -188,31 +243,49 @@ def child(export_dir):
     out = sys.stdout.buffer
     sys.stdout = sys.stderr  # TensorFlow's prints must not corrupt the frames
     import tensorflow as tf
+
     ops = importlib.util.find_spec("tensorflow_text").submodule_search_locations[0]
     for library in sorted(glob.glob(os.path.join(ops, "python", "ops", "*.so"))):
         tf.load_op_library(library)
     loaded = tf.saved_model.load(export_dir)
-    specs = {name: dict(function.structured_input_signature[1])
-             for name, function in loaded.signatures.items()}
+    specs = {
+        name: dict(function.structured_input_signature[1])
+        for name, function in loaded.signatures.items()
+    }
     for name, inputs in specs.items():
-        loaded.signatures[name](**{key: tf.constant(["a"] if spec.shape.rank else WARM_UP[key],
-                                                    spec.dtype)
-                                   for key, spec in inputs.items()})
-    _send(out, {"signatures": {name: {key: (spec.dtype.name, spec.shape.rank)
-                                      for key, spec in inputs.items()}
-                               for name, inputs in specs.items()}})
+        loaded.signatures[name](
+            **{
+                key: tf.constant(["a"] if spec.shape.rank else WARM_UP[key], spec.dtype)
+                for key, spec in inputs.items()
+            }
+        )
+    _send(
+        out,
+        {
+            "signatures": {
+                name: {key: (spec.dtype.name, spec.shape.rank) for key, spec in inputs.items()}
+                for name, inputs in specs.items()
+            }
+        },
+    )
     while (request := _receive(sys.stdin.buffer)) is not None:
         name, inputs = request
         start = time.perf_counter()
         try:
-            feeds = {key: tf.constant(value, specs[name][key].dtype)
-                     for key, value in inputs.items()}
+            feeds = {
+                key: tf.constant(value, specs[name][key].dtype) for key, value in inputs.items()
+            }
             outputs = loaded.signatures[name](**feeds)
-            answer = {"status": "ok", "shapes": {key: tuple(value.shape)
-                                                 for key, value in outputs.items()}}
+            answer = {
+                "status": "ok",
+                "shapes": {key: tuple(value.shape) for key, value in outputs.items()},
+            }
         except tf.errors.InvalidArgumentError as err:
-            answer = {"status": "refused" if LIMIT_MARK.search(err.message) else "error",
-                      "kind": "InvalidArgumentError", "message": err.message[-600:]}
+            answer = {
+                "status": "refused" if LIMIT_MARK.search(err.message) else "error",
+                "kind": "InvalidArgumentError",
+                "message": err.message[-600:],
+            }
         except Exception as err:  # noqa: BLE001  (recorded: any other exception is a finding)
             answer = {"status": "error", "kind": type(err).__name__, "message": str(err)[-600:]}
         answer["seconds"] = time.perf_counter() - start
@@ -230,9 +303,12 @@ class Child:
     def start(self):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.fuzz", "--child", self.export_dir],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
             cwd=Path(__file__).resolve().parents[1],
-            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+        )
         self.starts += 1
         hello = self._answer(300)
         if hello is None:
@@ -278,6 +354,7 @@ def fuzz_export(export_dir, examples, seed=0, max_seconds=None, progress=None):
     draws are counted as `not_run`); `progress`: a path rewritten with the figures so far every
     200 calls."""
     from hypothesis import HealthCheck, given, seed as hypothesis_seed, settings
+
     limits, metadata = read_limits(export_dir)
     runner = Child(export_dir)
     runner.start()
@@ -302,51 +379,89 @@ def fuzz_export(export_dir, examples, seed=0, max_seconds=None, progress=None):
         slowest = max(slowest, answer.get("seconds", 0.0))
         peak = max(peak, answer.get("max_rss_mb", 0.0))
         if status in ("ok", "refused") and (status == "refused") != expected_refusal(
-                inputs, limits):
+            inputs, limits
+        ):
             mismatches.append((name, _describe(inputs), status))
         if status in ("error", "crash", "hang") and len(mismatches) < 50:
             mismatches.append((name, _describe(inputs), status, answer.get("message", "")[-300:]))
         if progress and sum(per_signature.values()) % 200 == 0:
-            Path(progress).write_text(json.dumps(
-                {"calls": sum(per_signature.values()), "per_signature": per_signature,
-                 "counts": counts, "error_kinds": kinds, "slowest_call_s": round(slowest, 2),
-                 "peak_rss_mb": round(peak), "child_starts": runner.starts,
-                 "seconds": round(time.perf_counter() - start, 1)}, default=str))
+            Path(progress).write_text(
+                json.dumps(
+                    {
+                        "calls": sum(per_signature.values()),
+                        "per_signature": per_signature,
+                        "counts": counts,
+                        "error_kinds": kinds,
+                        "slowest_call_s": round(slowest, 2),
+                        "peak_rss_mb": round(peak),
+                        "child_starts": runner.starts,
+                        "seconds": round(time.perf_counter() - start, 1),
+                    },
+                    default=str,
+                )
+            )
 
     try:
         for name in sorted(runner.signatures):
             signature_start = time.perf_counter()
             # A new test function per signature (Hypothesis decorates a function once).
             given(strategies({name: runner.signatures[name]}, limits))(
-                settings(max_examples=examples, deadline=None, database=None,
-                         derandomize=False, suppress_health_check=list(HealthCheck),
-                         phases=["generate"])(hypothesis_seed(seed)(lambda call: run(call))))()
+                settings(
+                    max_examples=examples,
+                    deadline=None,
+                    database=None,
+                    derandomize=False,
+                    suppress_health_check=list(HealthCheck),
+                    phases=["generate"],
+                )(hypothesis_seed(seed)(lambda call: run(call)))
+            )()
         costs = limit_costs(runner, limits)
     finally:
         runner.stop()
-    return {"export": str(export_dir), "task": metadata["task"], "limits": limits,
-            "calls": sum(per_signature.values()), "per_signature": per_signature,
-            "not_run_per_signature": not_run, "counts": counts,
-            "error_kinds": kinds, "mismatches": mismatches, "slowest_call_s": round(slowest, 2),
-            "peak_rss_mb": round(peak), "child_starts": runner.starts, "limit_costs": costs,
-            "seconds": round(time.perf_counter() - start, 1)}
+    return {
+        "export": str(export_dir),
+        "task": metadata["task"],
+        "limits": limits,
+        "calls": sum(per_signature.values()),
+        "per_signature": per_signature,
+        "not_run_per_signature": not_run,
+        "counts": counts,
+        "error_kinds": kinds,
+        "mismatches": mismatches,
+        "slowest_call_s": round(slowest, 2),
+        "peak_rss_mb": round(peak),
+        "child_starts": runner.starts,
+        "limit_costs": costs,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
 
 
 def limit_calls(signatures, limits):
     """(label, signature, inputs) of calls at the limits themselves: the most rows, the longest
     texts, and one row at the largest work options."""
     rows, chars = limits["max_batch_rows"], limits["max_input_chars"]
-    scalars = {"max_new_tokens": 16, "max_length": 16, "beam_size": 2, "temperature": 1.0,
-               "top_k": 0, "top_p": 1.0, "seed": 1}
+    scalars = {
+        "max_new_tokens": 16,
+        "max_length": 16,
+        "beam_size": 2,
+        "temperature": 1.0,
+        "top_k": 0,
+        "top_p": 1.0,
+        "seed": 1,
+    }
     calls = []
     for name, spec in sorted(signatures.items()):
         text = next(key for key, (_, rank) in spec.items() if rank == 1)
         options = {key: scalars[key] for key in spec if key != text}
         calls.append((f"{rows} rows of 3 words", name, {text: ["a b c"] * rows, **options}))
-        calls.append((f"1 row of {chars} characters", name, {text: ["word " * (chars // 5)],
-                                                             **options}))
-        at_limit = {key: option_range(key, limits)[2] for key in options
-                    if key in ("max_new_tokens", "max_length", "beam_size")}
+        calls.append(
+            (f"1 row of {chars} characters", name, {text: ["word " * (chars // 5)], **options})
+        )
+        at_limit = {
+            key: option_range(key, limits)[2]
+            for key in options
+            if key in ("max_new_tokens", "max_length", "beam_size")
+        }
         if at_limit:
             label = ", ".join(f"{key}={value}" for key, value in at_limit.items())
             calls.append((f"1 row, {label}", name, {text: ["a b c"], **options, **at_limit}))
@@ -358,9 +473,15 @@ def limit_costs(runner, limits, timeout=60):
     out = []
     for label, name, inputs in limit_calls(runner.signatures, limits):
         answer = runner.call(name, inputs, timeout)
-        out.append({"signature": name, "call": label, "status": answer["status"],
-                    "seconds": round(answer.get("seconds", float("nan")), 2),
-                    "max_rss_mb": round(answer.get("max_rss_mb", 0.0))})
+        out.append(
+            {
+                "signature": name,
+                "call": label,
+                "status": answer["status"],
+                "seconds": round(answer.get("seconds", float("nan")), 2),
+                "max_rss_mb": round(answer.get("max_rss_mb", 0.0)),
+            }
+        )
     return out
 
 
@@ -375,14 +496,19 @@ def _describe(inputs):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.fuzz",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.fuzz", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("exports", nargs="*", help="run directories or export directories")
-    parser.add_argument("--examples", type=int, default=10_000,
-                        help="inputs per signature of each export")
+    parser.add_argument(
+        "--examples", type=int, default=10_000, help="inputs per signature of each export"
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-seconds", type=float,
-                        help="per export: stop calling after this long (the rest is not_run)")
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        help="per export: stop calling after this long (the rest is not_run)",
+    )
     parser.add_argument("--progress", help="a file rewritten with the figures every 200 calls")
     parser.add_argument("--output", help="a JSON-lines file each export's result is added to")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -392,8 +518,7 @@ def main(argv=None):
     results = []
     for path in args.exports:
         export_dir = Path(path) / "export" if (Path(path) / "export").is_dir() else Path(path)
-        result = fuzz_export(export_dir, args.examples, args.seed, args.max_seconds,
-                             args.progress)
+        result = fuzz_export(export_dir, args.examples, args.seed, args.max_seconds, args.progress)
         print(json.dumps(result, default=str), flush=True)
         if args.output:
             with open(args.output, "a", encoding="utf-8") as out:

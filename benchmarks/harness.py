@@ -34,6 +34,7 @@ class Context:
         repeats: int. Measured rounds per contender (after one warm-up round).
         log: callable. Progress lines (stderr).
     """
+
     quick: bool
     data_dir: Path = None
     work_dir: Path = None
@@ -51,6 +52,7 @@ class Context:
 @dataclasses.dataclass
 class Goal:
     """One goal of the suite: `value` (measured) against `target`, higher or lower is better."""
+
     name: str
     value: float
     target: float
@@ -95,8 +97,11 @@ class Section:
 
 def describe_model(entry):
     """A config's model entry in words: `type` (key value, ...)."""
-    return f"`{entry['type']}` (" + ", ".join(
-        f"{key} {value}" for key, value in entry.items() if key != "type") + ")"
+    return (
+        f"`{entry['type']}` ("
+        + ", ".join(f"{key} {value}" for key, value in entry.items() if key != "type")
+        + ")"
+    )
 
 
 def fmt(value):
@@ -195,7 +200,7 @@ def cpu_flags():
 def memory_gib():
     try:
         pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        return pages / 2 ** 30
+        return pages / 2**30
     except (ValueError, OSError):
         return None
 
@@ -209,8 +214,10 @@ def peak_rss_mib(children=False):
 def machine_lines():
     import keras
     import tensorflow as tf
+
     try:
         import torch
+
         torch_version = torch.__version__
     except ImportError:
         torch_version = "not installed"
@@ -226,14 +233,25 @@ def machine_lines():
 
 def render(sections, mode, command, started, seconds):
     begin, end = markers(mode)
-    lines = [begin, "", f"## Benchmark suite ({mode})", "",
-             f"Written by `{command}` on {started:%Y-%m-%d %H:%M} UTC in {seconds / 60:.1f} min.",
-             "Every figure below is a measurement of that run; ratios compare medians of "
-             "alternating rounds (A B A B) in the same process tree.", ""]
+    lines = [
+        begin,
+        "",
+        f"## Benchmark suite ({mode})",
+        "",
+        f"Written by `{command}` on {started:%Y-%m-%d %H:%M} UTC in {seconds / 60:.1f} min.",
+        "Every figure below is a measurement of that run; ratios compare medians of "
+        "alternating rounds (A B A B) in the same process tree.",
+        "",
+    ]
     lines += machine_lines() + [""]
     goals = [goal for section in sections for goal in section.goals]
     if goals:
-        lines += ["### Goals", "", "| goal | measured | target | met | note |", "|---|---|---|---|---|"]
+        lines += [
+            "### Goals",
+            "",
+            "| goal | measured | target | met | note |",
+            "|---|---|---|---|---|",
+        ]
         for goal in goals:
             sign = "≥" if goal.higher_is_better else "≤"
             measured = "not measured" if goal.value is None else f"{fmt(goal.value)}{goal.unit}"
@@ -243,7 +261,9 @@ def render(sections, mode, command, started, seconds):
             lines.append(f"| {goal.name} | {measured} | {target} | {met} | {note} |")
         lines.append("")
     for section in sections:
-        lines += [f"### {section.title}", "", f"({section.seconds:.0f} s)", ""] + section.body + [""]
+        lines += (
+            [f"### {section.title}", "", f"({section.seconds:.0f} s)", ""] + section.body + [""]
+        )
     lines.append(end)
     return "\n".join(lines) + "\n"
 

@@ -41,8 +41,10 @@ NUM_CUES = 24
 FILLER_VOCABULARY = 20_000
 
 SPLITS = "split_fractions: {{train: 0.998, validation: 0.001, test: 0.001}}"
-TRAIN = ("train: {{batch_size: 64, epochs: {epochs}, learning_rate: 0.002, verbose: 0, "
-         "shuffle_buffer: 10000{buckets}}}\n")
+TRAIN = (
+    "train: {{batch_size: 64, epochs: {epochs}, learning_rate: 0.002, verbose: 0, "
+    "shuffle_buffer: 10000{buckets}}}\n"
+)
 BUCKETS = ", num_buckets: 4"
 WORDS = "  - {{type: whitespace_tokenizer}}\n  - {{type: vocabulary, max_size: 20000}}\n"
 # A decoder's or a language model's softmax costs in proportion to the vocabulary, so their
@@ -55,22 +57,27 @@ PIPELINES = {
         "data: {{source: files, path: {path}, streaming: {streaming}, " + SPLITS + "}}\n"
         "stages:\n" + WORDS + "  - {{type: sequence_packer, sequence_length: 64}}\n"
         "model: {{type: lstm_text_classifier, embedding_dim: 64, hidden_dim: 64, dropout: 0.0}}\n"
-        + TRAIN.replace("{buckets}", BUCKETS)),
+        + TRAIN.replace("{buckets}", BUCKETS)
+    ),
     "translation": (
         "name: large-corpus-translation\ntask: translation\nseed: 1337\n"
         "data: {{source: files, path: {path}, streaming: {streaming}, source_column: source, "
         "target_column: target, max_source_tokens: 64, max_target_tokens: 64, " + SPLITS + "}}\n"
-        "stages:\n" + OUTPUT_WORDS +
-        "model: {{type: lstm_seq2seq, embedding_dim: 64, hidden_dim: 64, encoder_layers: 1, "
+        "stages:\n"
+        + OUTPUT_WORDS
+        + "model: {{type: lstm_seq2seq, embedding_dim: 64, hidden_dim: 64, encoder_layers: 1, "
         "decoder_layers: 1, attention: luong, dropout: 0.0}}\n"
-        + TRAIN.replace("{buckets}", BUCKETS)),
+        + TRAIN.replace("{buckets}", BUCKETS)
+    ),
     "generation": (
         "name: large-corpus-generation\ntask: generation\nseed: 1337\n"
         "data: {{source: files, path: {path}, streaming: {streaming}, window_length: 64, "
         "stateful_batches: false, " + SPLITS + "}}\n"
-        "stages:\n" + OUTPUT_WORDS +
-        "model: {{type: lstm_causal_lm, embedding_dim: 64, hidden_dim: 64, num_layers: 1, "
-        "dropout: 0.0}}\n" + TRAIN.replace("{buckets}", "")),
+        "stages:\n"
+        + OUTPUT_WORDS
+        + "model: {{type: lstm_causal_lm, embedding_dim: 64, hidden_dim: 64, num_layers: 1, "
+        "dropout: 0.0}}\n" + TRAIN.replace("{buckets}", "")
+    ),
 }
 SUFFIX = {"classification": ".tsv", "translation": ".tsv", "generation": ".txt"}
 
@@ -85,13 +92,22 @@ def write_corpus(path, size_bytes, seed, task="classification"):
     phrases = []
     for _ in range(NUM_PHRASES):
         n = rng.integers(*PHRASE_WORDS)
-        phrases.append(" ".join("w" + _word(int(i)) for i in
-                                (rng.zipf(1.3, n) - 1) % FILLER_VOCABULARY))
-    cues = [[f"neg{_word(i)}" for i in range(NUM_CUES)], [f"pos{_word(i)}" for i in range(NUM_CUES)]]
+        phrases.append(
+            " ".join("w" + _word(int(i)) for i in (rng.zipf(1.3, n) - 1) % FILLER_VOCABULARY)
+        )
+    cues = [
+        [f"neg{_word(i)}" for i in range(NUM_CUES)],
+        [f"pos{_word(i)}" for i in range(NUM_CUES)],
+    ]
     written, lines = 0, 0
     with open(path, "w", encoding="utf-8") as handle:
-        handle.write({"classification": "text\tlabel\n", "translation": "source\ttarget\n",
-                      "generation": ""}[task])
+        handle.write(
+            {
+                "classification": "text\tlabel\n",
+                "translation": "source\ttarget\n",
+                "generation": "",
+            }[task]
+        )
         while written < size_bytes:
             n = 100_000
             labels = rng.integers(0, 2, n)
@@ -103,7 +119,7 @@ def write_corpus(path, size_bytes, seed, task="classification"):
             if task != "classification":
                 rows = _rows(task, phrases, picks, counts)
             for i in range(n if task == "classification" else 0):
-                parts = [phrases[j] for j in picks[start:start + counts[i]]]
+                parts = [phrases[j] for j in picks[start : start + counts[i]]]
                 start += counts[i]
                 parts.insert(int(cue_ids[i]) % len(parts), cues[cue_class[i]][cue_ids[i]])
                 rows.append(f"{' '.join(parts)}\t{'positive' if labels[i] else 'negative'}\n")
@@ -118,7 +134,7 @@ def _rows(task, phrases, picks, counts):
     """The lines of a translation or generation block (see `write_corpus`)."""
     rows, start = [], 0
     for count in counts:
-        words = " ".join(phrases[j] for j in picks[start:start + count])
+        words = " ".join(phrases[j] for j in picks[start : start + count])
         start += count
         if task == "translation":
             target = " ".join("x" + word for word in reversed(words.split()))
@@ -159,6 +175,7 @@ class MemorySampler:
 
     def __init__(self, interval=0.25):
         import threading
+
         self.peaks = {"RssAnon": (0, None), "RssFile": (0, None)}
         self.phase, self.interval = "start", interval
         self.stopped = threading.Event()
@@ -180,9 +197,9 @@ class MemorySampler:
         self.stopped.set()
         self.thread.join()
         self.sample()
-        return {f"peak_{key.lower()}_gib": round(kib / 2 ** 20, 3)
-                for key, (kib, _) in self.peaks.items()} | \
-            {f"peak_{key.lower()}_phase": phase for key, (_, phase) in self.peaks.items()}
+        return {
+            f"peak_{key.lower()}_gib": round(kib / 2**20, 3) for key, (kib, _) in self.peaks.items()
+        } | {f"peak_{key.lower()}_phase": phase for key, (_, phase) in self.peaks.items()}
 
 
 def child(args):
@@ -191,10 +208,13 @@ def child(args):
     memory = MemorySampler()
     from nlp_lstm.config import load_config
     from nlp_lstm.pipeline import build_pipeline
+
     run_dir = Path(args.dir) / f"run-{args.child}"
     yaml_path = Path(args.dir) / f"{args.child}.yaml"
-    yaml_path.write_text(PIPELINES[args.task].format(path=args.corpus, streaming=args.streaming,
-                                         epochs=args.epochs), encoding="utf-8")
+    yaml_path.write_text(
+        PIPELINES[args.task].format(path=args.corpus, streaming=args.streaming, epochs=args.epochs),
+        encoding="utf-8",
+    )
     config = load_config(yaml_path)
     task = build_pipeline(config).task
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -220,33 +240,70 @@ def child(args):
         tokens_per_step = float(np.mean(lengths)) * batch
     usage = resource.getrusage(resource.RUSAGE_SELF)
     peaks = memory.stop()
-    print("RESULT " + json.dumps({
-        "run": args.child, "streamed": bool(getattr(task.data, "streamed", False)),
-        "task": args.task, "tokens_per_step": tokens_per_step,
-        "train_examples": None if lengths is None else int(len(lengths)),
-        "counts": task.data.counts(),
-        "vocabulary_size": task.preprocessor.vocabulary.vocabulary_size,
-        "target_vocabulary_size": task.target_preprocessor.vocabulary.vocabulary_size
-        if args.task == "translation" else None,
-        "read_s": round(read_done - started, 1), "adapt_s": round(adapt_done - read_done, 1),
-        "start_to_first_step_s": round(timer.first_step - started, 1),
-        "steps": timer.done, "timed_steps": timer.timed,
-        "tokens_per_s": round(tokens_per_step * timer.timed / timer.seconds),
-        "peak_rss_gib_self": round(usage.ru_maxrss / 2 ** 20, 3), **peaks}), flush=True)
+    print(
+        "RESULT "
+        + json.dumps(
+            {
+                "run": args.child,
+                "streamed": bool(getattr(task.data, "streamed", False)),
+                "task": args.task,
+                "tokens_per_step": tokens_per_step,
+                "train_examples": None if lengths is None else int(len(lengths)),
+                "counts": task.data.counts(),
+                "vocabulary_size": task.preprocessor.vocabulary.vocabulary_size,
+                "target_vocabulary_size": task.target_preprocessor.vocabulary.vocabulary_size
+                if args.task == "translation"
+                else None,
+                "read_s": round(read_done - started, 1),
+                "adapt_s": round(adapt_done - read_done, 1),
+                "start_to_first_step_s": round(timer.first_step - started, 1),
+                "steps": timer.done,
+                "timed_steps": timer.timed,
+                "tokens_per_s": round(tokens_per_step * timer.timed / timer.seconds),
+                "peak_rss_gib_self": round(usage.ru_maxrss / 2**20, 3),
+                **peaks,
+            }
+        ),
+        flush=True,
+    )
 
 
 def run_child(args, name, corpus, streaming, epochs):
-    command = [sys.executable, "-m", "benchmarks.large_corpus", "--child", name, "--dir", args.dir,
-               "--corpus", str(corpus), "--streaming", streaming, "--steps", str(args.steps),
-               "--epochs", str(epochs), "--task", args.task]
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.large_corpus",
+        "--child",
+        name,
+        "--dir",
+        args.dir,
+        "--corpus",
+        str(corpus),
+        "--streaming",
+        streaming,
+        "--steps",
+        str(args.steps),
+        "--epochs",
+        str(epochs),
+        "--task",
+        args.task,
+    ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.time()
-    output = subprocess.run(command, check=True, capture_output=True, text=True,
-                            env={**os.environ, "HF_DATASETS_CACHE": str(Path(args.dir) / "hf")})
-    result = json.loads([line for line in output.stdout.splitlines()
-                         if line.startswith("RESULT ")][-1][len("RESULT "):])
+    output = subprocess.run(
+        command,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_DATASETS_CACHE": str(Path(args.dir) / "hf")},
+    )
+    result = json.loads(
+        [line for line in output.stdout.splitlines() if line.startswith("RESULT ")][-1][
+            len("RESULT ") :
+        ]
+    )
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    result["peak_rss_gib_children"] = round(max(after, before) / 2 ** 20, 3)
+    result["peak_rss_gib_children"] = round(max(after, before) / 2**20, 3)
     result["wall_s"] = round(time.time() - started, 1)
     return result
 
@@ -273,8 +330,9 @@ def main():
     large, small = work / f"large{suffix}", work / f"small{suffix}"
     if not large.exists() or large.stat().st_size < args.size_gb * 1e9:
         started = time.time()
-        results["large_lines"] = write_corpus(large, int(args.size_gb * 1e9), seed=1,
-                                              task=args.task)
+        results["large_lines"] = write_corpus(
+            large, int(args.size_gb * 1e9), seed=1, task=args.task
+        )
         results["write_large_s"] = round(time.time() - started, 1)
     results["large_bytes"] = large.stat().st_size
     if not small.exists():

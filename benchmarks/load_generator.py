@@ -28,8 +28,11 @@ def http_requests(host, port, path, bodies):
     out = []
     for body in bodies:
         data = json.dumps(body).encode()
-        out.append(f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: "
-                   f"application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data)
+        out.append(
+            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: "
+            f"application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+            + data
+        )
     return out
 
 
@@ -54,8 +57,12 @@ async def _client(host, port, requests, offset, clock, stats):
             head = await reader.readuntil(b"\r\n\r\n")
             length = int(re.search(rb"(?i)\r\ncontent-length: *(\d+)", head).group(1))
             body = await reader.readexactly(length)
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                AttributeError) as err:
+        except (
+            OSError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            AttributeError,
+        ) as err:
             stats["errors"][f"transport: {type(err).__name__}"] += measured
             writer.close()
             writer = None
@@ -78,14 +85,32 @@ async def _client(host, port, requests, offset, clock, stats):
 async def _drive(spec):
     now = time.perf_counter()
     measure_from = now + spec["warmup_s"]
-    clock = {"measure_from": measure_from, "stop": measure_from + spec["seconds"],
-             "max_requests": spec["max_requests"]}
-    stats = {"sent": 0, "answered": 0, "last": measure_from, "errors": collections.Counter(),
-             "latencies": collections.defaultdict(list)}
+    clock = {
+        "measure_from": measure_from,
+        "stop": measure_from + spec["seconds"],
+        "max_requests": spec["max_requests"],
+    }
+    stats = {
+        "sent": 0,
+        "answered": 0,
+        "last": measure_from,
+        "errors": collections.Counter(),
+        "latencies": collections.defaultdict(list),
+    }
     requests = spec["requests"]
-    tasks = [asyncio.ensure_future(_client(spec["host"], spec["port"], requests,
-                                           index * len(requests) // spec["clients"], clock, stats))
-             for index in range(spec["clients"])]
+    tasks = [
+        asyncio.ensure_future(
+            _client(
+                spec["host"],
+                spec["port"],
+                requests,
+                index * len(requests) // spec["clients"],
+                clock,
+                stats,
+            )
+        )
+        for index in range(spec["clients"])
+    ]
     _, late = await asyncio.wait(tasks, timeout=spec["warmup_s"] + spec["seconds"] + GRACE_S)
     for task in late:
         task.cancel()
@@ -99,23 +124,30 @@ def generate_load(spec):
     clock, stats = asyncio.run(_drive(spec))
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"seconds": max(stats["last"] - clock["measure_from"], 1e-9), "sent": stats["sent"],
-            "answered": stats["answered"],
-            "latencies": dict(stats["latencies"]), "errors": dict(stats["errors"]),
-            "cpu_s": cpu}
+    return {
+        "seconds": max(stats["last"] - clock["measure_from"], 1e-9),
+        "sent": stats["sent"],
+        "answered": stats["answered"],
+        "latencies": dict(stats["latencies"]),
+        "errors": dict(stats["errors"]),
+        "cpu_s": cpu,
+    }
 
 
 # The generator's own ceiling: it drives a server that answers every request with these bytes.
-CANNED = (b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 19\r\n\r\n'
-          b'{"predictions":[0]}')
+CANNED = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 19\r\n\r\n"
+    b'{"predictions":[0]}'
+)
 
 
 async def _answer_canned(reader, writer):
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
-            await reader.readexactly(int(re.search(rb"(?i)\r\ncontent-length: *(\d+)",
-                                                   head).group(1)))
+            await reader.readexactly(
+                int(re.search(rb"(?i)\r\ncontent-length: *(\d+)", head).group(1))
+            )
             writer.write(CANNED)
     except (asyncio.IncompleteReadError, ConnectionError):
         pass  # the client hung up: this connection is done
@@ -125,8 +157,10 @@ async def _answer_canned(reader, writer):
 
 def serve_canned(port, seconds):
     """A server (for `seconds`) that reads each request and answers CANNED, nothing else."""
+
     async def serve():
         server = await asyncio.start_server(_answer_canned, "127.0.0.1", port)
         await asyncio.sleep(seconds)
         server.close()
+
     asyncio.run(serve())

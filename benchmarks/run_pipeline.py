@@ -36,25 +36,35 @@ def main():
     manifest = json.loads((Path(run_dir) / "manifest.json").read_text())
     metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
     timings = manifest["timings_s"]
-    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
-               f"{'GPU' if manifest['cudnn']['gpu_visible'] else 'no GPU'}, "
-               f"TF {manifest['versions']['tensorflow']}")
+    machine = (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
+        f"{'GPU' if manifest['cudnn']['gpu_visible'] else 'no GPU'}, "
+        f"TF {manifest['versions']['tensorflow']}"
+    )
     print(f"\nmachine: {machine}")
     if manifest["task"] == "generation":
         v = metrics["validation"]
-        print("| pipeline | validation loss (nats/token) | perplexity | bits per char | "
-              "unigram entropy (bits) | epochs | train time (s) | total wall time (s) |")
+        print(
+            "| pipeline | validation loss (nats/token) | perplexity | bits per char | "
+            "unigram entropy (bits) | epochs | train time (s) | total wall time (s) |"
+        )
         print("|---|---|---|---|---|---|---|---|")
-        print(f"| {Path(args.pipeline).name} | {v['loss']:.4f} | {v['perplexity']:.4f} | "
-              f"{v['bits_per_char']:.4f} | {v['unigram_entropy_bits']:.4f} | "
-              f"{manifest.get('epochs_run')} | {timings.get('train')} | {wall:.1f} |")
+        print(
+            f"| {Path(args.pipeline).name} | {v['loss']:.4f} | {v['perplexity']:.4f} | "
+            f"{v['bits_per_char']:.4f} | {v['unigram_entropy_bits']:.4f} | "
+            f"{manifest.get('epochs_run')} | {timings.get('train')} | {wall:.1f} |"
+        )
         return
-    print("| pipeline | test accuracy | test macro-F1 | validation accuracy | epochs | "
-          "train time (s) | total wall time (s) |")
+    print(
+        "| pipeline | test accuracy | test macro-F1 | validation accuracy | epochs | "
+        "train time (s) | total wall time (s) |"
+    )
     print("|---|---|---|---|---|---|---|")
-    print(f"| {Path(args.pipeline).name} | {metrics['test']['accuracy']:.4f} | "
-          f"{metrics['test']['macro_f1']:.4f} | {metrics['validation']['accuracy']:.4f} | "
-          f"{manifest.get('epochs_run')} | {timings.get('train')} | {wall:.1f} |")
+    print(
+        f"| {Path(args.pipeline).name} | {metrics['test']['accuracy']:.4f} | "
+        f"{metrics['test']['macro_f1']:.4f} | {metrics['validation']['accuracy']:.4f} | "
+        f"{manifest.get('epochs_run')} | {timings.get('train')} | {wall:.1f} |"
+    )
 
 
 if __name__ == "__main__":

@@ -32,8 +32,13 @@ QUICK_SOURCES = 128
 # source, where 4,000 pairs in batches of 64 gave one sentence for every input.
 TRAIN_PAIRS = 8000
 QUICK_TRAIN_PAIRS = 512
-BRIEF_TRAINING = ["steps=[train, export]", "train.epochs=1", "train.batch_size=32",
-                  "train.verbose=0", "export.verify=false"]
+BRIEF_TRAINING = [
+    "steps=[train, export]",
+    "train.epochs=1",
+    "train.batch_size=32",
+    "train.verbose=0",
+    "export.verify=false",
+]
 
 
 class BrieflyTrainedTranslation(TranslationTask):
@@ -64,32 +69,39 @@ class BrieflyTrainedTranslation(TranslationTask):
 
     def adapt(self):
         super().adapt()
-        self.data.splits["train"] = {side: texts[:self.train_pairs]
-                                     for side, texts in self.data.splits["train"].items()}
+        self.data.splits["train"] = {
+            side: texts[: self.train_pairs] for side, texts in self.data.splits["train"].items()
+        }
 
 
 def trained_config(context):
     """(config, training pairs, what it trains in words) for this invocation."""
     if context.quick:
         overrides = BRIEF_TRAINING + ["model.embedding_dim=32", "model.hidden_dim=64"]
-        return (load_config(PIPELINES / "quickstart_translate.yaml", overrides),
-                QUICK_TRAIN_PAIRS, "quick mode: the phrasebook quickstart (English → Spanish) "
-                "with a tiny model")
+        return (
+            load_config(PIPELINES / "quickstart_translate.yaml", overrides),
+            QUICK_TRAIN_PAIRS,
+            "quick mode: the phrasebook quickstart (English → Spanish) with a tiny model",
+        )
     if context.data_path("multi30k") is None:
-        return (load_config(PIPELINES / "quickstart_translate.yaml", BRIEF_TRAINING),
-                TRAIN_PAIRS, "**Multi30k is absent from the data root**, so the phrasebook "
-                "quickstart (English → Spanish) stands in")
-    return (load_config(PIPELINES / "multi30k_de_en.yaml", BRIEF_TRAINING,
-                        data_dir=context.data_dir),
-            TRAIN_PAIRS, "the Multi30k German → English model of `pipelines/multi30k_de_en.yaml`")
-
+        return (
+            load_config(PIPELINES / "quickstart_translate.yaml", BRIEF_TRAINING),
+            TRAIN_PAIRS,
+            "**Multi30k is absent from the data root**, so the phrasebook "
+            "quickstart (English → Spanish) stands in",
+        )
+    return (
+        load_config(PIPELINES / "multi30k_de_en.yaml", BRIEF_TRAINING, data_dir=context.data_dir),
+        TRAIN_PAIRS,
+        "the Multi30k German → English model of `pipelines/multi30k_de_en.yaml`",
+    )
 
 
 def translate_all(translate, sources):
     """Translations of `sources`, `BATCH_SIZE` at a time, through `translate(batch)`."""
     out = []
     for begin in range(0, len(sources), BATCH_SIZE):
-        out.extend(translate(sources[begin:begin + BATCH_SIZE]))
+        out.extend(translate(sources[begin : begin + BATCH_SIZE]))
     return out
 
 
@@ -105,10 +117,12 @@ def export_translators(exported, max_length):
     def strings(result):
         return [text.decode("utf-8") for text in result["translation"].numpy()]
 
-    return {1: lambda batch: strings(greedy(text=tf.constant(batch), max_length=length)),
-            BEAM_SIZE: lambda batch: strings(beam(text=tf.constant(batch),
-                                                  beam_size=tf.constant(BEAM_SIZE),
-                                                  max_length=length))}
+    return {
+        1: lambda batch: strings(greedy(text=tf.constant(batch), max_length=length)),
+        BEAM_SIZE: lambda batch: strings(
+            beam(text=tf.constant(batch), beam_size=tf.constant(BEAM_SIZE), max_length=length)
+        ),
+    }
 
 
 def compare(translators, sources, repeats):
@@ -123,6 +137,7 @@ def compare(translators, sources, repeats):
             with harness.Stopwatch() as watch:
                 outputs[name] = translate_all(translators[name], part)
             return len(part) / watch.seconds
+
         return one_round
 
     rates = harness.alternate({name: measure(name) for name in translators}, repeats)
@@ -158,8 +173,9 @@ def profile(translators, peer, model, sources, max_length, matmul_peak):
         return harness.best_ms(lambda: function(*args), repeats=1) / 1000
 
     encode_s = best_of(lambda ids: [t.numpy() for t in tf.nest.flatten(encode(ids))], source_ids)
-    eager_encode_s = best_of(lambda ids: [t.numpy() for t in tf.nest.flatten(model.encode(ids))],
-                             source_ids)
+    eager_encode_s = best_of(
+        lambda ids: [t.numpy() for t in tf.nest.flatten(model.encode(ids))], source_ids
+    )
     rows = []
     for beam_size in (1, BEAM_SIZE):
         name = "greedy" if beam_size == 1 else f"beam {beam_size}"
@@ -169,16 +185,36 @@ def profile(translators, peer, model, sources, max_length, matmul_peak):
         n = BATCH_SIZE * beam_size
         repeat = lambda t: tf.repeat(t, beam_size, axis=0)  # noqa: E731
         chained = 20
-        alone_s = best_of(lambda: steps_alone(
-            tf.ones([n], tf.int64), [repeat(x) for x in states], repeat(encoder_outputs),
-            repeat(source_mask), tf.constant(chained)).numpy()) / chained
+        alone_s = (
+            best_of(
+                lambda: steps_alone(
+                    tf.ones([n], tf.int64),
+                    [repeat(x) for x in states],
+                    repeat(encoder_outputs),
+                    repeat(source_mask),
+                    tf.constant(chained),
+                ).numpy()
+            )
+            / chained
+        )
         flops = decode_step_flops(model, n, int(source_ids.shape[1]))
         ours_step = (ours_s - encode_s) / max(steps, 1)
         peer_step = (peer_s - eager_encode_s) / max(steps, 1)
-        rows.append([name, steps, ours_s * 1000, peer_s * 1000, encode_s * 1000,
-                     ours_step * 1000, peer_step * 1000, alone_s * 1000,
-                     flops / alone_s / 1e9, f"{flops / alone_s / matmul_peak:.0%}",
-                     peer_step / alone_s])
+        rows.append(
+            [
+                name,
+                steps,
+                ours_s * 1000,
+                peer_s * 1000,
+                encode_s * 1000,
+                ours_step * 1000,
+                peer_step * 1000,
+                alone_s * 1000,
+                flops / alone_s / 1e9,
+                f"{flops / alone_s / matmul_peak:.0%}",
+                peer_step / alone_s,
+            ]
+        )
     return rows
 
 
@@ -187,37 +223,53 @@ def train_and_export(context):
     config, train_pairs, trained = trained_config(context)
     context.log(f"translation: training {config.name} briefly and exporting it")
     task = BrieflyTrainedTranslation.from_config(config, train_pairs)
-    result = Pipeline(config, task).run(run_dir=Path(context.work_dir) / "translation",
-                                        overwrite=True)
+    result = Pipeline(config, task).run(
+        run_dir=Path(context.work_dir) / "translation", overwrite=True
+    )
     return config, task, result, trained
 
 
 def run(context):
-    section = harness.Section(title="Translation decoding: exported SavedModel against the "
-                                    "Python step loop")
+    section = harness.Section(
+        title="Translation decoding: exported SavedModel against the Python step loop"
+    )
     config, task, result, trained = train_and_export(context)
     exported = load_export(result.run_dir)
     peer = python_decoding.PythonStepDecoder(load_run(result.run_dir, with_data=False).task)
-    sources = task.data.splits["test"]["source"][
-        :QUICK_SOURCES if context.quick else NUM_SOURCES]
+    sources = task.data.splits["test"]["source"][: QUICK_SOURCES if context.quick else NUM_SOURCES]
     max_length = int(exported.default_max_length.numpy())
     ours = export_translators(exported, max_length)
     rows, rounds = [], []
     for beam_size in (1, BEAM_SIZE):
         name = "greedy" if beam_size == 1 else f"beam {beam_size}"
-        context.log(f"translation: {name}, {len(sources)} sentences, measured rounds: "
-                    f"{context.repeats}")
-        translators = {"ours": ours[beam_size],
-                       "peer": lambda batch, beam=beam_size: peer.translate(batch, beam,
-                                                                            max_length)}
+        context.log(
+            f"translation: {name}, {len(sources)} sentences, measured rounds: {context.repeats}"
+        )
+        translators = {
+            "ours": ours[beam_size],
+            "peer": lambda batch, beam=beam_size: peer.translate(batch, beam, max_length),
+        }
         rates, outputs = compare(translators, sources, context.repeats)
         ours_rate, peer_rate = harness.median(rates["ours"]), harness.median(rates["peer"])
         same = sum(a == b for a, b in zip(outputs["ours"], outputs["peer"])) / len(sources)
         words = sum(len(text.split()) for text in outputs["ours"]) / len(sources)
-        rows.append([name, ours_rate, peer_rate, ours_rate / peer_rate, f"{same:.1%}", words,
-                     len(set(outputs["ours"]))])
-        rounds.append(f"{name}: ours " + ", ".join(map(harness.fmt, rates["ours"]))
-                      + "; peer " + ", ".join(map(harness.fmt, rates["peer"])))
+        rows.append(
+            [
+                name,
+                ours_rate,
+                peer_rate,
+                ours_rate / peer_rate,
+                f"{same:.1%}",
+                words,
+                len(set(outputs["ours"])),
+            ]
+        )
+        rounds.append(
+            f"{name}: ours "
+            + ", ".join(map(harness.fmt, rates["ours"]))
+            + "; peer "
+            + ", ".join(map(harness.fmt, rates["peer"]))
+        )
     timings = result.manifest["timings_s"]
     section.text(
         f"Model: {trained}: {harness.describe_model(config.model)}, "
@@ -241,10 +293,20 @@ def run(context):
         f"step (argmax, or a NumPy beam search with the same GNMT length penalty "
         f"{config.evaluate.length_penalty}). Identical outputs: share of the sentences whose two "
         f"translations are the same string.",
-        "")
-    section.table(["decoding", "ours (sentences/s, median)", "peer (sentences/s, median)",
-                   "ratio", "identical outputs", "mean words per translation (ours)",
-                   "distinct translations (ours)"], rows)
+        "",
+    )
+    section.table(
+        [
+            "decoding",
+            "ours (sentences/s, median)",
+            "peer (sentences/s, median)",
+            "ratio",
+            "identical outputs",
+            "mean words per translation (ours)",
+            "distinct translations (ours)",
+        ],
+        rows,
+    )
     section.text("Rounds (sentences/s): " + "; ".join(rounds) + ".", "")
     peak = flops.matmul_rate(*(3 * [512 if context.quick else 2048]))
     section.text(
@@ -254,13 +316,33 @@ def run(context):
         f"`decode_step` of the model alone, 20 steps chained in one tf.function loop (FLOPs counted as in "
         f"`decode_step_flops`, against a {peak / 1e9:.0f} GFLOP/s float32 matmul peak measured "
         f"in this run). The last column, the peer's step over the model's step alone, is "
-        f"about the most a decoding loop with no overhead at all could reach against the peer.", "")
-    section.table(["decoding", "steps", "ours batch (ms)", "peer batch (ms)",
-                   "encoder alone (ms)", "ours per step (ms)", "peer per step (ms)",
-                   "model step alone (ms)", "model step GFLOP/s", "of peak",
-                   "peer step ÷ model step alone"],
-                  profile(ours, peer, task.model, sources, max_length, peak))
+        f"about the most a decoding loop with no overhead at all could reach against the peer.",
+        "",
+    )
+    section.table(
+        [
+            "decoding",
+            "steps",
+            "ours batch (ms)",
+            "peer batch (ms)",
+            "encoder alone (ms)",
+            "ours per step (ms)",
+            "peer per step (ms)",
+            "model step alone (ms)",
+            "model step GFLOP/s",
+            "of peak",
+            "peer step ÷ model step alone",
+        ],
+        profile(ours, peer, task.model, sources, max_length, peak),
+    )
     note = "quick mode: tiny model" if context.quick else ""
-    section.goals = [harness.Goal(f"translation decoding, {row[0]}, batch {BATCH_SIZE}: export / "
-                                  f"Python step loop", row[3], 5.0, note=note) for row in rows]
+    section.goals = [
+        harness.Goal(
+            f"translation decoding, {row[0]}, batch {BATCH_SIZE}: export / Python step loop",
+            row[3],
+            5.0,
+            note=note,
+        )
+        for row in rows
+    ]
     return section

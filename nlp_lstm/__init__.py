@@ -23,8 +23,15 @@ _LAZY = {
     "load": ("nlp_lstm.api", "load"),
 }
 
-__all__ = ["ConfigError", "ExportError", "InputDataError", "NlpLstmError", "RunDirError",
-           "__version__", *_LAZY]
+__all__ = [
+    "ConfigError",
+    "ExportError",
+    "InputDataError",
+    "NlpLstmError",
+    "RunDirError",
+    "__version__",
+    *_LAZY,
+]
 
 
 def __getattr__(name):

@@ -14,8 +14,12 @@ from nlp_lstm.errors import ExportError
 from nlp_lstm.tasks import TASKS
 
 # How an export written without metadata is recognised: its signature names.
-SIGNATURE_TASKS = (("translate", "translation"), ("generate", "generation"),
-                   ("forecast", "forecasting"), ("serving_default", "classification"))
+SIGNATURE_TASKS = (
+    ("translate", "translation"),
+    ("generate", "generation"),
+    ("forecast", "forecasting"),
+    ("serving_default", "classification"),
+)
 
 
 def export_metadata(path, loaded):
@@ -25,12 +29,16 @@ def export_metadata(path, loaded):
         names = set(loaded.signatures)
         task = next((task for name, task in SIGNATURE_TASKS if name in names), None)
         if task is None:
-            raise ExportError(f"{path} is not an nlp_lstm export (its signatures: "
-                              f"{', '.join(sorted(names)) or 'none'}).")
+            raise ExportError(
+                f"{path} is not an nlp_lstm export (its signatures: "
+                f"{', '.join(sorted(names)) or 'none'})."
+            )
         metadata = {"task": task, "signatures": sorted(names), **metadata}
     if metadata["task"] == "classification" and "labels" not in metadata:
-        raise ExportError(f"{path} records no label names (it was exported before nlp_lstm "
-                          f"wrote them). Re-export it: `nlp-lstm export RUN_DIR`.")
+        raise ExportError(
+            f"{path} records no label names (it was exported before nlp_lstm "
+            f"wrote them). Re-export it: `nlp-lstm export RUN_DIR`."
+        )
     if metadata["task"] == "classification":
         metadata.setdefault("signature", "serving_default")
     metadata["path"] = str(export.export_path(path))
@@ -55,4 +63,3 @@ def load(path, batch_size=None, progress=False):
     metadata = export_metadata(path, loaded)
     task = TASKS.get(metadata["task"])
     return task.predictor(loaded, metadata, batch_size=batch_size, progress=progress)
-

@@ -39,8 +39,9 @@ def streaming_enabled(data, files):
     """Whether `data` (DataConfig) streams the corpus made of `files`."""
     if data.streaming != "auto":
         return data.streaming == "always"
-    return sum(os.path.getsize(f) for f in files if os.path.exists(f)) > \
-        data.streaming_threshold_bytes
+    return (
+        sum(os.path.getsize(f) for f in files if os.path.exists(f)) > data.streaming_threshold_bytes
+    )
 
 
 class ArrowColumn:
@@ -82,18 +83,21 @@ class ArrowColumn:
     def batches(self, size=READ_BATCH):
         """Lists of at most `size` texts, in index order, read from the Arrow files."""
         import pyarrow as pa
+
         start, position = 0, 0
         for batch in record_batches(self.files, [self.column]):
             end = start + batch.num_rows
             lo, hi = np.searchsorted(self.indices, [start, end])
             for first in range(lo, hi, size):
-                rows = self.indices[first:min(first + size, hi)] - start
+                rows = self.indices[first : min(first + size, hi)] - start
                 yield batch.column(self.column).take(pa.array(rows)).to_pylist()
             position += hi - lo
             start = end
         if position != len(self):
-            raise InputDataError(f"The Arrow cache of {self.files[0]} holds {start} rows, fewer "
-                                 f"than the split needs. Delete the datasets cache and run again.")
+            raise InputDataError(
+                f"The Arrow cache of {self.files[0]} holds {start} rows, fewer "
+                f"than the split needs. Delete the datasets cache and run again."
+            )
 
 
 def record_batches(files, columns):
@@ -101,6 +105,7 @@ def record_batches(files, columns):
     plain reads into buffers freed batch by batch, not a memory map (whose touched pages would
     stay resident)."""
     import pyarrow as pa
+
     for path in files:
         with pa.OSFile(path) as source:
             names = pa.ipc.open_stream(source).schema.names
@@ -116,6 +121,7 @@ def check_columns(files, num_rows, config, locate):
     messages are those of the in-memory reader."""
     import pyarrow as pa
     import pyarrow.compute as pc
+
     text_col, label_col = config.data.text_column, config.data.label_column
     with pa.OSFile(files[0]) as source:
         schema = pa.ipc.open_stream(source).schema
@@ -131,31 +137,48 @@ def check_columns(files, num_rows, config, locate):
         if not strings:
             where, line = locate(start)
             value = texts[0].as_py()
-            raise InputDataError(f"The text field {text_col!r} of this row holds "
-                                 f"{type(value).__name__} {value!r:.60}, not a string. Write it "
-                                 f"as a string, or fix or drop that row.",
-                                 path=where, line=line, column=text_col)
+            raise InputDataError(
+                f"The text field {text_col!r} of this row holds "
+                f"{type(value).__name__} {value!r:.60}, not a string. Write it "
+                f"as a string, or fix or drop that row.",
+                path=where,
+                line=line,
+                column=text_col,
+            )
         if texts.null_count:
             where, line = locate(start + pc.index(pc.is_null(texts), True).as_py())
-            raise InputDataError(f"The text field {text_col!r} of this row holds null, not a "
-                                 f"string. Write it as a string, or fix or drop that row.",
-                                 path=where, line=line, column=text_col)
+            raise InputDataError(
+                f"The text field {text_col!r} of this row holds null, not a "
+                f"string. Write it as a string, or fix or drop that row.",
+                path=where,
+                line=line,
+                column=text_col,
+            )
         labels = pc.cast(batch.column(label_col), pa.string())
-        empty = pc.or_kleene(pc.is_null(labels),
-                             pc.equal(pc.utf8_trim_whitespace(labels.fill_null("")), ""))
+        empty = pc.or_kleene(
+            pc.is_null(labels), pc.equal(pc.utf8_trim_whitespace(labels.fill_null("")), "")
+        )
         if pc.any(empty).as_py():
             where, line = locate(start + pc.index(empty, True).as_py())
-            raise InputDataError("This row has no label. Fill in or drop that row.",
-                                 path=where, line=line, column=label_col)
+            raise InputDataError(
+                "This row has no label. Fill in or drop that row.",
+                path=where,
+                line=line,
+                column=label_col,
+            )
         encoded = pc.dictionary_encode(labels)
-        to_code = np.asarray([index.setdefault(name, len(index))
-                              for name in encoded.dictionary.to_pylist()], dtype=np.int32)
-        codes[start:start + count] = to_code[encoded.indices.to_numpy(zero_copy_only=False)]
+        to_code = np.asarray(
+            [index.setdefault(name, len(index)) for name in encoded.dictionary.to_pylist()],
+            dtype=np.int32,
+        )
+        codes[start : start + count] = to_code[encoded.indices.to_numpy(zero_copy_only=False)]
         start += count
     if start != num_rows:
-        raise InputDataError(f"The Arrow cache of {files[0]} holds {start} rows, not the "
-                             f"{num_rows} `datasets` recorded. Delete the datasets cache and run "
-                             f"again.")
+        raise InputDataError(
+            f"The Arrow cache of {files[0]} holds {start} rows, not the "
+            f"{num_rows} `datasets` recorded. Delete the datasets cache and run "
+            f"again."
+        )
     names = list(index)
     # Codes in sorted-name order, so that index code splits class by class as the in-memory
     # reader does with the names.
@@ -173,8 +196,11 @@ def read_dataset(config):
     data = config.data
     if data.source in ("files", "sample"):
         given = data_lib.given_files(data)
-        files = [f for split, pattern in given.items()
-                 for f in data_lib.expand_files(pattern, "path" if split == "all" else split)]
+        files = [
+            f
+            for split, pattern in given.items()
+            for f in data_lib.expand_files(pattern, "path" if split == "all" else split)
+        ]
         if streaming_enabled(data, files):
             return read_arrow_dataset(config, given)
     return data_lib.read_dataset(config)
@@ -190,58 +216,90 @@ def read_arrow_dataset(config, given):
         split_files = data_lib.expand_files(pattern, "path" if split == "all" else split)
         fmt = data_lib.file_format(split_files[0], data.format)
         if fmt == "text":
-            raise InputDataError("Plain text files have no label column. For one file per "
-                                 "label use data.source=label_files; otherwise use csv, tsv, "
-                                 "json or parquet.", path=split_files[0])
+            raise InputDataError(
+                "Plain text files have no label column. For one file per "
+                "label use data.source=label_files; otherwise use csv, tsv, "
+                "json or parquet.",
+                path=split_files[0],
+            )
         # JSON lines go through the json builder: the in-memory reader's line-by-line parse
         # would hold every row.
-        arrow_files, num_rows = prepare_files(split_files, "json" if fmt == "jsonl" else fmt,
-                                              data.delimiter, text_columns=[data.text_column])
+        arrow_files, num_rows = prepare_files(
+            split_files,
+            "json" if fmt == "jsonl" else fmt,
+            data.delimiter,
+            text_columns=[data.text_column],
+        )
         locate = data_lib.row_locator(split_files, fmt, True, data.delimiter)
         names, codes = check_columns(arrow_files, num_rows, config, locate)
         tables[split] = (arrow_files, np.asarray(names, dtype=object), codes)
         files += split_files
     if "train" not in tables and "all" not in tables:
-        raise InputDataError("No train split was found. Give data.train, data.path or a source "
-                             "with a train split.")
+        raise InputDataError(
+            "No train split was found. Give data.train, data.path or a source with a train split."
+        )
     pool_name = "all" if "all" in tables else "train"
-    missing = [s for s in data_lib.SPLITS if s not in tables and s != pool_name
-               and data.split_fractions.get(s, 0) > 0]
-    rows = {s: (tables[s][0], np.arange(len(tables[s][2])), tables[s][1], tables[s][2])
-            for s in data_lib.SPLITS if s in tables}
+    missing = [
+        s
+        for s in data_lib.SPLITS
+        if s not in tables and s != pool_name and data.split_fractions.get(s, 0) > 0
+    ]
+    rows = {
+        s: (tables[s][0], np.arange(len(tables[s][2])), tables[s][1], tables[s][2])
+        for s in data_lib.SPLITS
+        if s in tables
+    }
     if pool_name == "all" or missing:
         arrow_files, names, codes = tables[pool_name]
-        split_names = ["train"] + missing if pool_name == "train" else \
-            [s for s in data_lib.SPLITS if data.split_fractions.get(s, 0) > 0]
-        cut = data_lib._stratified_split(codes, data.split_fractions, data.split_seed,
-                                         split_names)
+        split_names = (
+            ["train"] + missing
+            if pool_name == "train"
+            else [s for s in data_lib.SPLITS if data.split_fractions.get(s, 0) > 0]
+        )
+        cut = data_lib._stratified_split(codes, data.split_fractions, data.split_seed, split_names)
         for name, idx in cut.items():
             rows[name] = (arrow_files, idx, names, codes[idx])
     if "train" not in rows or not len(rows["train"][1]):
-        raise InputDataError("The train split is empty. Give more examples or larger "
-                             "data.split_fractions.train.")
+        raise InputDataError(
+            "The train split is empty. Give more examples or larger data.split_fractions.train."
+        )
     _, _, train_names, train_codes = rows["train"]
-    label_names = [str(n) for n in data.labels] if data.labels else \
-        sorted(str(n) for n in train_names[np.unique(train_codes)])
+    label_names = (
+        [str(n) for n in data.labels]
+        if data.labels
+        else sorted(str(n) for n in train_names[np.unique(train_codes)])
+    )
     index = {name: i for i, name in enumerate(label_names)}
     splits = {}
     for split, (arrow_files, idx, names, codes) in rows.items():
         present = [str(n) for n in names[np.unique(codes)]] if len(codes) else []
         unknown = sorted(set(present) - set(index))
         if unknown:
-            raise InputDataError(f"The {split} split has labels {unknown[:5]} that are not among "
-                                 f"{label_names} (data.labels or the train labels). Fix the data "
-                                 f"or list every label in data.labels.", column=data.label_column)
+            raise InputDataError(
+                f"The {split} split has labels {unknown[:5]} that are not among "
+                f"{label_names} (data.labels or the train labels). Fix the data "
+                f"or list every label in data.labels.",
+                column=data.label_column,
+            )
         to_id = np.asarray([index.get(str(n), -1) for n in names], dtype=np.int64)
         keep = data_lib.cap_split(len(idx), data.max_examples, data.split_seed)
-        splits[split] = {"text": ArrowColumn(arrow_files, data.text_column, idx[keep]),
-                         "label": to_id[codes[keep]]}
+        splits[split] = {
+            "text": ArrowColumn(arrow_files, data.text_column, idx[keep]),
+            "label": to_id[codes[keep]],
+        }
     if len(label_names) < 2:
-        raise InputDataError(f"Classification needs at least 2 labels; the train split has "
-                             f"{label_names}. Check data.label_column.", column=data.label_column)
+        raise InputDataError(
+            f"Classification needs at least 2 labels; the train split has "
+            f"{label_names}. Check data.label_column.",
+            column=data.label_column,
+        )
     counts = {s: len(v["text"]) for s, v in splits.items()}
-    return ArrowTextDataset(splits=splits, label_names=label_names,
-                            fingerprint=data_lib.fingerprint(files, config, counts), files=files)
+    return ArrowTextDataset(
+        splits=splits,
+        label_names=label_names,
+        fingerprint=data_lib.fingerprint(files, config, counts),
+        files=files,
+    )
 
 
 class ArrowTextDataset(data_lib.TextDataset):
@@ -264,19 +322,24 @@ def text_batches(column, labels, batch_size=READ_BATCH):
     def rows():
         start = 0
         for texts in column.batches(batch_size):
-            yield np.asarray(texts, dtype=object), labels[start:start + len(texts)]
+            yield np.asarray(texts, dtype=object), labels[start : start + len(texts)]
             start += len(texts)
 
-    dataset = tf.data.Dataset.from_generator(rows, output_signature=(
-        tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.int64)))
+    dataset = tf.data.Dataset.from_generator(
+        rows, output_signature=(tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.int64))
+    )
     return dataset.map(lambda text, label: {"text": text, "label": label})
 
 
 def text_dataset(column, labels):
     """`text_batches` as single {"text", "label"} rows."""
     import tensorflow as tf
-    return text_batches(column, labels).unbatch().apply(
-        tf.data.experimental.assert_cardinality(len(column)))
+
+    return (
+        text_batches(column, labels)
+        .unbatch()
+        .apply(tf.data.experimental.assert_cardinality(len(column)))
+    )
 
 
 def cached_ids(make, path):
@@ -297,8 +360,9 @@ def cached_lengths(make, path, component=0):
     per batch, in the order of the shards: of the ids, or of the ragged `component` of each
     element (translation: 0 the source, 1 the target)."""
     _write_once(make, path)
-    parts = list(_load(path).map(lambda *element: element[component].row_lengths())
-                 .as_numpy_iterator())
+    parts = list(
+        _load(path).map(lambda *element: element[component].row_lengths()).as_numpy_iterator()
+    )
     return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
 
@@ -321,8 +385,10 @@ def _write_once(make, path):
 
 def _load(path, reader_func=None):
     import tensorflow as tf
-    return tf.data.Dataset.load(str(path), reader_func=reader_func) \
-        .map(lambda index, element: element)
+
+    return tf.data.Dataset.load(str(path), reader_func=reader_func).map(
+        lambda index, element: element
+    )
 
 
 def _rows(batches):
@@ -334,11 +400,14 @@ def shuffled_ids(path, buffer_size, seed, epoch):
     """The cached rows at `path` in the order of `epoch`: shards in a seeded order, interleaved
     in batches, then a seeded shuffle buffer (a function of (seed, epoch))."""
     from nlp_lstm.inputs import shuffle_seed
+
     order_seed = shuffle_seed(seed, epoch)
 
     def reader(shards):
-        return shards.shuffle(NUM_SHARDS, seed=order_seed, reshuffle_each_iteration=False) \
-            .interleave(lambda shard: shard, cycle_length=INTERLEAVE)
+        return shards.shuffle(
+            NUM_SHARDS, seed=order_seed, reshuffle_each_iteration=False
+        ).interleave(lambda shard: shard, cycle_length=INTERLEAVE)
 
-    return _rows(_load(path, reader)).shuffle(buffer_size, seed=order_seed,
-                                              reshuffle_each_iteration=False)
+    return _rows(_load(path, reader)).shuffle(
+        buffer_size, seed=order_seed, reshuffle_each_iteration=False
+    )

@@ -40,10 +40,13 @@ def read_parallel(config):
     data = config.data
     if data.source in ("files", "sample"):
         given = data_lib.given_files(data)
-        languages = [data.source_language, data.target_language] if data.source_language \
-            else [None]
-        files = [f for pattern in given.values() for lang in languages for f in glob.glob(
-            os.path.expanduser(pattern.replace("{lang}", lang or "{lang}")))]
+        languages = [data.source_language, data.target_language] if data.source_language else [None]
+        files = [
+            f
+            for pattern in given.values()
+            for lang in languages
+            for f in glob.glob(os.path.expanduser(pattern.replace("{lang}", lang or "{lang}")))
+        ]
         if arrow_data.streaming_enabled(data, files):
             return read_arrow_parallel(config, given)
     return parallel_data.read_parallel(config)
@@ -68,8 +71,9 @@ def read_arrow_parallel(config, given):
     counts_extra = {}
     if pool_name:
         sources, targets = parts.pop(pool_name)
-        cut = hashed_group_split(source_hashes(sources), data.split_fractions,
-                                 data.split_seed, names)
+        cut = hashed_group_split(
+            source_hashes(sources), data.split_fractions, data.split_seed, names
+        )
         for name in names:
             splits[name] = _pair_subset(sources, targets, cut.pop(name))
         del sources, targets  # the pool's row indices (8 bytes a pair)
@@ -78,13 +82,18 @@ def read_arrow_parallel(config, given):
     encoded = {}
     for split, (sources, targets) in splits.items():
         if data.max_examples and len(sources) > data.max_examples:
-            sources, targets = _pair_subset(sources, targets, data_lib.cap_split(
-                len(sources), data.max_examples, data.split_seed))
+            sources, targets = _pair_subset(
+                sources,
+                targets,
+                data_lib.cap_split(len(sources), data.max_examples, data.split_seed),
+            )
         encoded[split] = {"source": sources, "target": targets}
     counts = {s: len(v["source"]) for s, v in encoded.items()}
     return ArrowParallelDataset(
-        splits=encoded, files=files,
-        fingerprint=data_lib.fingerprint(files, config, {**counts, **counts_extra}))
+        splits=encoded,
+        files=files,
+        fingerprint=data_lib.fingerprint(files, config, {**counts, **counts_extra}),
+    )
 
 
 class ArrowParallelDataset(parallel_data.ParallelDataset):
@@ -95,11 +104,14 @@ class ArrowParallelDataset(parallel_data.ParallelDataset):
 
     def to_tf(self, split):
         part = self.splits[split]
-        return pair_batches(part["source"], part["target"]).unbatch().map(
-            lambda source, target: {"source": source, "target": target})
+        return (
+            pair_batches(part["source"], part["target"])
+            .unbatch()
+            .map(lambda source, target: {"source": source, "target": target})
+        )
 
 
-def hashed_group_split(hashes, fractions, seed, names, chunk=2 ** 22):
+def hashed_group_split(hashes, fractions, seed, names, chunk=2**22):
     """Indices per split (sorted) of the rows whose group hashes are `hashes` (uint64): a seeded
     permutation of the sorted distinct hashes, cut by `fractions`, so a group never straddles.
     Differs from `parallel_data._group_split`, which orders the distinct strings themselves.
@@ -113,12 +125,14 @@ def hashed_group_split(hashes, fractions, seed, names, chunk=2 ** 22):
     np.not_equal(distinct[1:], distinct[:-1], out=new[1:])
     distinct = distinct[new]
     del new
-    group_split = parallel_data.group_assignment(len(distinct), fractions, seed, names) \
-        .astype(np.int8)
+    group_split = parallel_data.group_assignment(len(distinct), fractions, seed, names).astype(
+        np.int8
+    )
     row_split = np.empty(len(hashes), dtype=np.int8)
     for start in range(0, len(hashes), chunk):
-        row_split[start:start + chunk] = group_split[np.searchsorted(
-            distinct, hashes[start:start + chunk])]
+        row_split[start : start + chunk] = group_split[
+            np.searchsorted(distinct, hashes[start : start + chunk])
+        ]
     del distinct, group_split
     return {name: np.flatnonzero(row_split == i).astype(np.int64) for i, name in enumerate(names)}
 
@@ -128,10 +142,12 @@ def source_hashes(column):
     into one array; pandas' SipHash with its fixed key, so the same text hashes the same in
     every process."""
     import pandas as pd
+
     hashes, start = np.empty(len(column), dtype=np.uint64), 0
     for texts in column.batches():
-        hashes[start:start + len(texts)] = pd.util.hash_array(np.asarray(texts, dtype=object),
-                                                              categorize=False)
+        hashes[start : start + len(texts)] = pd.util.hash_array(
+            np.asarray(texts, dtype=object), categorize=False
+        )
         start += len(texts)
     return hashes
 
@@ -170,8 +186,9 @@ def pair_batches(sources, targets, size=arrow_data.READ_BATCH):
         for source, target in pair_lists(sources, targets, size):
             yield np.asarray(source, dtype=object), np.asarray(target, dtype=object)
 
-    return tf.data.Dataset.from_generator(rows, output_signature=(
-        tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.string)))
+    return tf.data.Dataset.from_generator(
+        rows, output_signature=(tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.string))
+    )
 
 
 def split_texts(part):
@@ -191,20 +208,28 @@ def _line_columns(source_files, target_files):
     """(source, target) ArrowColumns of line-aligned files, with the in-memory reader's checks."""
     columns, num_rows = ([], []), 0
     for s_file, t_file in zip(source_files, target_files):
-        (s_arrow, s_rows), (t_arrow, t_rows) = (prepare_files([f], "text", None)
-                                                for f in (s_file, t_file))
+        (s_arrow, s_rows), (t_arrow, t_rows) = (
+            prepare_files([f], "text", None) for f in (s_file, t_file)
+        )
         if s_rows != t_rows:
             raise InputDataError(
                 f"The parallel files differ in length: {s_rows} lines here but {t_rows} in "
                 f"{t_file}. Line i of one file must translate line i of the other; fix the "
-                f"files so that they have the same number of lines.", path=s_file)
-        for path, arrow_files, column in ((s_file, s_arrow, columns[0]),
-                                          (t_file, t_arrow, columns[1])):
+                f"files so that they have the same number of lines.",
+                path=s_file,
+            )
+        for path, arrow_files, column in (
+            (s_file, s_arrow, columns[0]),
+            (t_file, t_arrow, columns[1]),
+        ):
             line = _first_empty(arrow_files, LINE_COLUMN)
             if line is not None:
-                raise InputDataError("This line is empty; every line must hold a sentence. "
-                                     "Remove the pair from both files (same line number).",
-                                     path=path, line=line + 1)
+                raise InputDataError(
+                    "This line is empty; every line must hold a sentence. "
+                    "Remove the pair from both files (same line number).",
+                    path=path,
+                    line=line + 1,
+                )
             column += arrow_files
         num_rows += s_rows
     rows = np.arange(num_rows, dtype=np.int64)  # one index array for both columns
@@ -214,6 +239,7 @@ def _line_columns(source_files, target_files):
 def _first_empty(files, column):
     """The row index of the first null or blank text of `column` in `files`, or None."""
     import pyarrow.compute as pc
+
     start = 0
     for batch in arrow_data.record_batches(files, [column]):
         blank = _blank(batch.column(column))
@@ -225,8 +251,10 @@ def _first_empty(files, column):
 
 def _blank(texts):
     import pyarrow.compute as pc
-    return pc.or_kleene(pc.is_null(texts), pc.equal(pc.utf8_trim_whitespace(texts.fill_null("")),
-                                                    ""))
+
+    return pc.or_kleene(
+        pc.is_null(texts), pc.equal(pc.utf8_trim_whitespace(texts.fill_null("")), "")
+    )
 
 
 def _table_columns(files, config):
@@ -234,10 +262,12 @@ def _table_columns(files, config):
     data = config.data
     fmt = parallel_data.table_format(files, data)
     columns = [data.source_column, data.target_column]
-    arrow_files, num_rows = prepare_files(files, "json" if fmt == "jsonl" else fmt,
-                                          data.delimiter, columns, data.column_names)
-    check_pair_columns(arrow_files, config, row_locator(files, fmt, not data.column_names,
-                                                        data.delimiter))
+    arrow_files, num_rows = prepare_files(
+        files, "json" if fmt == "jsonl" else fmt, data.delimiter, columns, data.column_names
+    )
+    check_pair_columns(
+        arrow_files, config, row_locator(files, fmt, not data.column_names, data.delimiter)
+    )
     rows = np.arange(num_rows, dtype=np.int64)  # one index array for both columns
     return tuple(arrow_data.ArrowColumn(arrow_files, c, rows) for c in columns)
 
@@ -246,10 +276,10 @@ def check_pair_columns(files, config, locate):
     """Fails, as `parallel_data._table_pairs` does, on a missing source or target column or a
     field that is not a non-blank string, naming its file and line (`locate(row index)`)."""
     import pyarrow as pa
+
     data = config.data
     with pa.OSFile(files[0]) as source:
-        parallel_data.check_pair_header(pa.ipc.open_stream(source).schema.names, data,
-                                        locate(0)[0])
+        parallel_data.check_pair_header(pa.ipc.open_stream(source).schema.names, data, locate(0)[0])
     columns = [data.source_column, data.target_column]
     start = 0
     for batch in arrow_data.record_batches(files, columns):
@@ -257,8 +287,9 @@ def check_pair_columns(files, config, locate):
         found = [(row, i) for i, row in enumerate(bad) if row is not None]
         if found:
             row, i = min(found)
-            raise parallel_data.field_error(columns[i], batch.column(columns[i])[row].as_py(),
-                                            *locate(start + row))
+            raise parallel_data.field_error(
+                columns[i], batch.column(columns[i])[row].as_py(), *locate(start + row)
+            )
         start += batch.num_rows
 
 
@@ -266,6 +297,7 @@ def _first_bad(texts):
     """The index of the first field of `texts` that is not a non-blank string, or None."""
     import pyarrow as pa
     import pyarrow.compute as pc
+
     if not len(texts):
         return None
     if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
@@ -279,8 +311,10 @@ def sampled_pairs(part, limit, seed):
     """(source, target) datasets of string batches of a seeded sample of at most `limit` pairs
     of a streamed split (`part`), in file order; all pairs when fewer (or `limit` 0)."""
     from nlp_lstm.inputs import TOKENIZE_BATCH
-    pairs = pair_batches(part["source"].sample(limit, seed), part["target"].sample(limit, seed),
-                         TOKENIZE_BATCH)
+
+    pairs = pair_batches(
+        part["source"].sample(limit, seed), part["target"].sample(limit, seed), TOKENIZE_BATCH
+    )
     return pairs.map(lambda s, t: s), pairs.map(lambda s, t: t)
 
 
@@ -290,6 +324,7 @@ def id_batches(task, split, training=False):
     length limits (as `TranslationTask.pairs` does in memory)."""
     import tensorflow as tf
     from nlp_lstm import inputs
+
     data, part = task.config.data, task.data.splits[split]
 
     def encode(source, target):
@@ -297,13 +332,15 @@ def id_batches(task, split, training=False):
         t = tf.cast(task.target_preprocessor(target), tf.int64)
         if training:
             s_len, t_len = s.row_lengths(), t.row_lengths()
-            keep = (s_len > 0) & (s_len <= data.max_source_tokens) & \
-                (t_len <= data.max_target_tokens)
+            keep = (
+                (s_len > 0) & (s_len <= data.max_source_tokens) & (t_len <= data.max_target_tokens)
+            )
             s, t = tf.ragged.boolean_mask(s, keep), tf.ragged.boolean_mask(t, keep)
         return s, t
 
     return lambda: pair_batches(part["source"], part["target"], inputs.TOKENIZE_BATCH).map(
-        encode, num_parallel_calls=inputs.AUTOTUNE, deterministic=True)
+        encode, num_parallel_calls=inputs.AUTOTUNE, deterministic=True
+    )
 
 
 def streamed_pairs(task, split, training):
@@ -313,25 +350,32 @@ def streamed_pairs(task, split, training):
     `task.length_report` (the train split scored has a cache of all its pairs, "train_all")."""
     import tensorflow as tf
     from nlp_lstm import inputs
+
     data = task.config.data
     if training:
         count, path, train = len(task.train_lengths()), task.ids_path(split), task.config.train
-        return inputs.per_epoch(lambda epoch: arrow_data.shuffled_ids(
-            path, train.shuffle_buffer, task.config.seed, epoch).apply(
-                tf.data.experimental.assert_cardinality(count)))
+        return inputs.per_epoch(
+            lambda epoch: arrow_data.shuffled_ids(
+                path, train.shuffle_buffer, task.config.seed, epoch
+            ).apply(tf.data.experimental.assert_cardinality(count))
+        )
     make, path = id_batches(task, split), task.ids_path("train_all" if split == "train" else split)
-    for component, side, limit in ((0, "sources", data.max_source_tokens),
-                                   (1, "targets", data.max_target_tokens)):
+    for component, side, limit in (
+        (0, "sources", data.max_source_tokens),
+        (1, "targets", data.max_target_tokens),
+    ):
         lengths = arrow_data.cached_lengths(make, path, component)
         task.length_report[f"{split}_{side}_truncated"] = int(np.sum(lengths > limit))
     return arrow_data.cached_ids(make, path).map(
-        lambda s, t: (s[:data.max_source_tokens], t[:data.max_target_tokens]))
+        lambda s, t: (s[: data.max_source_tokens], t[: data.max_target_tokens])
+    )
 
 
 def train_lengths(task):
     """The source lengths of the train pairs within the limits, from the ids cache; records
     the pairs dropped in `task.length_report["train_pairs_dropped"]`."""
     lengths = arrow_data.cached_lengths(id_batches(task, "train", True), task.ids_path("train"))
-    task.length_report["train_pairs_dropped"] = len(task.data.splits["train"]["source"]) - \
-        len(lengths)
+    task.length_report["train_pairs_dropped"] = len(task.data.splits["train"]["source"]) - len(
+        lengths
+    )
     return lengths

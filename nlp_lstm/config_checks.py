@@ -12,11 +12,20 @@ import math
 import typing
 
 from nlp_lstm.errors import ConfigError
-from nlp_lstm.schema import (_BOUNDS, FIELDS, INTERNAL_KEYS, SPLITS, PipelineConfig,
-                             _did_you_mean, describe_origin, set_value)
+from nlp_lstm.schema import (
+    _BOUNDS,
+    FIELDS,
+    INTERNAL_KEYS,
+    SPLITS,
+    PipelineConfig,
+    _did_you_mean,
+    describe_origin,
+    set_value,
+)
 
 
 # -- checking: types, each field's own limits, then the rules that span fields ----------------
+
 
 def check_type(value, hint, key, where):
     name = key.rpartition(".")[2]
@@ -31,12 +40,16 @@ def check_type(value, hint, key, where):
         except (ValueError, OverflowError):
             pass
     if expected is int and isinstance(value, bool) or not isinstance(value, expected):
-        raise ConfigError(f"{where(key)} must be of type {expected.__name__}. Received: "
-                          f"{name}={value!r} ({type(value).__name__}). Fix it in that file or "
-                          f"with --set.")
+        raise ConfigError(
+            f"{where(key)} must be of type {expected.__name__}. Received: "
+            f"{name}={value!r} ({type(value).__name__}). Fix it in that file or "
+            f"with --set."
+        )
     if expected is float and not math.isfinite(value):
-        raise ConfigError(f"{where(key)} must be a finite number. Received: {name}={value!r}. "
-                          f"Give a finite value (YAML .nan and .inf are not allowed).")
+        raise ConfigError(
+            f"{where(key)} must be a finite number. Received: {name}={value!r}. "
+            f"Give a finite value (YAML .nan and .inf are not allowed)."
+        )
     return value
 
 
@@ -46,36 +59,54 @@ def _to_dataclass(cls, raw, prefix, where):
     names = [f.name for f in dataclasses.fields(cls) if f.name not in INTERNAL_KEYS]
     unknown = [k for k in raw if k not in names]
     if unknown:
-        raise ConfigError(f"Unknown config key {where(prefix + str(unknown[0]))}."
-                          f"{_did_you_mean(unknown[0], names)} Valid keys"
-                          f"{' in ' + prefix.rstrip('.') if prefix else ''}: {', '.join(names)}.")
-    return cls(**{f.name: _to_dataclass(f.type, raw[f.name], f"{prefix}{f.name}.", where)
-                  if dataclasses.is_dataclass(f.type) else
-                  check_type(raw[f.name], f.type, prefix + f.name, where)
-                  for f in dataclasses.fields(cls) if f.name in raw})
+        raise ConfigError(
+            f"Unknown config key {where(prefix + str(unknown[0]))}."
+            f"{_did_you_mean(unknown[0], names)} Valid keys"
+            f"{' in ' + prefix.rstrip('.') if prefix else ''}: {', '.join(names)}."
+        )
+    return cls(
+        **{
+            f.name: _to_dataclass(f.type, raw[f.name], f"{prefix}{f.name}.", where)
+            if dataclasses.is_dataclass(f.type)
+            else check_type(raw[f.name], f.type, prefix + f.name, where)
+            for f in dataclasses.fields(cls)
+            if f.name in raw
+        }
+    )
 
 
 def _impossible(where, key, value, fix):
-    return ConfigError(f"{where(key)} has an impossible value. Received: "
-                       f"{key.rpartition('.')[2]}={value!r}. {fix}")
+    return ConfigError(
+        f"{where(key)} has an impossible value. Received: {key.rpartition('.')[2]}={value!r}. {fix}"
+    )
 
 
 def _check_fields(config, where):
     """Enforces each field's own limits: choices (of each list element), length and bounds."""
     for key, meta in ((k, f.metadata) for k, f in FIELDS.items() if f.metadata):
-        value, choices, bounds = functools.reduce(getattr, key.split("."), config), \
-            meta["choices"], meta["bounds"]
+        value, choices, bounds = (
+            functools.reduce(getattr, key.split("."), config),
+            meta["choices"],
+            meta["bounds"],
+        )
         for item in (value if isinstance(value, list) else [value]) if choices else ():
             if item not in choices:
                 raise _impossible(where, key, item, f"Choose from: {', '.join(map(str, choices))}.")
         if isinstance(value, list) and len(value) < meta["min_items"]:
             count = "one" if meta["min_items"] == 1 else meta["min_items"]
-            raise _impossible(where, key, value, f"List at least {count} of: "
-                                                 f"{', '.join(map(str, choices or ()))}.")
+            raise _impossible(
+                where,
+                key,
+                value,
+                f"List at least {count} of: {', '.join(map(str, choices or ()))}.",
+            )
         if value is not None and not all(_BOUNDS[k][0](value, v) for k, v in bounds.items()):
             (low, a), (high, b) = sorted(bounds.items()) if len(bounds) == 2 else [(None, 0)] * 2
-            text = f"in {'(' if low == 'gt' else '['}{a}, {b}{')' if high == 'lt' else ']'}" \
-                if low else " and ".join(f"{_BOUNDS[k][1]} {v}" for k, v in bounds.items())
+            text = (
+                f"in {'(' if low == 'gt' else '['}{a}, {b}{')' if high == 'lt' else ']'}"
+                if low
+                else " and ".join(f"{_BOUNDS[k][1]} {v}" for k, v in bounds.items())
+            )
             null = f", or null {meta['null']}" if meta["null"] else ""
             raise _impossible(where, key, value, f"It must be {text}{null}.")
 
@@ -89,9 +120,11 @@ def _keys_are_read_by_the_task(config, where):
             continue
         value = functools.reduce(getattr, key.split("."), config)
         if value != _default(field):
-            raise ConfigError(f"{where(key)} is read only by task {' and '.join(tasks)}, and this "
-                              f"pipeline's task is {config.task}: it would be ignored. Received: "
-                              f"{key.rpartition('.')[2]}={value!r}. Remove the key.")
+            raise ConfigError(
+                f"{where(key)} is read only by task {' and '.join(tasks)}, and this "
+                f"pipeline's task is {config.task}: it would be ignored. Received: "
+                f"{key.rpartition('.')[2]}={value!r}. Remove the key."
+            )
 
 
 def _default(field):
@@ -104,26 +137,43 @@ def _split_fractions_sum_to_one(config):
     fractions = config.data.split_fractions
     if set(fractions) - set(SPLITS) or "train" not in fractions:
         return "data.split_fractions", fractions, "Use the keys train, validation and test."
-    if not all(type(v) in (int, float) and math.isfinite(v) and v >= 0 for v in
-               fractions.values()) or abs(sum(fractions.values()) - 1) > 1e-6:
+    if (
+        not all(type(v) in (int, float) and math.isfinite(v) and v >= 0 for v in fractions.values())
+        or abs(sum(fractions.values()) - 1) > 1e-6
+    ):
         return "data.split_fractions", fractions, "Give non-negative fractions that sum to 1."
 
 
 def _data_source_is_complete(config):
     data = config.data
-    needs = {"files": ("path", "train"), "label_files": ("label_files",),
-             "sample": ("sample",), "hub": ("hub_name",)}[data.source]
+    needs = {
+        "files": ("path", "train"),
+        "label_files": ("label_files",),
+        "sample": ("sample",),
+        "hub": ("hub_name",),
+    }[data.source]
     if all(getattr(data, n) is None for n in needs):
-        return "data.source", data.source, \
-            f"source={data.source} needs data.{' or data.'.join(needs)}."
+        return (
+            "data.source",
+            data.source,
+            f"source={data.source} needs data.{' or data.'.join(needs)}.",
+        )
     if data.source == "files" and data.path and data.train:
-        return "data.path", data.path, ("Give either data.path (one file, split by fractions) "
-                                        "or data.train/validation/test, not both.")
+        return (
+            "data.path",
+            data.path,
+            (
+                "Give either data.path (one file, split by fractions) "
+                "or data.train/validation/test, not both."
+            ),
+        )
     if bool(data.source_language) != bool(data.target_language):
-        return (f"data.{'source' if data.source_language else 'target'}_language",
-                data.source_language or data.target_language,
-                "Give both data.source_language and data.target_language (line-aligned files), "
-                "or neither (a table with data.source_column and data.target_column).")
+        return (
+            f"data.{'source' if data.source_language else 'target'}_language",
+            data.source_language or data.target_language,
+            "Give both data.source_language and data.target_language (line-aligned files), "
+            "or neither (a table with data.source_column and data.target_column).",
+        )
 
 
 def _numpy_embeddings_have_words(config):
@@ -134,19 +184,29 @@ def _numpy_embeddings_have_words(config):
 
 def _target_side_is_translation_only(config):
     if config.task != "translation" and (config.target_stages or config.shared_vocabulary):
-        return ("target_stages" if config.target_stages else "shared_vocabulary",
-                config.target_stages or config.shared_vocabulary,
-                "target_stages and shared_vocabulary are for task: translation only.")
+        return (
+            "target_stages" if config.target_stages else "shared_vocabulary",
+            config.target_stages or config.shared_vocabulary,
+            "target_stages and shared_vocabulary are for task: translation only.",
+        )
     if config.shared_vocabulary and config.target_stages:
-        return "target_stages", config.target_stages, (
-            "With shared_vocabulary: true both sides use `stages`; remove target_stages or set "
-            "shared_vocabulary: false.")
+        return (
+            "target_stages",
+            config.target_stages,
+            (
+                "With shared_vocabulary: true both sides use `stages`; remove target_stages or set "
+                "shared_vocabulary: false."
+            ),
+        )
 
 
 def _model_and_stages_have_types(config):
     if not isinstance(config.model, dict) or "type" not in config.model:
-        return "model", config.model, ("The model section needs a `type` key, e.g. "
-                                       "type: lstm_text_classifier.")
+        return (
+            "model",
+            config.model,
+            ("The model section needs a `type` key, e.g. type: lstm_text_classifier."),
+        )
     for key in ("stages", "target_stages"):
         for index, stage in enumerate(getattr(config, key)):
             if not isinstance(stage, dict) or "type" not in stage:
@@ -157,43 +217,64 @@ def _token_budget_needs_buckets(config):
     # (Other tasks than those that read it are refused by `_keys_are_read_by_the_task`.)
     train = config.train
     if train.batch_tokens and not train.bucketing:
-        return "train.batch_tokens", train.batch_tokens, (
-            "A token budget sizes the batches of length buckets: it needs train.bucketing: "
-            "true; set it to 0 otherwise.")
+        return (
+            "train.batch_tokens",
+            train.batch_tokens,
+            (
+                "A token budget sizes the batches of length buckets: it needs train.bucketing: "
+                "true; set it to 0 otherwise."
+            ),
+        )
 
 
 def _sharded_batches_are_not_stateful(config):
     # Each worker keeps every N-th batch, so no worker sees consecutive windows of a stream.
-    if config.train.distribution in ("mirrored", "multi_worker") \
-            and getattr(config.data, "stateful_batches", False):
-        return "train.distribution", config.train.distribution, (
-            "data.stateful_batches carries LSTM states from one batch to the next, which batches "
-            "sharded over replicas cannot do. Set train.distribution to one_device or "
-            "data.stateful_batches to false.")
+    if config.train.distribution in ("mirrored", "multi_worker") and getattr(
+        config.data, "stateful_batches", False
+    ):
+        return (
+            "train.distribution",
+            config.train.distribution,
+            (
+                "data.stateful_batches carries LSTM states from one batch to the next, which batches "
+                "sharded over replicas cannot do. Set train.distribution to one_device or "
+                "data.stateful_batches to false."
+            ),
+        )
 
 
 EMA_UNDER_A_STRATEGY = (
     "train.ema_momentum keeps a moving average of the weights inside the Keras optimizer, which "
     "cannot copy it into the weights from the replica step of the distributed loop. Set "
-    "train.distribution to one_device or train.ema_momentum to null.")
+    "train.distribution to one_device or train.ema_momentum to null."
+)
 
 
 def _distributed_loop_has_no_ema(config):
     # Keras 3.15 copies the averages into the weights with a merge_call inside a cond, which
     # tf.distribute refuses in a replica step ("merge_call called while defining a new graph").
-    if config.train.distribution in ("mirrored", "multi_worker") \
-            and config.train.ema_momentum is not None:
+    if (
+        config.train.distribution in ("mirrored", "multi_worker")
+        and config.train.ema_momentum is not None
+    ):
         return "train.distribution", config.train.distribution, EMA_UNDER_A_STRATEGY
 
 
 # The rules that span several fields; each returns None or (key, value received, the fix).
-CROSS_CHECKS = (_split_fractions_sum_to_one, _data_source_is_complete,
-                _numpy_embeddings_have_words, _target_side_is_translation_only,
-                _model_and_stages_have_types, _token_budget_needs_buckets,
-                _sharded_batches_are_not_stateful, _distributed_loop_has_no_ema)
+CROSS_CHECKS = (
+    _split_fractions_sum_to_one,
+    _data_source_is_complete,
+    _numpy_embeddings_have_words,
+    _target_side_is_translation_only,
+    _model_and_stages_have_types,
+    _token_budget_needs_buckets,
+    _sharded_batches_are_not_stateful,
+    _distributed_loop_has_no_ema,
+)
 
 
 # -- building configs --------------------------------------------------------------------------
+
 
 def build_config(raw, where, **internal):
     """The checked `PipelineConfig` of merged plain data; `internal`: sources and provenance."""
@@ -221,5 +302,9 @@ def with_values(config, values, origin="search space"):
     raw.pop("sources")
     for key, value in values.items():
         set_value(raw, key, value, provenance, origin)
-    return build_config(raw, functools.partial(describe_origin, provenance),
-                  sources=list(config.sources), provenance=provenance)
+    return build_config(
+        raw,
+        functools.partial(describe_origin, provenance),
+        sources=list(config.sources),
+        provenance=provenance,
+    )

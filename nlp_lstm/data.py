@@ -20,8 +20,15 @@ from nlp_lstm.tables import check_text_file, load_files, row_locator  # noqa: F4
 
 SPLITS = ("train", "validation", "test")
 SAMPLES_DIR = Path(__file__).parent / "samples"
-SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl",
-                  ".txt": "text", ".text": "text", ".parquet": "parquet"}
+SUFFIX_FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".txt": "text",
+    ".text": "text",
+    ".parquet": "parquet",
+}
 
 
 @dataclasses.dataclass
@@ -51,16 +58,20 @@ class TextDataset:
 def split_dataset(part, dtypes):
     """A `tf.data.Dataset` of one split's columns, each with its dtype (column -> dtype name)."""
     import tensorflow as tf
+
     return tf.data.Dataset.from_tensor_slices(
-        {column: tf.constant(part[column], dtype) for column, dtype in dtypes.items()})
+        {column: tf.constant(part[column], dtype) for column, dtype in dtypes.items()}
+    )
 
 
 def expand_files(pattern, key):
     files = sorted(glob.glob(os.path.expanduser(pattern)))
     if not files:
-        raise InputDataError(f"No file matches `data.{key}`={pattern!r}. Check the path "
-                             f"(relative paths are relative to the YAML that names them).",
-                             path=pattern)
+        raise InputDataError(
+            f"No file matches `data.{key}`={pattern!r}. Check the path "
+            f"(relative paths are relative to the YAML that names them).",
+            path=pattern,
+        )
     return files
 
 
@@ -71,9 +82,11 @@ def file_format(path, fmt):
     if suffix == ".gz":
         suffix = Path(path[:-3]).suffix.lower()
     if suffix not in SUFFIX_FORMATS:
-        raise InputDataError(f"Cannot infer the format from the suffix {suffix!r}. Set data.format "
-                             f"to one of: {', '.join(sorted(set(SUFFIX_FORMATS.values())))}.",
-                             path=path)
+        raise InputDataError(
+            f"Cannot infer the format from the suffix {suffix!r}. Set data.format "
+            f"to one of: {', '.join(sorted(set(SUFFIX_FORMATS.values())))}.",
+            path=path,
+        )
     return SUFFIX_FORMATS[suffix]
 
 
@@ -82,8 +95,9 @@ def sample_path(name, suffix, what):
     path = SAMPLES_DIR / f"{name}{suffix}"
     if not path.is_file():
         available = sorted(p.stem for p in SAMPLES_DIR.glob(f"*{suffix}"))
-        raise InputDataError(f"There is no {what} {name!r} (data.sample). "
-                             f"Available: {', '.join(available)}.")
+        raise InputDataError(
+            f"There is no {what} {name!r} (data.sample). Available: {', '.join(available)}."
+        )
     return path
 
 
@@ -92,14 +106,18 @@ def check_header(num_rows, column_names, config, path):
     text and label columns of `config`."""
     text_col, label_col = config.data.text_column, config.data.label_column
     if num_rows == 0:
-        raise InputDataError("The file has a header but no examples. Add rows below the header.",
-                             path=path)
+        raise InputDataError(
+            "The file has a header but no examples. Add rows below the header.", path=path
+        )
     for col in (text_col, label_col):
         if col not in column_names:
             key = "text_column" if col == text_col else "label_column"
-            raise InputDataError(f"There is no column {col!r} (data.{key}). Available columns: "
-                                 f"{', '.join(column_names)}. Set data.{key} to one of them.",
-                                 path=path, column=col)
+            raise InputDataError(
+                f"There is no column {col!r} (data.{key}). Available columns: "
+                f"{', '.join(column_names)}. Set data.{key} to one of them.",
+                path=path,
+                column=col,
+            )
 
 
 def _columns(table, config, locate):
@@ -112,18 +130,27 @@ def _columns(table, config, locate):
         if not isinstance(t, str):
             where, line = locate(i)
             what = "null" if t is None else f"{type(t).__name__} {t!r:.60}"
-            raise InputDataError(f"The text field {text_col!r} of this row holds {what}, not a "
-                                 f"string. Write it as a string, or fix or drop that row.",
-                                 path=where, line=line, column=text_col)
+            raise InputDataError(
+                f"The text field {text_col!r} of this row holds {what}, not a "
+                f"string. Write it as a string, or fix or drop that row.",
+                path=where,
+                line=line,
+                column=text_col,
+            )
         if y is None or isinstance(y, str) and not y.strip():
             where, line = locate(i)
-            raise InputDataError("This row has no label. Fill in or drop that row.",
-                                 path=where, line=line, column=label_col)
+            raise InputDataError(
+                "This row has no label. Fill in or drop that row.",
+                path=where,
+                line=line,
+                column=label_col,
+            )
     return list(texts), [str(y) for y in labels]
 
 
 def _load_label_files(config):
     import datasets
+
     texts, labels, files = [], [], []
     for label, pattern in config.data.label_files.items():
         for f in expand_files(pattern, f"label_files.{label}"):
@@ -138,6 +165,7 @@ def _load_label_files(config):
 
 def _load_hub(config):
     import datasets
+
     data = config.data
     try:
         loaded = datasets.load_dataset(data.hub_name, data.hub_config)
@@ -145,12 +173,14 @@ def _load_hub(config):
         raise InputDataError(
             f"Cannot download the Hub dataset {data.hub_name!r}: {err}. This machine looks offline "
             f"(or HF_DATASETS_OFFLINE=1 is set). Download it once with network access, or point "
-            f"data.source=files at local copies.") from err
+            f"data.source=files at local copies."
+        ) from err
     except Exception as err:  # datasets raises DatasetNotFoundError, not a builtin
         if type(err).__name__ not in ("DatasetNotFoundError", "DataFilesNotFoundError"):
             raise
-        raise InputDataError(f"The Hub has no dataset {data.hub_name!r} (data.hub_name): {err}. "
-                             f"Check the name.") from err
+        raise InputDataError(
+            f"The Hub has no dataset {data.hub_name!r} (data.hub_name): {err}. Check the name."
+        ) from err
     mapping = data.hub_splits or {"train": "train", "validation": "validation", "test": "test"}
     out = {}
     for split, hub_split in mapping.items():
@@ -175,11 +205,13 @@ def _stratified_split(labels, fractions, seed, names):
                 take = len(idx) - start
             else:
                 take = int(round(len(idx) * fractions[name] / total))
-            out[name].append(idx[start:start + take])
+            out[name].append(idx[start : start + take])
             start += take
     # numpy pieces, not Python lists: 40M rows as a list of ints took 1.5 GB.
-    return {name: np.sort(np.concatenate(ix).astype(np.int64)) if ix else np.zeros(0, np.int64)
-            for name, ix in out.items()}
+    return {
+        name: np.sort(np.concatenate(ix).astype(np.int64)) if ix else np.zeros(0, np.int64)
+        for name, ix in out.items()
+    }
 
 
 def cap_split(count, max_examples, seed):
@@ -204,8 +236,12 @@ def fingerprint(files, config, counts):
     for key in ("path", "train", "validation", "test", "label_files"):
         settings.pop(key)  # the bytes are hashed; the location does not matter
     # A warning threshold and how the data is held or sampled are not properties of the data.
-    for key in ("leakage_warn_share", "streaming", "streaming_threshold_bytes",
-                "vocabulary_sample"):
+    for key in (
+        "leakage_warn_share",
+        "streaming",
+        "streaming_threshold_bytes",
+        "vocabulary_sample",
+    ):
         settings.pop(key)
     digest.update(json.dumps([settings, counts], sort_keys=True).encode())
     return digest.hexdigest()
@@ -232,10 +268,12 @@ class TextCorpus:
 
 def _read_running_text(files):
     import datasets
+
     for f in files:
         check_text_file(f)
-    table = datasets.load_dataset("text", data_files={"train": files}, split="train",
-                                  keep_linebreaks=True)
+    table = datasets.load_dataset(
+        "text", data_files={"train": files}, split="train", keep_linebreaks=True
+    )
     return "".join(table["text"])
 
 
@@ -261,38 +299,56 @@ def corpus_files(data):
     if data.source == "sample":
         return {"all": [str(sample_path(data.sample, ".txt", "sample text"))]}
     if data.source == "files" and (data.path or data.train):
-        return {"all": expand_files(data.path, "path")} if data.path else {
-            s: expand_files(getattr(data, s), s) for s in SPLITS if getattr(data, s)}
-    raise InputDataError("Generation reads running text: set data.source to files (with "
-                         "data.path or data.train) or sample.")
+        return (
+            {"all": expand_files(data.path, "path")}
+            if data.path
+            else {s: expand_files(getattr(data, s), s) for s in SPLITS if getattr(data, s)}
+        )
+    raise InputDataError(
+        "Generation reads running text: set data.source to files (with "
+        "data.path or data.train) or sample."
+    )
 
 
 def corpus_ranges(lengths, data):
     """Split -> (part, start, end): the character range of each split in its part's text, from
     the length of each part (`corpus_files`' keys) and DataConfig `data`; see `read_corpus`."""
     pool_name = "all" if "all" in lengths else "train"
-    missing = [s for s in SPLITS if s not in lengths and s != pool_name
-               and data.split_fractions.get(s, 0) > 0]
+    missing = [
+        s
+        for s in SPLITS
+        if s not in lengths and s != pool_name and data.split_fractions.get(s, 0) > 0
+    ]
     ranges = {s: (s, 0, lengths[s]) for s in SPLITS if s in lengths}
     if pool_name == "all" or missing:
-        names = [s for s in SPLITS if data.split_fractions.get(s, 0) > 0] \
-            if pool_name == "all" else ["train"] + missing
+        names = (
+            [s for s in SPLITS if data.split_fractions.get(s, 0) > 0]
+            if pool_name == "all"
+            else ["train"] + missing
+        )
         size, start = lengths[pool_name], 0
         total = sum(data.split_fractions[n] for n in names)
         for index, name in enumerate(names):
-            end = size if index == len(names) - 1 else \
-                start + int(round(size * data.split_fractions[name] / total))
+            end = (
+                size
+                if index == len(names) - 1
+                else start + int(round(size * data.split_fractions[name] / total))
+            )
             ranges[name] = (pool_name, start, end)
             start = end
-    return {s: (ranges[s][0], *cap_range(*ranges[s][1:], data.max_examples, data.split_seed))
-            for s in SPLITS if s in ranges}
+    return {
+        s: (ranges[s][0], *cap_range(*ranges[s][1:], data.max_examples, data.split_seed))
+        for s in SPLITS
+        if s in ranges
+    }
 
 
 def check_train_range(counts, files):
     """Fails when the train split (`counts`: split -> characters) is too short to model."""
     if counts.get("train", 0) < 2:
-        raise InputDataError("The train split has fewer than 2 characters. Give more text.",
-                             path=files[0])
+        raise InputDataError(
+            "The train split has fewer than 2 characters. Give more text.", path=files[0]
+        )
 
 
 def read_corpus(config):
@@ -338,50 +394,77 @@ def read_dataset(config):
             split_files = expand_files(pattern, "path" if split == "all" else split)
             fmt = file_format(split_files[0], data.format)
             if fmt == "text":
-                raise InputDataError("Plain text files have no label column. For one file per "
-                                     "label use data.source=label_files; otherwise use csv, tsv, "
-                                     "json or parquet.", path=split_files[0])
+                raise InputDataError(
+                    "Plain text files have no label column. For one file per "
+                    "label use data.source=label_files; otherwise use csv, tsv, "
+                    "json or parquet.",
+                    path=split_files[0],
+                )
             table = load_files(split_files, fmt, data.delimiter, text_columns=[data.text_column])
-            parts[split] = _columns(table, config, row_locator(split_files, fmt, True,
-                                                                data.delimiter))
+            parts[split] = _columns(
+                table, config, row_locator(split_files, fmt, True, data.delimiter)
+            )
             files += split_files
     if "train" not in parts and "all" not in parts:
-        raise InputDataError("No train split was found. Give data.train, data.path or a source "
-                             "with a train split.")
+        raise InputDataError(
+            "No train split was found. Give data.train, data.path or a source with a train split."
+        )
     pool_name = "all" if "all" in parts else "train"
     # Split files are used as they are; only the splits not given are cut by fractions.
-    missing = [s for s in SPLITS if s not in parts and s != pool_name
-               and data.split_fractions.get(s, 0) > 0]
+    missing = [
+        s
+        for s in SPLITS
+        if s not in parts and s != pool_name and data.split_fractions.get(s, 0) > 0
+    ]
     splits = {s: parts[s] for s in SPLITS if s in parts and s != "all"}
     if pool_name == "all" or missing:
         texts, labels = parts[pool_name]
-        names = ["train"] + missing if pool_name == "train" else \
-            [s for s in SPLITS if data.split_fractions.get(s, 0) > 0]
+        names = (
+            ["train"] + missing
+            if pool_name == "train"
+            else [s for s in SPLITS if data.split_fractions.get(s, 0) > 0]
+        )
         cut = _stratified_split(labels, data.split_fractions, data.split_seed, names)
         for name, idx in cut.items():
             splits[name] = ([texts[i] for i in idx], [labels[i] for i in idx])
     if not splits.get("train") or not splits["train"][0]:
-        raise InputDataError("The train split is empty. Give more examples or larger "
-                             "data.split_fractions.train.")
-    label_names = list(data.labels) if data.labels else (
-        list(data.label_files) if data.label_files else sorted(set(splits["train"][1])))
+        raise InputDataError(
+            "The train split is empty. Give more examples or larger data.split_fractions.train."
+        )
+    label_names = (
+        list(data.labels)
+        if data.labels
+        else (list(data.label_files) if data.label_files else sorted(set(splits["train"][1])))
+    )
     index = {name: i for i, name in enumerate(map(str, label_names))}
     encoded = {}
     for split, (texts, labels) in splits.items():
         unknown = sorted(set(labels) - set(index))
         if unknown:
-            raise InputDataError(f"The {split} split has labels {unknown[:5]} that are not among "
-                                 f"{label_names} (data.labels or the train labels). Fix the data "
-                                 f"or list every label in data.labels.", column=data.label_column)
+            raise InputDataError(
+                f"The {split} split has labels {unknown[:5]} that are not among "
+                f"{label_names} (data.labels or the train labels). Fix the data "
+                f"or list every label in data.labels.",
+                column=data.label_column,
+            )
         keep = cap_split(len(texts), data.max_examples, data.split_seed)
-        encoded[split] = {"text": [texts[i] for i in keep],
-                          "label": np.asarray([index[labels[i]] for i in keep], dtype=np.int64)}
+        encoded[split] = {
+            "text": [texts[i] for i in keep],
+            "label": np.asarray([index[labels[i]] for i in keep], dtype=np.int64),
+        }
     if len(label_names) < 2:
-        raise InputDataError(f"Classification needs at least 2 labels; the train split has "
-                             f"{label_names}. Check data.label_column.", column=data.label_column)
+        raise InputDataError(
+            f"Classification needs at least 2 labels; the train split has "
+            f"{label_names}. Check data.label_column.",
+            column=data.label_column,
+        )
     counts = {s: len(v["text"]) for s, v in encoded.items()}
-    return TextDataset(splits=encoded, label_names=[str(n) for n in label_names],
-                       fingerprint=fingerprint(files, config, counts), files=files)
+    return TextDataset(
+        splits=encoded,
+        label_names=[str(n) for n in label_names],
+        fingerprint=fingerprint(files, config, counts),
+        files=files,
+    )
 
 
 def read_labelled_file(path, config, label_names):
@@ -390,32 +473,48 @@ def read_labelled_file(path, config, label_names):
     files = expand_files(str(path), "--data")
     fmt = file_format(files[0], "auto")
     if fmt == "text":
-        raise InputDataError("Plain text files have no label column; give a csv, tsv, json, jsonl "
-                             "or parquet file with a text and a label column.", path=files[0])
+        raise InputDataError(
+            "Plain text files have no label column; give a csv, tsv, json, jsonl "
+            "or parquet file with a text and a label column.",
+            path=files[0],
+        )
     table = load_files(files, fmt, None, text_columns=[config.data.text_column])
     texts, labels = _columns(table, config, row_locator(files, fmt))
     unknown = sorted(set(labels) - set(label_names))
     if unknown:
-        raise InputDataError(f"Labels {unknown[:5]} are not among the run's classes "
-                             f"{label_names}. Fix the file or pick its label column with "
-                             f"--label-column.", path=files[0], column=config.data.label_column)
+        raise InputDataError(
+            f"Labels {unknown[:5]} are not among the run's classes "
+            f"{label_names}. Fix the file or pick its label column with "
+            f"--label-column.",
+            path=files[0],
+            column=config.data.label_column,
+        )
     index = {name: i for i, name in enumerate(label_names)}
     split = {"text": texts, "label": np.asarray([index[y] for y in labels], dtype=np.int64)}
-    return TextDataset(splits={"data": split}, label_names=list(label_names),
-                       fingerprint=fingerprint(files, config, {"data": len(texts)}), files=files)
+    return TextDataset(
+        splits={"data": split},
+        label_names=list(label_names),
+        fingerprint=fingerprint(files, config, {"data": len(texts)}),
+        files=files,
+    )
 
 
 def read_text_file(path, config):
     """One file of running text as a TextCorpus whose only split is "data"."""
     import datasets
+
     files = expand_files(str(path), "--data")
     for f in files:
         check_text_file(f)
-    table = datasets.load_dataset("text", data_files={"train": files}, split="train",
-                                  keep_linebreaks=True)
+    table = datasets.load_dataset(
+        "text", data_files={"train": files}, split="train", keep_linebreaks=True
+    )
     text = "".join(table["text"])
-    return TextCorpus(splits={"data": text},
-                      fingerprint=fingerprint(files, config, {"data": len(text)}), files=files)
+    return TextCorpus(
+        splits={"data": text},
+        fingerprint=fingerprint(files, config, {"data": len(text)}),
+        files=files,
+    )
 
 
 def read_texts(path, column="text"):
@@ -431,19 +530,27 @@ def read_texts(path, column="text"):
                 try:
                     value = json.loads(line)[column]
                 except (json.JSONDecodeError, KeyError, TypeError) as err:
-                    raise InputDataError(f"expected a JSON object with key {column!r} ({err}).",
-                                         path=path, line=number) from err
+                    raise InputDataError(
+                        f"expected a JSON object with key {column!r} ({err}).",
+                        path=path,
+                        line=number,
+                    ) from err
                 if not isinstance(value, str):
-                    raise InputDataError(f"{column!r} must be a string, not "
-                                         f"{type(value).__name__}.", path=path, line=number)
+                    raise InputDataError(
+                        f"{column!r} must be a string, not {type(value).__name__}.",
+                        path=path,
+                        line=number,
+                    )
                 texts.append(value)
             return texts
         if suffix in (".csv", ".tsv"):
             with open(path, newline="", encoding="utf-8") as handle:
                 reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
                 if column not in (reader.fieldnames or []):
-                    raise InputDataError(f"no column {column!r}; columns: {reader.fieldnames}. "
-                                         f"Pass --column.", path=path)
+                    raise InputDataError(
+                        f"no column {column!r}; columns: {reader.fieldnames}. Pass --column.",
+                        path=path,
+                    )
                 return [row[column] for row in reader]
         return path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as err:

@@ -40,20 +40,28 @@ def _while(keep_going, advance, loop_vars):
     """tf.while_loop with every dimension of the loop variables left open: traced with static
     sizes, the body's tf.shape-derived shapes would otherwise clash with the initial ones."""
     loop_vars = tf.nest.map_structure(tf.convert_to_tensor, loop_vars)
-    return tf.while_loop(keep_going, advance, loop_vars, shape_invariants=tf.nest.map_structure(
-        lambda tensor: tf.TensorShape([None] * tensor.shape.rank), loop_vars))
+    return tf.while_loop(
+        keep_going,
+        advance,
+        loop_vars,
+        shape_invariants=tf.nest.map_structure(
+            lambda tensor: tf.TensorShape([None] * tensor.shape.rank), loop_vars
+        ),
+    )
 
 
 def _trim(ids, lengths):
-    return ids[..., :tf.reduce_max(tf.concat([tf.reshape(lengths, [-1]), [0]], axis=0))]
+    return ids[..., : tf.reduce_max(tf.concat([tf.reshape(lengths, [-1]), [0]], axis=0))]
 
 
 def _scatter_rows(tensor, rows, updates):
     """`tensor` with its rows at `rows` replaced by `updates` (an empty tensor stays as it is:
     scattering into one raises even with no rows to write)."""
-    return tf.cond(tf.size(tensor) > 0,
-                   lambda: tf.tensor_scatter_nd_update(tensor, rows[:, tf.newaxis], updates),
-                   lambda: tensor)
+    return tf.cond(
+        tf.size(tensor) > 0,
+        lambda: tf.tensor_scatter_nd_update(tensor, rows[:, tf.newaxis], updates),
+        lambda: tensor,
+    )
 
 
 def _compact(keep, tensors):
@@ -94,8 +102,7 @@ def greedy_decode(model, source_ids, start_id, end_id, max_length):
     batch = tf.shape(encoder_outputs)[0]
     end_id = tf.cast(end_id, tf.int64)
 
-    def keep_going(step, rows, tokens, states, encoder_outputs, source_mask, lengths, scores,
-                   ids):
+    def keep_going(step, rows, tokens, states, encoder_outputs, source_mask, lengths, scores, ids):
         return tf.logical_and(step < max_length, tf.size(rows) > 0)
 
     def advance(step, rows, tokens, states, encoder_outputs, source_mask, lengths, scores, ids):
@@ -107,19 +114,34 @@ def greedy_decode(model, source_ids, start_id, end_id, max_length):
         at = rows[:, tf.newaxis]
         scores = tf.tensor_scatter_nd_add(scores, at, tf.gather(log_probs, choice, batch_dims=1))
         ids = tf.tensor_scatter_nd_update(
-            ids, tf.stack([rows, tf.fill(tf.shape(rows), step)], axis=1),
-            tf.where(ended, tf.zeros_like(choice), choice))
+            ids,
+            tf.stack([rows, tf.fill(tf.shape(rows), step)], axis=1),
+            tf.where(ended, tf.zeros_like(choice), choice),
+        )
         lengths = tf.tensor_scatter_nd_add(lengths, at, tf.cast(tf.logical_not(ended), tf.int32))
         going = (rows, choice, states, encoder_outputs, source_mask)
-        going = tf.cond(tf.reduce_any(ended),
-                        lambda: _compact(tf.where(tf.logical_not(ended))[:, 0], going),
-                        lambda: going)
+        going = tf.cond(
+            tf.reduce_any(ended),
+            lambda: _compact(tf.where(tf.logical_not(ended))[:, 0], going),
+            lambda: going,
+        )
         return (step + 1, *going, lengths, scores, ids)
 
-    _, _, _, _, _, _, lengths, scores, ids = _while(keep_going, advance, (
-        tf.constant(0), tf.range(batch), tf.fill([batch], tf.cast(start_id, tf.int64)), states,
-        encoder_outputs, source_mask, tf.zeros([batch], tf.int32), tf.zeros([batch], tf.float32),
-        tf.zeros(tf.stack([batch, max_length]), tf.int64)))
+    _, _, _, _, _, _, lengths, scores, ids = _while(
+        keep_going,
+        advance,
+        (
+            tf.constant(0),
+            tf.range(batch),
+            tf.fill([batch], tf.cast(start_id, tf.int64)),
+            states,
+            encoder_outputs,
+            source_mask,
+            tf.zeros([batch], tf.int32),
+            tf.zeros([batch], tf.float32),
+            tf.zeros(tf.stack([batch, max_length]), tf.int64),
+        ),
+    )
     return {"ids": _trim(ids, lengths), "lengths": lengths, "scores": scores}
 
 
@@ -187,14 +209,18 @@ def beam_search(model, source_ids, start_id, end_id, max_length, beam_size, leng
 
     def done_rows(alive_log_probs, finished):
         finished_scores, finished_flags = finished[1], finished[3]
-        worst_finished = tf.reduce_min(tf.where(finished_flags, finished_scores, -_NEGATIVE), axis=1)
+        worst_finished = tf.reduce_min(
+            tf.where(finished_flags, finished_scores, -_NEGATIVE), axis=1
+        )
         best_alive = tf.reduce_max(alive_log_probs, axis=1)
         # Log-probabilities only fall as a hypothesis grows, and (alpha >= 0) the penalty
         # divides them least at max_length: that bounds what an alive hypothesis can reach, so
         # a done row's finished set can no longer change.
         cannot_improve = best_alive / best_possible_penalty <= worst_finished
-        return tf.logical_or(tf.logical_and(tf.reduce_all(finished_flags, axis=1), cannot_improve),
-                             best_alive <= _NEGATIVE / 2)
+        return tf.logical_or(
+            tf.logical_and(tf.reduce_all(finished_flags, axis=1), cannot_improve),
+            best_alive <= _NEGATIVE / 2,
+        )
 
     def keep_going(step, rows, alive, states, encoder_outputs, source_mask, finished, results):
         return tf.logical_and(step < max_length, tf.size(rows) > 0)
@@ -204,65 +230,108 @@ def beam_search(model, source_ids, start_id, end_id, max_length, beam_size, leng
         # the finished sets of the rows that are done, at their batch positions.
         alive_ids, alive_log_probs, tokens = alive
         going = tf.shape(rows)[0]
-        logits, states, _ = model.decode_step(tf.reshape(tokens, [-1]), states, encoder_outputs,
-                                              source_mask)
+        logits, states, _ = model.decode_step(
+            tf.reshape(tokens, [-1]), states, encoder_outputs, source_mask
+        )
         _, choosable = _log_probs(logits)
         vocabulary = tf.shape(choosable)[-1]
-        candidates = tf.reshape(alive_log_probs[:, :, tf.newaxis]
-                                + tf.reshape(choosable, [going, beam_size, vocabulary]),
-                                [going, beam_size * vocabulary])
+        candidates = tf.reshape(
+            alive_log_probs[:, :, tf.newaxis]
+            + tf.reshape(choosable, [going, beam_size, vocabulary]),
+            [going, beam_size * vocabulary],
+        )
         top_log_probs, top_indices = tf.math.top_k(candidates, k=2 * beam_size)
         top_beams = top_indices // vocabulary
         top_tokens = tf.cast(top_indices % vocabulary, tf.int64)
         valid = top_log_probs > _NEGATIVE / 2
         ended = tf.equal(top_tokens, end_id)
-        top_ids = _write(tf.gather(alive_ids, top_beams, batch_dims=1), step,
-                         tf.where(ended, tf.zeros_like(top_tokens), top_tokens))
+        top_ids = _write(
+            tf.gather(alive_ids, top_beams, batch_dims=1),
+            step,
+            tf.where(ended, tf.zeros_like(top_tokens), top_tokens),
+        )
 
         alive_scores, alive_positions = tf.math.top_k(
-            tf.where(ended, _NEGATIVE, top_log_probs), k=beam_size)
+            tf.where(ended, _NEGATIVE, top_log_probs), k=beam_size
+        )
         origins = tf.gather(top_beams, alive_positions, batch_dims=1)
         sources = tf.reshape(origins + tf.range(going)[:, tf.newaxis] * beam_size, [-1])
         states = [tf.gather(state, sources) for state in states]
-        alive = (tf.gather(top_ids, alive_positions, batch_dims=1), alive_scores,
-                 tf.gather(top_tokens, alive_positions, batch_dims=1))
+        alive = (
+            tf.gather(top_ids, alive_positions, batch_dims=1),
+            alive_scores,
+            tf.gather(top_tokens, alive_positions, batch_dims=1),
+        )
 
         finished_ids, finished_scores, finished_lengths, finished_flags = finished
         in_first_k = tf.range(2 * beam_size)[tf.newaxis, :] < beam_size
         new_flags = tf.logical_and(tf.logical_and(ended, valid), in_first_k)
         new_scores = tf.where(new_flags, top_log_probs / penalty(step + 1), _NEGATIVE)
-        finished = _best(beam_size,
-                         tf.concat([finished_ids, top_ids], axis=1),
-                         tf.concat([finished_scores, new_scores], axis=1),
-                         tf.concat([finished_lengths, tf.fill(tf.shape(new_flags), step)], axis=1),
-                         tf.concat([finished_flags, new_flags], axis=1))
+        finished = _best(
+            beam_size,
+            tf.concat([finished_ids, top_ids], axis=1),
+            tf.concat([finished_scores, new_scores], axis=1),
+            tf.concat([finished_lengths, tf.fill(tf.shape(new_flags), step)], axis=1),
+            tf.concat([finished_flags, new_flags], axis=1),
+        )
 
         done = done_rows(alive_scores, finished)
 
         def retire():
             leaving = tf.where(done)[:, 0]
             leaving_rows = tf.gather(rows, leaving)
-            kept_results = tuple(_scatter_rows(result, leaving_rows, tf.gather(part, leaving))
-                                 for result, part in zip(results, finished))
+            kept_results = tuple(
+                _scatter_rows(result, leaving_rows, tf.gather(part, leaving))
+                for result, part in zip(results, finished)
+            )
             staying = tf.cast(tf.where(tf.logical_not(done))[:, 0], tf.int32)
             hypotheses = hypothesis_rows(staying)
-            return (tf.gather(rows, staying), _compact(staying, alive),
-                    _compact(hypotheses, states), tf.gather(encoder_outputs, hypotheses),
-                    tf.gather(source_mask, hypotheses), _compact(staying, finished),
-                    kept_results)
+            return (
+                tf.gather(rows, staying),
+                _compact(staying, alive),
+                _compact(hypotheses, states),
+                tf.gather(encoder_outputs, hypotheses),
+                tf.gather(source_mask, hypotheses),
+                _compact(staying, finished),
+                kept_results,
+            )
 
-        return (step + 1, *tf.cond(tf.reduce_any(done), retire, lambda: (
-            rows, alive, states, encoder_outputs, source_mask, finished, results)))
+        return (
+            step + 1,
+            *tf.cond(
+                tf.reduce_any(done),
+                retire,
+                lambda: (rows, alive, states, encoder_outputs, source_mask, finished, results),
+            ),
+        )
 
     first_beam = tf.range(beam_size)[tf.newaxis, :] == 0
     empty_ids = tf.zeros(tf.stack([batch, beam_size, max_length]), tf.int64)
-    alive = (empty_ids, tf.where(first_beam, 0.0, tf.fill([batch, beam_size], _NEGATIVE)),
-             tf.fill([batch, beam_size], tf.cast(start_id, tf.int64)))
-    finished = (empty_ids, tf.fill([batch, beam_size], _NEGATIVE),
-                tf.zeros([batch, beam_size], tf.int32), tf.zeros([batch, beam_size], tf.bool))
-    steps, rows, alive, _, _, _, finished, results = _while(keep_going, advance, (
-        tf.constant(0), tf.range(batch), alive, states, encoder_outputs, source_mask, finished,
-        finished))
+    alive = (
+        empty_ids,
+        tf.where(first_beam, 0.0, tf.fill([batch, beam_size], _NEGATIVE)),
+        tf.fill([batch, beam_size], tf.cast(start_id, tf.int64)),
+    )
+    finished = (
+        empty_ids,
+        tf.fill([batch, beam_size], _NEGATIVE),
+        tf.zeros([batch, beam_size], tf.int32),
+        tf.zeros([batch, beam_size], tf.bool),
+    )
+    steps, rows, alive, _, _, _, finished, results = _while(
+        keep_going,
+        advance,
+        (
+            tf.constant(0),
+            tf.range(batch),
+            alive,
+            states,
+            encoder_outputs,
+            source_mask,
+            finished,
+            finished,
+        ),
+    )
 
     # The rows still going (cut at max_length) let their alive hypotheses compete with their
     # finished ones, which win ties.
@@ -271,12 +340,16 @@ def beam_search(model, source_ids, start_id, end_id, max_length, beam_size, leng
     last = _best(
         beam_size,
         tf.concat([finished[0], alive_ids], axis=1),
-        tf.concat([finished[1], tf.where(alive_flags, alive_log_probs / penalty(steps), _NEGATIVE)],
-                  axis=1),
+        tf.concat(
+            [finished[1], tf.where(alive_flags, alive_log_probs / penalty(steps), _NEGATIVE)],
+            axis=1,
+        ),
         tf.concat([finished[2], tf.fill(tf.shape(alive_flags), steps)], axis=1),
-        tf.concat([finished[3], alive_flags], axis=1))
-    ids, scores, lengths, flags = (_scatter_rows(result, rows, part)
-                                   for result, part in zip(results, last))
+        tf.concat([finished[3], alive_flags], axis=1),
+    )
+    ids, scores, lengths, flags = (
+        _scatter_rows(result, rows, part) for result, part in zip(results, last)
+    )
     lengths = tf.where(flags, lengths, 0)
     scores = tf.where(flags, scores, float("-inf"))
     return {"ids": _trim(ids, lengths), "lengths": lengths, "scores": scores}
@@ -285,5 +358,9 @@ def beam_search(model, source_ids, start_id, end_id, max_length, beam_size, leng
 def _best(k, ids, scores, lengths, flags):
     """The k best hypotheses of each row by score (earlier ones first on ties)."""
     scores, positions = tf.math.top_k(scores, k=k)
-    return (tf.gather(ids, positions, batch_dims=1), scores,
-            tf.gather(lengths, positions, batch_dims=1), tf.gather(flags, positions, batch_dims=1))
+    return (
+        tf.gather(ids, positions, batch_dims=1),
+        scores,
+        tf.gather(lengths, positions, batch_dims=1),
+        tf.gather(flags, positions, batch_dims=1),
+    )

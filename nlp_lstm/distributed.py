@@ -41,8 +41,10 @@ def cluster_size(environ):
     try:
         cluster = json.loads(raw).get("cluster", {})
     except (ValueError, AttributeError) as err:
-        raise ConfigError(f"TF_CONFIG is not a JSON object with a `cluster` mapping. Received: "
-                          f"TF_CONFIG={raw[:200]!r}. Fix the variable or unset it.") from err
+        raise ConfigError(
+            f"TF_CONFIG is not a JSON object with a `cluster` mapping. Received: "
+            f"TF_CONFIG={raw[:200]!r}. Fix the variable or unset it."
+        ) from err
     return _workers_in(cluster)
 
 
@@ -55,13 +57,16 @@ def resolve(distribution, environ=None, num_gpus=None):
             return "multi_worker"
         if num_gpus is None:
             import tensorflow as tf
+
             num_gpus = len(tf.config.list_physical_devices("GPU"))
         return "mirrored" if num_gpus > 1 else "one_device"
     if distribution == "multi_worker" and not tasks:
-        raise ConfigError("train.distribution is multi_worker, but TF_CONFIG names no cluster. "
-                          "Received: train.distribution='multi_worker'. Start the run with "
-                          "`nlp-lstm run PIPELINE --workers N`, set TF_CONFIG on every node, or "
-                          "set train.distribution to auto or one_device.")
+        raise ConfigError(
+            "train.distribution is multi_worker, but TF_CONFIG names no cluster. "
+            "Received: train.distribution='multi_worker'. Start the run with "
+            "`nlp-lstm run PIPELINE --workers N`, set TF_CONFIG on every node, or "
+            "set train.distribution to auto or one_device."
+        )
     return distribution
 
 
@@ -71,13 +76,15 @@ def make_strategy(kind):
     MultiWorkerMirroredStrategy must be created before TensorFlow runs any op in the process.
     """
     import tensorflow as tf
+
     if kind == "one_device":
         return None
     if kind == "mirrored":
         return tf.distribute.MirroredStrategy()
     options = tf.distribute.experimental.CommunicationOptions(
         timeout_seconds=COLLECTIVE_TIMEOUT_S,
-        implementation=tf.distribute.experimental.CommunicationImplementation.RING)
+        implementation=tf.distribute.experimental.CommunicationImplementation.RING,
+    )
     return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
 
 
@@ -111,10 +118,12 @@ def describe(strategy):
     if strategy is None:
         return {"strategy": "one_device", "workers": 1, "replicas": 1}
     _, cluster = _cluster(strategy)
-    return {"strategy": "multi_worker" if cluster else "mirrored",
-            "workers": _workers_in(cluster) if cluster else 1,
-            "replicas": int(strategy.num_replicas_in_sync),
-            **({"cluster": cluster} if cluster else {})}
+    return {
+        "strategy": "multi_worker" if cluster else "mirrored",
+        "workers": _workers_in(cluster) if cluster else 1,
+        "replicas": int(strategy.num_replicas_in_sync),
+        **({"cluster": cluster} if cluster else {}),
+    }
 
 
 def is_chief(strategy):
@@ -125,17 +134,20 @@ def is_chief(strategy):
     if resolver is None:
         return True
     kind = resolver.task_type
-    return kind == "chief" or (kind == "worker" and int(resolver.task_id) == 0
-                               and "chief" not in cluster)
+    return kind == "chief" or (
+        kind == "worker" and int(resolver.task_id) == 0 and "chief" not in cluster
+    )
 
 
 def per_replica_batch(batch_size, replicas, key="train.batch_size"):
     """Examples per replica of a global batch; the global batch must split evenly."""
     if batch_size % replicas:
-        raise ConfigError(f"{key} is the global batch and must be a multiple of the {replicas} "
-                          f"replicas. Received: {key.rpartition('.')[2]}={batch_size}. Set it to "
-                          f"{max(batch_size // replicas, 1) * replicas} or "
-                          f"{(batch_size // replicas + 1) * replicas}.")
+        raise ConfigError(
+            f"{key} is the global batch and must be a multiple of the {replicas} "
+            f"replicas. Received: {key.rpartition('.')[2]}={batch_size}. Set it to "
+            f"{max(batch_size // replicas, 1) * replicas} or "
+            f"{(batch_size // replicas + 1) * replicas}."
+        )
     return batch_size // replicas
 
 
@@ -144,9 +156,11 @@ def steps_per_epoch(batches, num_replicas):
     remainder (fewer than one batch per replica) is dropped, so every replica runs as many."""
     steps = batches // num_replicas
     if steps < 1:
-        raise TrainingError(f"The train split gives {batches} batches per epoch, fewer than the "
-                            f"{num_replicas} replicas. Lower train.batch_size or use fewer "
-                            f"workers.")
+        raise TrainingError(
+            f"The train split gives {batches} batches per epoch, fewer than the "
+            f"{num_replicas} replicas. Lower train.batch_size or use fewer "
+            f"workers."
+        )
     return steps
 
 
@@ -175,12 +189,20 @@ def free_ports(count, host="127.0.0.1"):
 
 
 def loopback_tf_config(ports, index):
-    return json.dumps({"cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
-                       "task": {"type": "worker", "index": index}})
+    return json.dumps(
+        {
+            "cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
+            "task": {"type": "worker", "index": index},
+        }
+    )
 
 
-SLURM_VARIABLES = ("SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_STEP_NODELIST",
-                   "SLURM_STEP_TASKS_PER_NODE")
+SLURM_VARIABLES = (
+    "SLURM_PROCID",
+    "SLURM_STEP_NUM_TASKS",
+    "SLURM_STEP_NODELIST",
+    "SLURM_STEP_TASKS_PER_NODE",
+)
 
 
 def slurm_tf_config(port_base, environ=None):
@@ -196,32 +218,41 @@ def slurm_tf_config(port_base, environ=None):
     environ = os.environ if environ is None else environ
     missing = [name for name in SLURM_VARIABLES if not environ.get(name)]
     if missing:
-        raise ConfigError(f"--cluster slurm reads the Slurm job step's variables, and "
-                          f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set. "
-                          f"Start the command with srun inside an sbatch or salloc allocation, "
-                          f"or drop --cluster.")
+        raise ConfigError(
+            f"--cluster slurm reads the Slurm job step's variables, and "
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set. "
+            f"Start the command with srun inside an sbatch or salloc allocation, "
+            f"or drop --cluster."
+        )
     from tensorflow.python.distribute.cluster_resolver import slurm_cluster_resolver as slurm
+
     saved = {name: os.environ.get(name) for name in SLURM_VARIABLES}
     os.environ.update({name: environ[name] for name in SLURM_VARIABLES})
     try:
         per_node = max(slurm.expand_tasks_per_node(environ["SLURM_STEP_TASKS_PER_NODE"]))
         gpus = _node_gpus(environ)
-        options = dict(gpus_per_node=gpus) if gpus else \
-            dict(gpus_per_node=per_node, gpus_per_task=1, auto_set_gpu=False)
+        options = (
+            dict(gpus_per_node=gpus)
+            if gpus
+            else dict(gpus_per_node=per_node, gpus_per_task=1, auto_set_gpu=False)
+        )
         resolver = slurm.SlurmClusterResolver(port_base=port_base, **options)
         cluster = resolver.cluster_spec().as_dict()
     except (RuntimeError, ValueError) as err:
         received = ", ".join(f"{name}={environ[name]!r}" for name in SLURM_VARIABLES)
-        raise ConfigError(f"--cluster slurm could not resolve the job step's cluster: "
-                          f"{str(err).rstrip('.')}. Received: {received}") from err
+        raise ConfigError(
+            f"--cluster slurm could not resolve the job step's cluster: "
+            f"{str(err).rstrip('.')}. Received: {received}"
+        ) from err
     finally:
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-    return json.dumps({"cluster": cluster,
-                       "task": {"type": resolver.task_type, "index": int(resolver.task_id)}})
+    return json.dumps(
+        {"cluster": cluster, "task": {"type": resolver.task_type, "index": int(resolver.task_id)}}
+    )
 
 
 def _node_gpus(environ):
@@ -231,8 +262,9 @@ def _node_gpus(environ):
     if visible is not None:
         return len([device for device in visible.split(",") if device.strip()])
     try:
-        listing = subprocess.run(["nvidia-smi", "--list-gpus"], capture_output=True, text=True,
-                                 timeout=30)
+        listing = subprocess.run(
+            ["nvidia-smi", "--list-gpus"], capture_output=True, text=True, timeout=30
+        )
     except (OSError, subprocess.TimeoutExpired):
         return 0
     return sum(line.startswith("GPU ") for line in listing.stdout.splitlines())
@@ -256,9 +288,16 @@ def _last_line(path):
     return lines[-1] if lines else ""
 
 
-PEER_FAILURE_MARKS = ("CoordinationServiceError", "unhealthy", "UnavailableError",
-                      "DeadlineExceededError", "CancelledError", "Collective ops is aborted",
-                      "[Op:Collective", "Restart your program to reset")
+PEER_FAILURE_MARKS = (
+    "CoordinationServiceError",
+    "unhealthy",
+    "UnavailableError",
+    "DeadlineExceededError",
+    "CancelledError",
+    "Collective ops is aborted",
+    "[Op:Collective",
+    "Restart your program to reset",
+)
 
 
 def _is_peer_failure(path):
@@ -286,8 +325,14 @@ def run_workers(child_args, workers, log_dir=None, poll_s=0.5):
             scratch = os.path.join(logs, f"tmp-{index}")
             os.makedirs(scratch)
             env = dict(os.environ, TF_CONFIG=loopback_tf_config(ports, index), TMPDIR=scratch)
-            procs.append(subprocess.Popen(command, env=env, stderr=handle,
-                                          stdout=None if index == 0 else subprocess.DEVNULL))
+            procs.append(
+                subprocess.Popen(
+                    command,
+                    env=env,
+                    stderr=handle,
+                    stdout=None if index == 0 else subprocess.DEVNULL,
+                )
+            )
         failed = None
         while failed is None and any(proc.poll() is None for proc in procs):
             if procs[0].returncode == 0:
@@ -295,8 +340,9 @@ def run_workers(child_args, workers, log_dir=None, poll_s=0.5):
                 # coordination service on its way out does not fail the run.
                 _stop(procs, grace_s=STOP_GRACE_S)
                 return None
-            failed = next((i for i, proc in enumerate(procs)
-                           if proc.returncode not in (None, 0)), None)
+            failed = next(
+                (i for i, proc in enumerate(procs) if proc.returncode not in (None, 0)), None
+            )
             if failed is None:
                 time.sleep(poll_s)
         if procs[0].returncode == 0:
@@ -309,10 +355,14 @@ def run_workers(child_args, workers, log_dir=None, poll_s=0.5):
         _stop(procs)
         # The peers of a failed worker fail too, on a collective; report the one that did not:
         # killed by a signal, else not failed on a collective, else the first seen.
-        failed = min((i for i, code in enumerate(codes) if code not in (None, 0)),
-                     key=lambda i: (codes[i] > 0,
-                                    _is_peer_failure(os.path.join(logs, f"worker-{i}.log")),
-                                    i != failed))
+        failed = min(
+            (i for i, code in enumerate(codes) if code not in (None, 0)),
+            key=lambda i: (
+                codes[i] > 0,
+                _is_peer_failure(os.path.join(logs, f"worker-{i}.log")),
+                i != failed,
+            ),
+        )
         code = codes[failed]
         detail = _last_line(os.path.join(logs, f"worker-{failed}.log"))
         kept = ""
@@ -327,7 +377,8 @@ def run_workers(child_args, workers, log_dir=None, poll_s=0.5):
             f"Worker {failed} of {workers} {_describe_exit(code)}"
             + (f" ({detail[:300]})" if detail and code > 0 else "")
             + f"; the other workers were stopped.{kept} Continue with the same command and "
-              f"--resume (and the same --run-dir).")
+            f"--resume (and the same --run-dir)."
+        )
     finally:
         _stop(procs)
         for handle in handles:

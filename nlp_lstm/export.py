@@ -24,6 +24,7 @@ METADATA_FILE = Path("assets.extra") / "nlp_lstm.json"
 def graph_ops(export_dir):
     """Every op type in a SavedModel (graph and function library)."""
     from tensorflow.core.protobuf import saved_model_pb2
+
     proto = saved_model_pb2.SavedModel()
     proto.ParseFromString((Path(export_dir) / "saved_model.pb").read_bytes())
     ops = set()
@@ -50,13 +51,21 @@ def save_portable(model, make_module, signatures, export_dir, verify=None, metad
         tf.saved_model.save(module, str(tmp), signatures=named)
         found = sorted(graph_ops(tmp) & set(GPU_ONLY_OPS))
         if found:
-            raise ExportError(f"The exported graph contains GPU-only ops {found}; it would not "
-                              f"serve on a CPU-only machine. This is a bug in nlp_lstm's export.")
+            raise ExportError(
+                f"The exported graph contains GPU-only ops {found}; it would not "
+                f"serve on a CPU-only machine. This is a bug in nlp_lstm's export."
+            )
         summary = {"signature": ", ".join(named), "gpu_only_ops": found, "path": str(export_dir)}
         (tmp / METADATA_FILE).parent.mkdir(parents=True, exist_ok=True)
-        (tmp / METADATA_FILE).write_text(json.dumps(
-            {**(metadata or {}), "signatures": sorted(named)}, indent=1, ensure_ascii=False,
-            allow_nan=False), encoding="utf-8")
+        (tmp / METADATA_FILE).write_text(
+            json.dumps(
+                {**(metadata or {}), "signatures": sorted(named)},
+                indent=1,
+                ensure_ascii=False,
+                allow_nan=False,
+            ),
+            encoding="utf-8",
+        )
         if verify is not None:
             summary.update(verify(tmp, module))
         old = export_dir.with_name(f".{export_dir.name}.old")
@@ -81,8 +90,10 @@ def export_path(path):
     if (path / "export" / "saved_model.pb").is_file():
         path = path / "export"
     if not (path / "saved_model.pb").is_file():
-        raise ExportError(f"{path} is neither a SavedModel nor a run directory with export/. "
-                          f"Run `nlp-lstm export RUN_DIR` first.")
+        raise ExportError(
+            f"{path} is neither a SavedModel nor a run directory with export/. "
+            f"Run `nlp-lstm export RUN_DIR` first."
+        )
     return path
 
 
@@ -94,11 +105,13 @@ def read_metadata(path):
     try:
         return json.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
-        raise ExportError(f"{file} is not readable JSON ({err}). Re-export with "
-                          f"`nlp-lstm export RUN_DIR`.") from err
+        raise ExportError(
+            f"{file} is not readable JSON ({err}). Re-export with `nlp-lstm export RUN_DIR`."
+        ) from err
 
 
 def load_export(path):
     """Loads an exported SavedModel (registers the tensorflow-text ops first)."""
     import tensorflow_text  # noqa: F401  (registers the ops the graph uses)
+
     return tf.saved_model.load(str(export_path(path)))

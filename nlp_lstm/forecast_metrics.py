@@ -13,14 +13,16 @@ import numpy as np
 def errors(predicted, actual):
     """{"mse", "mae"} of two arrays of equal shape."""
     difference = np.asarray(predicted, np.float64) - np.asarray(actual, np.float64)
-    return {"mse": round(float(np.mean(difference ** 2)), 5),
-            "mae": round(float(np.mean(np.abs(difference))), 5)}
+    return {
+        "mse": round(float(np.mean(difference**2)), 5),
+        "mae": round(float(np.mean(np.abs(difference))), 5),
+    }
 
 
 def per_step_mse(predicted, actual):
     """MSE at each horizon step (averaged over windows and columns), as a list."""
     difference = np.asarray(predicted, np.float64) - np.asarray(actual, np.float64)
-    return [round(float(v), 5) for v in np.mean(difference ** 2, axis=(0, 2))]
+    return [round(float(v), 5) for v in np.mean(difference**2, axis=(0, 2))]
 
 
 def repeat_last(history, horizon):
@@ -79,10 +81,13 @@ def plot_forecasts(windows, curves, path, title):
         title: str. Figure title.
     """
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(windows) + 1, figsize=(4.5 * (len(windows) + 1), 3.8),
-                             squeeze=False)
+
+    fig, axes = plt.subplots(
+        1, len(windows) + 1, figsize=(4.5 * (len(windows) + 1), 3.8), squeeze=False
+    )
     for ax, (history, actual, forecasts) in zip(axes[0], windows):
         past = np.arange(-len(history), 0)
         future = np.arange(len(actual))

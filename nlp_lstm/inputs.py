@@ -50,13 +50,16 @@ def per_epoch(make):
 def shuffle_seed(seed, epoch):
     """The int64 seed of epoch `epoch`'s shuffle in a run seeded with `seed` (a tensor)."""
     mixed = tf.constant(seed or 0, tf.int64) * 1000003 + tf.cast(epoch, tf.int64)
-    return tf.math.floormod(mixed, 2 ** 31 - 1)
+    return tf.math.floormod(mixed, 2**31 - 1)
 
 
 def shuffled_per_epoch(dataset, buffer_size, seed):
     """`dataset` shuffled with a `buffer_size` buffer in an order fixed by (seed, epoch)."""
-    return per_epoch(lambda epoch: dataset.shuffle(buffer_size, seed=shuffle_seed(seed, epoch),
-                                                   reshuffle_each_iteration=False))
+    return per_epoch(
+        lambda epoch: dataset.shuffle(
+            buffer_size, seed=shuffle_seed(seed, epoch), reshuffle_each_iteration=False
+        )
+    )
 
 
 class PaddingCounter:
@@ -82,14 +85,17 @@ class PaddingCounter:
 
 def trimmed_ids(dataset, preprocessor):
     """Maps a {"text", "label"} dataset to unbatched (ids, label), ids truncated but not padded."""
+
     def tokenize(example):
         return preprocessor.trimmed(example["text"]), example["label"]
 
-    return (dataset.batch(TOKENIZE_BATCH)
-            .map(tokenize, num_parallel_calls=AUTOTUNE, deterministic=True)
-            .unbatch()
-            # tf.data rejects the ragged-derived element spec in bucketing without this map.
-            .map(lambda ids, label: (ids, label)))
+    return (
+        dataset.batch(TOKENIZE_BATCH)
+        .map(tokenize, num_parallel_calls=AUTOTUNE, deterministic=True)
+        .unbatch()
+        # tf.data rejects the ragged-derived element spec in bucketing without this map.
+        .map(lambda ids, label: (ids, label))
+    )
 
 
 def length_boundaries(lengths, num_buckets):
@@ -120,13 +126,15 @@ def batches_per_epoch(lengths, boundaries, batch_sizes):
         return max(int(np.ceil(len(lengths) / size)), 1)
     if isinstance(batch_sizes, int):
         batch_sizes = [batch_sizes] * (len(boundaries) + 1)
-    buckets = np.bincount(np.searchsorted(boundaries, lengths, side="right"),
-                          minlength=len(boundaries) + 1)
+    buckets = np.bincount(
+        np.searchsorted(boundaries, lengths, side="right"), minlength=len(boundaries) + 1
+    )
     return max(int(sum(np.ceil(n / size) for n, size in zip(buckets, batch_sizes))), 1)
 
 
-def batched(dataset, packer, batch_size, boundaries, counter=None, shuffle_buffer=0, seed=None,
-            cache=True):
+def batched(
+    dataset, packer, batch_size, boundaries, counter=None, shuffle_buffer=0, seed=None, cache=True
+):
     """Batches unbatched (ids, label): cached in memory when `cache` (False: the ids come from
     disk), shuffled when `shuffle_buffer`, length-bucketed when `boundaries` is non-empty,
     right-padded (or left-padded when the packer says so).
@@ -139,15 +147,20 @@ def batched(dataset, packer, batch_size, boundaries, counter=None, shuffle_buffe
     sizes = [batch_size] * (len(boundaries) + 1) if isinstance(batch_size, int) else batch_size
     if boundaries:
         dataset = dataset.bucket_by_sequence_length(
-            lambda ids, label: tf.shape(ids)[0], bucket_boundaries=boundaries,
+            lambda ids, label: tf.shape(ids)[0],
+            bucket_boundaries=boundaries,
             bucket_batch_sizes=sizes,
-            padded_shapes=([None], []), padding_values=(pad, tf.constant(0, tf.int64)))
+            padded_shapes=([None], []),
+            padding_values=(pad, tf.constant(0, tf.int64)),
+        )
     else:
-        dataset = dataset.padded_batch(sizes[0], padded_shapes=([None], []),
-                                       padding_values=(pad, tf.constant(0, tf.int64)))
+        dataset = dataset.padded_batch(
+            sizes[0], padded_shapes=([None], []), padding_values=(pad, tf.constant(0, tf.int64))
+        )
     if packer.padding_side == "left":
-        dataset = dataset.map(lambda ids, label: (
-            packer.pad(tf.RaggedTensor.from_tensor(ids, padding=pad)), label))
+        dataset = dataset.map(
+            lambda ids, label: (packer.pad(tf.RaggedTensor.from_tensor(ids, padding=pad)), label)
+        )
     if counter is not None:
         dataset = dataset.map(lambda ids, label: counter.count(ids, label, pad))
     return dataset.prefetch(AUTOTUNE)

@@ -45,9 +45,12 @@ def leakage_report(units):
         exact = sum(text in exact_sets[earlier] for text in units[later])
         close = sum(text in normalised_sets[earlier] for text in normalised[later])
         report[f"{later}_in_{earlier}"] = {
-            "examples": count, "exact": exact, "normalised": close,
+            "examples": count,
+            "exact": exact,
+            "normalised": close,
             "exact_share": round(exact / count, 4) if count else 0.0,
-            "normalised_share": round(close / count, 4) if count else 0.0}
+            "normalised_share": round(close / count, 4) if count else 0.0,
+        }
     return report
 
 
@@ -62,5 +65,6 @@ def warnings(report, threshold, unit="examples"):
                 f"({counts['normalised_share']:.1%}; {counts['exact']} exactly) also occur in "
                 f"the {earlier} split: the {later} split is not held out and its metrics "
                 f"overstate the model. Deduplicate the split files (or the data.path file), or "
-                f"raise data.leakage_warn_share ({threshold}) to accept it.")
+                f"raise data.leakage_warn_share ({threshold}) to accept it."
+            )
     return out

@@ -33,7 +33,7 @@ from nlp_lstm.schema import ExportLimitsConfig
 logger = logging.getLogger(__name__)
 
 INT32_MAX = 2**31 - 1
-INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 DEFAULT_LIMITS = dataclasses.asdict(ExportLimitsConfig())
 # The limits each task's export records and enforces.
 TASK_LIMITS = {
@@ -60,8 +60,10 @@ def task_limits(limits, task):
     """The limits of `limits` (a dict or an ExportLimitsConfig) that `task`'s export uses."""
     if dataclasses.is_dataclass(limits):
         limits = dataclasses.asdict(limits)
-    return {key: int(_default(key, task) if limits[key] is None else limits[key])
-            for key in TASK_LIMITS[task]}
+    return {
+        key: int(_default(key, task) if limits[key] is None else limits[key])
+        for key in TASK_LIMITS[task]
+    }
 
 
 def _default(key, task):
@@ -74,29 +76,37 @@ def export_limits(metadata):
     (its graph does not enforce them, the Python checks do), and a warning says so."""
     recorded = metadata.get("limits")
     if recorded is None:
-        logger.warning("%s records no limits (exported before nlp_lstm had them); applying the "
-                       "defaults %s. Re-export it (`nlp-lstm export RUN_DIR`) to have them "
-                       "checked in the graph too.", metadata.get("path", "the export"),
-                       task_limits(DEFAULT_LIMITS, metadata["task"]))
+        logger.warning(
+            "%s records no limits (exported before nlp_lstm had them); applying the "
+            "defaults %s. Re-export it (`nlp-lstm export RUN_DIR`) to have them "
+            "checked in the graph too.",
+            metadata.get("path", "the export"),
+            task_limits(DEFAULT_LIMITS, metadata["task"]),
+        )
         return task_limits(DEFAULT_LIMITS, metadata["task"])
     return task_limits({**DEFAULT_LIMITS, **recorded}, metadata["task"])
 
 
 # -- in Python, before a call -------------------------------------------------------------------
 
+
 def check_rows(count, name, limits):
     """A ValueError when `count` rows are more than one call takes."""
     if count > limits["max_batch_rows"]:
-        raise ValueError(f"`{name}` has {count} rows; one call of this export takes at most "
-                         f"{limits['max_batch_rows']} (its limits.max_batch_rows). Use smaller "
-                         f"batches.")
+        raise ValueError(
+            f"`{name}` has {count} rows; one call of this export takes at most "
+            f"{limits['max_batch_rows']} (its limits.max_batch_rows). Use smaller "
+            f"batches."
+        )
 
 
 def check_text(text, where, limits):
     """A ValueError when the string `text` (at `where`) is longer than the export takes."""
     if len(text) > limits["max_input_chars"]:
-        raise ValueError(f"`{where}` has {len(text)} characters; this export takes at most "
-                         f"{limits['max_input_chars']} (its limits.max_input_chars). Shorten it.")
+        raise ValueError(
+            f"`{where}` has {len(text)} characters; this export takes at most "
+            f"{limits['max_input_chars']} (its limits.max_input_chars). Shorten it."
+        )
 
 
 def check_texts(texts, name, limits):
@@ -118,18 +128,24 @@ def check_option(name, value, limits):
     source = OPTIONS[name][2]
     hint = f" (this export's limits.{source})" if isinstance(source, str) else ""
     if kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int) or \
-                not minimum <= value <= maximum:
-            raise ValueError(f"`{name}` must be an int in [{minimum}, {maximum}]{hint}. "
-                             f"Received: {name}={value!r}.")
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            raise ValueError(
+                f"`{name}` must be an int in [{minimum}, {maximum}]{hint}. "
+                f"Received: {name}={value!r}."
+            )
         return value
     low = "(" if name == "top_p" else "["
     single = _float32(value) if isinstance(value, (int, float)) else value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-            not math.isfinite(single) or not minimum <= single <= maximum or \
-            (low == "(" and single == minimum):
-        raise ValueError(f"`{name}` must be a number in {low}{minimum}, {maximum}]. Received: "
-                         f"{name}={value!r}.")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(single)
+        or not minimum <= single <= maximum
+        or (low == "(" and single == minimum)
+    ):
+        raise ValueError(
+            f"`{name}` must be a number in {low}{minimum}, {maximum}]. Received: {name}={value!r}."
+        )
     return float(value)
 
 
@@ -145,6 +161,7 @@ def _float32(value):
 
 # -- in the graph --------------------------------------------------------------------------------
 
+
 def _after(checks, value):
     """`value`, computed only once every check in `checks` has passed (so a refused call does
     no work: the checks come before the preprocessing)."""
@@ -156,8 +173,11 @@ def _assert_rows(count, name, limits):
     """The assertion that the input `name` has at most max_batch_rows rows (`count`)."""
     rows = limits["max_batch_rows"]
     return tf.debugging.assert_less_equal(
-        count, rows, message=f"`{name}` has more than {rows} rows (limits.max_batch_rows of "
-                             f"this export); use smaller batches")
+        count,
+        rows,
+        message=f"`{name}` has more than {rows} rows (limits.max_batch_rows of "
+        f"this export); use smaller batches",
+    )
 
 
 def checked_texts(text, name, limits):
@@ -165,23 +185,34 @@ def checked_texts(text, name, limits):
     max_input_chars characters each."""
     most = limits["max_input_chars"]
     longest = tf.reduce_max(tf.concat([tf.strings.length(text, unit="UTF8_CHAR"), [0]], 0))
-    return _after([
-        _assert_rows(tf.size(text), name, limits),
-        tf.debugging.assert_less_equal(
-            longest, most, message=f"A `{name}` row has more than {most} characters (limits."
-                                   f"max_input_chars of this export); shorten it"),
-    ], text)
+    return _after(
+        [
+            _assert_rows(tf.size(text), name, limits),
+            tf.debugging.assert_less_equal(
+                longest,
+                most,
+                message=f"A `{name}` row has more than {most} characters (limits."
+                f"max_input_chars of this export); shorten it",
+            ),
+        ],
+        text,
+    )
 
 
 def checked_windows(history, name, limits):
     """The float tensor `history` [rows, L, columns], refused unless it has at most
     max_batch_rows rows and only finite values."""
-    return _after([
-        _assert_rows(tf.shape(history)[0], name, limits),
-        tf.debugging.assert_equal(
-            tf.reduce_all(tf.math.is_finite(history)), True,
-            message=f"`{name}` holds a NaN or infinite value; fill it first"),
-    ], history)
+    return _after(
+        [
+            _assert_rows(tf.shape(history)[0], name, limits),
+            tf.debugging.assert_equal(
+                tf.reduce_all(tf.math.is_finite(history)),
+                True,
+                message=f"`{name}` holds a NaN or infinite value; fill it first",
+            ),
+        ],
+        history,
+    )
 
 
 def checked_option(value, name, limits):
@@ -190,21 +221,25 @@ def checked_option(value, name, limits):
     _, minimum, maximum = option_range(name, limits)
     low = "(" if name == "top_p" else "["
     message = f"`{name}` must be in {low}{minimum}, {maximum}]" + (
-        f" (limits.{OPTIONS[name][2]} of this export)" if isinstance(OPTIONS[name][2], str)
-        else "")
-    checks = [tf.debugging.assert_less_equal(value, tf.cast(maximum, value.dtype),
-                                             message=message)]
+        f" (limits.{OPTIONS[name][2]} of this export)" if isinstance(OPTIONS[name][2], str) else ""
+    )
+    checks = [tf.debugging.assert_less_equal(value, tf.cast(maximum, value.dtype), message=message)]
     if low == "(":
-        checks.append(tf.debugging.assert_greater(value, tf.cast(minimum, value.dtype),
-                                                  message=message))
+        checks.append(
+            tf.debugging.assert_greater(value, tf.cast(minimum, value.dtype), message=message)
+        )
     else:
-        checks.append(tf.debugging.assert_greater_equal(value, tf.cast(minimum, value.dtype),
-                                                        message=message))
+        checks.append(
+            tf.debugging.assert_greater_equal(value, tf.cast(minimum, value.dtype), message=message)
+        )
     return _after(checks, value)
 
 
-_ASSERTION = re.compile(r"assertion failed: \[(?P<message>.*?)\] \[Condition.*?"
-                        r"\[x \([^)]*\) = \] \[(?P<received>[^\]]*)\]", re.S)
+_ASSERTION = re.compile(
+    r"assertion failed: \[(?P<message>.*?)\] \[Condition.*?"
+    r"\[x \([^)]*\) = \] \[(?P<received>[^\]]*)\]",
+    re.S,
+)
 
 
 def error_line(err):
@@ -215,6 +250,12 @@ def error_line(err):
         received = match["received"]
         return match["message"] + (f". Received: {received}." if received else ".")
     lines = [line.strip() for line in err.message.splitlines()]
-    useful = [line for line in lines if line and not line.startswith(
-        ("Graph execution error", "Detected at node", "<stack traces", "[["))]
+    useful = [
+        line
+        for line in lines
+        if line
+        and not line.startswith(
+            ("Graph execution error", "Detected at node", "<stack traces", "[[")
+        )
+    ]
     return (useful or lines or [type(err).__name__])[0]

@@ -5,8 +5,18 @@ import dataclasses
 
 import numpy as np
 
-from nlp_lstm.data import (SPLITS, cap_split, check_text_file, expand_files, fingerprint,
-                           file_format, load_files, row_locator, sample_path, split_dataset)
+from nlp_lstm.data import (
+    SPLITS,
+    cap_split,
+    check_text_file,
+    expand_files,
+    fingerprint,
+    file_format,
+    load_files,
+    row_locator,
+    sample_path,
+    split_dataset,
+)
 from nlp_lstm.errors import InputDataError
 
 
@@ -36,6 +46,7 @@ class ParallelDataset:
 def _read_lines(path):
     """The lines of a (possibly gzipped) UTF-8 text file, without line ends; errors name the line."""
     import gzip
+
     check_text_file(path)
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rb") as handle:
@@ -48,8 +59,12 @@ def _read_lines(path):
         try:
             out.append(raw.decode("utf-8").rstrip("\r"))
         except UnicodeDecodeError as err:
-            raise InputDataError(f"byte {err.start + 1} of this line is not valid UTF-8. "
-                                 f"Re-encode the file as UTF-8.", path=path, line=number) from err
+            raise InputDataError(
+                f"byte {err.start + 1} of this line is not valid UTF-8. "
+                f"Re-encode the file as UTF-8.",
+                path=path,
+                line=number,
+            ) from err
     return out
 
 
@@ -60,13 +75,18 @@ def _aligned_pairs(source_file, target_file):
         raise InputDataError(
             f"The parallel files differ in length: {len(sources)} lines here but {len(targets)} in "
             f"{target_file}. Line i of one file must translate line i of the other; fix the "
-            f"files so that they have the same number of lines.", path=source_file)
+            f"files so that they have the same number of lines.",
+            path=source_file,
+        )
     for path, lines in ((source_file, sources), (target_file, targets)):
         for number, line in enumerate(lines, 1):
             if not line.strip():
-                raise InputDataError("This line is empty; every line must hold a sentence. Remove "
-                                     "the pair from both files (same line number).",
-                                     path=path, line=number)
+                raise InputDataError(
+                    "This line is empty; every line must hold a sentence. Remove "
+                    "the pair from both files (same line number).",
+                    path=path,
+                    line=number,
+                )
     return sources, targets
 
 
@@ -88,18 +108,26 @@ def check_pair_header(column_names, data, path):
     for key in ("source_column", "target_column"):
         column = getattr(data, key)
         if column not in column_names:
-            raise InputDataError(f"There is no column {column!r} (data.{key}). Available columns: "
-                                 f"{', '.join(column_names)}. Set data.{key} to one of them"
-                                 f" (or data.column_names for files without a header).",
-                                 path=path, column=column)
+            raise InputDataError(
+                f"There is no column {column!r} (data.{key}). Available columns: "
+                f"{', '.join(column_names)}. Set data.{key} to one of them"
+                f" (or data.column_names for files without a header).",
+                path=path,
+                column=column,
+            )
 
 
 def field_error(column, value, where, line):
     """The InputDataError of a field `value` of `column` that is not a non-blank string."""
-    what = "no" if value is None or isinstance(value, str) else \
-        f"{type(value).__name__}, not string,"
-    return InputDataError(f"The field {column!r} has {what} text ({value!r:.60}). Fill in or "
-                          f"drop that row.", path=where, line=line, column=column)
+    what = (
+        "no" if value is None or isinstance(value, str) else f"{type(value).__name__}, not string,"
+    )
+    return InputDataError(
+        f"The field {column!r} has {what} text ({value!r:.60}). Fill in or drop that row.",
+        path=where,
+        line=line,
+        column=column,
+    )
 
 
 def _group_split(groups, fractions, seed, names):
@@ -108,7 +136,8 @@ def _group_split(groups, fractions, seed, names):
     distinct = sorted(set(groups))
     position = {group: i for i, group in enumerate(distinct)}
     which = group_assignment(len(distinct), fractions, seed, names)[
-        np.asarray([position[group] for group in groups], dtype=np.int64)]
+        np.asarray([position[group] for group in groups], dtype=np.int64)
+    ]
     return {name: np.flatnonzero(which == i).astype(np.int64) for i, name in enumerate(names)}
 
 
@@ -119,9 +148,12 @@ def group_assignment(num_groups, fractions, seed, names):
     total = sum(fractions[n] for n in names)
     which, start = np.zeros(num_groups, dtype=np.int64), 0
     for i, name in enumerate(names):
-        take = num_groups - start if i == len(names) - 1 else \
-            int(round(num_groups * fractions[name] / total))
-        which[order[start:start + take]] = i
+        take = (
+            num_groups - start
+            if i == len(names) - 1
+            else int(round(num_groups * fractions[name] / total))
+        )
+        which[order[start : start + take]] = i
         start += take
     return which
 
@@ -132,14 +164,19 @@ def split_files(data, key, pattern):
     if not data.source_language:
         return expand_files(pattern, key), None
     if "{lang}" not in pattern:
-        raise InputDataError(f"data.{key}={pattern!r} has no {{lang}} placeholder. With "
-                             f"data.source_language, name the files like "
-                             f"train.{{lang}}.gz.", path=pattern)
+        raise InputDataError(
+            f"data.{key}={pattern!r} has no {{lang}} placeholder. With "
+            f"data.source_language, name the files like "
+            f"train.{{lang}}.gz.",
+            path=pattern,
+        )
     source_files = expand_files(pattern.replace("{lang}", data.source_language), key)
     target_files = expand_files(pattern.replace("{lang}", data.target_language), key)
     if len(source_files) != len(target_files):
-        raise InputDataError(f"data.{key} matches {len(source_files)} source but "
-                             f"{len(target_files)} target files.", path=pattern)
+        raise InputDataError(
+            f"data.{key} matches {len(source_files)} source but {len(target_files)} target files.",
+            path=pattern,
+        )
     return source_files, target_files
 
 
@@ -147,9 +184,12 @@ def table_format(files, data):
     """The format of the table `files` (data.format or the suffix); plain text is an error."""
     fmt = file_format(files[0], data.format)
     if fmt == "text":
-        raise InputDataError("A plain text file holds one side only. Give line-aligned "
-                             "files with data.source_language/target_language, or a "
-                             "table (tsv, csv, json, parquet).", path=files[0])
+        raise InputDataError(
+            "A plain text file holds one side only. Give line-aligned "
+            "files with data.source_language/target_language, or a "
+            "table (tsv, csv, json, parquet).",
+            path=files[0],
+        )
     return fmt
 
 
@@ -159,21 +199,28 @@ def pool_plan(parts, data):
     pool_name = "all" if "all" in parts else "train"
     if pool_name not in parts:
         raise InputDataError("No train split was found. Give data.train or data.path.")
-    missing = [s for s in SPLITS if s not in parts and s != pool_name
-               and data.split_fractions.get(s, 0) > 0]
+    missing = [
+        s
+        for s in SPLITS
+        if s not in parts and s != pool_name and data.split_fractions.get(s, 0) > 0
+    ]
     given = {s: parts[s] for s in SPLITS if s in parts and s != "all"}
     if pool_name != "all" and not missing:
         return given, None, []
-    names = ["train"] + missing if pool_name == "train" else \
-        [s for s in SPLITS if data.split_fractions.get(s, 0) > 0]
+    names = (
+        ["train"] + missing
+        if pool_name == "train"
+        else [s for s in SPLITS if data.split_fractions.get(s, 0) > 0]
+    )
     return given, pool_name, names
 
 
 def check_train(splits):
     """Fails when the train split (split -> (sources, targets)) is missing or empty."""
     if "train" not in splits or not len(splits["train"][0]):
-        raise InputDataError("The train split is empty. Give more pairs or a larger "
-                             "data.split_fractions.train.")
+        raise InputDataError(
+            "The train split is empty. Give more pairs or a larger data.split_fractions.train."
+        )
 
 
 def read_parallel(config):
@@ -189,11 +236,16 @@ def read_parallel(config):
     if data.source == "sample":
         given = {"all": str(sample_path(data.sample, ".tsv", "sample set"))}
     elif data.source == "files":
-        given = {"all": data.path} if data.path else \
-            {s: getattr(data, s) for s in SPLITS if getattr(data, s)}
+        given = (
+            {"all": data.path}
+            if data.path
+            else {s: getattr(data, s) for s in SPLITS if getattr(data, s)}
+        )
     else:
-        raise InputDataError("Translation reads sentence pairs: set data.source to files or "
-                             "sample (Hub datasets: export them to files first).")
+        raise InputDataError(
+            "Translation reads sentence pairs: set data.source to files or "
+            "sample (Hub datasets: export them to files first)."
+        )
     parts, files = {}, []
     for split, pattern in given.items():
         key = "path" if split == "all" else split
@@ -207,10 +259,16 @@ def read_parallel(config):
             files += source_files + target_files
         else:
             fmt = table_format(source_files, data)
-            table = load_files(source_files, fmt, data.delimiter, data.column_names,
-                               [data.source_column, data.target_column])
-            sources, targets = _table_pairs(table, config, row_locator(
-                source_files, fmt, not data.column_names, data.delimiter))
+            table = load_files(
+                source_files,
+                fmt,
+                data.delimiter,
+                data.column_names,
+                [data.source_column, data.target_column],
+            )
+            sources, targets = _table_pairs(
+                table, config, row_locator(source_files, fmt, not data.column_names, data.delimiter)
+            )
             files += source_files
         parts[split] = (sources, targets)
     splits, pool_name, names = pool_plan(parts, data)
@@ -223,10 +281,14 @@ def read_parallel(config):
     encoded = {}
     for split, (sources, targets) in splits.items():
         keep = cap_split(len(sources), data.max_examples, data.split_seed)
-        encoded[split] = {"source": [sources[i] for i in keep], "target": [targets[i] for i in keep]}
+        encoded[split] = {
+            "source": [sources[i] for i in keep],
+            "target": [targets[i] for i in keep],
+        }
     counts = {s: len(v["source"]) for s, v in encoded.items()}
-    return ParallelDataset(splits=encoded, fingerprint=fingerprint(files, config, counts),
-                           files=files)
+    return ParallelDataset(
+        splits=encoded, fingerprint=fingerprint(files, config, counts), files=files
+    )
 
 
 def read_pair_file(path, config):
@@ -235,8 +297,12 @@ def read_pair_file(path, config):
     data = config.data
     files = expand_files(str(path), "--data")
     fmt = file_format(files[0], "auto")
-    table = load_files(files, fmt, None, data.column_names, [data.source_column, data.target_column])
+    table = load_files(
+        files, fmt, None, data.column_names, [data.source_column, data.target_column]
+    )
     sources, targets = _table_pairs(table, config, row_locator(files, fmt, not data.column_names))
-    return ParallelDataset(splits={"data": {"source": sources, "target": targets}},
-                           fingerprint=fingerprint(files, config, {"data": len(sources)}),
-                           files=files)
+    return ParallelDataset(
+        splits={"data": {"source": sources, "target": targets}},
+        fingerprint=fingerprint(files, config, {"data": len(sources)}),
+        files=files,
+    )

@@ -68,8 +68,11 @@ class Pipeline:
         self.task.config = config
         self.task.read_file(path)
         out = rundir.new_run_dir(Path(path).stem, Path(run_dir) / "evaluations")
-        metrics = {"file": str(Path(path).resolve()), "fingerprint": self.task.data.fingerprint,
-                   **self.task.evaluate(out, ["data"])}
+        metrics = {
+            "file": str(Path(path).resolve()),
+            "fingerprint": self.task.data.fingerprint,
+            **self.task.evaluate(out, ["data"]),
+        }
         rundir.atomic_write_json(out / "metrics.json", metrics)
         return metrics, out
 
@@ -82,11 +85,15 @@ class Pipeline:
         explicit --run-dir it leaves the manifest with status "failed" and the error.
         """
         if keras.backend.backend() != "tensorflow":
-            raise ConfigError(f"nlp_lstm needs the TensorFlow backend of Keras; KERAS_BACKEND is "
-                              f"{keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow.")
+            raise ConfigError(
+                f"nlp_lstm needs the TensorFlow backend of Keras; KERAS_BACKEND is "
+                f"{keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow."
+            )
         if overwrite and resume:
-            raise RunDirError("--overwrite and --resume exclude each other: --resume continues "
-                              "the run in --run-dir, --overwrite deletes it. Pass one of them.")
+            raise RunDirError(
+                "--overwrite and --resume exclude each other: --resume continues "
+                "the run in --run-dir, --overwrite deletes it. Pass one of them."
+            )
         config = self.config
         created = run_dir is None or not Path(run_dir).exists()
         if run_dir is None:
@@ -107,12 +114,17 @@ class Pipeline:
             raise
         rundir.clean_leftovers(run_dir)
         manifest = rundir.read_json(run_dir / "manifest.json") if resuming else None
-        manifest = manifest or {"pipeline": config.name, "task": config.task,
-                                "config_hash": config.hash(), "seed": config.seed,
-                                "start_time": rundir.now(), "steps_done": [],
-                                "git_commit": rundir.git_commit(Path.cwd()),
-                                "versions": rundir.versions(),
-                                "machine": rundir.describe_machine()}
+        manifest = manifest or {
+            "pipeline": config.name,
+            "task": config.task,
+            "config_hash": config.hash(),
+            "seed": config.seed,
+            "start_time": rundir.now(),
+            "steps_done": [],
+            "git_commit": rundir.git_commit(Path.cwd()),
+            "versions": rundir.versions(),
+            "machine": rundir.describe_machine(),
+        }
         manifest.update(status="running", resumed=resuming)
         manifest.pop("error", None)
         manifest.pop("end_time", None)
@@ -132,8 +144,9 @@ class Pipeline:
                 logger.info("Removing %s: the run failed before training.", run_dir)
                 shutil.rmtree(run_dir, ignore_errors=True)
                 raise
-            rundir.atomic_write_json(run_dir / "manifest.json",
-                                     rundir.record_failure(manifest, err))
+            rundir.atomic_write_json(
+                run_dir / "manifest.json", rundir.record_failure(manifest, err)
+            )
             raise
         finally:
             keras.mixed_precision.set_global_policy(policy)
@@ -175,8 +188,9 @@ class Pipeline:
             start = time.perf_counter()
             self._training_started = True
             if self.strategy is not None:
-                history = task.train(run_dir, strategy=self.strategy,
-                                     resume_source=self.resume_source)
+                history = task.train(
+                    run_dir, strategy=self.strategy, resume_source=self.resume_source
+                )
                 # Evaluation, export and the saved model use a plain copy, outside the strategy.
                 weights = task.model.get_weights()
                 task.build_model()
@@ -187,8 +201,9 @@ class Pipeline:
             # All epochs, counting those an interrupted earlier process finished.
             manifest["epochs_run"] = getattr(history, "epochs_done", len(history.epoch))
             task.save_model(run_dir)
-            plots.plot_history(run_dir / "history.csv", run_dir / "history.png",
-                               task.history_metrics)
+            plots.plot_history(
+                run_dir / "history.csv", run_dir / "history.png", task.history_metrics
+            )
             self._done(run_dir, manifest, "train")
         for step in ("evaluate", "export"):
             if step not in config.steps:
@@ -224,12 +239,15 @@ def load_run(run_dir, with_data=True, lock=True):
     """
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
-        raise RunDirError(f"{run_dir} is not a run directory (no config.yaml). Pass the directory "
-                          f"`nlp-lstm run` printed.")
+        raise RunDirError(
+            f"{run_dir} is not a run directory (no config.yaml). Pass the directory "
+            f"`nlp-lstm run` printed."
+        )
     held = rundir.RunDirLock(run_dir).acquire() if lock else None
     if held is not None:
         rundir.clean_leftovers(run_dir)
     import yaml
+
     config = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")))
     task = TASKS.get(config.task)(config, None)
     task.load_state(run_dir)

@@ -8,8 +8,10 @@ import numpy as np
 def plot_confusion_matrix(confusion, label_names, path, title):
     """Writes a confusion-matrix heatmap PNG to `path`."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     confusion = np.asarray(confusion)
     size = max(3.0, 0.6 * len(label_names) + 2)
     fig, ax = plt.subplots(figsize=(size + 1, size))
@@ -22,8 +24,14 @@ def plot_confusion_matrix(confusion, label_names, path, title):
     threshold = confusion.max() / 2 if confusion.size else 0
     for i in range(confusion.shape[0]):
         for j in range(confusion.shape[1]):
-            ax.text(j, i, str(confusion[i, j]), ha="center", va="center",
-                    color="white" if confusion[i, j] > threshold else "black")
+            ax.text(
+                j,
+                i,
+                str(confusion[i, j]),
+                ha="center",
+                va="center",
+                color="white" if confusion[i, j] > threshold else "black",
+            )
     fig.colorbar(image, ax=ax)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -45,8 +53,10 @@ def plot_history(history_csv, path, metrics=("loss", "accuracy")):
     import csv
 
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     with open(history_csv, newline="") as handle:
         rows = list(csv.DictReader(handle))
     epochs = [int(r["epoch"]) + 1 for r in rows]
@@ -75,8 +85,10 @@ def plot_attention(maps, path, title):
         title: str. Figure title.
     """
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, len(maps), figsize=(4.5 * len(maps), 4.5), squeeze=False)
     for ax, (source, target, weights) in zip(axes[0], maps):
         ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")

@@ -12,10 +12,15 @@ from nlp_lstm.errors import ConfigError
 from nlp_lstm.stages import STAGES, SequencePacker, Vocabulary
 
 # What each stage consumes and produces; a chain must go text -> ... -> ids (or packed ids).
-STAGE_KINDS = {"text_normalizer": ("text", "text"), "whitespace_tokenizer": ("text", "tokens"),
-               "unicode_script_tokenizer": ("text", "tokens"),
-               "character_tokenizer": ("text", "tokens"), "wordpiece_tokenizer": ("text", "tokens"),
-               "vocabulary": ("tokens", "ids"), "sequence_packer": ("ids", "packed")}
+STAGE_KINDS = {
+    "text_normalizer": ("text", "text"),
+    "whitespace_tokenizer": ("text", "tokens"),
+    "unicode_script_tokenizer": ("text", "tokens"),
+    "character_tokenizer": ("text", "tokens"),
+    "wordpiece_tokenizer": ("text", "tokens"),
+    "vocabulary": ("tokens", "ids"),
+    "sequence_packer": ("ids", "packed"),
+}
 CHAIN_HINT = "[text_normalizer] -> a tokenizer -> vocabulary [-> sequence_packer]"
 # Role of each special token by its position in `Vocabulary.special_tokens`.
 SPECIAL_ROLES = ("pad", "oov", "start", "end")
@@ -24,8 +29,10 @@ SPECIAL_ROLES = ("pad", "oov", "start", "end")
 def build_stages(entries, key, where):
     """Stages from config entries `[{type: ..., **kwargs}]`; errors name `key[i]` and its file."""
     if not entries:
-        raise ConfigError(f"The pipeline has no stages (`{key}`, {where}). List at least a "
-                          f"tokenizer and a vocabulary.")
+        raise ConfigError(
+            f"The pipeline has no stages (`{key}`, {where}). List at least a "
+            f"tokenizer and a vocabulary."
+        )
     return [STAGES.build(entry, where=f"{key}[{i}] of {where}") for i, entry in enumerate(entries)]
 
 
@@ -35,14 +42,18 @@ def check_stage_chain(stages, wanted, where):
     for index, stage in enumerate(stages):
         expected, produced = STAGE_KINDS[stage.registry_name]
         if expected != kind:
-            raise ConfigError(f"{previous} outputs {kind} but stages[{index}] "
-                              f"({stage.registry_name}) expects {expected}; the two do not fit "
-                              f"(set in {where}). The chain must be: {CHAIN_HINT}.")
+            raise ConfigError(
+                f"{previous} outputs {kind} but stages[{index}] "
+                f"({stage.registry_name}) expects {expected}; the two do not fit "
+                f"(set in {where}). The chain must be: {CHAIN_HINT}."
+            )
         kind, previous = produced, f"stages[{index}] ({stage.registry_name})"
     if kind != wanted:
         ending = "a vocabulary" if wanted == "ids" else "a vocabulary and a sequence_packer"
-        raise ConfigError(f"The stages end with {previous}, which outputs {kind}; this task needs "
-                          f"{wanted}. End the stages (set in {where}) with {ending}.")
+        raise ConfigError(
+            f"The stages end with {previous}, which outputs {kind}; this task needs "
+            f"{wanted}. End the stages (set in {where}) with {ending}."
+        )
 
 
 class Preprocessor(tf.Module):
@@ -68,8 +79,10 @@ class Preprocessor(tf.Module):
         self.stages = list(stages)
         vocabularies = [s for s in self.stages if isinstance(s, Vocabulary)]
         if len(vocabularies) != 1:
-            raise ConfigError(f"A stage chain needs exactly one vocabulary stage; it has "
-                              f"{len(vocabularies)}. The chain must be: {CHAIN_HINT}.")
+            raise ConfigError(
+                f"A stage chain needs exactly one vocabulary stage; it has "
+                f"{len(vocabularies)}. The chain must be: {CHAIN_HINT}."
+            )
 
     def __call__(self, text):
         x = text
@@ -91,8 +104,10 @@ class Preprocessor(tf.Module):
     @property
     def special_ids(self):
         """Role -> id of each special token the vocabulary reserves (pad, oov, start, end)."""
-        return {role: index for index, role in
-                enumerate(SPECIAL_ROLES[:len(self.vocabulary.special_tokens)])}
+        return {
+            role: index
+            for index, role in enumerate(SPECIAL_ROLES[: len(self.vocabulary.special_tokens)])
+        }
 
     @property
     def num_special(self):
@@ -105,7 +120,8 @@ class Preprocessor(tf.Module):
             raise ConfigError(
                 f"{what} needs a {role} token, but the vocabulary reserves only "
                 f"{self.vocabulary.special_tokens} (vocabulary.special_tokens). Give at least "
-                f"four special tokens, in the order padding, unknown, start, end.")
+                f"four special tokens, in the order padding, unknown, start, end."
+            )
         return ids[role]
 
     @property
@@ -133,12 +149,16 @@ class Preprocessor(tf.Module):
             try:
                 x = stage(x)
             except (tf.errors.InvalidArgumentError, TypeError, ValueError) as err:
-                raise ConfigError(f"{key}[{index}] ({stage.registry_name}) fails on the output "
-                                  f"of the stage before it: {err}") from err
+                raise ConfigError(
+                    f"{key}[{index}] ({stage.registry_name}) fails on the output "
+                    f"of the stage before it: {err}"
+                ) from err
         ragged = isinstance(x, tf.RaggedTensor)
         if not x.dtype.is_integer or x.shape.rank != 2 or ragged == (self.packer is not None):
-            raise ConfigError(f"The {key} produce {x.dtype.name} of rank {x.shape.rank}; the "
-                              f"model needs int ids ({CHAIN_HINT}).")
+            raise ConfigError(
+                f"The {key} produce {x.dtype.name} of rank {x.shape.rank}; the "
+                f"model needs int ids ({CHAIN_HINT})."
+            )
 
     def trimmed(self, text):
         """Ids truncated (and given start/end ids) by the packer but not padded: ragged."""

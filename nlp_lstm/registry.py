@@ -34,11 +34,14 @@ class Registry:
     def register(self, name):
         def decorator(cls):
             if name in self._classes:
-                raise ValueError(f"{self.kind} {name!r} is registered twice: by "
-                                 f"{self._classes[name].__qualname__} and {cls.__qualname__}.")
+                raise ValueError(
+                    f"{self.kind} {name!r} is registered twice: by "
+                    f"{self._classes[name].__qualname__} and {cls.__qualname__}."
+                )
             self._classes[name] = cls
             cls.registry_name = name
             return cls
+
         return decorator
 
     def names(self):
@@ -46,16 +49,20 @@ class Registry:
 
     def get(self, name):
         if name not in self._classes:
-            raise ConfigError(f"Unknown {self.kind} type {name!r}.{_suggest(str(name), self._classes)} "
-                              f"Valid types: {', '.join(self.names())}.")
+            raise ConfigError(
+                f"Unknown {self.kind} type {name!r}.{_suggest(str(name), self._classes)} "
+                f"Valid types: {', '.join(self.names())}."
+            )
         return self._classes[name]
 
     def build(self, entry, where="", **extra):
         """Builds the object an entry `{type: name, **kwargs}` describes; `where` names it in errors."""
         loc = f" in {where}" if where else ""
         if not isinstance(entry, dict) or "type" not in entry:
-            raise ConfigError(f"A {self.kind} entry must be a mapping with a `type` key{loc}. "
-                              f"Received: {entry!r}. Valid types: {', '.join(self.names())}.")
+            raise ConfigError(
+                f"A {self.kind} entry must be a mapping with a `type` key{loc}. "
+                f"Received: {entry!r}. Valid types: {', '.join(self.names())}."
+            )
         kwargs = {k: v for k, v in entry.items() if k != "type"}
         cls = self.get(entry["type"])
         bind_kwargs(cls, {**kwargs, **extra}, f"{self.kind} {entry['type']!r}{loc}")
@@ -81,5 +88,6 @@ def bind_kwargs(cls, kwargs, what):
         if p.default is inspect.Parameter.empty and name not in kwargs:
             problems.append(f"missing required argument {name!r}")
     if problems:
-        raise ConfigError(f"{what}: " + "; ".join(problems) +
-                          f". Valid arguments: {', '.join(accepted)}.")
+        raise ConfigError(
+            f"{what}: " + "; ".join(problems) + f". Valid arguments: {', '.join(accepted)}."
+        )

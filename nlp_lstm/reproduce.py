@@ -51,14 +51,21 @@ class Reproduction:
         return not self.differences
 
     def to_dict(self):
-        return {"original": str(self.original), "run_dir": str(self.run_dir),
-                "passed": self.passed, "compared": self.compared, "tolerance": self.tolerance,
-                "differences": [{"metric": k, "original": a, "reproduced": b}
-                                for k, a, b in self.differences],
-                "added": self.added,
-                "version_differences": {k: {"manifest": a, "now": b}
-                                        for k, (a, b) in self.version_differences.items()},
-                "data_fingerprint": {"manifest": self.fingerprint[0], "now": self.fingerprint[1]}}
+        return {
+            "original": str(self.original),
+            "run_dir": str(self.run_dir),
+            "passed": self.passed,
+            "compared": self.compared,
+            "tolerance": self.tolerance,
+            "differences": [
+                {"metric": k, "original": a, "reproduced": b} for k, a, b in self.differences
+            ],
+            "added": self.added,
+            "version_differences": {
+                k: {"manifest": a, "now": b} for k, (a, b) in self.version_differences.items()
+            },
+            "data_fingerprint": {"manifest": self.fingerprint[0], "now": self.fingerprint[1]},
+        }
 
 
 def flatten_metrics(metrics, prefix=""):
@@ -98,29 +105,37 @@ def read_finished_run(run_dir):
     run_dir = Path(run_dir)
     manifest = rundir.read_json(run_dir / "manifest.json")
     if manifest is None or not (run_dir / "config.yaml").is_file():
-        raise RunDirError(f"{run_dir} is not a run directory (config.yaml or manifest.json is "
-                          f"missing). Pass the directory `nlp-lstm run` printed.")
+        raise RunDirError(
+            f"{run_dir} is not a run directory (config.yaml or manifest.json is "
+            f"missing). Pass the directory `nlp-lstm run` printed."
+        )
     if manifest.get("status") != "finished":
-        raise RunDirError(f"{run_dir} holds no finished run (status {manifest.get('status')!r}); "
-                          f"only a finished run can be reproduced. Finish it with `nlp-lstm run "
-                          f"... --resume --run-dir {run_dir}` first.")
+        raise RunDirError(
+            f"{run_dir} holds no finished run (status {manifest.get('status')!r}); "
+            f"only a finished run can be reproduced. Finish it with `nlp-lstm run "
+            f"... --resume --run-dir {run_dir}` first."
+        )
     config = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")))
     if config.hash() != manifest.get("config_hash"):
-        raise RunDirError(f"{run_dir}/config.yaml was changed after the run: its hash is "
-                          f"{config.hash()}, the manifest recorded {manifest.get('config_hash')}. "
-                          f"Restore it, or run the changed config with `nlp-lstm run`.")
+        raise RunDirError(
+            f"{run_dir}/config.yaml was changed after the run: its hash is "
+            f"{config.hash()}, the manifest recorded {manifest.get('config_hash')}. "
+            f"Restore it, or run the changed config with `nlp-lstm run`."
+        )
     return config, manifest, rundir.read_json(run_dir / "metrics.json", {})
 
 
 def version_differences(recorded):
     """package -> (recorded version, installed version), for the packages that differ."""
     now = rundir.versions()
-    return {name: (recorded.get(name), now.get(name)) for name in sorted(set(recorded) | set(now))
-            if recorded.get(name) != now.get(name)}
+    return {
+        name: (recorded.get(name), now.get(name))
+        for name in sorted(set(recorded) | set(now))
+        if recorded.get(name) != now.get(name)
+    }
 
 
-def reproduce(run_dir, new_run_dir=None, tolerance=0.0, allow_data_change=False,
-              runs_root=None):
+def reproduce(run_dir, new_run_dir=None, tolerance=0.0, allow_data_change=False, runs_root=None):
     """Re-runs the finished run in `run_dir` into `new_run_dir` and compares; a Reproduction.
 
     `new_run_dir` defaults to a new RUN_DIR-reproduce-<timestamp> beside RUN_DIR (under
@@ -128,6 +143,7 @@ def reproduce(run_dir, new_run_dir=None, tolerance=0.0, allow_data_change=False,
     unless `allow_data_change`. The comparison is also written to NEW_RUN_DIR/reproduce.json.
     """
     from nlp_lstm.pipeline import build_pipeline  # TensorFlow: only once the run dir is checked
+
     run_dir = Path(run_dir)
     config, manifest, metrics = read_finished_run(run_dir)
     if metrics and "evaluate" not in config.steps:  # trained by `train`, scored by `evaluate`
@@ -141,11 +157,15 @@ def reproduce(run_dir, new_run_dir=None, tolerance=0.0, allow_data_change=False,
     fingerprint = (recorded, pipeline.task.data.fingerprint)
     if recorded != fingerprint[1]:
         files = ", ".join(manifest.get("data", {}).get("files", [])) or "its data"
-        message = (f"The data of {run_dir} changed since the run: fingerprint {recorded}, now "
-                   f"{fingerprint[1]} (files: {files}).")
+        message = (
+            f"The data of {run_dir} changed since the run: fingerprint {recorded}, now "
+            f"{fingerprint[1]} (files: {files})."
+        )
         if not allow_data_change:
-            raise InputDataError(f"{message} Restore the data, or pass --allow-data-change to "
-                                 f"re-run on the new data anyway.")
+            raise InputDataError(
+                f"{message} Restore the data, or pass --allow-data-change to "
+                f"re-run on the new data anyway."
+            )
         logger.warning(message)
     if new_run_dir is None:
         root = Path(runs_root) if runs_root is not None else run_dir.parent
@@ -153,8 +173,16 @@ def reproduce(run_dir, new_run_dir=None, tolerance=0.0, allow_data_change=False,
     logger.info(f"Reproducing {run_dir} in {new_run_dir}")
     result = pipeline.run(run_dir=new_run_dir)
     differences, compared, added = compare_metrics(metrics, result.metrics, tolerance)
-    report = Reproduction(run_dir, Path(result.run_dir), differences, compared, added, versions,
-                          fingerprint, tolerance)
+    report = Reproduction(
+        run_dir,
+        Path(result.run_dir),
+        differences,
+        compared,
+        added,
+        versions,
+        fingerprint,
+        tolerance,
+    )
     rundir.atomic_write_json(Path(result.run_dir) / "reproduce.json", report.to_dict())
     return report
 
@@ -166,8 +194,9 @@ def format_differences(report):
         diff = f"{after - before:+.6g}" if is_number(before) and is_number(after) else "-"
         rows.append((key, _show(before), "(missing)" if after is None else _show(after), diff))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
-                     for row in rows)
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows
+    )
 
 
 def _show(value):

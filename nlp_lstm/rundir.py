@@ -22,8 +22,16 @@ from pathlib import Path
 
 from nlp_lstm.errors import RunDirError
 
-PACKAGES = ("nlp_lstm", "tensorflow", "tensorflow-text", "keras", "keras-tuner", "datasets",
-            "numpy", "click")
+PACKAGES = (
+    "nlp_lstm",
+    "tensorflow",
+    "tensorflow-text",
+    "keras",
+    "keras-tuner",
+    "datasets",
+    "numpy",
+    "click",
+)
 
 
 def now():
@@ -90,8 +98,13 @@ def versions():
 def git_commit(directory):
     """The commit of the git checkout holding `directory`, or None outside git."""
     try:
-        result = subprocess.run(["git", "-C", str(directory), "rev-parse", "HEAD"],
-                                capture_output=True, text=True, timeout=10, check=False)
+        result = subprocess.run(
+            ["git", "-C", str(directory), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return result.stdout.strip() or None if result.returncode == 0 else None
@@ -139,10 +152,18 @@ class RunDirLock:
             raise RunDirError(
                 f"{self.run_dir} is in use by process {holder.get('pid', '?')} (started "
                 f"{holder.get('started', '?')}: {holder.get('command', '?')}). Wait for it to "
-                f"finish or choose another --run-dir.") from None
+                f"finish or choose another --run-dir."
+            ) from None
         os.ftruncate(fd, 0)
-        os.write(fd, (json.dumps({"pid": os.getpid(), "started": now(),
-                                  "command": " ".join(sys.argv)[:500]}) + "\n").encode())
+        os.write(
+            fd,
+            (
+                json.dumps(
+                    {"pid": os.getpid(), "started": now(), "command": " ".join(sys.argv)[:500]}
+                )
+                + "\n"
+            ).encode(),
+        )
         os.fsync(fd)
         self._held[key] = [fd, 1]
         self._key = key
@@ -227,19 +248,25 @@ def prepare_run_dir(run_dir, config_hash, overwrite=False, resume=False):
     """
     run_dir = Path(run_dir)
     if overwrite and resume:
-        raise RunDirError("--overwrite and --resume exclude each other: --resume continues the "
-                          "run in --run-dir, --overwrite deletes it. Pass one of them.")
+        raise RunDirError(
+            "--overwrite and --resume exclude each other: --resume continues the "
+            "run in --run-dir, --overwrite deletes it. Pass one of them."
+        )
     if not run_dir.exists() or not _entries(run_dir):
         if resume:
-            raise RunDirError(f"--resume was given but {run_dir} holds no run. Drop --resume to "
-                              f"start a new run there.")
+            raise RunDirError(
+                f"--resume was given but {run_dir} holds no run. Drop --resume to "
+                f"start a new run there."
+            )
         run_dir.mkdir(parents=True, exist_ok=True)
         return False
     manifest = read_json(run_dir / "manifest.json")
     if overwrite:
         if manifest is None and not (run_dir / "config.yaml").exists():
-            raise RunDirError(f"{run_dir} is not empty and is not a run directory; refusing to "
-                              f"delete it with --overwrite. Choose another --run-dir.")
+            raise RunDirError(
+                f"{run_dir} is not empty and is not a run directory; refusing to "
+                f"delete it with --overwrite. Choose another --run-dir."
+            )
         for entry in _entries(run_dir):
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)
@@ -247,19 +274,26 @@ def prepare_run_dir(run_dir, config_hash, overwrite=False, resume=False):
                 entry.unlink()
         return False
     if manifest is None:
-        raise RunDirError(f"{run_dir} exists, is not empty and holds no manifest.json. Choose "
-                          f"another --run-dir.")
+        raise RunDirError(
+            f"{run_dir} exists, is not empty and holds no manifest.json. Choose another --run-dir."
+        )
     status = manifest.get("status")
     if status == "finished":
-        raise RunDirError(f"{run_dir} already holds a finished run (ended {manifest.get('end_time')})."
-                          f" Pass --overwrite to replace it or choose another --run-dir.")
+        raise RunDirError(
+            f"{run_dir} already holds a finished run (ended {manifest.get('end_time')})."
+            f" Pass --overwrite to replace it or choose another --run-dir."
+        )
     if not resume:
-        raise RunDirError(f"{run_dir} holds an interrupted run (status {status!r}). Pass --resume "
-                          f"to continue it or --overwrite to start again.")
+        raise RunDirError(
+            f"{run_dir} holds an interrupted run (status {status!r}). Pass --resume "
+            f"to continue it or --overwrite to start again."
+        )
     if manifest.get("config_hash") != config_hash:
-        raise RunDirError(f"Cannot resume {run_dir}: its config (hash {manifest.get('config_hash')})"
-                          f" differs from this one ({config_hash}). Use the same pipeline and "
-                          f"--set values, or start a new run.")
+        raise RunDirError(
+            f"Cannot resume {run_dir}: its config (hash {manifest.get('config_hash')})"
+            f" differs from this one ({config_hash}). Use the same pipeline and "
+            f"--set values, or start a new run."
+        )
     return True
 
 
@@ -334,8 +368,11 @@ def clean_leftovers(run_dir, export_name="export"):
 
 
 def describe_machine():
-    return {"platform": platform.platform(), "cpu_count": os.cpu_count(),
-            "python": sys.version.split()[0]}
+    return {
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "python": sys.version.split()[0],
+    }
 
 
 def check_writable(path, what="--run-dir", fix="Choose another --run-dir."):
@@ -354,7 +391,8 @@ def check_writable(path, what="--run-dir", fix="Choose another --run-dir."):
     try:
         fd, probe = tempfile.mkstemp(dir=existing, prefix=".nlp_lstm-write-check-")
     except OSError as err:
-        raise RunDirError(f"{what} {path}: cannot create files in {existing} ({err.strerror}). "
-                          f"{fix}") from err
+        raise RunDirError(
+            f"{what} {path}: cannot create files in {existing} ({err.strerror}). {fix}"
+        ) from err
     os.close(fd)
     os.unlink(probe)

@@ -42,16 +42,16 @@ from nlp_lstm.errors import ConfigError, InputDataError
 
 # Bytes between two checkpoints of the character index (each at a line start): a range is
 # decoded from at most about this many bytes before it.
-INDEX_BYTES = 2 ** 20
+INDEX_BYTES = 2**20
 # Bytes decoded per read of a character range.
-READ_BYTES = 2 ** 20
+READ_BYTES = 2**20
 # Characters per tokenized block (a block ends at the next line start after them); a block's
 # tokens as tf.string take about 24 bytes a character.
-BLOCK_CHARS = 2 ** 18
+BLOCK_CHARS = 2**18
 # Up to this many training windows, the window order is the in-memory one (tf.data's shuffle,
 # whose buffer holds about 300 bytes a window); above, a numpy permutation seeded by (seed,
 # epoch), 8 bytes a window.
-EXACT_SHUFFLE_WINDOWS = 2 ** 18
+EXACT_SHUFFLE_WINDOWS = 2**18
 # Lines per block of the seeded samples (vocabulary, leakage check).
 SAMPLE_LINES = 1000
 # Token ids on disk: little-endian int32.
@@ -82,9 +82,12 @@ class TextFiles:
         for index, path in enumerate(self.files):
             if path.endswith(".gz"):
                 # A range would be re-read from the start of the compressed stream each time.
-                raise InputDataError("Streamed running text is read by byte offsets, which a "
-                                     "gzip file does not have. Decompress it (gunzip), or set "
-                                     "data.streaming: never.", path=path)
+                raise InputDataError(
+                    "Streamed running text is read by byte offsets, which a "
+                    "gzip file does not have. Decompress it (gunzip), or set "
+                    "data.streaming: never.",
+                    path=path,
+                )
             data_lib.check_text_file(path)
             self.checkpoints.append((chars, lines, index, 0))
             decoder, position = _decoder(), 0
@@ -179,8 +182,9 @@ def read_corpus(config):
     splits = {s: TextRange(texts[part], start, end) for s, (part, start, end) in ranges.items()}
     counts = {name: len(part) for name, part in splits.items()}
     data_lib.check_train_range(counts, files)
-    return StreamedCorpus(splits=splits, fingerprint=data_lib.fingerprint(files, config, counts),
-                          files=files)
+    return StreamedCorpus(
+        splits=splits, fingerprint=data_lib.fingerprint(files, config, counts), files=files
+    )
 
 
 def line_blocks(pieces, size=None):
@@ -220,9 +224,9 @@ def _sampled_lines(read, num_chars, num_lines, limit, seed):
         start, end = num_chars * int(index) // segments, num_chars * (int(index) + 1) // segments
         text = read(max(start - 1, 0), end)
         if start > 0:  # the character before the segment says whether a line starts there
-            text = text[text.find("\n") + 1:] if "\n" in text else ""
+            text = text[text.find("\n") + 1 :] if "\n" in text else ""
         if end < num_chars:
-            text = text[:text.rfind("\n") + 1]
+            text = text[: text.rfind("\n") + 1]
         if text:
             yield text
 
@@ -245,10 +249,12 @@ def sample_texts(part, limit, seed):
 def text_dataset(texts):
     """A tf.data.Dataset of the scalar strings `texts()` yields."""
     import tensorflow as tf
+
     return tf.data.Dataset.from_generator(texts, output_signature=tf.TensorSpec([], tf.string))
 
 
 # -- token ids on disk ---------------------------------------------------------------------------
+
 
 class TokenIds:
     """The token ids of one split in a flat little-endian int32 file. `len()` counts them and
@@ -291,14 +297,17 @@ def write_ids(path, blocks, preprocessor):
     renamed when complete, so that a killed process leaves no half-written file and a resumed
     run reuses what an earlier one wrote."""
     import tensorflow as tf
+
     path = Path(path)
     if path.is_file():
         return TokenIds(path)
     size = preprocessor.vocabulary.vocabulary_size
     if size > np.iinfo(ID_DTYPE).max + 1:
-        raise ConfigError(f"Streamed token ids are stored as int32, which holds vocabularies of "
-                          f"at most 2**31 tokens. Received: vocabulary_size={size}. Lower the "
-                          f"vocabulary's max_size, or set data.streaming: never.")
+        raise ConfigError(
+            f"Streamed token ids are stored as int32, which holds vocabularies of "
+            f"at most 2**31 tokens. Received: vocabulary_size={size}. Lower the "
+            f"vocabulary's max_size, or set data.streaming: never."
+        )
     tmp = rundir.temporary_sibling(path)
     tmp.parent.mkdir(parents=True, exist_ok=True)
     with open(tmp, "wb") as out:
@@ -310,30 +319,33 @@ def write_ids(path, blocks, preprocessor):
     return TokenIds(path)
 
 
-def token_counts(ids, block=2 ** 22):
+def token_counts(ids, block=2**22):
     """How often each id occurs in `ids` (an array or `TokenIds`), counted block by block."""
     counts = np.zeros(0, np.int64)
     for start in range(0, len(ids), block):
-        part = np.bincount(ids[start:start + block])
+        part = np.bincount(ids[start : start + block])
         if len(part) > len(counts):
             counts = np.pad(counts, (0, len(part) - len(counts)))
-        counts[:len(part)] += part
+        counts[: len(part)] += part
     return counts
 
 
 # -- windows -------------------------------------------------------------------------------------
 
+
 def windows_at(ids, starts, length):
     """(inputs, targets) of the windows at `starts`: ids [s, s + length) and one later."""
-    rows = np.stack([ids[s:s + length + 1] for s in starts])
+    rows = np.stack([ids[s : s + length + 1] for s in starts])
     return rows[:, :-1], rows[:, 1:]
 
 
 def _batches_dataset(batches, length, num_batches, args=None, rows=None):
     import tensorflow as tf
+
     spec = tf.TensorSpec([rows, length], tf.int64)
-    return tf.data.Dataset.from_generator(batches, args=args, output_signature=(spec, spec)) \
-        .apply(tf.data.experimental.assert_cardinality(num_batches))
+    return tf.data.Dataset.from_generator(batches, args=args, output_signature=(spec, spec)).apply(
+        tf.data.experimental.assert_cardinality(num_batches)
+    )
 
 
 def ordered_windows(ids, length, batch):
@@ -344,7 +356,7 @@ def ordered_windows(ids, length, batch):
     def batches():
         for first in range(0, count, batch):
             size = min(batch, count - first)
-            part = ids[first * length:(first + size) * length + 1]
+            part = ids[first * length : (first + size) * length + 1]
             yield (part[:-1].reshape(size, length), part[1:].reshape(size, length))
 
     return _batches_dataset(batches, length, math.ceil(count / batch))
@@ -358,6 +370,7 @@ def shuffled_windows(ids, length, batch, seed, random_offsets):
     epoch) (tf.data's shuffle would hold about 300 bytes a window)."""
     import tensorflow as tf
     from nlp_lstm.inputs import epoch_seed, per_epoch, shuffle_seed
+
     count = len(ids) // length - 1 if random_offsets else (len(ids) - 1) // length
 
     exact = count <= EXACT_SHUFFLE_WINDOWS
@@ -366,19 +379,31 @@ def shuffled_windows(ids, length, batch, seed, random_offsets):
         if not exact:
             order = np.random.default_rng([seed or 0, int(index)]).permutation(count)
         for first in range(0, count, batch):
-            starts = order[first:first + batch] * length
-            yield windows_at(ids, starts + offsets[first:first + batch] if random_offsets
-                             else starts, length)
+            starts = order[first : first + batch] * length
+            yield windows_at(
+                ids, starts + offsets[first : first + batch] if random_offsets else starts, length
+            )
 
     def epoch(index):
-        order = tf.data.Dataset.range(count).shuffle(
-            count, seed=shuffle_seed(seed, index), reshuffle_each_iteration=False).batch(
-                count).get_single_element() if exact else tf.zeros([0], tf.int64)
-        offsets = tf.random.stateless_uniform([count], epoch_seed(seed, index), maxval=length,
-                                              dtype=tf.int64) % length if random_offsets else \
-            tf.zeros([0], tf.int64)
-        return _batches_dataset(batches, length, math.ceil(count / batch),
-                                args=(order, offsets, index))
+        order = (
+            tf.data.Dataset.range(count)
+            .shuffle(count, seed=shuffle_seed(seed, index), reshuffle_each_iteration=False)
+            .batch(count)
+            .get_single_element()
+            if exact
+            else tf.zeros([0], tf.int64)
+        )
+        offsets = (
+            tf.random.stateless_uniform(
+                [count], epoch_seed(seed, index), maxval=length, dtype=tf.int64
+            )
+            % length
+            if random_offsets
+            else tf.zeros([0], tf.int64)
+        )
+        return _batches_dataset(
+            batches, length, math.ceil(count / batch), args=(order, offsets, index)
+        )
 
     return per_epoch(epoch)
 
@@ -395,8 +420,9 @@ def stream_windows(ids, length, batch, per_stream, windows, seed, random_offsets
             yield windows_at(ids, starts + k * length, length)
 
     def epoch(index):
-        offset = tf.random.stateless_uniform([], epoch_seed(seed, index), maxval=length,
-                                             dtype=tf.int64)
+        offset = tf.random.stateless_uniform(
+            [], epoch_seed(seed, index), maxval=length, dtype=tf.int64
+        )
         offset = offset % length if random_offsets else offset * 0
         return _batches_dataset(batches, length, windows, args=(offset,), rows=batch)
 

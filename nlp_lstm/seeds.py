@@ -32,15 +32,19 @@ def parse_seeds(text, base_seed):
     try:
         numbers = [int(p) for p in parts if p]
     except ValueError:
-        raise ConfigError(f"--seeds takes a count (5) or a comma-separated list of seeds "
-                          f"(1,2,3). Received: --seeds {text!r}.") from None
+        raise ConfigError(
+            f"--seeds takes a count (5) or a comma-separated list of seeds "
+            f"(1,2,3). Received: --seeds {text!r}."
+        ) from None
     if not numbers:
         raise ConfigError("--seeds is empty. Give a count (5) or a list of seeds (1,2,3).")
     if "," not in text:
         count = numbers[0]
         if not 1 <= count <= MAX_SEEDS:
-            raise ConfigError(f"--seeds {count}: the number of seeds must be in [1, {MAX_SEEDS}]. "
-                              f"For one given seed use --set seed=S.")
+            raise ConfigError(
+                f"--seeds {count}: the number of seeds must be in [1, {MAX_SEEDS}]. "
+                f"For one given seed use --set seed=S."
+            )
         numbers = [base_seed + i for i in range(count)]
     if len(set(numbers)) != len(numbers):
         raise ConfigError(f"--seeds {text!r} repeats a seed; give each seed once.")
@@ -48,8 +52,9 @@ def parse_seeds(text, base_seed):
         raise ConfigError(f"--seeds gives {len(numbers)} seeds; at most {MAX_SEEDS}.")
     bad = [s for s in numbers if not 0 <= s <= SEED_MAX]
     if bad:
-        raise ConfigError(f"Seeds must be in [0, {SEED_MAX}]. Received: {bad[0]} in --seeds "
-                          f"{text!r}.")
+        raise ConfigError(
+            f"Seeds must be in [0, {SEED_MAX}]. Received: {bad[0]} in --seeds {text!r}."
+        )
     return numbers
 
 
@@ -66,9 +71,13 @@ def summarize(per_seed):
         values = [v[key] for v in flat.values() if is_number(v.get(key))]
         if not values or any(math.isnan(x) for x in values):
             continue
-        summary[key] = {"mean": statistics.fmean(values),
-                        "std": statistics.stdev(values) if len(values) > 1 else None,
-                        "min": min(values), "max": max(values), "n": len(values)}
+        summary[key] = {
+            "mean": statistics.fmean(values),
+            "std": statistics.stdev(values) if len(values) > 1 else None,
+            "min": min(values),
+            "max": max(values),
+            "n": len(values),
+        }
     return summary
 
 
@@ -78,10 +87,12 @@ def _finished_run(run_dir, config_hash):
     if manifest is None or manifest.get("status") != "finished":
         return None
     if manifest.get("config_hash") != config_hash:
-        raise RunDirError(f"{run_dir} holds a finished run of another config (hash "
-                          f"{manifest.get('config_hash')}, this one {config_hash}); --resume "
-                          f"keeps only runs of the same config. Use another --run-dir, or "
-                          f"--overwrite.")
+        raise RunDirError(
+            f"{run_dir} holds a finished run of another config (hash "
+            f"{manifest.get('config_hash')}, this one {config_hash}); --resume "
+            f"keeps only runs of the same config. Use another --run-dir, or "
+            f"--overwrite."
+        )
     return manifest
 
 
@@ -93,12 +104,24 @@ def run_seeds(config, seeds, parent=None, overwrite=False, resume=False, runs_ro
     with `overwrite`, earlier runs of the seeds are replaced. Returns the seeds.json content.
     """
     from nlp_lstm.pipeline import build_pipeline  # TensorFlow: only once the arguments are checked
-    parent = Path(parent) if parent is not None else rundir.new_run_dir(f"{config.name}-seeds",
-                                                                        runs_root)
+
+    parent = (
+        Path(parent)
+        if parent is not None
+        else rundir.new_run_dir(f"{config.name}-seeds", runs_root)
+    )
     parent.mkdir(parents=True, exist_ok=True)
-    record = {"pipeline": config.name, "task": config.task, "base_config_hash": config.hash(),
-              "seeds": list(seeds), "std": "sample standard deviation (ddof=1)",
-              "status": "running", "start_time": rundir.now(), "runs": {}, "summary": {}}
+    record = {
+        "pipeline": config.name,
+        "task": config.task,
+        "base_config_hash": config.hash(),
+        "seeds": list(seeds),
+        "std": "sample standard deviation (ddof=1)",
+        "status": "running",
+        "start_time": rundir.now(),
+        "runs": {},
+        "summary": {},
+    }
     fingerprints = {}
     for index, seed in enumerate(seeds):
         seeded = dataclasses.replace(config, seed=seed)
@@ -113,15 +136,20 @@ def run_seeds(config, seeds, parent=None, overwrite=False, resume=False, runs_ro
             result = build_pipeline(seeded).run(run_dir=run_dir, overwrite=overwrite, resume=again)
             manifest, metrics = result.manifest, result.metrics
         fingerprints[seed] = manifest.get("data", {}).get("fingerprint")
-        record["runs"][str(seed)] = {"run_dir": str(run_dir), "metrics": metrics,
-                                     "epochs_run": manifest.get("epochs_run"),
-                                     "timings_s": manifest.get("timings_s", {})}
+        record["runs"][str(seed)] = {
+            "run_dir": str(run_dir),
+            "metrics": metrics,
+            "epochs_run": manifest.get("epochs_run"),
+            "timings_s": manifest.get("timings_s", {}),
+        }
         record["summary"] = summarize({s: r["metrics"] for s, r in record["runs"].items()})
         record["data_fingerprint"] = fingerprints[seeds[0]]
         rundir.atomic_write_json(parent / "seeds.json", record)
         if len(set(fingerprints.values())) > 1:
-            raise RunDirError(f"The data fingerprint changed between seeds ({fingerprints}); the "
-                              f"data files changed during the sweep. Run it again on fixed data.")
+            raise RunDirError(
+                f"The data fingerprint changed between seeds ({fingerprints}); the "
+                f"data files changed during the sweep. Run it again on fixed data."
+            )
     record.update(status="finished", end_time=rundir.now())
     rundir.atomic_write_json(parent / "seeds.json", record)
     record["parent"] = str(parent)
@@ -144,6 +172,8 @@ def format_summary(summary, seeds):
         rows.append((key, f"{s['mean']:.4f} ± {std}", f"{s['min']:.4f}", f"{s['max']:.4f}"))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-    note = (f"{len(seeds)} seeds ({', '.join(map(str, seeds))}); std is the sample standard "
-            f"deviation (ddof=1)")
+    note = (
+        f"{len(seeds)} seeds ({', '.join(map(str, seeds))}); std is the sample standard "
+        f"deviation (ddof=1)"
+    )
     return "\n".join(lines + [note])

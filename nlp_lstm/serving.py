@@ -59,27 +59,49 @@ def _web_stack():
         import starlette
         import uvicorn
     except ImportError as err:
-        raise ImportError(f"Serving needs starlette and uvicorn ({err}). Install them with: "
-                          f"pip install 'nlp_lstm[serve]'") from err
+        raise ImportError(
+            f"Serving needs starlette and uvicorn ({err}). Install them with: "
+            f"pip install 'nlp_lstm[serve]'"
+        ) from err
     return starlette, uvicorn
 
 
-def check_options(max_batch_size=32, batch_timeout_ms=2.0, max_queue=256,
-                  max_request_bytes=1_048_576, batching=True, max_rows=1024):
+def check_options(
+    max_batch_size=32,
+    batch_timeout_ms=2.0,
+    max_queue=256,
+    max_request_bytes=1_048_576,
+    batching=True,
+    max_rows=1024,
+):
     """The server options, checked (ValueError naming the option); see `create_app`."""
-    for name, value in (("max_batch_size", max_batch_size), ("max_queue", max_queue),
-                        ("max_request_bytes", max_request_bytes), ("max_rows", max_rows)):
+    for name, value in (
+        ("max_batch_size", max_batch_size),
+        ("max_queue", max_queue),
+        ("max_request_bytes", max_request_bytes),
+        ("max_rows", max_rows),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={value!r}.")
-    if isinstance(batch_timeout_ms, bool) or not isinstance(batch_timeout_ms, (int, float)) \
-            or not 0 <= batch_timeout_ms <= 60_000:
-        raise ValueError(f"`batch_timeout_ms` must be a number in [0, 60000]. Received: "
-                         f"batch_timeout_ms={batch_timeout_ms!r}.")
+    if (
+        isinstance(batch_timeout_ms, bool)
+        or not isinstance(batch_timeout_ms, (int, float))
+        or not 0 <= batch_timeout_ms <= 60_000
+    ):
+        raise ValueError(
+            f"`batch_timeout_ms` must be a number in [0, 60000]. Received: "
+            f"batch_timeout_ms={batch_timeout_ms!r}."
+        )
     if not isinstance(batching, bool):
         raise ValueError(f"`batching` must be True or False. Received: batching={batching!r}.")
-    return dict(max_batch_size=max_batch_size, batch_timeout_ms=float(batch_timeout_ms),
-                max_queue=max_queue, max_request_bytes=max_request_bytes, batching=batching,
-                max_rows=max_rows)
+    return dict(
+        max_batch_size=max_batch_size,
+        batch_timeout_ms=float(batch_timeout_ms),
+        max_queue=max_queue,
+        max_request_bytes=max_request_bytes,
+        batching=batching,
+        max_rows=max_rows,
+    )
 
 
 class _Service:
@@ -96,34 +118,47 @@ class _Service:
         self.models = {name: ServedModel(name, predictor) for name, predictor in models.items()}
         self.options = options
         self.executor = ThreadPoolExecutor(NUM_MODEL_THREADS, thread_name_prefix="nlp_lstm-model")
-        self.batcher = Batcher(self.executor, options["max_batch_size"],
-                               options["batch_timeout_ms"] / 1000, NUM_MODEL_THREADS)
+        self.batcher = Batcher(
+            self.executor,
+            options["max_batch_size"],
+            options["batch_timeout_ms"] / 1000,
+            NUM_MODEL_THREADS,
+        )
         self.pending = {}  # (model, signature) -> requests admitted and not yet answered
         self.unmerged_calls = 0
 
     def model(self, name):
         if name not in self.models:
-            raise RequestError(404, f"No model named `{name}`; this server has "
-                                    f"{', '.join(self.models)}.")
+            raise RequestError(
+                404, f"No model named `{name}`; this server has {', '.join(self.models)}."
+            )
         return self.models[name]
 
     def health(self):
-        return {"status": "ok", "models": list(self.models),
-                "requests_in_flight": sum(self.pending.values()),
-                "model_calls": self.batcher.calls + self.unmerged_calls}
+        return {
+            "status": "ok",
+            "models": list(self.models),
+            "requests_in_flight": sum(self.pending.values()),
+            "model_calls": self.batcher.calls + self.unmerged_calls,
+        }
 
     async def read_body(self, request):
         limit = self.options["max_request_bytes"]
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
-            raise RequestError(413, f"The request body has {int(length)} bytes; the limit is "
-                                    f"{limit} (--max-request-bytes).")
+            raise RequestError(
+                413,
+                f"The request body has {int(length)} bytes; the limit is "
+                f"{limit} (--max-request-bytes).",
+            )
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise RequestError(413, f"The request body is over the limit of {limit} bytes "
-                                        f"(--max-request-bytes).")
+                raise RequestError(
+                    413,
+                    f"The request body is over the limit of {limit} bytes (--max-request-bytes).",
+                )
             chunks.append(chunk)
         try:
             return json.loads(b"".join(chunks))
@@ -133,10 +168,14 @@ class _Service:
     def refuse_if_full(self, name, signatures):
         limit = self.options["max_queue"]
         if all(self.pending.get((name, signature), 0) >= limit for signature in signatures):
-            which = (f"queue of `{name}` signature `{signatures[0]}` is" if len(signatures) == 1
-                     else f"queues of every signature of `{name}` are")
-            raise RequestError(503, f"The {which} full ({limit} requests, --max-queue); retry "
-                                    f"later.")
+            which = (
+                f"queue of `{name}` signature `{signatures[0]}` is"
+                if len(signatures) == 1
+                else f"queues of every signature of `{name}` are"
+            )
+            raise RequestError(
+                503, f"The {which} full ({limit} requests, --max-queue); retry later."
+            )
 
     async def predict(self, name, request, info):
         model = self.model(name)
@@ -160,8 +199,9 @@ class _Service:
                 return await self.batcher.submit(call)
             loop = asyncio.get_running_loop()
             self.unmerged_calls += 1
-            outputs = await loop.run_in_executor(self.executor, signature.call, call.batched,
-                                                 call.scalars)
+            outputs = await loop.run_in_executor(
+                self.executor, signature.call, call.batched, call.scalars
+            )
             return signature.split(outputs, [call.rows])[0]
         except tf.errors.InvalidArgumentError as err:
             # TF Serving's mapping too: the model refused these inputs.
@@ -170,12 +210,20 @@ class _Service:
 
 def _encode(payload):
     # NaN and ±Infinity are written as TF Serving writes them (a -inf score is possible).
-    return json.dumps(payload, ensure_ascii=False, allow_nan=True,
-                      separators=(",", ":")).encode("utf-8")
+    return json.dumps(payload, ensure_ascii=False, allow_nan=True, separators=(",", ":")).encode(
+        "utf-8"
+    )
 
 
-def create_app(models, max_batch_size=32, batch_timeout_ms=2.0, max_queue=256,
-               max_request_bytes=1_048_576, batching=True, max_rows=1024):
+def create_app(
+    models,
+    max_batch_size=32,
+    batch_timeout_ms=2.0,
+    max_queue=256,
+    max_request_bytes=1_048_576,
+    batching=True,
+    max_rows=1024,
+):
     """A Starlette app that serves `models` with TF Serving's REST API.
 
     Args:
@@ -198,8 +246,12 @@ def create_app(models, max_batch_size=32, batch_timeout_ms=2.0, max_queue=256,
     from starlette.responses import Response
     from starlette.routing import Route
 
-    service = _Service(models, check_options(max_batch_size, batch_timeout_ms, max_queue,
-                                             max_request_bytes, batching, max_rows))
+    service = _Service(
+        models,
+        check_options(
+            max_batch_size, batch_timeout_ms, max_queue, max_request_bytes, batching, max_rows
+        ),
+    )
 
     def respond(payload, status=200, close=False):
         headers = {"connection": "close"} if close else None
@@ -215,8 +267,9 @@ def create_app(models, max_batch_size=32, batch_timeout_ms=2.0, max_queue=256,
     async def status(request):
         name, colon, verb = request.path_params["name"].partition(":")
         if colon:
-            return respond({"error": f"GET is not allowed on {request.url.path}; use POST for "
-                                     f":{verb}."}, 405)
+            return respond(
+                {"error": f"GET is not allowed on {request.url.path}; use POST for :{verb}."}, 405
+            )
         try:
             return respond(service.model(name).status())
         except RequestError as err:
@@ -230,8 +283,11 @@ def create_app(models, max_batch_size=32, batch_timeout_ms=2.0, max_queue=256,
 
     async def predict(request):
         try:
-            return respond(await service.predict(request.path_params["name"], request,
-                                                 request.scope.setdefault("nlp_lstm", {})))
+            return respond(
+                await service.predict(
+                    request.path_params["name"], request, request.scope.setdefault("nlp_lstm", {})
+                )
+            )
         except RequestError as err:
             return refuse(err)
 
@@ -239,15 +295,18 @@ def create_app(models, max_batch_size=32, batch_timeout_ms=2.0, max_queue=256,
         return respond(service.health())
 
     async def http_error(request, err):
-        message = {404: f"No route {request.url.path}; the routes: GET /v1/models/NAME, GET "
-                        f"/v1/models/NAME/metadata, POST /v1/models/NAME:predict, GET /healthz.",
-                   405: f"{request.method} is not allowed on {request.url.path}."}
+        message = {
+            404: f"No route {request.url.path}; the routes: GET /v1/models/NAME, GET "
+            f"/v1/models/NAME/metadata, POST /v1/models/NAME:predict, GET /healthz.",
+            405: f"{request.method} is not allowed on {request.url.path}.",
+        }
         return respond({"error": message.get(err.status_code, err.detail)}, err.status_code)
 
     async def server_error(request, err):
         # uvicorn logs the traceback (the app re-raises after this answer).
-        logger.error("%s %s failed: %s: %s", request.method, request.url.path,
-                     type(err).__name__, err)
+        logger.error(
+            "%s %s failed: %s: %s", request.method, request.url.path, type(err).__name__, err
+        )
         return respond({"error": f"Internal error: {type(err).__name__}: {err}"}, 500)
 
     @contextlib.asynccontextmanager
@@ -255,13 +314,16 @@ def create_app(models, max_batch_size=32, batch_timeout_ms=2.0, max_queue=256,
         yield
         service.executor.shutdown(wait=True)
 
-    app = Starlette(routes=[
-        Route("/v1/models/{name}:predict", predict, methods=["POST"]),
-        Route("/v1/models/{name}/metadata", metadata, methods=["GET"]),
-        Route("/v1/models/{name}", status, methods=["GET"]),
-        Route("/healthz", health, methods=["GET"]),
-    ], exception_handlers={HTTPException: http_error, Exception: server_error},
-        lifespan=lifespan)
+    app = Starlette(
+        routes=[
+            Route("/v1/models/{name}:predict", predict, methods=["POST"]),
+            Route("/v1/models/{name}/metadata", metadata, methods=["GET"]),
+            Route("/v1/models/{name}", status, methods=["GET"]),
+            Route("/healthz", health, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+        lifespan=lifespan,
+    )
     app.state.service = service
     return _RequestLog(app)
 
@@ -286,11 +348,18 @@ class _RequestLog:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
             await send(message)
+
         try:
             await self.app(scope, receive, send_status)
         finally:
-            logger.info("%s %s %d rows=%d %.1fms", scope["method"], scope["path"], status[0],
-                        info["rows"], (time.perf_counter() - start) * 1000)
+            logger.info(
+                "%s %s %d rows=%d %.1fms",
+                scope["method"],
+                scope["path"],
+                status[0],
+                info["rows"],
+                (time.perf_counter() - start) * 1000,
+            )
 
 
 def _log_to_stderr():
@@ -321,25 +390,43 @@ def run_server(models, host="127.0.0.1", port=8501, **app_options):
     """
     _, uvicorn = _web_stack()
     from nlp_lstm.api import load
+
     options = check_options(**app_options)
     _log_to_stderr()
     predictors = {name: load(path) for name, path in models.items()}
     app = create_app(predictors, **options)
     _warm_up(app.state.service)
     for name, model in app.state.service.models.items():
-        logger.info("model %s: %s, signatures %s (default %s)%s", name,
-                    model.predictor.metadata["path"], ", ".join(model.signatures),
-                    model.default_signature,
-                    f"; not served: {', '.join(model.skipped)}" if model.skipped else "")
-    logger.info("batching %s", f"up to {options['max_batch_size']} rows or "
-                f"{options['batch_timeout_ms']:g} ms" if options["batching"] else "off")
-    server = uvicorn.Server(uvicorn.Config(
-        app, host=host, port=port, access_log=False, lifespan="on", server_header=False,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S))
+        logger.info(
+            "model %s: %s, signatures %s (default %s)%s",
+            name,
+            model.predictor.metadata["path"],
+            ", ".join(model.signatures),
+            model.default_signature,
+            f"; not served: {', '.join(model.skipped)}" if model.skipped else "",
+        )
+    logger.info(
+        "batching %s",
+        f"up to {options['max_batch_size']} rows or {options['batch_timeout_ms']:g} ms"
+        if options["batching"]
+        else "off",
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            access_log=False,
+            lifespan="on",
+            server_header=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        )
+    )
     # uvicorn re-raises the signal it stopped on once it has shut down; these handlers take it,
     # so that a graceful stop ends the process with status 0.
-    previous = {number: signal.signal(number, _stopped) for number in
-                (signal.SIGTERM, signal.SIGINT)}
+    previous = {
+        number: signal.signal(number, _stopped) for number in (signal.SIGTERM, signal.SIGINT)
+    }
     try:
         server.run()
     finally:
@@ -353,8 +440,9 @@ def _warm_up(service):
     start = time.perf_counter()
     for model in service.models.values():
         for signature in model.signatures.values():
-            if not signature.scalars and all(signature.inputs[key].dtype == tf.string
-                                             for key in signature.batched):
+            if not signature.scalars and all(
+                signature.inputs[key].dtype == tf.string for key in signature.batched
+            ):
                 signature.call({key: ["warm up"] for key in signature.batched}, {})
     logger.info("warmed up in %.1f s", time.perf_counter() - start)
 

@@ -117,12 +117,15 @@ class Batcher:
     async def _run(self, loop, batch):
         first = batch[0].call
         signature = first.signature
-        merged = {key: [row for waiting in batch for row in waiting.call.batched[key]]
-                  for key in signature.batched}
+        merged = {
+            key: [row for waiting in batch for row in waiting.call.batched[key]]
+            for key in signature.batched
+        }
         self.calls += 1
         try:
-            outputs = await loop.run_in_executor(self.executor, signature.call, merged,
-                                                 first.scalars)
+            outputs = await loop.run_in_executor(
+                self.executor, signature.call, merged, first.scalars
+            )
             parts = signature.split(outputs, [waiting.call.rows for waiting in batch])
         except Exception as err:  # noqa: BLE001  (each request re-raises it and answers it)
             for waiting in batch:

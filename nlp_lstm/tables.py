@@ -11,7 +11,7 @@ import os
 
 from nlp_lstm.errors import InputDataError
 
-CHECK_BLOCK = 16 * 2 ** 20
+CHECK_BLOCK = 16 * 2**20
 
 
 def check_text_file(path):
@@ -38,21 +38,27 @@ def check_text_file(path):
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError as err:
-                line = lines + data[:err.start].count(b"\n") + 1
+                line = lines + data[: err.start].count(b"\n") + 1
                 column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
-                if b"\n" not in data[:err.start]:
+                if b"\n" not in data[: err.start]:
                     column += last_line_bytes
-                raise InputDataError(f"byte {column} of this line is not valid UTF-8 "
-                                     f"({data[err.start:err.start + 1]!r}). Re-encode the file as "
-                                     f"UTF-8 (e.g. iconv -f latin1 -t utf-8).",
-                                     path=path, line=line) from err
+                raise InputDataError(
+                    f"byte {column} of this line is not valid UTF-8 "
+                    f"({data[err.start : err.start + 1]!r}). Re-encode the file as "
+                    f"UTF-8 (e.g. iconv -f latin1 -t utf-8).",
+                    path=path,
+                    line=line,
+                ) from err
             lines += data.count(b"\n")
             newline = data.rfind(b"\n")
-            last_line_bytes = len(data) - newline - 1 if newline >= 0 else \
-                last_line_bytes + len(data)
+            last_line_bytes = (
+                len(data) - newline - 1 if newline >= 0 else last_line_bytes + len(data)
+            )
             blank = blank and not text.strip()
     if blank:
-        raise InputDataError("The file holds only whitespace. Give at least one example.", path=path)
+        raise InputDataError(
+            "The file holds only whitespace. Give at least one example.", path=path
+        )
 
 
 def load_files(files, fmt, delimiter, column_names=None, text_columns=()):
@@ -60,6 +66,7 @@ def load_files(files, fmt, delimiter, column_names=None, text_columns=()):
     (pandas would turn NA, null, None, nan and empty cells into NaN) and the `text_columns`
     stay strings even when they look like numbers: text is text."""
     import datasets
+
     builder, kwargs = _builder_arguments(files, fmt, delimiter, column_names, text_columns)
     if fmt == "jsonl":
         return _read_json_lines(files)
@@ -75,14 +82,15 @@ def prepare_files(files, fmt, delimiter, text_columns=(), column_names=None):
     size of the process. The Arrow files are IPC streams in row order, one per shard."""
     import datasets
     from datasets.naming import filenames_for_dataset_split
+
     builder_name, kwargs = _builder_arguments(files, fmt, delimiter, column_names, text_columns)
     with _parse_errors(fmt, files[0]):
-        builder = datasets.load_dataset_builder(builder_name, data_files={"train": files},
-                                                **kwargs)
+        builder = datasets.load_dataset_builder(builder_name, data_files={"train": files}, **kwargs)
         builder.download_and_prepare()
     split = builder.info.splits["train"]
-    paths = filenames_for_dataset_split(builder.cache_dir, builder.dataset_name, "train",
-                                        "arrow", split.shard_lengths)
+    paths = filenames_for_dataset_split(
+        builder.cache_dir, builder.dataset_name, "train", "arrow", split.shard_lengths
+    )
     return paths, split.num_examples
 
 
@@ -99,8 +107,9 @@ def _builder_arguments(files, fmt, delimiter, column_names, text_columns):
             with open(f, encoding="utf-8") as handle:
                 rows = sum(1 for line, _ in zip(handle, range(2)) if line.strip())
             if rows < 2:
-                raise InputDataError("The file has a header but no examples. Add rows below "
-                                     "the header.", path=f)
+                raise InputDataError(
+                    "The file has a header but no examples. Add rows below the header.", path=f
+                )
         kwargs["delimiter"] = delimiter or ("\t" if fmt == "tsv" else ",")
         if column_names:
             kwargs["column_names"] = list(column_names)
@@ -119,14 +128,16 @@ def _parse_errors(fmt, path):
     try:
         yield
     except (ValueError, TypeError, KeyError, OSError) as err:
-        raise InputDataError(f"Cannot parse it as {fmt}: {err}. Check data.format and "
-                             f"data.delimiter.", path=path) from err
+        raise InputDataError(
+            f"Cannot parse it as {fmt}: {err}. Check data.format and data.delimiter.", path=path
+        ) from err
     except Exception as err:  # datasets wraps parser errors in its own DatasetGenerationError
         if type(err).__name__ != "DatasetGenerationError":
             raise
         cause = err.__cause__ or err
-        raise InputDataError(f"Cannot parse it as {fmt}: {cause}. Check data.format and "
-                             f"data.delimiter.", path=path) from err
+        raise InputDataError(
+            f"Cannot parse it as {fmt}: {cause}. Check data.format and data.delimiter.", path=path
+        ) from err
 
 
 class _Rows:
@@ -144,6 +155,7 @@ class _Rows:
 
 def _read_json_lines(files):
     import gzip
+
     rows = []
     for path in files:
         opener = gzip.open if path.endswith(".gz") else open
@@ -154,12 +166,18 @@ def _read_json_lines(files):
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError as err:
-                    raise InputDataError(f"This line is not JSON ({err.msg}). Each line of a "
-                                         f".jsonl file holds one JSON object.",
-                                         path=path, line=number) from err
+                    raise InputDataError(
+                        f"This line is not JSON ({err.msg}). Each line of a "
+                        f".jsonl file holds one JSON object.",
+                        path=path,
+                        line=number,
+                    ) from err
                 if not isinstance(row, dict):
-                    raise InputDataError(f"Each line must hold a JSON object, not "
-                                         f"{type(row).__name__}.", path=path, line=number)
+                    raise InputDataError(
+                        f"Each line must hold a JSON object, not {type(row).__name__}.",
+                        path=path,
+                        line=number,
+                    )
                 rows.append(row)
     return _Rows(rows)
 
@@ -167,11 +185,15 @@ def _read_json_lines(files):
 def _record_lines(path, fmt, header, delimiter):
     """The 1-based line on which each row of one file starts (what `load_files` reads as rows)."""
     import gzip
+
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8", newline="") as handle:
         if fmt in ("csv", "tsv"):
-            reader = csv.reader(handle, delimiter=delimiter or ("\t" if fmt == "tsv" else ","),
-                                quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL)
+            reader = csv.reader(
+                handle,
+                delimiter=delimiter or ("\t" if fmt == "tsv" else ","),
+                quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL,
+            )
             starts, line = [], 1
             for record in reader:
                 if any(cell.strip() for cell in record):  # pandas skips blank lines
@@ -184,6 +206,7 @@ def _record_lines(path, fmt, header, delimiter):
 def row_locator(files, fmt, header=True, delimiter=None):
     """A function: index of a row of the table `load_files(files, ...)` read -> (file, line),
     for error messages; files are scanned only when an error needs a line."""
+
     def locate(index):
         if fmt not in ("csv", "tsv", "jsonl"):  # json arrays and parquet have no row lines
             return files[0] if len(files) == 1 else ", ".join(files), None
@@ -193,4 +216,5 @@ def row_locator(files, fmt, header=True, delimiter=None):
                 return path, starts[index]
             index -= len(starts)
         return files[-1], None
+
     return locate

@@ -19,9 +19,13 @@ from nlp_lstm.errors import RunDirError, TrainingError
 
 logger = logging.getLogger(__name__)
 
-OPTIMIZERS = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
-              "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop,
-              "nadam": keras.optimizers.Nadam}
+OPTIMIZERS = {
+    "adam": keras.optimizers.Adam,
+    "adamw": keras.optimizers.AdamW,
+    "sgd": keras.optimizers.SGD,
+    "rmsprop": keras.optimizers.RMSprop,
+    "nadam": keras.optimizers.Nadam,
+}
 
 
 def learning_rate(train: TrainConfig, steps_per_epoch):
@@ -32,11 +36,13 @@ def learning_rate(train: TrainConfig, steps_per_epoch):
         total = max(train.epochs * steps_per_epoch - warmup, 1)
         if warmup:
             return keras.optimizers.schedules.CosineDecay(
-                0.0, total, alpha=0.0, warmup_target=lr, warmup_steps=warmup)
+                0.0, total, alpha=0.0, warmup_target=lr, warmup_steps=warmup
+            )
         return keras.optimizers.schedules.CosineDecay(lr, total)
     if train.lr_schedule == "exponential":
         return keras.optimizers.schedules.ExponentialDecay(
-            lr, decay_steps=steps_per_epoch, decay_rate=train.lr_decay_rate)
+            lr, decay_steps=steps_per_epoch, decay_rate=train.lr_decay_rate
+        )
     return lr
 
 
@@ -51,8 +57,9 @@ def build_optimizer(train: TrainConfig, steps_per_epoch):
     if train.ema_momentum is not None:
         # Copy the averaged weights into the model once per epoch, so validation, early stopping
         # and checkpoints all see the averaged model.
-        kwargs.update(use_ema=True, ema_momentum=train.ema_momentum,
-                      ema_overwrite_frequency=steps_per_epoch)
+        kwargs.update(
+            use_ema=True, ema_momentum=train.ema_momentum, ema_overwrite_frequency=steps_per_epoch
+        )
     return OPTIMIZERS[train.optimizer](**kwargs)
 
 
@@ -102,12 +109,23 @@ class TimeBudget(keras.callbacks.Callback):
         if stop:
             self.stopped_after_epoch = epoch + 1
             self.model.stop_training = True
-            logger.info("train.time_budget_minutes=%g: stopping after epoch %d; %.1f min spent "
-                        "and the next epoch could take %.1f min.", self.budget / 60, epoch + 1,
-                        self.spent / 60, self.slowest / 60)
-        rundir.atomic_write_json(self.state_path, {
-            "seconds": round(self.spent, 3), "slowest_epoch_seconds": round(self.slowest, 3),
-            "budget_seconds": self.budget, "stopped_after_epoch": self.stopped_after_epoch})
+            logger.info(
+                "train.time_budget_minutes=%g: stopping after epoch %d; %.1f min spent "
+                "and the next epoch could take %.1f min.",
+                self.budget / 60,
+                epoch + 1,
+                self.spent / 60,
+                self.slowest / 60,
+            )
+        rundir.atomic_write_json(
+            self.state_path,
+            {
+                "seconds": round(self.spent, 3),
+                "slowest_epoch_seconds": round(self.slowest, 3),
+                "budget_seconds": self.budget,
+                "stopped_after_epoch": self.stopped_after_epoch,
+            },
+        )
 
 
 class EpochClock(keras.callbacks.Callback):
@@ -134,14 +152,17 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             raise TrainingError(
                 f"The training loss became {float(loss)} at epoch {self.epoch + 1}, batch "
                 f"{batch + 1}; training stopped. Lower train.learning_rate or set "
-                f"train.clipnorm, and check the data.")
+                f"train.clipnorm, and check the data."
+            )
 
 
 # What each callback needs to continue as if never interrupted (its on_train_begin resets these).
-CALLBACK_STATE = {keras.callbacks.EarlyStopping: ("wait", "stopped_epoch", "best", "best_epoch"),
-                  keras.callbacks.ReduceLROnPlateau: ("wait", "best", "cooldown_counter"),
-                  keras.callbacks.ModelCheckpoint: ("best",),
-                  TimeBudget: ("spent", "slowest", "stopped_after_epoch")}
+CALLBACK_STATE = {
+    keras.callbacks.EarlyStopping: ("wait", "stopped_epoch", "best", "best_epoch"),
+    keras.callbacks.ReduceLROnPlateau: ("wait", "best", "cooldown_counter"),
+    keras.callbacks.ModelCheckpoint: ("best",),
+    TimeBudget: ("spent", "slowest", "stopped_after_epoch"),
+}
 
 
 def _encode(value):
@@ -202,13 +223,16 @@ class ResumeState(keras.callbacks.Callback):
         optimizer = self.model.optimizer
         if optimizer is not None and not optimizer.built:
             optimizer.build(self.model.trainable_variables)
-        for prefix, variables in (("model", self.model.variables),
-                                  ("optimizer", optimizer.variables if optimizer else [])):
+        for prefix, variables in (
+            ("model", self.model.variables),
+            ("optimizer", optimizer.variables if optimizer else []),
+        ):
             if meta[prefix] != len(variables):
                 raise RunDirError(
                     f"{self.source} holds {meta[prefix]} {prefix} variables and this {prefix} has "
                     f"{len(variables)}: it was saved by another model. Delete it to train from "
-                    f"the start.")
+                    f"the start."
+                )
             for index, variable in enumerate(variables):
                 variable.assign(arrays[f"{prefix}/{index}"])
         for index, callback, names in self._states():
@@ -216,11 +240,13 @@ class ResumeState(keras.callbacks.Callback):
                 setattr(callback, name, _decode(meta["callbacks"][str(index)][name]))
             if f"cb{index}/best_weights/0" in arrays:
                 count = meta["callbacks"][str(index)]["best_weights"]
-                callback.best_weights = [arrays[f"cb{index}/best_weights/{i}"]
-                                         for i in range(count)]
+                callback.best_weights = [
+                    arrays[f"cb{index}/best_weights/{i}"] for i in range(count)
+                ]
         random.setstate((3, tuple(int(v) for v in arrays["python_random"]), None))
-        np.random.set_state(("MT19937", arrays["numpy_random"].astype(np.uint32),
-                             *meta["numpy_random_rest"]))
+        np.random.set_state(
+            ("MT19937", arrays["numpy_random"].astype(np.uint32), *meta["numpy_random_rest"])
+        )
         self.epochs_done = meta["epoch"]
         # Nothing is left to run when the saved epoch had stopped training (early stop, budget).
         self.model._initial_epoch = self.params["epochs"] if meta["stopped"] else meta["epoch"]
@@ -238,16 +264,24 @@ class ResumeState(keras.callbacks.Callback):
             best_weights = getattr(callback, "best_weights", None)
             if best_weights is not None:
                 states[str(index)]["best_weights"] = len(best_weights)
-                arrays.update({f"cb{index}/best_weights/{i}": np.asarray(w)
-                               for i, w in enumerate(best_weights)})
+                arrays.update(
+                    {
+                        f"cb{index}/best_weights/{i}": np.asarray(w)
+                        for i, w in enumerate(best_weights)
+                    }
+                )
         python_state = random.getstate()
         numpy_state = np.random.get_state()
         arrays["python_random"] = np.asarray(python_state[1], dtype=np.int64)
         arrays["numpy_random"] = np.asarray(numpy_state[1], dtype=np.int64)
-        meta = {"epoch": epoch + 1, "stopped": bool(self.model.stop_training),
-                "model": len(self.model.variables), "optimizer": len(optimizer_variables),
-                "callbacks": states, "numpy_random_rest": [int(numpy_state[2]), int(numpy_state[3]),
-                                      float(numpy_state[4])]}
+        meta = {
+            "epoch": epoch + 1,
+            "stopped": bool(self.model.stop_training),
+            "model": len(self.model.variables),
+            "optimizer": len(optimizer_variables),
+            "callbacks": states,
+            "numpy_random_rest": [int(numpy_state[2]), int(numpy_state[3]), float(numpy_state[4])],
+        }
         arrays["meta"] = np.asarray(json.dumps(meta, allow_nan=False))
         directory = os.path.dirname(self.path)
         os.makedirs(directory, exist_ok=True)
@@ -292,30 +326,55 @@ def callbacks(train: TrainConfig, run_dir, counter=None):
     if counter is not None:
         out.append(PaddingShare(counter))
     if train.early_stopping_patience:
-        out.append(keras.callbacks.EarlyStopping(monitor=train.monitor,
-                                                 patience=train.early_stopping_patience,
-                                                 restore_best_weights=True, verbose=1))
+        out.append(
+            keras.callbacks.EarlyStopping(
+                monitor=train.monitor,
+                patience=train.early_stopping_patience,
+                restore_best_weights=True,
+                verbose=1,
+            )
+        )
     if train.lr_schedule == "reduce_on_plateau":
-        out.append(keras.callbacks.ReduceLROnPlateau(monitor=train.monitor,
-                                                     factor=train.lr_decay_rate, patience=1,
-                                                     verbose=1))
+        out.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=train.monitor, factor=train.lr_decay_rate, patience=1, verbose=1
+            )
+        )
     os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
     if train.time_budget_minutes is not None:
-        out.append(TimeBudget(train.time_budget_minutes,
-                              os.path.join(run_dir, "checkpoints", "time_budget.json")))
+        out.append(
+            TimeBudget(
+                train.time_budget_minutes, os.path.join(run_dir, "checkpoints", "time_budget.json")
+            )
+        )
     out += [
-        keras.callbacks.ModelCheckpoint(os.path.join(run_dir, "checkpoints", "best.weights.h5"),
-                                        monitor=train.monitor, save_best_only=True,
-                                        save_weights_only=True),
+        keras.callbacks.ModelCheckpoint(
+            os.path.join(run_dir, "checkpoints", "best.weights.h5"),
+            monitor=train.monitor,
+            save_best_only=True,
+            save_weights_only=True,
+        ),
         keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), profile_batch=0),
         keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=True),
     ]
     return out
 
 
-def fit(model, train_ds, validation_ds, train: TrainConfig, run_dir, steps_per_epoch,
-        counter=None, loss="sparse_categorical_crossentropy", metrics=("accuracy",),
-        extra_callbacks=(), epochs=None, initial_epoch=0, verbose=None):
+def fit(
+    model,
+    train_ds,
+    validation_ds,
+    train: TrainConfig,
+    run_dir,
+    steps_per_epoch,
+    counter=None,
+    loss="sparse_categorical_crossentropy",
+    metrics=("accuracy",),
+    extra_callbacks=(),
+    epochs=None,
+    initial_epoch=0,
+    verbose=None,
+):
     """Compiles `model` and trains it with the run's callbacks; returns the Keras History.
 
     A run and every tuning trial train through here. `epochs`, `initial_epoch` and `verbose`
@@ -326,20 +385,26 @@ def fit(model, train_ds, validation_ds, train: TrainConfig, run_dir, steps_per_e
     first, since those epochs run again. The returned History has `epochs_done`: the epochs
     finished in all, counting those of an interrupted earlier process.
     """
-    model.compile(optimizer=build_optimizer(train, steps_per_epoch), loss=loss,
-                  metrics=list(metrics))
+    model.compile(
+        optimizer=build_optimizer(train, steps_per_epoch), loss=loss, metrics=list(metrics)
+    )
     run_callbacks = callbacks(train, run_dir, counter) + list(extra_callbacks)
     resume = ResumeState(os.path.join(run_dir, "checkpoints", "resume.npz"), run_callbacks)
     saved = resume.saved_epoch()
-    keep_history_before(os.path.join(run_dir, "history.csv"),
-                        initial_epoch if saved is None else saved)
+    keep_history_before(
+        os.path.join(run_dir, "history.csv"), initial_epoch if saved is None else saved
+    )
     with warnings.catch_warnings():
         # Length-bucketed datasets have no known size; Keras warns about that at every epoch end.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
-        history = model.fit(train_ds, validation_data=validation_ds,
-                            epochs=train.epochs if epochs is None else epochs,
-                            initial_epoch=initial_epoch, callbacks=run_callbacks + [resume],
-                            verbose=train.verbose if verbose is None else verbose,
-                            shuffle=False)
+        history = model.fit(
+            train_ds,
+            validation_data=validation_ds,
+            epochs=train.epochs if epochs is None else epochs,
+            initial_epoch=initial_epoch,
+            callbacks=run_callbacks + [resume],
+            verbose=train.verbose if verbose is None else verbose,
+            shuffle=False,
+        )
     history.epochs_done = max(resume.epochs_done, initial_epoch + len(history.epoch))
     return history

@@ -51,7 +51,9 @@ class SearchParameter:
 
 
 def _fail(name, spec, message, where):
-    raise ConfigError(f"Search space entry `{name}` ({where}): {message} Received: {name}={spec!r}.")
+    raise ConfigError(
+        f"Search space entry `{name}` ({where}): {message} Received: {name}={spec!r}."
+    )
 
 
 def read_search_space(path):
@@ -73,16 +75,24 @@ def apply_values(config, values):
 def parse_search_space(space, config, where="tune.search_space"):
     """Checks a search space against the config; returns the SearchParameters that apply."""
     if not isinstance(space, dict) or not space:
-        raise ConfigError(f"The search space ({where}) is empty. Give at least one entry such as "
-                          f"`model.hidden_dim: {{choice: [32, 64]}}`.")
+        raise ConfigError(
+            f"The search space ({where}) is empty. Give at least one entry such as "
+            f"`model.hidden_dim: {{choice: [32, 64]}}`."
+        )
     params = []
     for name, spec in space.items():
         if not isinstance(spec, dict):
-            _fail(name, spec, "each entry must be a mapping with choice, min/max or boolean.", where)
+            _fail(
+                name, spec, "each entry must be a mapping with choice, min/max or boolean.", where
+            )
         unknown = set(spec) - RANGE_KEYS
         if unknown:
-            _fail(name, spec, f"unknown range keys {sorted(unknown)}; use {sorted(RANGE_KEYS)}.",
-                  where)
+            _fail(
+                name,
+                spec,
+                f"unknown range keys {sorted(unknown)}; use {sorted(RANGE_KEYS)}.",
+                where,
+            )
         if "choice" in spec:
             if not isinstance(spec["choice"], list) or not spec["choice"]:
                 _fail(name, spec, "`choice` must be a non-empty list.", where)
@@ -91,7 +101,9 @@ def parse_search_space(space, config, where="tune.search_space"):
             sample = True
         elif "min" in spec and "max" in spec:
             low, high = spec["min"], spec["max"]
-            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
+            if not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)
+            ):
                 _fail(name, spec, "`min` and `max` must be numbers.", where)
             if not low < high:
                 _fail(name, spec, "the range is empty: `min` must be < `max`.", where)
@@ -106,15 +118,18 @@ def parse_search_space(space, config, where="tune.search_space"):
         if not isinstance(when, dict):
             _fail(name, spec, "`when` must map a key to a value or a list of values.", where)
         fixed = {k: v for k, v in when.items() if k not in space}
-        if any(get_value(config, k) not in (v if isinstance(v, list) else [v])
-               for k, v in fixed.items()):
+        if any(
+            get_value(config, k) not in (v if isinstance(v, list) else [v])
+            for k, v in fixed.items()
+        ):
             continue  # the condition is on a fixed config value that does not match
         try:
             trial = apply_values(config, {name: sample})
             TASKS.get(trial.task).from_config(trial)
         except ConfigError as err:
-            raise ConfigError(f"Search space entry `{name}` ({where}) cannot be applied to the "
-                              f"pipeline: {err}") from err
+            raise ConfigError(
+                f"Search space entry `{name}` ({where}) cannot be applied to the pipeline: {err}"
+            ) from err
         params.append(SearchParameter(name, spec))
     if not params:
         raise ConfigError(f"No entry of the search space ({where}) applies to this pipeline.")
@@ -129,8 +144,11 @@ def define_hyperparameters(params, hp):
     ordered = sorted(params, key=lambda p: any(k in searched for k in p.spec.get("when", {})))
     for param in ordered:
         spec = param.spec
-        conditions = [(k, v if isinstance(v, list) else [v])
-                      for k, v in spec.get("when", {}).items() if k in searched]
+        conditions = [
+            (k, v if isinstance(v, list) else [v])
+            for k, v in spec.get("when", {}).items()
+            if k in searched
+        ]
         scopes = [hp.conditional_scope(k, v) for k, v in conditions]
         for scope in scopes:
             scope.__enter__()
@@ -139,14 +157,27 @@ def define_hyperparameters(params, hp):
                 value = hp.Choice(param.name, spec["choice"], default=spec.get("default"))
             elif spec.get("boolean"):
                 value = hp.Boolean(param.name, default=spec.get("default", False))
-            elif all(isinstance(spec[k], int) for k in ("min", "max")) and \
-                    isinstance(spec.get("step", 1), int) and spec.get("sampling") != "log":
-                value = hp.Int(param.name, spec["min"], spec["max"], step=spec.get("step", 1),
-                               default=spec.get("default"))
+            elif (
+                all(isinstance(spec[k], int) for k in ("min", "max"))
+                and isinstance(spec.get("step", 1), int)
+                and spec.get("sampling") != "log"
+            ):
+                value = hp.Int(
+                    param.name,
+                    spec["min"],
+                    spec["max"],
+                    step=spec.get("step", 1),
+                    default=spec.get("default"),
+                )
             else:
-                value = hp.Float(param.name, float(spec["min"]), float(spec["max"]),
-                                 step=spec.get("step"), sampling=spec.get("sampling", "linear"),
-                                 default=spec.get("default"))
+                value = hp.Float(
+                    param.name,
+                    float(spec["min"]),
+                    float(spec["max"]),
+                    step=spec.get("step"),
+                    sampling=spec.get("sampling", "linear"),
+                    default=spec.get("default"),
+                )
         finally:
             for scope in reversed(scopes):
                 scope.__exit__(None, None, None)
@@ -169,8 +200,11 @@ def objective_direction(tune):
 
 
 def project_key(config, params):
-    blob = json.dumps([config.hash(), [dataclasses.asdict(p) for p in params],
-                       dataclasses.asdict(config.tune)], sort_keys=True, default=str)
+    blob = json.dumps(
+        [config.hash(), [dataclasses.asdict(p) for p in params], dataclasses.asdict(config.tune)],
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -195,8 +229,15 @@ class PipelineHyperModel(keras_tuner.HyperModel):
 
     def _task_for(self, values):
         config = apply_values(self.task.config, values)
-        key = json.dumps([config.stages, config.target_stages, config.shared_vocabulary,
-                          dataclasses.asdict(config.data)], sort_keys=True)
+        key = json.dumps(
+            [
+                config.stages,
+                config.target_stages,
+                config.shared_vocabulary,
+                dataclasses.asdict(config.data),
+            ],
+            sort_keys=True,
+        )
         trial = TASKS.get(config.task).from_config(config)
         trial.data = self.task.data
         trial.label_names = getattr(self.task, "label_names", None)
@@ -215,9 +256,13 @@ class PipelineHyperModel(keras_tuner.HyperModel):
     def fit(self, hp, model, *args, callbacks=None, epochs=None, **kwargs):
         trial = self._trial_task
         trial.model = model
-        return trial.train(self.trial_dir, extra_callbacks=list(callbacks or []),
-                           epochs=epochs or trial.config.train.epochs,
-                           initial_epoch=kwargs.get("initial_epoch", 0), verbose=0)
+        return trial.train(
+            self.trial_dir,
+            extra_callbacks=list(callbacks or []),
+            epochs=epochs or trial.config.train.epochs,
+            initial_epoch=kwargs.get("initial_epoch", 0),
+            verbose=0,
+        )
 
     def declare_hyperparameters(self, hp):
         define_hyperparameters(self.params, hp)
@@ -254,9 +299,11 @@ class _TrialReporting:
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
         score = trial.score if trial.score is not None else float("nan")
-        shown = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
-                          for k, v in trial.hyperparameters.values.items()
-                          if not k.startswith("tuner/"))
+        shown = ", ".join(
+            f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in trial.hyperparameters.values.items()
+            if not k.startswith("tuner/")
+        )
         logger.info("trial %s: %s score=%.4f | %s", trial.trial_id, trial.status, score, shown)
         prune_checkpoints(self, self.keep_best_checkpoints)
 
@@ -277,8 +324,12 @@ class BayesianTuner(_TrialReporting, keras_tuner.BayesianOptimization):
     """keras-tuner's Bayesian optimisation (Gaussian process) over a pipeline."""
 
 
-TUNERS = {"random": RandomSearchTuner, "grid": GridSearchTuner, "hyperband": HyperbandTuner,
-          "bayesian": BayesianTuner}
+TUNERS = {
+    "random": RandomSearchTuner,
+    "grid": GridSearchTuner,
+    "hyperband": HyperbandTuner,
+    "bayesian": BayesianTuner,
+}
 
 
 def make_tuner(task, params, project_dir, overwrite=False):
@@ -286,15 +337,21 @@ def make_tuner(task, params, project_dir, overwrite=False):
     tune = task.config.tune
     objective = keras_tuner.Objective(tune.objective, direction=objective_direction(tune))
     hypermodel = PipelineHyperModel(task, params)
-    common = dict(objective=objective, seed=task.config.seed, overwrite=overwrite,
-                  directory=str(project_dir.parent), project_name=project_dir.name,
-                  executions_per_trial=tune.executions_per_trial,
-                  keep_best_checkpoints=tune.keep_best_checkpoints,
-                  max_consecutive_failed_trials=3)
+    common = dict(
+        objective=objective,
+        seed=task.config.seed,
+        overwrite=overwrite,
+        directory=str(project_dir.parent),
+        project_name=project_dir.name,
+        executions_per_trial=tune.executions_per_trial,
+        keep_best_checkpoints=tune.keep_best_checkpoints,
+        max_consecutive_failed_trials=3,
+    )
     cls = TUNERS[tune.algorithm]
     if tune.algorithm == "hyperband":
-        return cls(hypermodel, max_epochs=task.config.train.epochs,
-                   factor=tune.hyperband_factor, **common)
+        return cls(
+            hypermodel, max_epochs=task.config.train.epochs, factor=tune.hyperband_factor, **common
+        )
     hp = keras_tuner.HyperParameters()
     hypermodel.declare_hyperparameters(hp)
     return cls(hypermodel, max_trials=tune.max_trials, hyperparameters=hp, **common)
@@ -303,8 +360,11 @@ def make_tuner(task, params, project_dir, overwrite=False):
 def _trial_rows(tuner, params):
     rows = []
     for trial in tuner.oracle.trials.values():
-        row = {"trial_id": trial.trial_id, "status": trial.status,
-               "score": "" if trial.score is None else round(float(trial.score), 6)}
+        row = {
+            "trial_id": trial.trial_id,
+            "status": trial.status,
+            "score": "" if trial.score is None else round(float(trial.score), 6),
+        }
         for param in params:
             value = trial.hyperparameters.values.get(param.name, "")
             # Stepped float ranges accumulate binary round-off (0.30000000000000004).
@@ -325,13 +385,20 @@ def write_trials(rows, params, path):
 
 def plot_trials(rows, params, objective, path):
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     scored = [r for r in rows if r["score"] != ""]
     fig, axes = plt.subplots(1, len(params), figsize=(4 * len(params), 3.5), squeeze=False)
     for ax, param in zip(axes[0], params):
-        xs = [str(r[param.name]) if "choice" in param.spec or param.spec.get("boolean")
-              else r[param.name] for r in scored if r[param.name] != ""]
+        xs = [
+            str(r[param.name])
+            if "choice" in param.spec or param.spec.get("boolean")
+            else r[param.name]
+            for r in scored
+            if r[param.name] != ""
+        ]
         ys = [r["score"] for r in scored if r[param.name] != ""]
         ax.scatter(xs, ys)
         ax.set_xlabel(param.name)
@@ -369,9 +436,15 @@ def _tune_locked(pipeline, space, where, run_dir, overwrite):
     keras.utils.set_random_seed(config.seed)
     task.read()
     tuner = make_tuner(task, params, project_dir, overwrite=False)
-    logger.info("search: %s, up to %d trials, objective %s (%s), project %s%s",
-                config.tune.algorithm, config.tune.max_trials, config.tune.objective,
-                objective_direction(config.tune), project_dir, " (resuming)" if resumed else "")
+    logger.info(
+        "search: %s, up to %d trials, objective %s (%s), project %s%s",
+        config.tune.algorithm,
+        config.tune.max_trials,
+        config.tune.objective,
+        objective_direction(config.tune),
+        project_dir,
+        " (resuming)" if resumed else "",
+    )
     start = time.perf_counter()
     tuner.search(verbose=0)
     wall = time.perf_counter() - start
@@ -380,12 +453,15 @@ def _tune_locked(pipeline, space, where, run_dir, overwrite):
     prune_checkpoints(tuner, config.tune.keep_best_checkpoints)
     rows = _trial_rows(tuner, params)
     reverse = objective_direction(config.tune) == "max"
-    ranked = sorted([r for r in rows if r["score"] != ""], key=lambda r: r["score"],
-                    reverse=reverse)
+    ranked = sorted(
+        [r for r in rows if r["score"] != ""], key=lambda r: r["score"], reverse=reverse
+    )
     if not ranked:
-        raise ConfigError(f"No trial finished with a score for {config.tune.objective!r}. Check "
-                          f"that training logs that metric (validation metrics need a validation "
-                          f"split).")
+        raise ConfigError(
+            f"No trial finished with a score for {config.tune.objective!r}. Check "
+            f"that training logs that metric (validation metrics need a validation "
+            f"split)."
+        )
     write_trials(rows, params, run_dir / "trials.csv")
     plot_trials(rows, params, config.tune.objective, run_dir / "tuning.png")
     best_values = {p.name: ranked[0][p.name] for p in params if ranked[0][p.name] != ""}
@@ -393,17 +469,26 @@ def _tune_locked(pipeline, space, where, run_dir, overwrite):
     text = dump_config(best)
     parsed = yaml.safe_load(text)
     parsed.pop("sources", None)
-    rundir.atomic_write_text(run_dir / "best_config.yaml",
-                             f"# Best trial {ranked[0]['trial_id']} of {run_dir}: "
-                             f"{config.tune.objective}={ranked[0]['score']}\n"
-                             + yaml.safe_dump(parsed, sort_keys=False, allow_unicode=True))
+    rundir.atomic_write_text(
+        run_dir / "best_config.yaml",
+        f"# Best trial {ranked[0]['trial_id']} of {run_dir}: "
+        f"{config.tune.objective}={ranked[0]['score']}\n"
+        + yaml.safe_dump(parsed, sort_keys=False, allow_unicode=True),
+    )
     disk = sum(f.stat().st_size for f in project_dir.rglob("*") if f.is_file())
-    summary = {"algorithm": config.tune.algorithm, "trials": len(rows),
-               "completed": sum(r["status"] == "COMPLETED" for r in rows),
-               "best_trial": ranked[0]["trial_id"], "best_score": ranked[0]["score"],
-               "best_values": best_values, "objective": config.tune.objective,
-               "wall_time_s": round(wall, 1), "resumed": resumed, "disk_bytes": disk,
-               "project_dir": str(project_dir)}
+    summary = {
+        "algorithm": config.tune.algorithm,
+        "trials": len(rows),
+        "completed": sum(r["status"] == "COMPLETED" for r in rows),
+        "best_trial": ranked[0]["trial_id"],
+        "best_score": ranked[0]["score"],
+        "best_values": best_values,
+        "objective": config.tune.objective,
+        "wall_time_s": round(wall, 1),
+        "resumed": resumed,
+        "disk_bytes": disk,
+        "project_dir": str(project_dir),
+    }
     rundir.atomic_write_json(run_dir / "tuning.json", summary)
     return summary, ranked, params
 
@@ -431,8 +516,10 @@ def run_distributed(child_args, workers, host="127.0.0.1", port=None, chief_grac
     base = dict(os.environ, KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=str(port))
     logger.info("distributed search: chief on %s:%s, %d worker(s)", host, port, workers)
     chief = subprocess.Popen(command, env={**base, "KERASTUNER_TUNER_ID": "chief"})
-    procs = [subprocess.Popen(command, env={**base, "KERASTUNER_TUNER_ID": f"tuner{i}"})
-             for i in range(workers)]
+    procs = [
+        subprocess.Popen(command, env={**base, "KERASTUNER_TUNER_ID": f"tuner{i}"})
+        for i in range(workers)
+    ]
     codes = [proc.wait() for proc in procs]
     try:
         chief.wait(timeout=chief_grace_s)
@@ -448,8 +535,9 @@ def format_ranking(ranked, params, limit=10):
     """The ranked trials as a fixed-width text table."""
     names = [p.name for p in params]
     header = ["rank", "trial", "score"] + names
-    lines = [header] + [[str(i + 1), r["trial_id"], f"{r['score']:.4f}"] +
-                        [str(r[n]) for n in names] for i, r in enumerate(ranked[:limit])]
+    lines = [header] + [
+        [str(i + 1), r["trial_id"], f"{r['score']:.4f}"] + [str(r[n]) for n in names]
+        for i, r in enumerate(ranked[:limit])
+    ]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)) for line in lines)
-

@@ -7,7 +7,9 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-SHARED_DATA = Path(os.environ.get("NLP_LSTM_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+SHARED_DATA = Path(
+    os.environ.get("NLP_LSTM_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
 
 
 def pytest_addoption(parser):
@@ -26,6 +28,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def seed():
     import keras
+
     keras.utils.set_random_seed(1234)
 
 
@@ -33,6 +36,7 @@ def seed():
 def tiny_corpus(tmp_path_factory):
     """A tiny sentiment TSV (48 rows) written by the test session."""
     from tests.testing import write_tiny_tsv
+
     return write_tiny_tsv(tmp_path_factory.mktemp("data") / "tiny.tsv")
 
 

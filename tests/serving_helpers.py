@@ -33,21 +33,33 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(log_path)
-        self.command = [sys.executable, "-m", "nlp_lstm.cli", "serve",
-                        *(f"{name}={path}" for name, path in models.items()),
-                        "--port", str(self.port), *options]
+        self.command = [
+            sys.executable,
+            "-m",
+            "nlp_lstm.cli",
+            "serve",
+            *(f"{name}={path}" for name, path in models.items()),
+            "--port",
+            str(self.port),
+            *options,
+        ]
         self.process = None
 
     def start(self, timeout=180):
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(self.command, cwd=REPO, stdout=log,
-                                            stderr=subprocess.STDOUT,
-                                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+            self.process = subprocess.Popen(
+                self.command,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited with {self.process.returncode}:\n"
-                                   f"{self.log()[-3000:]}")
+                raise RuntimeError(
+                    f"the server exited with {self.process.returncode}:\n{self.log()[-3000:]}"
+                )
             with contextlib.suppress(httpx.TransportError):
                 if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
                     return self

@@ -69,14 +69,17 @@ def test_only_cli_imports_click(path):
 def test_tensorflow_text_imported_at_module_level_only_in_tokenizers(path):
     tree = parse(path)
     at_module_level = "tensorflow_text" in roots(imported_modules(module_level_nodes(tree)))
-    assert at_module_level == (rel(path) == "stages/tokenizers.py"), \
+    assert at_module_level == (rel(path) == "stages/tokenizers.py"), (
         f"{rel(path)} imports tensorflow_text at module level"
+    )
 
 
 def test_module_level_walker_skips_function_bodies():
-    tree = ast.parse("import a\ntry:\n    import b\nexcept ImportError:\n    pass\n"
-                     "def f():\n    import c\nclass K:\n    import d\n    def m(self):\n"
-                     "        import e\n")
+    tree = ast.parse(
+        "import a\ntry:\n    import b\nexcept ImportError:\n    pass\n"
+        "def f():\n    import c\nclass K:\n    import d\n    def m(self):\n"
+        "        import e\n"
+    )
     assert imported_modules(module_level_nodes(tree)) == {"a", "b", "d"}
     assert imported_modules(ast.walk(tree)) == {"a", "b", "c", "d", "e"}
 
@@ -85,10 +88,17 @@ STAGE_NAMES = STAGES.names()
 
 
 def test_registry_holds_every_stage():
-    assert {"character_tokenizer", "sequence_packer", "text_normalizer",
-            "unicode_script_tokenizer", "vocabulary", "whitespace_tokenizer",
-            "wordpiece_tokenizer"} <= set(STAGE_NAMES)
+    assert {
+        "character_tokenizer",
+        "sequence_packer",
+        "text_normalizer",
+        "unicode_script_tokenizer",
+        "vocabulary",
+        "whitespace_tokenizer",
+        "wordpiece_tokenizer",
+    } <= set(STAGE_NAMES)
     import nlp_lstm.stages as stages
+
     for name in STAGE_NAMES:
         assert STAGES.get(name).__name__ in stages.__all__, "exported from nlp_lstm.stages"
 
@@ -142,8 +152,11 @@ def import_graph():
     graph = {}
     for path in MODULES:
         name = module_name(path)
-        graph[name] = {t for t in package_imports(path) if t != name
-                       and not t.startswith(name + ".") and not name.startswith(t + ".")}
+        graph[name] = {
+            t
+            for t in package_imports(path)
+            if t != name and not t.startswith(name + ".") and not name.startswith(t + ".")
+        }
     return graph
 
 
@@ -155,7 +168,7 @@ def find_cycle(graph):
         state[node] = "open"
         for target in sorted(graph.get(node, ())):
             if state.get(target) == "open":
-                return trail[trail.index(target):] + [target]
+                return trail[trail.index(target) :] + [target]
             if target not in state:
                 found = visit(target, trail + [target])
                 if found:
@@ -191,12 +204,16 @@ def test_runner_reaches_tasks_only_through_the_registry():
     assert "nlp_lstm.tasks" in imported
     assert not {m for m in imported if m.startswith("nlp_lstm.tasks.")}, imported
     for task in ("classification", "translation", "generation"):
-        assert not {m for m in import_graph()[f"nlp_lstm.tasks.{task}"]
-                    if m in ("nlp_lstm.pipeline", "nlp_lstm.cli")}
+        assert not {
+            m
+            for m in import_graph()[f"nlp_lstm.tasks.{task}"]
+            if m in ("nlp_lstm.pipeline", "nlp_lstm.cli")
+        }
 
 
 def test_every_task_module_is_registered():
     from nlp_lstm.tasks import TASKS
+
     modules = {p.stem for p in (PACKAGE / "tasks").glob("*.py")} - {"__init__", "base"}
     assert set(TASKS.names()) == modules
     for name in TASKS.names():

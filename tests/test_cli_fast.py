@@ -23,18 +23,29 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_importing_the_cli_imports_no_tensorflow():
-    code = ("import sys, nlp_lstm.cli; "
-            "print(sorted(m for m in ('tensorflow', 'keras', 'tensorflow_text', 'numpy') "
-            "if m in sys.modules))")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)
+    code = (
+        "import sys, nlp_lstm.cli; "
+        "print(sorted(m for m in ('tensorflow', 'keras', 'tensorflow_text', 'numpy') "
+        "if m in sys.modules))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
 
 
 def test_config_error_answers_in_under_a_second_with_one_line(tmp_path):
-    command = [sys.executable, "-m", "nlp_lstm.cli", "config", "validate", "quickstart_classify",
-               "--set", "train.bogus=1"]
+    command = [
+        sys.executable,
+        "-m",
+        "nlp_lstm.cli",
+        "config",
+        "validate",
+        "quickstart_classify",
+        "--set",
+        "train.bogus=1",
+    ]
     times = []
     for _ in range(3):  # the fastest of three: other processes share this machine's cores
         start = time.perf_counter()
@@ -82,11 +93,14 @@ def test_quiet_and_verbose_exclude_each_other():
     assert result.exit_code == 2 and "exclude each other" in result.output
 
 
-@pytest.mark.parametrize("flags, shown, hidden", [
-    ([], ["info line", "warning line"], ["debug line"]),
-    (["-q"], ["warning line"], ["info line", "debug line"]),
-    (["-v"], ["debug line", "info line", "warning line"], []),
-])
+@pytest.mark.parametrize(
+    "flags, shown, hidden",
+    [
+        ([], ["info line", "warning line"], ["debug line"]),
+        (["-q"], ["warning line"], ["info line", "debug line"]),
+        (["-v"], ["debug line", "info line", "warning line"], []),
+    ],
+)
 def test_log_levels_and_streams(flags, shown, hidden, monkeypatch):
     log = logging.getLogger("nlp_lstm.presets")
 
@@ -116,8 +130,11 @@ class _FakePipeline:
     def run(self, run_dir=None, overwrite=False, resume=False):
         print("Epoch 1/1 progress bar")  # what Keras' fit prints to stdout
         logging.getLogger("nlp_lstm.pipeline").info("read: 3 examples")
-        return types.SimpleNamespace(run_dir=run_dir, metrics={"test": {"accuracy": 0.5}},
-                                     manifest={"export": {"path": f"{run_dir}/export"}})
+        return types.SimpleNamespace(
+            run_dir=run_dir,
+            metrics={"test": {"accuracy": 0.5}},
+            manifest={"export": {"path": f"{run_dir}/export"}},
+        )
 
 
 @pytest.fixture()
@@ -136,18 +153,24 @@ def fake_pipeline(monkeypatch):
 
 
 def test_run_by_name_prints_results_on_stdout_and_progress_on_stderr(fake_pipeline, tmp_path):
-    result = CliRunner().invoke(main, ["run", "quickstart_classify", "--set", "train.epochs=1",
-                                       "--run-dir", str(tmp_path / "r")])
+    result = CliRunner().invoke(
+        main,
+        ["run", "quickstart_classify", "--set", "train.epochs=1", "--run-dir", str(tmp_path / "r")],
+    )
     assert result.exit_code == 0, result.output
     assert fake_pipeline[0].config.train.epochs == 1
-    assert result.stdout.splitlines() == [f"run directory: {tmp_path / 'r'}",
-                                          "test: accuracy=0.5", f"export: {tmp_path / 'r'}/export"]
+    assert result.stdout.splitlines() == [
+        f"run directory: {tmp_path / 'r'}",
+        "test: accuracy=0.5",
+        f"export: {tmp_path / 'r'}/export",
+    ]
     assert "Epoch 1/1 progress bar" in result.stderr and "read: 3 examples" in result.stderr
 
 
 def test_quiet_run_hides_progress(fake_pipeline, tmp_path):
-    result = CliRunner().invoke(main, ["-q", "run", "quickstart_classify", "--run-dir",
-                                       str(tmp_path / "r")])
+    result = CliRunner().invoke(
+        main, ["-q", "run", "quickstart_classify", "--run-dir", str(tmp_path / "r")]
+    )
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     assert "Epoch" not in result.stdout
@@ -169,13 +192,27 @@ def test_tune_takes_shipped_names_and_passes_no_log(fake_pipeline, tmp_path, mon
     tuning.read_search_space = lambda path: ({"model.hidden_dim": {"choice": [8]}}, str(path))
     monkeypatch.setitem(sys.modules, "nlp_lstm.tuning", tuning)
     monkeypatch.setattr(nlp_lstm, "tuning", tuning, raising=False)
-    result = CliRunner().invoke(main, ["tune", "quickstart_classify", "--search", "lstm_small",
-                                       "--run-dir", str(tmp_path / "t"), "--workers", "1"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "tune",
+            "quickstart_classify",
+            "--search",
+            "lstm_small",
+            "--run-dir",
+            str(tmp_path / "t"),
+            "--workers",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     child_args, workers, _ = calls["run_distributed"]
     search = str(presets.find_search_space("lstm_small"))
-    assert workers == 1 and child_args[:3] == [str(presets.find_pipeline("quickstart_classify")),
-                                               "--run-dir", str(tmp_path / "t")]
+    assert workers == 1 and child_args[:3] == [
+        str(presets.find_pipeline("quickstart_classify")),
+        "--run-dir",
+        str(tmp_path / "t"),
+    ]
     assert child_args[child_args.index("--search") + 1] == search
     assert calls["tune"][1] == search and calls["tune"][3] is False
 
@@ -187,12 +224,14 @@ def test_unknown_search_space_name_is_a_usage_error():
 
 def test_config_show_origin(monkeypatch):
     monkeypatch.chdir(ROOT)
-    plain = CliRunner().invoke(main, ["config", "show", "quickstart_classify",
-                                      "--set", "train.epochs=5"])
+    plain = CliRunner().invoke(
+        main, ["config", "show", "quickstart_classify", "--set", "train.epochs=5"]
+    )
     assert plain.exit_code == 0, plain.output
     assert "epochs: 5" in plain.stdout and "#" not in plain.stdout
-    origin = CliRunner().invoke(main, ["config", "show", "quickstart_classify", "--origin",
-                                       "--set", "train.epochs=5"])
+    origin = CliRunner().invoke(
+        main, ["config", "show", "quickstart_classify", "--origin", "--set", "train.epochs=5"]
+    )
     assert origin.exit_code == 0, origin.output
     assert "quick.yaml" in origin.stdout  # train fragment of the pipeline
 
@@ -206,6 +245,7 @@ def test_failed_tensorflow_import_replays_what_it_hid(monkeypatch, capfd):
     def failing_import(name, *args, **kwargs):
         if name == "keras":
             import os
+
             os.write(2, b"E0000 a C++ line written before the failure\n")
             raise ImportError("keras is broken")
         return real_import(name, *args, **kwargs)

@@ -9,26 +9,40 @@ from nlp_lstm.errors import InputDataError
 
 
 def _config(**data):
-    return config_from_dict({"task": "generation", "data": data,
-                             "stages": [{"type": "character_tokenizer"}, {"type": "vocabulary"}],
-                             "model": {"type": "lstm_causal_lm"}})
+    return config_from_dict(
+        {
+            "task": "generation",
+            "data": data,
+            "stages": [{"type": "character_tokenizer"}, {"type": "vocabulary"}],
+            "model": {"type": "lstm_causal_lm"},
+        }
+    )
 
 
 def test_contiguous_split_keeps_order_and_newlines(tmp_path):
     text = "".join(f"line {i}\n" for i in range(100))
     (tmp_path / "t.txt").write_text(text, encoding="utf-8")
-    corpus = read_corpus(_config(path=str(tmp_path / "t.txt"),
-                                 split_fractions={"train": 0.9, "validation": 0.1}))
+    corpus = read_corpus(
+        _config(path=str(tmp_path / "t.txt"), split_fractions={"train": 0.9, "validation": 0.1})
+    )
     assert corpus.splits["train"] + corpus.splits["validation"] == text
     assert len(corpus.splits["train"]) == round(len(text) * 0.9)
     assert corpus.splits["train"].startswith("line 0\n")
-    assert corpus.counts() == {"train": len(corpus.splits["train"]),
-                               "validation": len(corpus.splits["validation"])}
+    assert corpus.counts() == {
+        "train": len(corpus.splits["train"]),
+        "validation": len(corpus.splits["validation"]),
+    }
 
 
 def test_sample_play_and_max_examples():
-    corpus = read_corpus(_config(source="sample", sample="play", max_examples=1000,
-                                 split_fractions={"train": 0.9, "validation": 0.1}))
+    corpus = read_corpus(
+        _config(
+            source="sample",
+            sample="play",
+            max_examples=1000,
+            split_fractions={"train": 0.9, "validation": 0.1},
+        )
+    )
     assert corpus.counts() == {"train": 1000, "validation": 1000}  # at most 1000 per split
     assert len(corpus.fingerprint) == 64
 
@@ -47,16 +61,25 @@ def test_bad_inputs(tmp_path):
 def _window_task(tmp_path, random_offsets):
     from nlp_lstm.pipeline import build_pipeline
     import random
+
     rng = random.Random(0)
     text = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(400))
     (tmp_path / "t.txt").write_text(text, encoding="utf-8")
-    config = config_from_dict({
-        "task": "generation", "seed": 3,
-        "data": {"path": str(tmp_path / "t.txt"), "window_length": 10,
-                 "split_fractions": {"train": 0.9, "validation": 0.1},
-                 "random_window_offsets": random_offsets},
-        "stages": [{"type": "character_tokenizer"}, {"type": "vocabulary"}],
-        "model": {"type": "lstm_causal_lm"}, "train": {"batch_size": 4}})
+    config = config_from_dict(
+        {
+            "task": "generation",
+            "seed": 3,
+            "data": {
+                "path": str(tmp_path / "t.txt"),
+                "window_length": 10,
+                "split_fractions": {"train": 0.9, "validation": 0.1},
+                "random_window_offsets": random_offsets,
+            },
+            "stages": [{"type": "character_tokenizer"}, {"type": "vocabulary"}],
+            "model": {"type": "lstm_causal_lm"},
+            "train": {"batch_size": 4},
+        }
+    )
     task = build_pipeline(config).task
     task.read()
     task.adapt()
@@ -67,8 +90,7 @@ def _epoch_windows(dataset, epoch=None):
     """The windows of one pass; `epoch` sets the epoch counter first, as `training.fit` does."""
     if epoch is not None:
         inputs.training_epoch().assign(epoch)
-    return [(tuple(x), tuple(y)) for xs, ys in dataset.as_numpy_iterator()
-            for x, y in zip(xs, ys)]
+    return [(tuple(x), tuple(y)) for xs, ys in dataset.as_numpy_iterator() for x, y in zip(xs, ys)]
 
 
 @pytest.mark.parametrize("random_offsets", [True, False])
@@ -99,9 +121,11 @@ def test_stream_loss_carries_states_across_windows(tmp_path):
 
     import keras
     import numpy as np
+
     task = _window_task(tmp_path, True)
     task.config = dataclasses.replace(
-        task.config, evaluate=dataclasses.replace(task.config.evaluate, batch_size=1))
+        task.config, evaluate=dataclasses.replace(task.config.evaluate, batch_size=1)
+    )
     model = task.build_model()
     ids = task.token_ids("validation")
     windows = (len(ids) - 1) // 10
@@ -110,7 +134,8 @@ def test_stream_loss_carries_states_across_windows(tmp_path):
     usable = windows * 10
     logits = model(ids[None, :usable], training=False)
     expected = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(
-        ids[None, 1:usable + 1], logits)
+        ids[None, 1 : usable + 1], logits
+    )
     assert tokens == usable
     np.testing.assert_allclose(loss, float(expected), rtol=1e-5)
     # Starting every window from zero states gives a different number.
@@ -121,9 +146,11 @@ def test_stream_loss_carries_states_across_windows(tmp_path):
 
 def _stream_task(tmp_path, random_offsets):
     import dataclasses
+
     task = _window_task(tmp_path, random_offsets)
-    task.config = dataclasses.replace(task.config, data=dataclasses.replace(
-        task.config.data, stateful_batches=True))
+    task.config = dataclasses.replace(
+        task.config, data=dataclasses.replace(task.config.data, stateful_batches=True)
+    )
     return task
 
 
@@ -150,8 +177,10 @@ def test_stateful_batches_continue_each_row(tmp_path, random_offsets):
     if random_offsets:
         assert epochs[0] != epochs[1]
         inputs.training_epoch().assign(0)
-        again = [(x.tolist(), y.tolist())
-                 for x, y in task.datasets("train", training=True).as_numpy_iterator()]
+        again = [
+            (x.tolist(), y.tolist())
+            for x, y in task.datasets("train", training=True).as_numpy_iterator()
+        ]
         assert again == epochs[0]
     else:
         assert epochs[0] == epochs[1]
@@ -162,15 +191,18 @@ def test_stateful_batches_train_and_reject_too_short_text(tmp_path):
     import dataclasses
 
     from nlp_lstm.errors import ConfigError
+
     task = _stream_task(tmp_path, True)
-    task.config = dataclasses.replace(task.config, train=dataclasses.replace(
-        task.config.train, epochs=2, verbose=0))
+    task.config = dataclasses.replace(
+        task.config, train=dataclasses.replace(task.config.train, epochs=2, verbose=0)
+    )
     task.build_model()
     history = task.train(tmp_path / "run")
     assert len(history.history["loss"]) == task.config.train.epochs
     assert all(loss == loss for loss in history.history["loss"])  # finite, not NaN
     assert task.model._carried is None  # switched off after training
-    task.config = dataclasses.replace(task.config, train=dataclasses.replace(
-        task.config.train, batch_size=64))
+    task.config = dataclasses.replace(
+        task.config, train=dataclasses.replace(task.config.train, batch_size=64)
+    )
     with pytest.raises(ConfigError, match="stateful_batches.*train.batch_size=64"):
         task.datasets("train", training=True)

@@ -46,6 +46,7 @@ def all_texts(dataset):
 
 # -- formats -------------------------------------------------------------------------------------
 
+
 def test_tsv(tiny_corpus):
     dataset = read_dataset(make_config(path=str(tiny_corpus)))
     assert isinstance(dataset, TextDataset)
@@ -68,10 +69,17 @@ def test_tsv_keeps_quotes_literal(tmp_path):
 
 def test_csv_with_quoted_commas(tmp_path):
     path = tmp_path / "data.csv"
-    path.write_text('review,sentiment\n"good, really good",pos\nbad,neg\n"ok, fine",pos\n',
-                    encoding="utf-8")
-    dataset = read_dataset(make_config(path=str(path), text_column="review",
-                                       label_column="sentiment", split_fractions={"train": 1.0}))
+    path.write_text(
+        'review,sentiment\n"good, really good",pos\nbad,neg\n"ok, fine",pos\n', encoding="utf-8"
+    )
+    dataset = read_dataset(
+        make_config(
+            path=str(path),
+            text_column="review",
+            label_column="sentiment",
+            split_fractions={"train": 1.0},
+        )
+    )
     assert dataset.label_names == ["neg", "pos"]
     assert sorted(dataset.splits["train"]["text"]) == ["bad", "good, really good", "ok, fine"]
     assert list(dataset.splits) == ["train"]
@@ -80,15 +88,17 @@ def test_csv_with_quoted_commas(tmp_path):
 def test_csv_custom_delimiter(tmp_path):
     path = tmp_path / "data.csv"
     path.write_text("text;label\na b;x\nc d;y\n", encoding="utf-8")
-    dataset = read_dataset(make_config(path=str(path), delimiter=";",
-                                       split_fractions={"train": 1.0}))
+    dataset = read_dataset(
+        make_config(path=str(path), delimiter=";", split_fractions={"train": 1.0})
+    )
     assert sorted(dataset.splits["train"]["text"]) == ["a b", "c d"]
 
 
 def test_jsonl(tmp_path):
     path = tmp_path / "data.jsonl"
-    path.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in rows(2)),
-                    encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in rows(2)), encoding="utf-8"
+    )
     dataset = read_dataset(make_config(path=str(path)))
     assert sorted(all_texts(dataset)) == sorted(t for t, _ in rows(2))
 
@@ -102,8 +112,10 @@ def test_json_array(tmp_path):
 
 def test_integer_labels_become_strings(tmp_path):
     path = tmp_path / "data.jsonl"
-    path.write_text("".join(json.dumps({"text": f"t{i}", "label": i % 2}) + "\n"
-                            for i in range(20)), encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps({"text": f"t{i}", "label": i % 2}) + "\n" for i in range(20)),
+        encoding="utf-8",
+    )
     dataset = read_dataset(make_config(path=str(path)))
     assert dataset.label_names == ["0", "1"]
 
@@ -111,10 +123,10 @@ def test_integer_labels_become_strings(tmp_path):
 def test_parquet(tmp_path):
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
+
     path = tmp_path / "data.parquet"
     texts, labels = zip(*rows(2))
-    pq.write_table(pa.table({"text": list(texts), "label": list(labels), "extra": [1] * 24}),
-                   path)
+    pq.write_table(pa.table({"text": list(texts), "label": list(labels), "extra": [1] * 24}), path)
     dataset = read_dataset(make_config(path=str(path)))
     assert sorted(all_texts(dataset)) == sorted(texts)
     assert dataset.label_names == ["negative", "positive"]
@@ -123,25 +135,32 @@ def test_parquet(tmp_path):
 def test_explicit_format_overrides_suffix(tmp_path):
     path = tmp_path / "data.dat"
     path.write_text("text\tlabel\na\tx\nb\ty\n", encoding="utf-8")
-    dataset = read_dataset(make_config(path=str(path), format="tsv",
-                                       split_fractions={"train": 1.0}))
+    dataset = read_dataset(
+        make_config(path=str(path), format="tsv", split_fractions={"train": 1.0})
+    )
     assert sorted(dataset.splits["train"]["text"]) == ["a", "b"]
 
 
 def test_label_files(tmp_path):
     (tmp_path / "pos.txt").write_text("great film\nloved it\n\nwonderful\n", encoding="utf-8")
     (tmp_path / "neg.txt").write_text("dull film\nhated it\n", encoding="utf-8")
-    config = make_config(source="label_files",
-                         label_files={"neg": str(tmp_path / "neg.txt"),
-                                      "pos": str(tmp_path / "pos.txt")},
-                         split_fractions={"train": 1.0})
+    config = make_config(
+        source="label_files",
+        label_files={"neg": str(tmp_path / "neg.txt"), "pos": str(tmp_path / "pos.txt")},
+        split_fractions={"train": 1.0},
+    )
     dataset = read_dataset(config)
     # Label order follows label_files; blank lines are skipped.
     assert dataset.label_names == ["neg", "pos"]
     train = dataset.splits["train"]
     pairs = sorted(zip(train["text"], train["label"].tolist()))
-    assert pairs == [("dull film", 0), ("great film", 1), ("hated it", 0), ("loved it", 1),
-                     ("wonderful", 1)]
+    assert pairs == [
+        ("dull film", 0),
+        ("great film", 1),
+        ("hated it", 0),
+        ("loved it", 1),
+        ("wonderful", 1),
+    ]
     assert sorted(dataset.files) == sorted([str(tmp_path / "neg.txt"), str(tmp_path / "pos.txt")])
 
 
@@ -157,8 +176,9 @@ def test_given_split_files(tmp_path):
     paths = {}
     for name, part in (("train", data[:16]), ("validation", data[16:20]), ("test", data[20:])):
         paths[name] = tmp_path / f"{name}.tsv"
-        paths[name].write_text("text\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in part),
-                               encoding="utf-8")
+        paths[name].write_text(
+            "text\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in part), encoding="utf-8"
+        )
     dataset = read_dataset(make_config(**{k: str(v) for k, v in paths.items()}))
     # Given splits are kept as they are, in file order.
     assert dataset.splits["train"]["text"] == [t for t, _ in data[:16]]
@@ -170,10 +190,12 @@ def test_given_split_files(tmp_path):
 def test_missing_split_is_cut_from_train(tmp_path):
     data = rows(5)
     train, test = tmp_path / "train.tsv", tmp_path / "test.tsv"
-    train.write_text("text\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in data[:50]),
-                     encoding="utf-8")
-    test.write_text("text\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in data[50:]),
-                    encoding="utf-8")
+    train.write_text(
+        "text\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in data[:50]), encoding="utf-8"
+    )
+    test.write_text(
+        "text\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in data[50:]), encoding="utf-8"
+    )
     dataset = read_dataset(make_config(train=str(train), test=str(test)))
     counts = dataset.counts()
     assert counts["test"] == 10
@@ -185,7 +207,8 @@ def test_missing_split_is_cut_from_train(tmp_path):
 def test_glob_pattern(tmp_path):
     for i, part in enumerate((rows(1), rows(1)[::-1])):
         (tmp_path / f"part{i}.tsv").write_text(
-            "text\tlabel\n" + "".join(f"{t} p{i}\t{y}\n" for t, y in part), encoding="utf-8")
+            "text\tlabel\n" + "".join(f"{t} p{i}\t{y}\n" for t, y in part), encoding="utf-8"
+        )
     dataset = read_dataset(make_config(path=str(tmp_path / "part*.tsv")))
     assert sum(dataset.counts().values()) == 24
     assert len(dataset.files) == 2
@@ -201,6 +224,7 @@ def test_explicit_labels_fix_the_order(tsv_120):
 
 # -- splits --------------------------------------------------------------------------------------
 
+
 def test_stratified_split_fractions_and_classes(tsv_120):
     dataset = read_dataset(make_config(path=str(tsv_120)))
     assert dataset.counts() == {"train": 96, "validation": 12, "test": 12}
@@ -209,8 +233,9 @@ def test_stratified_split_fractions_and_classes(tsv_120):
     # The splits are disjoint and cover every example once.
     texts = all_texts(dataset)
     assert len(texts) == 120
-    assert Counter(texts) == Counter(tsv_120.read_text(encoding="utf-8").splitlines()[1:][i]
-                                     .split("\t")[0] for i in range(120))
+    assert Counter(texts) == Counter(
+        tsv_120.read_text(encoding="utf-8").splitlines()[1:][i].split("\t")[0] for i in range(120)
+    )
 
 
 def test_stratified_split_is_proportional_with_unbalanced_classes(tmp_path):
@@ -241,9 +266,11 @@ def test_split_does_not_depend_on_the_training_seed(tsv_120):
 
 
 def test_zero_fraction_drops_the_split(tsv_120):
-    dataset = read_dataset(make_config(path=str(tsv_120),
-                                       split_fractions={"train": 0.9, "validation": 0.1,
-                                                        "test": 0.0}))
+    dataset = read_dataset(
+        make_config(
+            path=str(tsv_120), split_fractions={"train": 0.9, "validation": 0.1, "test": 0.0}
+        )
+    )
     assert set(dataset.splits) == {"train", "validation"}
     assert dataset.counts() == {"train": 108, "validation": 12}
 
@@ -256,6 +283,7 @@ def test_max_examples(tsv_120):
 
 def test_to_tf(tiny_corpus):
     import tensorflow as tf
+
     dataset = read_dataset(make_config(path=str(tiny_corpus)))
     element = next(iter(dataset.to_tf("train")))
     assert element["text"].dtype == tf.string and element["label"].dtype == tf.int64
@@ -273,10 +301,14 @@ def test_relative_path_in_yaml_is_relative_to_the_yaml(tmp_path):
 
 # -- bad input -----------------------------------------------------------------------------------
 
+
 def test_missing_file(tmp_path):
     missing = tmp_path / "nope.tsv"
-    with pytest.raises(InputDataError, match=rf"{re.escape(str(missing))}.*No file matches "
-                                             rf"`data.path`") as info:
+    with pytest.raises(
+        InputDataError,
+        match=rf"{re.escape(str(missing))}.*No file matches "
+        rf"`data.path`",
+    ) as info:
         read_dataset(make_config(path=str(missing)))
     assert info.value.path == str(missing)
 
@@ -284,15 +316,21 @@ def test_missing_file(tmp_path):
 def test_missing_split_file(tmp_path):
     missing = tmp_path / "dev.tsv"
     write_tiny_tsv(tmp_path / "train.tsv")
-    with pytest.raises(InputDataError, match=rf"No file matches `data.validation`="
-                                             rf"'{re.escape(str(missing))}'"):
+    with pytest.raises(
+        InputDataError,
+        match=rf"No file matches `data.validation`="
+        rf"'{re.escape(str(missing))}'",
+    ):
         read_dataset(make_config(train=str(tmp_path / "train.tsv"), validation=str(missing)))
 
 
-@pytest.mark.parametrize("content, pattern", [
-    (b"", r"The file is empty"),
-    (b"  \n\t\n", r"The file holds only whitespace"),
-])
+@pytest.mark.parametrize(
+    "content, pattern",
+    [
+        (b"", r"The file is empty"),
+        (b"  \n\t\n", r"The file holds only whitespace"),
+    ],
+)
 def test_empty_file(tmp_path, content, pattern):
     path = tmp_path / "empty.tsv"
     path.write_bytes(content)
@@ -315,9 +353,12 @@ def test_header_only_file_says_there_are_no_examples(tmp_path):
 
 
 def test_wrong_column_name(tiny_corpus):
-    with pytest.raises(InputDataError, match=r"column 'review': There is no column 'review' "
-                                             r"\(data.text_column\)\. Available columns: text, "
-                                             r"label\. Set data.text_column") as info:
+    with pytest.raises(
+        InputDataError,
+        match=r"column 'review': There is no column 'review' "
+        r"\(data.text_column\)\. Available columns: text, "
+        r"label\. Set data.text_column",
+    ) as info:
         read_dataset(make_config(path=str(tiny_corpus), text_column="review"))
     assert info.value.column == "review"
     assert str(tiny_corpus) in str(info.value)
@@ -331,8 +372,11 @@ def test_wrong_label_column_name(tiny_corpus):
 def test_non_utf8_bytes_name_file_and_line(tmp_path):
     path = tmp_path / "latin1.tsv"
     path.write_bytes(b"text\tlabel\ngood\tpos\ncaf\xe9 bad\tneg\n")
-    with pytest.raises(InputDataError, match=rf"{re.escape(str(path))}:3: byte 4 of this line is "
-                                             rf"not valid UTF-8.*iconv") as info:
+    with pytest.raises(
+        InputDataError,
+        match=rf"{re.escape(str(path))}:3: byte 4 of this line is "
+        rf"not valid UTF-8.*iconv",
+    ) as info:
         read_dataset(make_config(path=str(path)))
     assert info.value.line == 3
 
@@ -341,24 +385,33 @@ def test_non_utf8_label_file(tmp_path):
     (tmp_path / "pos.txt").write_bytes(b"fine\n\xff\n")
     (tmp_path / "neg.txt").write_text("bad\n", encoding="utf-8")
     with pytest.raises(InputDataError, match=r"pos\.txt:2: byte 1 of this line is not valid UTF-8"):
-        read_dataset(make_config(source="label_files",
-                                 label_files={"neg": str(tmp_path / "neg.txt"),
-                                              "pos": str(tmp_path / "pos.txt")}))
+        read_dataset(
+            make_config(
+                source="label_files",
+                label_files={"neg": str(tmp_path / "neg.txt"), "pos": str(tmp_path / "pos.txt")},
+            )
+        )
 
 
 def test_text_file_without_label_files(tmp_path):
     path = tmp_path / "reviews.txt"
     path.write_text("a good film\n", encoding="utf-8")
-    with pytest.raises(InputDataError, match=r"reviews\.txt: Plain text files have no label "
-                                             r"column.*data.source=label_files"):
+    with pytest.raises(
+        InputDataError,
+        match=r"reviews\.txt: Plain text files have no label "
+        r"column.*data.source=label_files",
+    ):
         read_dataset(make_config(path=str(path)))
 
 
 def test_unknown_suffix(tmp_path):
     path = tmp_path / "data.xlsx"
     path.write_text("x", encoding="utf-8")
-    with pytest.raises(InputDataError, match=r"Cannot infer the format from the suffix '\.xlsx'\. "
-                                             r"Set data.format"):
+    with pytest.raises(
+        InputDataError,
+        match=r"Cannot infer the format from the suffix '\.xlsx'\. "
+        r"Set data.format",
+    ):
         read_dataset(make_config(path=str(path)))
 
 
@@ -371,17 +424,21 @@ def test_unparsable_json(tmp_path):
 
 def test_missing_text_value(tmp_path):
     path = tmp_path / "holes.jsonl"
-    path.write_text('{"text": "a", "label": "x"}\n{"text": null, "label": "y"}\n',
-                    encoding="utf-8")
-    with pytest.raises(InputDataError, match=r"holes\.jsonl:2, column 'text': The text field "
-                                             r"'text' of this row holds null, not a string"):
+    path.write_text('{"text": "a", "label": "x"}\n{"text": null, "label": "y"}\n', encoding="utf-8")
+    with pytest.raises(
+        InputDataError,
+        match=r"holes\.jsonl:2, column 'text': The text field "
+        r"'text' of this row holds null, not a string",
+    ):
         read_dataset(make_config(path=str(path)))
 
 
 def test_missing_label_value(tmp_path):
     path = tmp_path / "holes.csv"
     path.write_text("text,label\na,x\nb,\n", encoding="utf-8")
-    with pytest.raises(InputDataError, match=r"holes\.csv:3, column 'label': This row has no label"):
+    with pytest.raises(
+        InputDataError, match=r"holes\.csv:3, column 'label': This row has no label"
+    ):
         read_dataset(make_config(path=str(path)))
 
 
@@ -393,14 +450,20 @@ def test_one_label_only(tmp_path):
 
 
 def test_labels_outside_data_labels(tsv_120):
-    with pytest.raises(InputDataError, match=r"labels \['positive'\] that are not among "
-                                             r"\['negative', 'neutral'\]"):
+    with pytest.raises(
+        InputDataError,
+        match=r"labels \['positive'\] that are not among "
+        r"\['negative', 'neutral'\]",
+    ):
         read_dataset(make_config(path=str(tsv_120), labels=["negative", "neutral"]))
 
 
 def test_unknown_sample():
-    with pytest.raises(InputDataError, match=r"There is no sample set 'nope' \(data.sample\)\. "
-                                             r"Available: .*sentiment"):
+    with pytest.raises(
+        InputDataError,
+        match=r"There is no sample set 'nope' \(data.sample\)\. "
+        r"Available: .*sentiment",
+    ):
         read_dataset(make_config(source="sample", sample="nope"))
 
 
@@ -423,8 +486,9 @@ def test_hub_source_offline_gives_input_data_error():
             print("INPUT_DATA_ERROR:", err)
         """)
     env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         cwd=ROOT, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "INPUT_DATA_ERROR:" in out.stdout, out.stdout + out.stderr[-2000:]
     message = out.stdout.split("INPUT_DATA_ERROR:", 1)[1]

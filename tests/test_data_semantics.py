@@ -22,10 +22,16 @@ from nlp_lstm.schema import FIELDS
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINES = sorted(glob.glob(str(ROOT / "nlp_lstm" / "presets" / "pipelines" / "*.yaml")))
 CLASSIFY = {"type": "lstm_text_classifier"}
-TRANSLATE = {"task": "translation", "model": {"type": "lstm_seq2seq"},
-             "stages": [{"type": "whitespace_tokenizer"}, {"type": "vocabulary"}]}
-GENERATE = {"task": "generation", "model": {"type": "lstm_causal_lm"},
-            "stages": [{"type": "character_tokenizer"}, {"type": "vocabulary"}]}
+TRANSLATE = {
+    "task": "translation",
+    "model": {"type": "lstm_seq2seq"},
+    "stages": [{"type": "whitespace_tokenizer"}, {"type": "vocabulary"}],
+}
+GENERATE = {
+    "task": "generation",
+    "model": {"type": "lstm_causal_lm"},
+    "stages": [{"type": "character_tokenizer"}, {"type": "vocabulary"}],
+}
 QUICKSTART = ROOT / "nlp_lstm" / "presets" / "pipelines" / "quickstart_classify.yaml"
 NA_TEXTS = ["NA", "null", "None", "nan", "N/A", "", "5", "#N/A"]
 
@@ -43,11 +49,17 @@ def generate(**data):
 
 
 def run_cli(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "nlp_lstm.cli", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "nlp_lstm.cli", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 # -- text is text --------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("suffix,sep", [(".tsv", "\t"), (".csv", ",")])
 def test_na_like_cells_stay_text(tmp_path, suffix, sep):
@@ -77,34 +89,43 @@ def test_na_like_translation_cells_stay_text(tmp_path):
 def test_an_empty_label_is_still_an_error(tmp_path):
     path = tmp_path / "holes.tsv"
     path.write_text("text\tlabel\nNA\tpos\nnull\t\n", encoding="utf-8")
-    with pytest.raises(InputDataError, match=r"holes\.tsv:3, column 'label': This row has no "
-                                             r"label"):
+    with pytest.raises(
+        InputDataError,
+        match=r"holes\.tsv:3, column 'label': This row has no "
+        r"label",
+    ):
         read_dataset(classify(path=str(path)))
 
 
 # -- a field of the wrong type names file, line and field ---------------------------------------
 
+
 def test_jsonl_number_text_names_file_line_and_field(tmp_path):
     good = tmp_path / "a.jsonl"
     good.write_text('{"text": "fine", "label": "x"}\n', encoding="utf-8")
     bad = tmp_path / "b.jsonl"
-    bad.write_text('{"text": "ok", "label": "x"}\n\n{"text": 5, "label": "y"}\n',
-                   encoding="utf-8")
+    bad.write_text('{"text": "ok", "label": "x"}\n\n{"text": 5, "label": "y"}\n', encoding="utf-8")
     with pytest.raises(InputDataError) as err:
         read_dataset(classify(path=str(tmp_path / "*.jsonl")))
     # The second file, its third line (the blank line counts), the field and the value.
-    assert str(err.value) == (f"{bad}:3, column 'text': The text field 'text' of this row holds "
-                              f"int 5, not a string. Write it as a string, or fix or drop "
-                              f"that row.")
+    assert str(err.value) == (
+        f"{bad}:3, column 'text': The text field 'text' of this row holds "
+        f"int 5, not a string. Write it as a string, or fix or drop "
+        f"that row."
+    )
     assert (err.value.path, err.value.line, err.value.column) == (str(bad), 3, "text")
 
 
 def test_jsonl_wrong_types_in_translation_and_non_objects(tmp_path):
     path = tmp_path / "p.jsonl"
-    path.write_text('{"source": "a", "target": "b"}\n{"source": "c", "target": 5}\n',
-                    encoding="utf-8")
-    with pytest.raises(InputDataError, match=r"p\.jsonl:2, column 'target': The field 'target' "
-                                             r"has int, not string, text \(5\)"):
+    path.write_text(
+        '{"source": "a", "target": "b"}\n{"source": "c", "target": 5}\n', encoding="utf-8"
+    )
+    with pytest.raises(
+        InputDataError,
+        match=r"p\.jsonl:2, column 'target': The field 'target' "
+        r"has int, not string, text \(5\)",
+    ):
         read_parallel(translate(path=str(path)))
     path.write_text('{"source": "a", "target": "b"}\n[1, 2]\n', encoding="utf-8")
     with pytest.raises(InputDataError, match=r"p\.jsonl:2: Each line must hold a JSON object"):
@@ -113,39 +134,63 @@ def test_jsonl_wrong_types_in_translation_and_non_objects(tmp_path):
 
 def test_jsonl_number_text_is_one_line_and_exit_1_from_the_cli(tmp_path):
     data = tmp_path / "reviews.jsonl"
-    data.write_text("".join(json.dumps({"text": t, "label": "ab"[i % 2]}) + "\n"
-                            for i, t in enumerate(["a", "b", "c", 5, "e"])), encoding="utf-8")
+    data.write_text(
+        "".join(
+            json.dumps({"text": t, "label": "ab"[i % 2]}) + "\n"
+            for i, t in enumerate(["a", "b", "c", 5, "e"])
+        ),
+        encoding="utf-8",
+    )
     pipeline = tmp_path / "p.yaml"
-    pipeline.write_text(yaml.safe_dump({
-        "compose": [str(ROOT / "nlp_lstm/presets/pipelines/quickstart_classify.yaml")],
-        "data": {"source": "files", "path": str(data)}}), encoding="utf-8")
+    pipeline.write_text(
+        yaml.safe_dump(
+            {
+                "compose": [str(ROOT / "nlp_lstm/presets/pipelines/quickstart_classify.yaml")],
+                "data": {"source": "files", "path": str(data)},
+            }
+        ),
+        encoding="utf-8",
+    )
     from click.testing import CliRunner
     from nlp_lstm.cli import main
+
     # In process (TensorFlow is loaded already); the subprocess path is test_config_validate_...
     result = CliRunner().invoke(main, ["run", str(pipeline), "--run-dir", str(tmp_path / "run")])
     assert result.exit_code == 1, result.output
     assert result.stdout == ""
     assert result.stderr.strip().splitlines()[-1] == (
         f"Error: {data}:4, column 'text': The text field 'text' of this row holds int 5, not a "
-        f"string. Write it as a string, or fix or drop that row.")
+        f"string. Write it as a string, or fix or drop that row."
+    )
     assert "Traceback" not in result.stderr
 
 
 # -- split files for every task, fractions only for the splits not given ------------------------
 
+
 def test_generation_honours_split_files(tmp_path):
     for split, word in (("train", "alpha"), ("valid", "beta"), ("test", "gamma")):
         (tmp_path / f"{split}.txt").write_text(f"{word} line\n" * 20, encoding="utf-8")
-    corpus = read_corpus(generate(train=str(tmp_path / "train.txt"),
-                                  validation=str(tmp_path / "valid.txt"),
-                                  test=str(tmp_path / "test.txt")))
-    assert corpus.splits == {"train": "alpha line\n" * 20, "validation": "beta line\n" * 20,
-                             "test": "gamma line\n" * 20}
+    corpus = read_corpus(
+        generate(
+            train=str(tmp_path / "train.txt"),
+            validation=str(tmp_path / "valid.txt"),
+            test=str(tmp_path / "test.txt"),
+        )
+    )
+    assert corpus.splits == {
+        "train": "alpha line\n" * 20,
+        "validation": "beta line\n" * 20,
+        "test": "gamma line\n" * 20,
+    }
     # Only test is cut from train (by the fractions of the splits not given, renormalised).
-    corpus = read_corpus(generate(train=str(tmp_path / "train.txt"),
-                                  validation=str(tmp_path / "valid.txt"),
-                                  split_fractions={"train": 0.75, "validation": 0.0,
-                                                   "test": 0.25}))
+    corpus = read_corpus(
+        generate(
+            train=str(tmp_path / "train.txt"),
+            validation=str(tmp_path / "valid.txt"),
+            split_fractions={"train": 0.75, "validation": 0.0, "test": 0.25},
+        )
+    )
     assert corpus.splits["validation"] == "beta line\n" * 20
     assert corpus.splits["train"] + corpus.splits["test"] == "alpha line\n" * 20
     assert len(corpus.splits["test"]) == round(len("alpha line\n" * 20) * 0.25)
@@ -153,19 +198,27 @@ def test_generation_honours_split_files(tmp_path):
 
 def test_classification_and_translation_cut_only_the_missing_splits(tmp_path):
     train, valid = tmp_path / "train.tsv", tmp_path / "valid.tsv"
-    train.write_text("text\tlabel\n" + "".join(f"t{i}\t{'ab'[i % 2]}\n" for i in range(40)),
-                     encoding="utf-8")
+    train.write_text(
+        "text\tlabel\n" + "".join(f"t{i}\t{'ab'[i % 2]}\n" for i in range(40)), encoding="utf-8"
+    )
     valid.write_text("text\tlabel\nv1\ta\nv2\tb\n", encoding="utf-8")
-    dataset = read_dataset(classify(train=str(train), validation=str(valid),
-                                    split_fractions={"train": 0.9, "validation": 0.1}))
+    dataset = read_dataset(
+        classify(
+            train=str(train),
+            validation=str(valid),
+            split_fractions={"train": 0.9, "validation": 0.1},
+        )
+    )
     assert dataset.counts() == {"train": 40, "validation": 2}
     dataset = read_dataset(classify(train=str(train), validation=str(valid)))
     assert dataset.counts() == {"train": 36, "validation": 2, "test": 4}
     pairs = tmp_path / "pairs.tsv"
-    pairs.write_text("source\ttarget\n" + "".join(f"s{i}\tt{i}\n" for i in range(40)),
-                     encoding="utf-8")
-    data = read_parallel(translate(train=str(pairs), test=str(pairs),
-                                   split_fractions={"train": 0.9, "test": 0.1}))
+    pairs.write_text(
+        "source\ttarget\n" + "".join(f"s{i}\tt{i}\n" for i in range(40)), encoding="utf-8"
+    )
+    data = read_parallel(
+        translate(train=str(pairs), test=str(pairs), split_fractions={"train": 0.9, "test": 0.1})
+    )
     assert data.counts() == {"train": 40, "test": 40}
 
 
@@ -176,11 +229,15 @@ def test_split_file_keys_are_read_by_every_task():
 
 # -- max_examples: a seeded sample of each split ------------------------------------------------
 
+
 def _sorted_file(tmp_path, count=1000):
     """A classification file sorted by text length (as Tatoeba is): row i has i + 1 words."""
     path = tmp_path / "sorted.tsv"
-    path.write_text("text\tlabel\n" + "".join(
-        f"{' '.join(['w'] * (i + 1))}\t{'ab'[i % 2]}\n" for i in range(count)), encoding="utf-8")
+    path.write_text(
+        "text\tlabel\n"
+        + "".join(f"{' '.join(['w'] * (i + 1))}\t{'ab'[i % 2]}\n" for i in range(count)),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -196,22 +253,26 @@ def test_max_examples_samples_every_split_across_a_sorted_file(tmp_path):
     other = read_dataset(classify(path=str(path), max_examples=50, split_seed=7))
     assert other.splits["train"]["text"] != dataset.splits["train"]["text"]
     # Split files are capped too.
-    given = read_dataset(classify(train=str(path), validation=str(path), test=str(path),
-                                  max_examples=30))
+    given = read_dataset(
+        classify(train=str(path), validation=str(path), test=str(path), max_examples=30)
+    )
     assert given.counts() == {"train": 30, "validation": 30, "test": 30}
     assert max(len(t.split()) for t in given.splits["test"]["text"]) > 800
 
 
 def test_max_examples_samples_translation_pairs(tmp_path):
     path = tmp_path / "pairs.tsv"
-    path.write_text("source\ttarget\n" + "".join(f"s{i}\tt{i}\n" for i in range(1000)),
-                    encoding="utf-8")
+    path.write_text(
+        "source\ttarget\n" + "".join(f"s{i}\tt{i}\n" for i in range(1000)), encoding="utf-8"
+    )
     data = read_parallel(translate(path=str(path), max_examples=40))
     assert data.counts() == {"train": 40, "validation": 40, "test": 40}
     numbers = [int(s[1:]) for s in data.splits["train"]["source"]]
     assert numbers == sorted(numbers) and max(numbers) > 800 and min(numbers) < 200
-    assert all(t == "t" + s[1:] for s, t in zip(data.splits["train"]["source"],
-                                                data.splits["train"]["target"]))
+    assert all(
+        t == "t" + s[1:]
+        for s, t in zip(data.splits["train"]["source"], data.splits["train"]["target"])
+    )
 
 
 def test_max_examples_keeps_a_seeded_contiguous_range_of_each_generation_split(tmp_path):
@@ -227,45 +288,70 @@ def test_max_examples_keeps_a_seeded_contiguous_range_of_each_generation_split(t
 
 # -- split sizes before training -----------------------------------------------------------------
 
+
 def test_an_empty_validation_split_fails_at_read_naming_the_fraction(tmp_path):
     from nlp_lstm.pipeline import build_pipeline
+
     path = tmp_path / "ten.tsv"
-    path.write_text("text\tlabel\n" + "".join(f"t{i}\t{'ab'[i % 2]}\n" for i in range(10)),
-                    encoding="utf-8")
-    config = config_from_dict({"data": {"path": str(path)}, "model": CLASSIFY,
-                               "stages": [{"type": "whitespace_tokenizer"},
-                                          {"type": "vocabulary"},
-                                          {"type": "sequence_packer", "sequence_length": 8}]})
-    with pytest.raises(InputDataError, match=r"The validation split is empty: "
-                                             r"data.split_fractions.validation=0.1 of 10 examples "
-                                             r"rounds to none.*data.validation file.*"
-                                             r"data.split_fractions.validation: 0"):
+    path.write_text(
+        "text\tlabel\n" + "".join(f"t{i}\t{'ab'[i % 2]}\n" for i in range(10)), encoding="utf-8"
+    )
+    config = config_from_dict(
+        {
+            "data": {"path": str(path)},
+            "model": CLASSIFY,
+            "stages": [
+                {"type": "whitespace_tokenizer"},
+                {"type": "vocabulary"},
+                {"type": "sequence_packer", "sequence_length": 8},
+            ],
+        }
+    )
+    with pytest.raises(
+        InputDataError,
+        match=r"The validation split is empty: "
+        r"data.split_fractions.validation=0.1 of 10 examples "
+        r"rounds to none.*data.validation file.*"
+        r"data.split_fractions.validation: 0",
+    ):
         build_pipeline(config).task.read()
 
 
 def test_history_plot_survives_epochs_without_validation_metrics(tmp_path):
     history = tmp_path / "history.csv"
-    history.write_text("epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,0.69,NA,NA\n"
-                       "1,0.6,0.6,NA,NA\n", encoding="utf-8")
+    history.write_text(
+        "epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,0.69,NA,NA\n1,0.6,0.6,NA,NA\n",
+        encoding="utf-8",
+    )
     plots.plot_history(history, tmp_path / "history.png", ("loss", "accuracy"))
     assert (tmp_path / "history.png").stat().st_size > 1000
 
 
 def test_asking_for_a_split_the_data_lacks_is_an_error(tmp_path):
     from nlp_lstm.pipeline import build_pipeline
+
     path = tmp_path / "d.tsv"
-    path.write_text("text\tlabel\n" + "".join(f"t{i}\t{'ab'[i % 2]}\n" for i in range(40)),
-                    encoding="utf-8")
-    config = config_from_dict({"data": {"path": str(path),
-                                        "split_fractions": {"train": 0.9, "validation": 0.1}},
-                               "model": CLASSIFY,
-                               "stages": [{"type": "whitespace_tokenizer"},
-                                          {"type": "vocabulary"},
-                                          {"type": "sequence_packer", "sequence_length": 8}]})
+    path.write_text(
+        "text\tlabel\n" + "".join(f"t{i}\t{'ab'[i % 2]}\n" for i in range(40)), encoding="utf-8"
+    )
+    config = config_from_dict(
+        {
+            "data": {"path": str(path), "split_fractions": {"train": 0.9, "validation": 0.1}},
+            "model": CLASSIFY,
+            "stages": [
+                {"type": "whitespace_tokenizer"},
+                {"type": "vocabulary"},
+                {"type": "sequence_packer", "sequence_length": 8},
+            ],
+        }
+    )
     pipeline = build_pipeline(config)
     pipeline.task.read()
-    with pytest.raises(InputDataError, match=r"^runs/x's data has no test split \(splits: train, "
-                                             r"validation\)"):
+    with pytest.raises(
+        InputDataError,
+        match=r"^runs/x's data has no test split \(splits: train, "
+        r"validation\)",
+    ):
         pipeline.evaluate("runs/x", ["test"])
 
 
@@ -284,16 +370,26 @@ def test_non_finite_floats_in_a_yaml_file_are_rejected(tmp_path, key, text):
         load_config(path)
 
 
-@pytest.mark.parametrize("override,pattern", [
-    ("model.hidden_dim=0", r"`model.hidden_dim` \(set in --set\) has an impossible value for "
-                           r"model 'lstm_text_classifier': `hidden_dim` must be a positive int. "
-                           r"Received: hidden_dim=0. Fix it in that file or with --set."),
-    ("model.dropout=.nan", r"`model.dropout` \(set in --set\).*Received: dropout=nan"),
-    ("model.pooling=median", r"`model.pooling` \(set in --set\).*Received: pooling='median'")])
+@pytest.mark.parametrize(
+    "override,pattern",
+    [
+        (
+            "model.hidden_dim=0",
+            r"`model.hidden_dim` \(set in --set\) has an impossible value for "
+            r"model 'lstm_text_classifier': `hidden_dim` must be a positive int. "
+            r"Received: hidden_dim=0. Fix it in that file or with --set.",
+        ),
+        ("model.dropout=.nan", r"`model.dropout` \(set in --set\).*Received: dropout=nan"),
+        ("model.pooling=median", r"`model.pooling` \(set in --set\).*Received: pooling='median'"),
+    ],
+)
 def test_model_values_are_checked_without_data(override, pattern):
     from nlp_lstm.pipeline import build_pipeline
-    config = load_config(ROOT / "nlp_lstm/presets/pipelines/quickstart_classify.yaml",
-                         [override, "data.source=files", "data.path=/nonexistent/file.tsv"])
+
+    config = load_config(
+        ROOT / "nlp_lstm/presets/pipelines/quickstart_classify.yaml",
+        [override, "data.source=files", "data.path=/nonexistent/file.tsv"],
+    )
     with pytest.raises(ConfigError, match=pattern):
         build_pipeline(config)  # what `run` and `config validate` both call before any read
 
@@ -304,13 +400,16 @@ def test_config_validate_checks_model_values():
     assert proc.stderr.strip() == (
         "Error: `model.hidden_dim` (set in --set) has an impossible value for model "
         "'lstm_seq2seq': `hidden_dim` must be a positive int. Received: hidden_dim=0. Fix it "
-        "in that file or with --set.")
+        "in that file or with --set."
+    )
 
 
 @pytest.mark.parametrize("pipeline", PIPELINES, ids=lambda p: Path(p).stem)
-def test_every_shipped_pipeline_saved_config_loads_and_validates_again(tmp_path, pipeline,
-                                                                     shared_data):
+def test_every_shipped_pipeline_saved_config_loads_and_validates_again(
+    tmp_path, pipeline, shared_data
+):
     from nlp_lstm.pipeline import build_pipeline
+
     config = load_config(pipeline, data_dir=str(shared_data))
     saved = tmp_path / "run" / "config.yaml"
     saved.parent.mkdir()
@@ -323,9 +422,21 @@ def test_every_shipped_pipeline_saved_config_loads_and_validates_again(tmp_path,
 
 @pytest.mark.slow
 def test_a_runs_config_yaml_validates_and_runs_again(tmp_path):
-    first = run_cli("run", "quickstart_classify", "--run-dir", tmp_path / "a", "--set",
-                    "train.epochs=1", "--set", "data.max_examples=100", "--set",
-                    "model.hidden_dim=8", "--set", "steps=[train]", cwd=tmp_path)
+    first = run_cli(
+        "run",
+        "quickstart_classify",
+        "--run-dir",
+        tmp_path / "a",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "data.max_examples=100",
+        "--set",
+        "model.hidden_dim=8",
+        "--set",
+        "steps=[train]",
+        cwd=tmp_path,
+    )
     assert first.returncode == 0, first.stderr
     saved = tmp_path / "a" / "config.yaml"
     proc = run_cli("config", "validate", saved, cwd=tmp_path)
@@ -333,22 +444,42 @@ def test_a_runs_config_yaml_validates_and_runs_again(tmp_path):
     again = run_cli("run", saved, "--run-dir", tmp_path / "b", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     first_counts = json.loads((tmp_path / "a" / "manifest.json").read_text())["data"]["counts"]
-    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["data"]["counts"] == \
-        first_counts
-    assert np.isfinite(float(
-        (tmp_path / "b" / "history.csv").read_text().splitlines()[1].split(",")[2]))
+    assert (
+        json.loads((tmp_path / "b" / "manifest.json").read_text())["data"]["counts"] == first_counts
+    )
+    assert np.isfinite(
+        float((tmp_path / "b" / "history.csv").read_text().splitlines()[1].split(",")[2])
+    )
 
 
 def test_config_validate_checks_every_search_space_value():
     from click.testing import CliRunner
     from nlp_lstm.cli import main
-    result = CliRunner().invoke(main, ["config", "validate", "quickstart_classify", "--set",
-                                       "tune.search_space={model.hidden_dim: {choice: [16, 0]}}"])
+
+    result = CliRunner().invoke(
+        main,
+        [
+            "config",
+            "validate",
+            "quickstart_classify",
+            "--set",
+            "tune.search_space={model.hidden_dim: {choice: [16, 0]}}",
+        ],
+    )
     assert result.exit_code == 1 and result.stdout == ""
     assert result.stderr.startswith(
         "Error: Search space entry `model.hidden_dim` (`tune.search_space` (set in --set)): the "
         "value 0 cannot be applied: `model.hidden_dim` (set in search space) has an impossible "
-        "value for model 'lstm_text_classifier': `hidden_dim` must be a positive int.")
-    shipped = CliRunner().invoke(main, ["config", "validate", "quickstart_classify", "--set",
-                                        "tune.search_space={model.dropout: {min: 0.1, max: 0.5}}"])
+        "value for model 'lstm_text_classifier': `hidden_dim` must be a positive int."
+    )
+    shipped = CliRunner().invoke(
+        main,
+        [
+            "config",
+            "validate",
+            "quickstart_classify",
+            "--set",
+            "tune.search_space={model.dropout: {min: 0.1, max: 0.5}}",
+        ],
+    )
     assert shipped.exit_code == 0 and ": OK (" in shipped.stdout, shipped.output

@@ -37,8 +37,14 @@ class MarkovStub:
 
 
 # Greedy takes A (0.6) then X (0.4) then END; the best sequence is B END (0.4 * 0.9).
-STUB = MarkovStub({START: {A: 0.6, B: 0.4}, A: {X: 0.4, B: 0.3, END: 0.3},
-                   B: {END: 0.9, X: 0.1}, X: {END: 0.6, X: 0.4}})
+STUB = MarkovStub(
+    {
+        START: {A: 0.6, B: 0.4},
+        A: {X: 0.4, B: 0.3, END: 0.3},
+        B: {END: 0.9, X: 0.1},
+        X: {END: 0.6, X: 0.4},
+    }
+)
 ONE_ROW = np.array([[7]])
 
 
@@ -58,10 +64,17 @@ class CountdownStub:
         emitted = states[0] + 1.0
         budget = encoder_outputs[:, 0]
         done = emitted > budget
-        logits = tf.concat([tf.fill(tf.shape(budget), -9.0), tf.fill(tf.shape(budget), -9.0),
-                            tf.where(done, 0.0, -5.0), tf.where(done, -5.0, 0.0),
-                            tf.fill(tf.shape(budget), -1.0), tf.fill(tf.shape(budget), -9.0)],
-                           axis=1)
+        logits = tf.concat(
+            [
+                tf.fill(tf.shape(budget), -9.0),
+                tf.fill(tf.shape(budget), -9.0),
+                tf.where(done, 0.0, -5.0),
+                tf.where(done, -5.0, 0.0),
+                tf.fill(tf.shape(budget), -1.0),
+                tf.fill(tf.shape(budget), -9.0),
+            ],
+            axis=1,
+        )
         return logits, [emitted], tf.ones([tf.shape(token_ids)[0], 1])
 
 
@@ -70,32 +83,48 @@ def test_rows_that_have_ended_leave_the_batch():
     stub = CountdownStub()
     out = greedy_decode(stub, budgets, START, END, max_length=10)
     np.testing.assert_array_equal(out["lengths"], [1, 4, 2, 0])
-    np.testing.assert_array_equal(out["ids"], [[A, 0, 0, 0], [A, A, A, A], [A, A, 0, 0],
-                                               [0, 0, 0, 0]])
+    np.testing.assert_array_equal(
+        out["ids"], [[A, 0, 0, 0], [A, A, A, A], [A, A, 0, 0], [0, 0, 0, 0]]
+    )
     # Step 1 ends the empty row, step 2 the 1-token row, and so on: 4 + 3 + 2 + 1 + 1 rows.
     assert stub.step_rows == [4, 3, 2, 1, 1]
     for row, budget in enumerate(budgets[:, 0]):
-        alone = greedy_decode(CountdownStub(), budgets[row:row + 1], START, END, max_length=10)
+        alone = greedy_decode(CountdownStub(), budgets[row : row + 1], START, END, max_length=10)
         np.testing.assert_array_equal(alone["ids"][0], out["ids"][row, :budget])
-        np.testing.assert_allclose(alone["scores"], out["scores"][row:row + 1], rtol=1e-6)
+        np.testing.assert_allclose(alone["scores"], out["scores"][row : row + 1], rtol=1e-6)
     beam_stub = CountdownStub()
-    beam = beam_search(beam_stub, budgets, START, END, max_length=10, beam_size=2,
-                       length_penalty=0.0)
+    beam = beam_search(
+        beam_stub, budgets, START, END, max_length=10, beam_size=2, length_penalty=0.0
+    )
     # Rows leave with all their hypotheses (beam 2), once their finished sets are settled.
     rows = beam_stub.step_rows
     assert rows[0] == 8 and rows[-1] < 8 and rows == sorted(rows, reverse=True)
     assert all(n % 2 == 0 for n in rows)
     np.testing.assert_array_equal(beam["lengths"][:, 0], budgets[:, 0])
     for row, budget in enumerate(budgets[:, 0]):
-        alone = beam_search(CountdownStub(), budgets[row:row + 1], START, END, max_length=10,
-                            beam_size=2, length_penalty=0.0)
+        alone = beam_search(
+            CountdownStub(),
+            budgets[row : row + 1],
+            START,
+            END,
+            max_length=10,
+            beam_size=2,
+            length_penalty=0.0,
+        )
         np.testing.assert_array_equal(beam["ids"][row, 0, :budget], alone["ids"][0, 0, :budget])
         np.testing.assert_allclose(beam["scores"][row, 0], alone["scores"][0, 0], rtol=1e-6)
 
 
 def tiny_model():
-    return LSTMSeq2Seq(source_vocabulary_size=12, target_vocabulary_size=12, embedding_dim=8,
-                       hidden_dim=8, encoder_layers=1, decoder_layers=2, dropout=0.0)
+    return LSTMSeq2Seq(
+        source_vocabulary_size=12,
+        target_vocabulary_size=12,
+        embedding_dim=8,
+        hidden_dim=8,
+        encoder_layers=1,
+        decoder_layers=2,
+        dropout=0.0,
+    )
 
 
 SOURCE = np.array([[4, 5, 6, 0], [0, 0, 0, 0], [7, 8, 0, 0]])
@@ -112,12 +141,14 @@ def test_beam_keeps_finished_hypotheses_and_normalises_scores():
     out = beam_search(STUB, ONE_ROW, START, END, max_length=10, beam_size=2, length_penalty=0.0)
     np.testing.assert_array_equal(out["ids"], [[[B, PAD], [A, B]]])
     np.testing.assert_array_equal(out["lengths"], [[1, 2]])
-    np.testing.assert_allclose(out["scores"], [[STUB.log_prob([B, END]),
-                                                STUB.log_prob([A, B, END])]], rtol=1e-6)
+    np.testing.assert_allclose(
+        out["scores"], [[STUB.log_prob([B, END]), STUB.log_prob([A, B, END])]], rtol=1e-6
+    )
     out = beam_search(STUB, ONE_ROW, START, END, max_length=10, beam_size=2, length_penalty=0.6)
     np.testing.assert_array_equal(out["ids"][0, 0], [B, PAD])
-    np.testing.assert_allclose(out["scores"][0, 0],
-                               STUB.log_prob([B, END]) / ((5 + 2) / 6) ** 0.6, rtol=1e-6)
+    np.testing.assert_allclose(
+        out["scores"][0, 0], STUB.log_prob([B, END]) / ((5 + 2) / 6) ** 0.6, rtol=1e-6
+    )
 
 
 def test_max_length_cuts_hypotheses_without_an_end():
@@ -143,8 +174,7 @@ def test_padding_is_never_emitted():
 def test_beam_size_one_equals_greedy():
     for model, source in ((STUB, np.array([[7], [8]])), (tiny_model(), SOURCE)):
         greedy = greedy_decode(model, source, START, END, max_length=6)
-        beam = beam_search(model, source, START, END, max_length=6, beam_size=1,
-                           length_penalty=0.0)
+        beam = beam_search(model, source, START, END, max_length=6, beam_size=1, length_penalty=0.0)
         np.testing.assert_array_equal(beam["ids"][:, 0], greedy["ids"])
         np.testing.assert_array_equal(beam["lengths"][:, 0], greedy["lengths"])
         np.testing.assert_allclose(beam["scores"][:, 0], greedy["scores"], rtol=1e-6)
@@ -170,19 +200,30 @@ def test_scores_sorted_and_finite_with_an_empty_source():
 def test_works_under_tf_function_with_tensor_arguments():
     model = tiny_model()
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int64),
-                                  tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, None], tf.int64),
+            tf.TensorSpec([], tf.int32),
+            tf.TensorSpec([], tf.int32),
+        ]
+    )
     def translate(source, max_length, beam_size):
-        return beam_search(model, source, START, END, max_length, beam_size), \
-            greedy_decode(model, source, START, END, max_length)
+        return beam_search(model, source, START, END, max_length, beam_size), greedy_decode(
+            model, source, START, END, max_length
+        )
 
     settings = ((5, 2), (3, 3))
-    eager = {setting: (beam_search(model, SOURCE, START, END, *setting),
-                       greedy_decode(model, SOURCE, START, END, setting[0]))
-             for setting in settings}
+    eager = {
+        setting: (
+            beam_search(model, SOURCE, START, END, *setting),
+            greedy_decode(model, SOURCE, START, END, setting[0]),
+        )
+        for setting in settings
+    }
     for max_length, beam_size in settings:
-        beam, greedy = translate(tf.constant(SOURCE), tf.constant(max_length),
-                                 tf.constant(beam_size))
+        beam, greedy = translate(
+            tf.constant(SOURCE), tf.constant(max_length), tf.constant(beam_size)
+        )
         expected_beam, expected_greedy = eager[max_length, beam_size]
         assert beam["ids"].shape[:2] == (3, beam_size)
         for key in ("ids", "lengths"):
@@ -192,15 +233,20 @@ def test_works_under_tf_function_with_tensor_arguments():
         np.testing.assert_allclose(greedy["scores"], expected_greedy["scores"], rtol=1e-5)
     assert translate.experimental_get_tracing_count() == 1
     # Traced with static shapes (batch 3) and Python sizes, too.
-    static = tf.function(lambda source: (beam_search(model, source, START, END, 5, 2),
-                                         greedy_decode(model, source, START, END, 5)))
+    static = tf.function(
+        lambda source: (
+            beam_search(model, source, START, END, 5, 2),
+            greedy_decode(model, source, START, END, 5),
+        )
+    )
     beam, greedy = static(tf.constant(SOURCE))
     np.testing.assert_array_equal(beam["ids"], eager[5, 2][0]["ids"])
     np.testing.assert_array_equal(greedy["ids"], eager[5, 2][1]["ids"])
 
 
-@pytest.mark.parametrize("kwargs, match", [({"beam_size": 0}, "beam_size"),
-                                           ({"max_length": -1}, "max_length")])
+@pytest.mark.parametrize(
+    "kwargs, match", [({"beam_size": 0}, "beam_size"), ({"max_length": -1}, "max_length")]
+)
 def test_invalid_sizes(kwargs, match):
     args = {"max_length": 3, "beam_size": 2}
     args.update(kwargs)
@@ -214,15 +260,18 @@ def test_saved_model_signature_reloads_in_a_fresh_process(tmp_path):
     module = tf.Module()
     module.model = model
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int64, name="source_ids"),
-                                  tf.TensorSpec([], tf.int32, name="max_length"),
-                                  tf.TensorSpec([], tf.int32, name="beam_size")])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, None], tf.int64, name="source_ids"),
+            tf.TensorSpec([], tf.int32, name="max_length"),
+            tf.TensorSpec([], tf.int32, name="beam_size"),
+        ]
+    )
     def translate(source_ids, max_length, beam_size):
         return beam_search(model, source_ids, START, END, max_length, beam_size)
 
     module.translate = translate
-    tf.saved_model.save(module, str(tmp_path / "export"),
-                        signatures={"serving_default": translate})
+    tf.saved_model.save(module, str(tmp_path / "export"), signatures={"serving_default": translate})
     expected = beam_search(model, SOURCE, START, END, 5, 2)
     script = textwrap.dedent(f"""
         import numpy as np, tensorflow as tf

@@ -13,19 +13,23 @@ from nlp_lstm import distributed, inputs
 from nlp_lstm.cli import main
 from nlp_lstm.errors import ConfigError
 
-CLUSTER = json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
-                      "task": {"type": "worker", "index": 1}})
+CLUSTER = json.dumps(
+    {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 1}}
+)
 
 
-@pytest.mark.parametrize("distribution, environ, gpus, expected", [
-    ("auto", {}, 0, "one_device"),
-    ("auto", {}, 1, "one_device"),
-    ("auto", {}, 2, "mirrored"),
-    ("auto", {"TF_CONFIG": CLUSTER}, 0, "multi_worker"),
-    ("one_device", {"TF_CONFIG": CLUSTER}, 0, "one_device"),
-    ("mirrored", {}, 0, "mirrored"),  # one replica on the CPU
-    ("multi_worker", {"TF_CONFIG": CLUSTER}, 0, "multi_worker"),
-])
+@pytest.mark.parametrize(
+    "distribution, environ, gpus, expected",
+    [
+        ("auto", {}, 0, "one_device"),
+        ("auto", {}, 1, "one_device"),
+        ("auto", {}, 2, "mirrored"),
+        ("auto", {"TF_CONFIG": CLUSTER}, 0, "multi_worker"),
+        ("one_device", {"TF_CONFIG": CLUSTER}, 0, "one_device"),
+        ("mirrored", {}, 0, "mirrored"),  # one replica on the CPU
+        ("multi_worker", {"TF_CONFIG": CLUSTER}, 0, "multi_worker"),
+    ],
+)
 def test_resolve(distribution, environ, gpus, expected):
     assert distributed.resolve(distribution, environ, num_gpus=gpus) == expected
 
@@ -44,11 +48,13 @@ def test_global_batch_must_split_over_the_replicas():
 def _epoch_batches(lengths, boundaries, batch_size, seed):
     """The length-bucketed, seeded batch sequence every worker builds (ids carry example indices)."""
     examples = tf.data.Dataset.from_tensor_slices(
-        tf.ragged.constant([[i + 1] * n for i, n in enumerate(lengths)], dtype=tf.int64))
+        tf.ragged.constant([[i + 1] * n for i, n in enumerate(lengths)], dtype=tf.int64)
+    )
     examples = examples.map(lambda ids: (ids, tf.constant(0, tf.int64)))
     packer = type("Packer", (), {"pad_value": 0, "padding_side": "right"})()
-    return inputs.batched(examples, packer, batch_size, boundaries, shuffle_buffer=len(lengths),
-                          seed=seed)
+    return inputs.batched(
+        examples, packer, batch_size, boundaries, shuffle_buffer=len(lengths), seed=seed
+    )
 
 
 def test_two_workers_never_see_the_same_example_in_an_epoch():
@@ -61,8 +67,9 @@ def test_two_workers_never_see_the_same_example_in_an_epoch():
         inputs.training_epoch().assign(epoch)
         seen = []
         for index in range(2):
-            shard = distributed.shard_batches(_epoch_batches(lengths, boundaries, 4, seed=5), 2,
-                                              index, steps)
+            shard = distributed.shard_batches(
+                _epoch_batches(lengths, boundaries, 4, seed=5), 2, index, steps
+            )
             batches = [ids.numpy() for ids, _ in shard]
             assert len(batches) == steps  # equal step counts, or the collectives would hang
             seen.append({int(v) for ids in batches for v in ids.ravel() if v})
@@ -79,18 +86,25 @@ def test_too_few_batches_for_the_replicas():
         distributed.steps_per_epoch(1, 2)
 
 
-@pytest.mark.parametrize("args, pattern", [
-    (["--workers", "0"], r"Invalid value for '--workers'"),
-    (["--workers", "2", "--set", "train.distribution=one_device"],
-     r"train\.distribution is one_device.*auto or multi_worker"),
-    (["--set", "train.distribution=multi_worker"], r"train\.distribution is multi_worker"),
-])
+@pytest.mark.parametrize(
+    "args, pattern",
+    [
+        (["--workers", "0"], r"Invalid value for '--workers'"),
+        (
+            ["--workers", "2", "--set", "train.distribution=one_device"],
+            r"train\.distribution is one_device.*auto or multi_worker",
+        ),
+        (["--set", "train.distribution=multi_worker"], r"train\.distribution is multi_worker"),
+    ],
+)
 def test_bad_flags_exit_2_with_one_line(tiny_corpus, tmp_path, monkeypatch, args, pattern):
     from tests.testing import write_pipeline
+
     monkeypatch.delenv("TF_CONFIG", raising=False)
     pipeline = write_pipeline(tmp_path, tiny_corpus)
-    result = CliRunner().invoke(main, ["run", str(pipeline), "--run-dir", str(tmp_path / "r"),
-                                       *args])
+    result = CliRunner().invoke(
+        main, ["run", str(pipeline), "--run-dir", str(tmp_path / "r"), *args]
+    )
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     assert re.search(pattern, result.output), result.output
@@ -99,22 +113,29 @@ def test_bad_flags_exit_2_with_one_line(tiny_corpus, tmp_path, monkeypatch, args
 def test_stateful_batches_cannot_be_sharded():
     from nlp_lstm import presets
     from nlp_lstm.config import load_config
+
     with pytest.raises(ConfigError, match=r"train\.distribution.*stateful_batches"):
-        load_config(presets.find_pipeline("quickstart_generate"),
-                    ["data.stateful_batches=true", "train.distribution=multi_worker"])
+        load_config(
+            presets.find_pipeline("quickstart_generate"),
+            ["data.stateful_batches=true", "train.distribution=multi_worker"],
+        )
 
 
 def test_ema_is_rejected_under_the_distributed_loop():
     from nlp_lstm import presets
     from nlp_lstm.config import load_config
+
     with pytest.raises(ConfigError, match=r"train\.ema_momentum.*one_device"):
-        load_config(presets.find_pipeline("quickstart_forecast"),
-                    ["train.ema_momentum=0.9", "train.distribution=mirrored"])
+        load_config(
+            presets.find_pipeline("quickstart_forecast"),
+            ["train.ema_momentum=0.9", "train.distribution=mirrored"],
+        )
     load_config(presets.find_pipeline("quickstart_forecast"), ["train.ema_momentum=0.9"])
 
 
 def test_seeds_and_tune_reject_a_distribution_they_cannot_honour(tiny_corpus, tmp_path):
     from tests.testing import write_pipeline
+
     pipeline = write_pipeline(tmp_path, tiny_corpus)
     for command in (["run", str(pipeline), "--seeds", "2"], ["tune", str(pipeline)]):
         result = CliRunner().invoke(main, [*command, "--set", "train.distribution=mirrored"])
@@ -210,12 +231,18 @@ def test_two_replicas_clip_the_summed_gradient_as_one_process(tmp_path, clipnorm
     own per-replica clip gives other weights when it bites."""
     import subprocess
     import sys
+
     script = tmp_path / "clip.py"
     script.write_text(CLIP_SCRIPT)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     env.pop("TF_CONFIG", None)
-    done = subprocess.run([sys.executable, str(script), str(clipnorm)], env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(script), str(clipnorm)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["replicas"] == 2 and result["examples"] == 8
@@ -229,6 +256,7 @@ def test_two_replicas_clip_the_summed_gradient_as_one_process(tmp_path, clipnorm
 def test_a_launcher_marks_a_running_run_failed_but_never_a_finished_one(tmp_path):
     from nlp_lstm import rundir
     from nlp_lstm.errors import TrainingError
+
     error = TrainingError("Worker 1 of 2 was killed by SIGKILL; the other workers were stopped.")
     running, finished = tmp_path / "running", tmp_path / "finished"
     for path, status in ((running, "running"), (finished, "finished")):
@@ -253,8 +281,15 @@ def test_the_loop_logs_what_model_fit_logs_on_one_replica(tmp_path):
     import keras
     from nlp_lstm import distributed_fit, training
     from nlp_lstm.config import TrainConfig
-    train = TrainConfig(batch_size=8, epochs=3, learning_rate=0.01, monitor="val_mse",
-                        early_stopping_patience=1, verbose=0)
+
+    train = TrainConfig(
+        batch_size=8,
+        epochs=3,
+        learning_rate=0.01,
+        monitor="val_mse",
+        early_stopping_patience=1,
+        verbose=0,
+    )
     rng = np.random.RandomState(0)
     x = rng.normal(size=(32, 6, 2)).astype("float32")
     y = (0.5 * x[:, -3:, :1] + 0.1).astype("float32")
@@ -262,20 +297,28 @@ def test_the_loop_logs_what_model_fit_logs_on_one_replica(tmp_path):
 
     def model():
         keras.utils.set_random_seed(1)
-        return keras.Sequential([
-            keras.Input((6, 2)), keras.layers.LSTM(4),
-            keras.layers.Dense(3, kernel_regularizer=keras.regularizers.L2(0.01)),
-            keras.layers.Reshape((3, 1))])
+        return keras.Sequential(
+            [
+                keras.Input((6, 2)),
+                keras.layers.LSTM(4),
+                keras.layers.Dense(3, kernel_regularizer=keras.regularizers.L2(0.01)),
+                keras.layers.Reshape((3, 1)),
+            ]
+        )
 
     compiled = {"loss": "mse", "metrics": ["mse", "mae"]}
     fitted = training.fit(model(), batches, batches, train, str(tmp_path / "fit"), 4, **compiled)
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
     with strategy.scope():
         net = model()
-    looped = distributed_fit.fit(net, batches, batches, train, str(tmp_path / "loop"), 4,
-                                 strategy, **compiled)
-    assert sorted(looped.history) == sorted(fitted.history) == [
-        "loss", "mae", "mse", "val_loss", "val_mae", "val_mse"]
+    looped = distributed_fit.fit(
+        net, batches, batches, train, str(tmp_path / "loop"), 4, strategy, **compiled
+    )
+    assert (
+        sorted(looped.history)
+        == sorted(fitted.history)
+        == ["loss", "mae", "mse", "val_loss", "val_mae", "val_mse"]
+    )
     for name, values in fitted.history.items():
         np.testing.assert_allclose(looped.history[name], values, rtol=1e-5, err_msg=name)
     assert fitted.history["loss"][0] > fitted.history["mse"][0]  # the penalty is in the loss
@@ -313,19 +356,25 @@ def test_the_masked_loss_on_two_replicas_is_the_mean_per_token_of_the_whole_batc
     token of the batch (not the mean of the two replicas' means)."""
     import subprocess
     import sys
+
     script = tmp_path / "masked.py"
     script.write_text(MASKED_LOSS_SCRIPT)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     env.pop("TF_CONFIG", None)
-    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["replicas"] == pytest.approx(result["whole"], rel=1e-6), result
 
 
-SLURM_TWO_NODES = {"SLURM_PROCID": "1", "SLURM_STEP_NUM_TASKS": "2",
-                   "SLURM_STEP_NODELIST": "node[07-08]", "SLURM_STEP_TASKS_PER_NODE": "1(x2)"}
+SLURM_TWO_NODES = {
+    "SLURM_PROCID": "1",
+    "SLURM_STEP_NUM_TASKS": "2",
+    "SLURM_STEP_NODELIST": "node[07-08]",
+    "SLURM_STEP_TASKS_PER_NODE": "1(x2)",
+}
 
 
 @pytest.mark.parametrize("gpus, visible", [("", None), ("0,1,2,3", "0,1,2,3")])
@@ -333,17 +382,24 @@ def test_slurm_tasks_get_one_worker_each(monkeypatch, gpus, visible):
     """One task per node: worker i is the node of SLURM_PROCID i at the port base; a GPU node's
     task keeps all of its node's GPUs, and a CPU node (no GPU visible) gets no device variable."""
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", gpus)
-    config = json.loads(distributed.slurm_tf_config(
-        23456, dict(SLURM_TWO_NODES, CUDA_VISIBLE_DEVICES=gpus)))
-    assert config == {"cluster": {"worker": ["node07:23456", "node08:23456"]},
-                      "task": {"type": "worker", "index": 1}}
+    config = json.loads(
+        distributed.slurm_tf_config(23456, dict(SLURM_TWO_NODES, CUDA_VISIBLE_DEVICES=gpus))
+    )
+    assert config == {
+        "cluster": {"worker": ["node07:23456", "node08:23456"]},
+        "task": {"type": "worker", "index": 1},
+    }
     assert os.environ["CUDA_VISIBLE_DEVICES"] == (visible if visible is not None else gpus)
 
 
 def test_two_slurm_tasks_on_a_gpu_node_split_its_gpus(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")
-    environ = dict(SLURM_TWO_NODES, SLURM_STEP_NODELIST="gpu01", SLURM_STEP_TASKS_PER_NODE="2",
-                   CUDA_VISIBLE_DEVICES="0,1,2,3")
+    environ = dict(
+        SLURM_TWO_NODES,
+        SLURM_STEP_NODELIST="gpu01",
+        SLURM_STEP_TASKS_PER_NODE="2",
+        CUDA_VISIBLE_DEVICES="0,1,2,3",
+    )
     config = json.loads(distributed.slurm_tf_config(9000, environ))
     assert config["cluster"] == {"worker": ["gpu01:9000", "gpu01:9001"]}
     assert config["task"]["index"] == 1
@@ -353,16 +409,27 @@ def test_two_slurm_tasks_on_a_gpu_node_split_its_gpus(monkeypatch):
 def test_slurm_without_its_variables_or_with_a_bad_count_names_them():
     with pytest.raises(ConfigError, match=r"SLURM_PROCID, SLURM_STEP_NUM_TASKS.*not set.*srun"):
         distributed.slurm_tf_config(9000, {"CUDA_VISIBLE_DEVICES": ""})
-    with pytest.raises(ConfigError, match=r"Requested 2 tasks but only 3 were assigned\. "
-                                          r"Received: SLURM_PROCID='1'"):
-        distributed.slurm_tf_config(9000, dict(SLURM_TWO_NODES, SLURM_STEP_TASKS_PER_NODE="3",
-                                               SLURM_STEP_NODELIST="n1", CUDA_VISIBLE_DEVICES=""))
+    with pytest.raises(
+        ConfigError,
+        match=r"Requested 2 tasks but only 3 were assigned\. "
+        r"Received: SLURM_PROCID='1'",
+    ):
+        distributed.slurm_tf_config(
+            9000,
+            dict(
+                SLURM_TWO_NODES,
+                SLURM_STEP_TASKS_PER_NODE="3",
+                SLURM_STEP_NODELIST="n1",
+                CUDA_VISIBLE_DEVICES="",
+            ),
+        )
 
 
 def test_cluster_flag_conflicts_exit_2(tiny_corpus, tmp_path, monkeypatch):
     monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1", "b:2"]}}')
     result = CliRunner().invoke(main, ["run", "quickstart_classify", "--cluster", "slurm"])
     assert result.exit_code == 2 and "TF_CONFIG is already set" in result.output
-    result = CliRunner().invoke(main, ["run", "quickstart_classify", "--cluster", "slurm",
-                                       "--workers", "2"])
+    result = CliRunner().invoke(
+        main, ["run", "quickstart_classify", "--cluster", "slurm", "--workers", "2"]
+    )
     assert result.exit_code == 2 and "--cluster and --workers exclude each other" in result.output

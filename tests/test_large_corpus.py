@@ -45,8 +45,9 @@ def test_auto_streams_above_the_byte_threshold(tiny):
 
 
 def test_max_examples_is_a_seeded_sample_in_both_paths(tiny):
-    a = data_lib.read_dataset(load_config(tiny, overrides=["data.max_examples=10",
-                                                          "data.streaming=never"]))
+    a = data_lib.read_dataset(
+        load_config(tiny, overrides=["data.max_examples=10", "data.streaming=never"])
+    )
     b = arrow_data.read_dataset(_config(tiny, "data.max_examples=10"))
     assert b.counts()["train"] == 10
     assert b.splits["train"]["text"][0:10] == a.splits["train"]["text"]
@@ -68,8 +69,9 @@ def test_the_ids_cache_is_keyed_by_what_the_vocabulary_learned(tiny, tmp_path):
     """Another vocabulary sample that learns another vocabulary (here of the same size: the
     cap) gets another cache; the same settings in a new task find the same one."""
     capped = tiny.with_name("capped.yaml")
-    capped.write_text(tiny.read_text(encoding="utf-8").replace("max_size: 100", "max_size: 6"),
-                      encoding="utf-8")
+    capped.write_text(
+        tiny.read_text(encoding="utf-8").replace("max_size: 100", "max_size: 6"), encoding="utf-8"
+    )
     paths, vocabularies = [], []
     for sample in (0, 12, 0):
         task = build_pipeline(_config(capped, f"data.vocabulary_sample={sample}")).task
@@ -91,10 +93,13 @@ def test_token_ids_are_cached_on_disk_and_reused(tiny, tmp_path):
     path = task.ids_path("train")
     assert path.is_dir() and not list(path.parent.glob(".*.tmp-*"))
     stamp = path.stat().st_mtime_ns
+
     def fail():
         raise AssertionError("the cache was written again")
-    again = [(ids.tolist(), int(y)) for ids, y in
-             arrow_data.cached_ids(fail, path).as_numpy_iterator()]
+
+    again = [
+        (ids.tolist(), int(y)) for ids, y in arrow_data.cached_ids(fail, path).as_numpy_iterator()
+    ]
     assert path.stat().st_mtime_ns == stamp
     assert sorted(again) == sorted(first) and len(first) == task.data.counts()["train"]
     assert len(task.train_lengths()) == len(first)
@@ -129,17 +134,22 @@ def test_a_row_without_label_names_its_file_and_line(tmp_path):
 def test_a_tiny_streamed_classification_run_trains_end_to_end(tiny, tmp_path):
     run_dir = tmp_path / "run"
     result = build_pipeline(_config(tiny, "train.epochs=1", "export.verify=false")).run(
-        run_dir=run_dir)
+        run_dir=run_dir
+    )
     assert "accuracy" in result.metrics["test"]
-    assert sorted(p.name.split("-")[0] for p in (run_dir / "token_ids").iterdir()) == \
-        ["test", "train", "validation"]
+    assert sorted(p.name.split("-")[0] for p in (run_dir / "token_ids").iterdir()) == [
+        "test",
+        "train",
+        "validation",
+    ]
     assert result.manifest["data"]["leakage"]["sample"] > 0
 
 
 def test_streaming_never_builds_or_maps_the_arrow_table(tmp_path, monkeypatch):
     corpus = write_tiny_tsv(tmp_path / "tiny.tsv", repeats=10)
-    expected = data_lib.read_dataset(load_config(write_pipeline(tmp_path, corpus),
-                                                 overrides=["data.streaming=never"]))
+    expected = data_lib.read_dataset(
+        load_config(write_pipeline(tmp_path, corpus), overrides=["data.streaming=never"])
+    )
     forbid_memory_maps(monkeypatch)
     for _ in range(2):  # the first read writes the Arrow files, the second reuses them
         streamed = arrow_data.read_dataset(_config(write_pipeline(tmp_path, corpus)))
@@ -147,8 +157,7 @@ def test_streaming_never_builds_or_maps_the_arrow_table(tmp_path, monkeypatch):
         task.data = streamed
         assert task.leakage_units()[0]["train"]
         for split, part in streamed.splits.items():
-            assert [t for b in part["text"].batches(5) for t in b] == \
-                expected.splits[split]["text"]
+            assert [t for b in part["text"].batches(5) for t in b] == expected.splits[split]["text"]
             assert part["text"][3:0:-1] == expected.splits[split]["text"][3:0:-1]
         assert streamed.fingerprint == expected.fingerprint
 
@@ -167,6 +176,7 @@ class _SmallBatches:
 
 def test_label_codes_and_texts_are_the_same_across_record_batches(tmp_path, monkeypatch):
     import pyarrow as pa
+
     corpus = write_tiny_tsv(tmp_path / "tiny.tsv", repeats=10)
     lines = corpus.read_text(encoding="utf-8").splitlines()
     # The labels first appear in another order than sorted, and a third class comes last.
@@ -176,16 +186,21 @@ def test_label_codes_and_texts_are_the_same_across_record_batches(tmp_path, monk
     in_memory = data_lib.read_dataset(load_config(path, overrides=["data.streaming=never"]))
     whole = arrow_data.read_dataset(_config(path))  # also writes the Arrow files
     real_stream = pa.ipc.open_stream
-    monkeypatch.setattr(pa.ipc, "open_stream", lambda source, options=None: _SmallBatches(
-        real_stream(source, options=options)))
-    assert sum(1 for _ in arrow_data.record_batches(
-        whole.splits["train"]["text"].files, ["label"])) > 10
+    monkeypatch.setattr(
+        pa.ipc,
+        "open_stream",
+        lambda source, options=None: _SmallBatches(real_stream(source, options=options)),
+    )
+    assert (
+        sum(1 for _ in arrow_data.record_batches(whole.splits["train"]["text"].files, ["label"]))
+        > 10
+    )
     streamed = arrow_data.read_dataset(_config(path))
     assert streamed.label_names == in_memory.label_names == ["negative", "neutral", "positive"]
     assert streamed.fingerprint == in_memory.fingerprint
     for split, part in streamed.splits.items():
         np.testing.assert_array_equal(part["label"], in_memory.splits[split]["label"])
-        assert part["text"][0:len(part["text"])] == in_memory.splits[split]["text"]
+        assert part["text"][0 : len(part["text"])] == in_memory.splits[split]["text"]
 
 
 RSS_SCRIPT = r"""
@@ -225,8 +240,9 @@ def _write_rss_corpus(path, num_lines):
         for _ in range(num_lines // 50_000):
             picks = words[rng.integers(0, len(words), (50_000, 24))]
             labels = np.where(rng.random(50_000) < 0.5, "positive", "negative")
-            handle.write("".join(f"{' '.join(row)}\t{label}\n"
-                                 for row, label in zip(picks, labels)))
+            handle.write(
+                "".join(f"{' '.join(row)}\t{label}\n" for row, label in zip(picks, labels))
+            )
     return path
 
 
@@ -237,15 +253,21 @@ def test_reading_a_large_corpus_keeps_no_file_pages_resident(tmp_path):
     import subprocess
     import sys
     from pathlib import Path
+
     small = write_pipeline(tmp_path, write_tiny_tsv(tmp_path / "tiny.tsv", repeats=10))
     (tmp_path / "large").mkdir()
-    large = write_pipeline(tmp_path / "large",
-                           _write_rss_corpus(tmp_path / "large" / "large.tsv", 1_500_000))
+    large = write_pipeline(
+        tmp_path / "large", _write_rss_corpus(tmp_path / "large" / "large.tsv", 1_500_000)
+    )
     root = Path(__file__).resolve().parents[1]
     output = subprocess.run(
-        [sys.executable, "-c", RSS_SCRIPT, str(small), str(large)], check=True,
-        capture_output=True, text=True, cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root), "HF_DATASETS_CACHE": str(tmp_path / "hf")})
+        [sys.executable, "-c", RSS_SCRIPT, str(small), str(large)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root), "HF_DATASETS_CACHE": str(tmp_path / "hf")},
+    )
     result = json.loads(output.stdout.split("RESULT ")[-1])
     before, after, arrow_bytes = result["before"], result["after"], result["arrow_bytes"]
     assert result["rows"] == 1_500_000 and arrow_bytes > 250e6

@@ -30,16 +30,27 @@ def _write(path, text):
 
 
 def _config(streaming, stages=None, **data):
-    return config_from_dict({
-        "task": "generation", "seed": 3,
-        "data": {"window_length": 8, "split_fractions": {"train": 0.8, "validation": 0.1,
-                                                          "test": 0.1},
-                 "streaming": streaming, **data},
-        "stages": stages or [{"type": "text_normalizer", "form": "NFC", "lowercase": False},
-                             {"type": "character_tokenizer"}, {"type": "vocabulary"}],
-        "model": {"type": "lstm_causal_lm", "embedding_dim": 8, "hidden_dim": 8},
-        "train": {"batch_size": 4, "epochs": 1, "verbose": 0},
-        "evaluate": {"splits": ["validation", "test"], "batch_size": 4}})
+    return config_from_dict(
+        {
+            "task": "generation",
+            "seed": 3,
+            "data": {
+                "window_length": 8,
+                "split_fractions": {"train": 0.8, "validation": 0.1, "test": 0.1},
+                "streaming": streaming,
+                **data,
+            },
+            "stages": stages
+            or [
+                {"type": "text_normalizer", "form": "NFC", "lowercase": False},
+                {"type": "character_tokenizer"},
+                {"type": "vocabulary"},
+            ],
+            "model": {"type": "lstm_causal_lm", "embedding_dim": 8, "hidden_dim": 8},
+            "train": {"batch_size": 4, "epochs": 1, "verbose": 0},
+            "evaluate": {"splits": ["validation", "test"], "batch_size": 4},
+        }
+    )
 
 
 def _tasks(make_config, run_dir=None):
@@ -65,8 +76,10 @@ def small_blocks(monkeypatch):
 
 
 def _split_texts(corpus):
-    return {s: part if isinstance(part, str) else part.read(0, len(part))
-            for s, part in corpus.splits.items()}
+    return {
+        s: part if isinstance(part, str) else part.read(0, len(part))
+        for s, part in corpus.splits.items()
+    }
 
 
 @pytest.mark.parametrize("layout", ["path", "given_files", "max_examples"])
@@ -94,8 +107,9 @@ def test_ranges_equal_the_in_memory_splits(tmp_path, small_blocks, layout):
 
 def test_auto_streams_above_the_byte_threshold_and_keeps_the_file_checks(tmp_path):
     path = _write(tmp_path / "t.txt", _text(0, 400))
-    assert running_text.read_corpus(_config("auto", path=path,
-                                            streaming_threshold_bytes=100)).streamed
+    assert running_text.read_corpus(
+        _config("auto", path=path, streaming_threshold_bytes=100)
+    ).streamed
     small = running_text.read_corpus(_config("auto", path=path, streaming_threshold_bytes=10**9))
     assert not getattr(small, "streamed", False)
     (tmp_path / "bad.txt").write_bytes(b"ok\nbad \xff\n")
@@ -111,16 +125,23 @@ def test_auto_streams_above_the_byte_threshold_and_keeps_the_file_checks(tmp_pat
 
 # Stage chains that replace the preset's: whitespace runs kept as tokens (never cut), WordPiece
 # learned from the blocks.
-CHAINS = {"unicode_words": [{"type": "text_normalizer", "form": "NFKC", "lowercase": True},
-                            {"type": "unicode_script_tokenizer", "keep_whitespace": True},
-                            {"type": "vocabulary", "max_size": 5000, "min_frequency": 2}],
-          "wordpiece": [{"type": "text_normalizer", "form": "NFKC", "lowercase": True},
-                        {"type": "wordpiece_tokenizer", "vocabulary_size": 400},
-                        {"type": "vocabulary", "max_size": 1000}]}
+CHAINS = {
+    "unicode_words": [
+        {"type": "text_normalizer", "form": "NFKC", "lowercase": True},
+        {"type": "unicode_script_tokenizer", "keep_whitespace": True},
+        {"type": "vocabulary", "max_size": 5000, "min_frequency": 2},
+    ],
+    "wordpiece": [
+        {"type": "text_normalizer", "form": "NFKC", "lowercase": True},
+        {"type": "wordpiece_tokenizer", "vocabulary_size": 400},
+        {"type": "vocabulary", "max_size": 1000},
+    ],
+}
 
 
-@pytest.mark.parametrize("preset", ["quickstart_generate", "play_words", "unicode_words",
-                                    "wordpiece"])
+@pytest.mark.parametrize(
+    "preset", ["quickstart_generate", "play_words", "unicode_words", "wordpiece"]
+)
 def test_streamed_ids_equal_the_in_memory_ids_of_the_sample_play(tmp_path, monkeypatch, preset):
     monkeypatch.setattr(running_text, "BLOCK_CHARS", 20_000)  # the play is cut into ~9 blocks
     path = PRESETS / f"{'play_words' if preset in CHAINS else preset}.yaml"
@@ -131,12 +152,13 @@ def test_streamed_ids_equal_the_in_memory_ids_of_the_sample_play(tmp_path, monke
 
     in_memory, streamed = _tasks(make_config, tmp_path)
     assert len(list(streamed.data.splits["train"].blocks())) > 6
-    assert streamed.preprocessor.vocabulary.vocabulary == \
-        in_memory.preprocessor.vocabulary.vocabulary
+    assert (
+        streamed.preprocessor.vocabulary.vocabulary == in_memory.preprocessor.vocabulary.vocabulary
+    )
     for split in ("train", "validation"):
         ids = streamed.token_ids(split)
         assert isinstance(ids, running_text.TokenIds)
-        np.testing.assert_array_equal(ids[0:len(ids)], in_memory.token_ids(split))
+        np.testing.assert_array_equal(ids[0 : len(ids)], in_memory.token_ids(split))
 
 
 def _batches(dataset, epoch):
@@ -147,8 +169,10 @@ def _batches(dataset, epoch):
 @pytest.mark.parametrize("layout", ["shuffled", "offsets", "stateful"])
 def test_streamed_batches_equal_the_in_memory_batches(tmp_path, layout):
     path = _write(tmp_path / "t.txt", _text(2, 1500))
-    options = {"random_window_offsets": layout != "shuffled",
-               "stateful_batches": layout == "stateful"}
+    options = {
+        "random_window_offsets": layout != "shuffled",
+        "stateful_batches": layout == "stateful",
+    }
     in_memory, streamed = _tasks(lambda s: _config(s, path=path, **options), tmp_path)
     for epoch in (0, 1):
         expected = _batches(in_memory.datasets("train", training=True), epoch)
@@ -156,23 +180,30 @@ def test_streamed_batches_equal_the_in_memory_batches(tmp_path, layout):
         assert got == expected and len(got) > 3
     inputs.training_epoch().assign(0)
     assert streamed.steps_per_epoch() == in_memory.steps_per_epoch()
-    assert streamed.datasets("train", True).cardinality() == \
-        in_memory.datasets("train", True).cardinality()
+    assert (
+        streamed.datasets("train", True).cardinality()
+        == in_memory.datasets("train", True).cardinality()
+    )
     for split in ("train", "validation"):
         assert _batches(streamed.datasets(split), 0) == _batches(in_memory.datasets(split), 0)
 
 
 @pytest.mark.parametrize("random_offsets", [False, True])
-def test_above_the_exact_shuffle_limit_the_order_is_a_seeded_permutation(tmp_path, monkeypatch,
-                                                                         random_offsets):
+def test_above_the_exact_shuffle_limit_the_order_is_a_seeded_permutation(
+    tmp_path, monkeypatch, random_offsets
+):
     monkeypatch.setattr(running_text, "EXACT_SHUFFLE_WINDOWS", 10)
     path = _write(tmp_path / "t.txt", _text(2, 1500))
     in_memory, streamed = _tasks(
-        lambda s: _config(s, path=path, random_window_offsets=random_offsets), tmp_path)
+        lambda s: _config(s, path=path, random_window_offsets=random_offsets), tmp_path
+    )
 
     def windows(task, epoch):
-        return [row for x, y in _batches(task.datasets("train", training=True), epoch)
-                for row in zip(x, y)]
+        return [
+            row
+            for x, y in _batches(task.datasets("train", training=True), epoch)
+            for row in zip(x, y)
+        ]
 
     first, expected = windows(streamed, 0), windows(in_memory, 0)
     assert first == windows(streamed, 0) and first != windows(streamed, 1)
@@ -213,7 +244,7 @@ def test_id_file_is_written_atomically_and_reused(tmp_path):
         yield
 
     again = running_text.write_ids(target, forbidden(), task.preprocessor)
-    np.testing.assert_array_equal(again[0:len(again)], ids[0:len(ids)])
+    np.testing.assert_array_equal(again[0 : len(again)], ids[0 : len(ids)])
     written = target.stat().st_mtime_ns
     _, resumed = _tasks(lambda s: _config(s, path=path))  # a resumed run in a new process
     resumed.use_run_dir(run_dir)
@@ -230,19 +261,25 @@ def test_evaluation_metrics_equal_the_in_memory_ones(tmp_path):
     got = streamed.evaluate(tmp_path / "b")
     assert got == expected
     assert got["validation"]["unigram_entropy_bits"] > 0
-    assert sorted(p.name.split("-")[0] for p in (tmp_path / "b" / "token_ids").iterdir()) == \
-        ["test", "train", "validation"]
+    assert sorted(p.name.split("-")[0] for p in (tmp_path / "b" / "token_ids").iterdir()) == [
+        "test",
+        "train",
+        "validation",
+    ]
 
 
 def test_vocabulary_learns_from_a_seeded_sample_of_whole_lines(tmp_path):
     rng = random.Random(5)
-    lines = [" ".join(rng.choice(["alpha", "beta", "gamma", f"rare{i}"]) for _ in range(6))
-             for i in range(5000)]
+    lines = [
+        " ".join(rng.choice(["alpha", "beta", "gamma", f"rare{i}"]) for _ in range(6))
+        for i in range(5000)
+    ]
     path = _write(tmp_path / "t.txt", "\n".join(lines) + "\n")
     stages = [{"type": "whitespace_tokenizer"}, {"type": "vocabulary", "max_size": 10000}]
     whole, _ = _tasks(lambda s: _config(s, stages=stages, path=path))
     in_memory, streamed = _tasks(
-        lambda s: _config(s, stages=stages, path=path, vocabulary_sample=1500))
+        lambda s: _config(s, stages=stages, path=path, vocabulary_sample=1500)
+    )
     vocabulary = streamed.preprocessor.vocabulary.vocabulary
     assert vocabulary == in_memory.preprocessor.vocabulary.vocabulary
     assert 1000 < len(vocabulary) - 4 < len(whole.preprocessor.vocabulary.vocabulary) - 4
@@ -252,14 +289,18 @@ def test_vocabulary_learns_from_a_seeded_sample_of_whole_lines(tmp_path):
 
 
 def test_a_tiny_streamed_language_model_trains_end_to_end(tmp_path):
-    path = _write(tmp_path / "t.txt", ("ROSA:\nWhere is the silver key, the one of the "
-                                       "north wall?\n\n" * 40))
+    path = _write(
+        tmp_path / "t.txt", ("ROSA:\nWhere is the silver key, the one of the north wall?\n\n" * 40)
+    )
     config = dataclasses.replace(_config("always", path=path), steps=["train", "evaluate"])
     result = build_pipeline(config).run(run_dir=tmp_path / "run")
     metrics = result.metrics["validation"]
     assert np.isfinite(metrics["loss"]) and metrics["num_tokens"] > 0
-    assert sorted(p.name.split("-")[0] for p in (tmp_path / "run" / "token_ids").iterdir()) == \
-        ["test", "train", "validation"]
+    assert sorted(p.name.split("-")[0] for p in (tmp_path / "run" / "token_ids").iterdir()) == [
+        "test",
+        "train",
+        "validation",
+    ]
     leakage = result.manifest["data"]["leakage"]
     assert leakage["sample"] > 0 and leakage["unit"].startswith("lines")
 
@@ -302,7 +343,8 @@ print("RESULT " + json.dumps({"before": before, "after": after, "tokens": tokens
 
 
 def _lm_yaml(path, text_path):
-    path.write_text(f"""\
+    path.write_text(
+        f"""\
 task: generation
 seed: 1
 data: {{source: files, path: {text_path}, window_length: 64,
@@ -314,7 +356,9 @@ stages:
 model: {{type: lstm_causal_lm, embedding_dim: 8, hidden_dim: 8}}
 train: {{batch_size: 32}}
 evaluate: {{batch_size: 256}}
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -335,6 +379,7 @@ def test_streaming_a_large_corpus_keeps_anonymous_memory_bounded(tmp_path):
     import os
     import subprocess
     import sys
+
     # The warm-up corpus spans several blocks, so that the buffers of a block are allocated
     # (and kept by the allocators) before the measurement.
     small = _lm_yaml(tmp_path / "small.yaml", _write_words(tmp_path / "small.txt", 3))
@@ -343,9 +388,21 @@ def test_streaming_a_large_corpus_keeps_anonymous_memory_bounded(tmp_path):
     size = large_text.stat().st_size
     root = Path(__file__).resolve().parents[1]
     output = subprocess.run(
-        [sys.executable, "-c", RSS_SCRIPT, str(small), str(large), str(tmp_path / "r1"),
-         str(tmp_path / "r2")], check=True, capture_output=True, text=True, cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)})
+        [
+            sys.executable,
+            "-c",
+            RSS_SCRIPT,
+            str(small),
+            str(large),
+            str(tmp_path / "r1"),
+            str(tmp_path / "r2"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
     result = json.loads(output.stdout.split("RESULT ")[-1])
     before, after = result["before"], result["after"]
     assert size > 45e6 and result["tokens"] > 0.99 * size and result["batches"] == 200

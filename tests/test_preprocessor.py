@@ -14,16 +14,19 @@ TOKENS = ["[PAD]", "[UNK]", "[BOS]", "[EOS]", "good", "film"]
 
 
 def _chain(packer=True, specials=None):
-    vocabulary = Vocabulary(vocabulary=list(specials or TOKENS[:4]) + TOKENS[4:],
-                            special_tokens=list(specials or TOKENS[:4]))
+    vocabulary = Vocabulary(
+        vocabulary=list(specials or TOKENS[:4]) + TOKENS[4:],
+        special_tokens=list(specials or TOKENS[:4]),
+    )
     stages = [TextNormalizer(), WhitespaceTokenizer(), vocabulary]
     return stages + ([SequencePacker(sequence_length=4, start_value=2)] if packer else [])
 
 
 def test_runs_the_chain_in_order():
     pre = Preprocessor(_chain())
-    np.testing.assert_array_equal(pre(tf.constant(["Good film", "meh"])).numpy(),
-                                  [[2, 4, 5], [2, 1, 0]])
+    np.testing.assert_array_equal(
+        pre(tf.constant(["Good film", "meh"])).numpy(), [[2, 4, 5], [2, 1, 0]]
+    )
     assert pre.trimmed(tf.constant(["good good good good"])).to_list() == [[2, 4, 4, 4]]
     assert Preprocessor(_chain(packer=False))(tf.constant(["film x"])).to_list() == [[5, 1]]
 
@@ -54,8 +57,11 @@ def test_the_chain_needs_exactly_one_vocabulary():
 
 def test_stage_chain_check_names_the_stages_that_do_not_fit():
     stages = [WhitespaceTokenizer(), TextNormalizer(), Vocabulary(vocabulary=TOKENS)]
-    with pytest.raises(ConfigError, match=r"stages\[0\] \(whitespace_tokenizer\) outputs tokens "
-                                          r"but stages\[1\] \(text_normalizer\) expects text"):
+    with pytest.raises(
+        ConfigError,
+        match=r"stages\[0\] \(whitespace_tokenizer\) outputs tokens "
+        r"but stages\[1\] \(text_normalizer\) expects text",
+    ):
         check_stage_chain(stages, "ids", "`stages` (set in p.yaml)")
     with pytest.raises(ConfigError, match="needs packed"):
         check_stage_chain(_chain(packer=False), "packed", "`stages`")

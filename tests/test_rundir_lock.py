@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _strict_loads(text):
     def refuse(name):
         raise ValueError(f"not strict JSON: {name}")
+
     return json.loads(text, parse_constant=refuse)
 
 
@@ -33,8 +34,9 @@ def _hold_lock(run_dir):
         print("locked", flush=True)
         time.sleep(120)
         """)
-    process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     assert process.stdout.readline().strip() == "locked"
     return process
 
@@ -44,8 +46,11 @@ def test_a_second_process_is_told_who_holds_the_directory_and_a_kill_frees_it(tm
     holder = _hold_lock(run_dir)
     try:
         assert rundir.is_locked(run_dir)
-        with pytest.raises(RunDirError, match=rf"{run_dir} is in use by process {holder.pid} "
-                                              r"\(started .*\)\. Wait for it to finish"):
+        with pytest.raises(
+            RunDirError,
+            match=rf"{run_dir} is in use by process {holder.pid} "
+            r"\(started .*\)\. Wait for it to finish",
+        ):
             rundir.RunDirLock(run_dir).acquire()
     finally:
         os.kill(holder.pid, signal.SIGKILL)
@@ -96,8 +101,9 @@ def test_overwrite_and_resume_together_are_refused(tmp_path):
 def test_cli_overwrite_with_resume_is_a_usage_error(tmp_path, command):
     run_dir = tmp_path / "run"
     _interrupted_run(run_dir, status="finished")
-    result = CliRunner().invoke(main, [command, "quickstart_classify", "--run-dir", str(run_dir),
-                                       "--overwrite", "--resume"])
+    result = CliRunner().invoke(
+        main, [command, "quickstart_classify", "--run-dir", str(run_dir), "--overwrite", "--resume"]
+    )
     assert result.exit_code == 2, result.output
     assert "--overwrite and --resume exclude each other" in result.output
     assert (run_dir / "history.csv").is_file()
@@ -105,11 +111,24 @@ def test_cli_overwrite_with_resume_is_a_usage_error(tmp_path, command):
 
 def test_strict_json_turns_non_finite_numbers_into_null(tmp_path):
     import numpy as np
-    data = {"loss": float("nan"), "best": float("inf"), "rows": [1.5, float("-inf")],
-            "np": np.float32("nan"), "ok": np.float64(0.25), "n": 3}
+
+    data = {
+        "loss": float("nan"),
+        "best": float("inf"),
+        "rows": [1.5, float("-inf")],
+        "np": np.float32("nan"),
+        "ok": np.float64(0.25),
+        "n": 3,
+    }
     rundir.atomic_write_json(tmp_path / "m.json", data)
     assert _strict_loads((tmp_path / "m.json").read_text()) == {
-        "loss": None, "best": None, "rows": [1.5, None], "np": None, "ok": 0.25, "n": 3}
+        "loss": None,
+        "best": None,
+        "rows": [1.5, None],
+        "np": None,
+        "ok": 0.25,
+        "n": 3,
+    }
 
 
 def test_clean_leftovers_removes_a_killed_exports_temporary_folders(tmp_path):
@@ -133,6 +152,7 @@ def test_lock_file_names_the_holder(tmp_path):
 
 def _bad_data_pipeline(tmp_path):
     from tests.testing import write_pipeline
+
     data = tmp_path / "bad.tsv"
     data.write_text("text\tsentiment\na fine film\tpositive\n", encoding="utf-8")
     return write_pipeline(tmp_path, data)
@@ -141,6 +161,7 @@ def _bad_data_pipeline(tmp_path):
 def test_a_run_that_fails_on_its_data_leaves_no_half_made_directory(tmp_path):
     from nlp_lstm import build_pipeline, load_config
     from nlp_lstm.errors import NlpLstmError
+
     pipeline = build_pipeline(load_config(_bad_data_pipeline(tmp_path)))
     with pytest.raises(NlpLstmError, match="label"):
         pipeline.run(runs_root=tmp_path / "runs")
@@ -150,6 +171,7 @@ def test_a_run_that_fails_on_its_data_leaves_no_half_made_directory(tmp_path):
 def test_an_explicit_run_dir_that_fails_on_its_data_is_marked_failed(tmp_path):
     from nlp_lstm import build_pipeline, load_config
     from nlp_lstm.errors import NlpLstmError
+
     pipeline = build_pipeline(load_config(_bad_data_pipeline(tmp_path)))
     run_dir = tmp_path / "mine"
     run_dir.mkdir()

@@ -5,8 +5,7 @@ import math
 import pytest
 
 from nlp_lstm.errors import ConfigError
-from nlp_lstm.reproduce import (Reproduction, compare_metrics, flatten_metrics,
-                                format_differences)
+from nlp_lstm.reproduce import Reproduction, compare_metrics, flatten_metrics, format_differences
 from nlp_lstm.seeds import format_summary, parse_seeds, summarize
 
 
@@ -16,10 +15,19 @@ def test_a_count_starts_at_the_config_seed_and_a_list_is_taken_as_given():
     assert parse_seeds(" 4 , 2 ", 0) == [4, 2]
 
 
-@pytest.mark.parametrize("text, words", [
-    ("0", "number of seeds"), ("101", "number of seeds"), ("1,1", "repeats"),
-    ("a", "a count"), ("1,x", "a count"), (",", "empty"), (f"1,{2**32}", "[0, 4294967295]"),
-    ("-1,2", "[0, 4294967295]")])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("0", "number of seeds"),
+        ("101", "number of seeds"),
+        ("1,1", "repeats"),
+        ("a", "a count"),
+        ("1,x", "a count"),
+        (",", "empty"),
+        (f"1,{2**32}", "[0, 4294967295]"),
+        ("-1,2", "[0, 4294967295]"),
+    ],
+)
 def test_bad_seeds_are_config_errors(text, words):
     with pytest.raises(ConfigError, match="seeds|Seeds") as info:
         parse_seeds(text, 1)
@@ -32,9 +40,11 @@ def test_a_count_may_not_run_past_the_largest_seed():
 
 
 def test_summary_uses_the_sample_std_of_every_numeric_metric():
-    runs = {1: {"test": {"accuracy": 0.5, "per_class": {"a": {"f1": 0.2}}, "name": "x"}},
-            2: {"test": {"accuracy": 0.7, "per_class": {"a": {"f1": 0.4}}, "name": "x"}},
-            3: {"test": {"accuracy": 0.9, "per_class": {"a": {"f1": 0.6}}, "name": "x"}}}
+    runs = {
+        1: {"test": {"accuracy": 0.5, "per_class": {"a": {"f1": 0.2}}, "name": "x"}},
+        2: {"test": {"accuracy": 0.7, "per_class": {"a": {"f1": 0.4}}, "name": "x"}},
+        3: {"test": {"accuracy": 0.9, "per_class": {"a": {"f1": 0.6}}, "name": "x"}},
+    }
     summary = summarize(runs)
     assert set(summary) == {"test.accuracy", "test.per_class.a.f1"}
     accuracy = summary["test.accuracy"]
@@ -47,7 +57,12 @@ def test_summary_uses_the_sample_std_of_every_numeric_metric():
 
 def test_flatten_names_nested_and_list_entries():
     assert flatten_metrics({"v": {"acc": 1, "cm": [[1, 2], [3, 4]]}}) == {
-        "v.acc": 1, "v.cm.0.0": 1, "v.cm.0.1": 2, "v.cm.1.0": 3, "v.cm.1.1": 4}
+        "v.acc": 1,
+        "v.cm.0.0": 1,
+        "v.cm.0.1": 2,
+        "v.cm.1.0": 3,
+        "v.cm.1.1": 4,
+    }
 
 
 def test_compare_reports_changed_and_missing_metrics_within_a_tolerance():

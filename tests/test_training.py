@@ -39,8 +39,12 @@ def test_stops_before_an_epoch_that_would_overrun(tmp_path, monkeypatch, caplog)
     assert run_epochs(budget, clock, [100, 150, 120, 130, 100, 100]) == 4
     assert budget.stopped_after_epoch == 4
     saved = json.loads(state.read_text())
-    assert saved == {"seconds": 500.0, "slowest_epoch_seconds": 150.0, "budget_seconds": 600.0,
-                     "stopped_after_epoch": 4}
+    assert saved == {
+        "seconds": 500.0,
+        "slowest_epoch_seconds": 150.0,
+        "budget_seconds": 600.0,
+        "stopped_after_epoch": 4,
+    }
     assert "stopping after epoch 4" in caplog.text
 
 
@@ -59,8 +63,11 @@ def test_a_resumed_run_counts_the_time_already_spent(tmp_path, monkeypatch):
 
 def test_no_budget_adds_no_callback(tmp_path):
     from nlp_lstm.config import TrainConfig
+
     names = {type(c).__name__ for c in training.callbacks(TrainConfig(), str(tmp_path))}
     assert "TimeBudget" not in names
-    names = {type(c).__name__ for c in training.callbacks(
-        TrainConfig(time_budget_minutes=5.0), str(tmp_path))}
+    names = {
+        type(c).__name__
+        for c in training.callbacks(TrainConfig(time_budget_minutes=5.0), str(tmp_path))
+    }
     assert "TimeBudget" in names

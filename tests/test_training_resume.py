@@ -20,10 +20,17 @@ def _data(seed=3):
 
 def _model():
     keras.utils.set_random_seed(11)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
-                              keras.layers.Dropout(0.5), keras.layers.Dense(2)])
-    model.compile(keras.optimizers.Adam(0.01),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dropout(0.5),
+            keras.layers.Dense(2),
+        ]
+    )
+    model.compile(
+        keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     return model
 
 
@@ -41,8 +48,13 @@ def _fit(model, path, epochs=4, extra=()):
     train = inputs.shuffled_per_epoch(_data(), 64, seed=5).batch(16)
     stop = keras.callbacks.EarlyStopping(monitor="loss", patience=1, restore_best_weights=True)
     others = [training.EpochClock(), stop, *extra]
-    return model.fit(train, epochs=epochs, verbose=0, shuffle=False,
-                     callbacks=others + [training.ResumeState(str(path), others)])
+    return model.fit(
+        train,
+        epochs=epochs,
+        verbose=0,
+        shuffle=False,
+        callbacks=others + [training.ResumeState(str(path), others)],
+    )
 
 
 def test_each_epochs_order_is_a_function_of_seed_and_epoch():
@@ -78,10 +90,19 @@ def test_a_nan_loss_stops_training_with_one_clear_error():
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(keras.optimizers.SGD(0.1), "mse")
     x = np.array([[1.0, 2.0], [np.nan, 1.0]] * 4, dtype="float32")
-    with pytest.raises(TrainingError, match=r"The training loss became nan at epoch 1, batch 1; "
-                                            r"training stopped\. Lower train\.learning_rate"):
-        model.fit(x, np.ones([8, 1], "float32"), batch_size=8, epochs=2, verbose=0,
-                  callbacks=[training.StopOnNonFiniteLoss()])
+    with pytest.raises(
+        TrainingError,
+        match=r"The training loss became nan at epoch 1, batch 1; "
+        r"training stopped\. Lower train\.learning_rate",
+    ):
+        model.fit(
+            x,
+            np.ones([8, 1], "float32"),
+            batch_size=8,
+            epochs=2,
+            verbose=0,
+            callbacks=[training.StopOnNonFiniteLoss()],
+        )
 
 
 def test_history_rows_of_epochs_to_run_again_are_dropped(tmp_path):

@@ -6,10 +6,22 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-POSITIVE = ["a gorgeous witty film", "great acting and a moving story", "i loved every minute",
-            "brilliant , funny and warm", "the best movie this year", "wonderful score and cast"]
-NEGATIVE = ["a dull lifeless film", "terrible acting and a boring story", "i hated every minute",
-            "clumsy , flat and cold", "the worst movie this year", "awful script and cast"]
+POSITIVE = [
+    "a gorgeous witty film",
+    "great acting and a moving story",
+    "i loved every minute",
+    "brilliant , funny and warm",
+    "the best movie this year",
+    "wonderful score and cast",
+]
+NEGATIVE = [
+    "a dull lifeless film",
+    "terrible acting and a boring story",
+    "i hated every minute",
+    "clumsy , flat and cold",
+    "the worst movie this year",
+    "awful script and cast",
+]
 
 
 def write_tiny_tsv(path, repeats=4):
@@ -26,7 +38,8 @@ def write_tiny_tsv(path, repeats=4):
 def write_pipeline(directory, data_path, extra=""):
     """Writes a tiny classification pipeline YAML for `data_path`; returns its path."""
     path = Path(directory) / "tiny.yaml"
-    path.write_text(textwrap.dedent(f"""\
+    path.write_text(
+        textwrap.dedent(f"""\
         name: tiny
         seed: 7
         data: {{source: files, path: {data_path}}}
@@ -38,7 +51,10 @@ def write_pipeline(directory, data_path, extra=""):
         model: {{type: lstm_text_classifier, embedding_dim: 8, hidden_dim: 8, dropout: 0.0}}
         train: {{batch_size: 8, epochs: 2, learning_rate: 0.01, verbose: 0, num_buckets: 2}}
         export: {{verify: true}}
-        """) + textwrap.dedent(extra), encoding="utf-8")
+        """)
+        + textwrap.dedent(extra),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -75,13 +91,17 @@ def run_stage_test(cls, init_kwargs, input_data, expected_output, adapt_data=Non
     for example, expected in zip(input_data, expected_output):
         assert _to_list(stage(tf.constant(example))) == expected
     # Unbatched ds.map.
-    ds = tf.data.Dataset.from_tensor_slices(tf.ragged.constant(input_data)
-                                            if isinstance(input_data[0], list) else input_data)
+    ds = tf.data.Dataset.from_tensor_slices(
+        tf.ragged.constant(input_data) if isinstance(input_data[0], list) else input_data
+    )
     got = [_to_list(x) for x in ds.map(stage)]
     assert got == expected_output
     # Batched ds.map gives the same rows (padding aside, compared per example).
-    batched = ds.ragged_batch(len(input_data)).map(stage) if isinstance(input_data[0], list) \
+    batched = (
+        ds.ragged_batch(len(input_data)).map(stage)
+        if isinstance(input_data[0], list)
         else ds.batch(len(input_data)).map(stage)
+    )
     batch = next(iter(batched))
     rows = _to_list(batch)
     assert len(rows) == len(expected_output)
@@ -95,6 +115,7 @@ def run_stage_test(cls, init_kwargs, input_data, expected_output, adapt_data=Non
 def run_model_test(model, ids, labels, num_classes, tmp_path, epochs=1):
     """Checks output shape, that `epochs` of fit lower the loss, and a .keras save/reload."""
     import keras
+
     out = model(ids)
     assert tuple(out.shape) == (ids.shape[0], num_classes)
     np.testing.assert_allclose(np.sum(out, axis=-1), 1.0, rtol=1e-5)

@@ -30,23 +30,43 @@ class KerasExampleClassifier:
 
     name = "Keras example: pad_sequences(maxlen) + Embedding(mask_zero) + Bidirectional(LSTM)"
 
-    def __init__(self, ids_path, vocabulary_size, num_classes, embedding_dim, hidden_dim, dropout,
-                 maxlen, batch_size, learning_rate, clipnorm=None):
+    def __init__(
+        self,
+        ids_path,
+        vocabulary_size,
+        num_classes,
+        embedding_dim,
+        hidden_dim,
+        dropout,
+        maxlen,
+        batch_size,
+        learning_rate,
+        clipnorm=None,
+    ):
         from benchmarks.corpora import load_ids
+
         splits = load_ids(ids_path)
         self.batch_size = batch_size
         # The example pads once, before training; that cost is not timed.
-        self.train = (keras.utils.pad_sequences(splits["train"][0], maxlen=maxlen), splits["train"][1])
+        self.train = (
+            keras.utils.pad_sequences(splits["train"][0], maxlen=maxlen),
+            splits["train"][1],
+        )
         self.test = (keras.utils.pad_sequences(splits["test"][0], maxlen=maxlen), splits["test"][1])
-        self.model = keras.Sequential([
-            keras.Input((None,), dtype="int64"),
-            keras.layers.Embedding(vocabulary_size, embedding_dim, mask_zero=True),
-            keras.layers.Bidirectional(keras.layers.LSTM(hidden_dim)),
-            keras.layers.Dropout(dropout),
-            keras.layers.Dense(num_classes, activation="softmax"),
-        ])
-        self.model.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=clipnorm),
-                           loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        self.model = keras.Sequential(
+            [
+                keras.Input((None,), dtype="int64"),
+                keras.layers.Embedding(vocabulary_size, embedding_dim, mask_zero=True),
+                keras.layers.Bidirectional(keras.layers.LSTM(hidden_dim)),
+                keras.layers.Dropout(dropout),
+                keras.layers.Dense(num_classes, activation="softmax"),
+            ]
+        )
+        self.model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate, clipnorm=clipnorm),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
 
     def fit_epoch(self):
         """One epoch of `model.fit` on the padded arrays; returns its wall time in seconds."""

@@ -42,10 +42,9 @@ class NaiveWindowGenerator:
         ids = self.prompt_ids(prompt)
         new = []
         for _ in range(num_characters):
-            context = np.asarray((ids + new)[-self.window:], np.int64)[None, :]
+            context = np.asarray((ids + new)[-self.window :], np.int64)[None, :]
             logits = self.model.predict(context, verbose=0)[0, -1].astype(np.float64)
             logits /= temperature
             probabilities = np.exp(logits - logits.max())
-            new.append(int(rng.choice(len(probabilities),
-                                      p=probabilities / probabilities.sum())))
+            new.append(int(rng.choice(len(probabilities), p=probabilities / probabilities.sum())))
         return self.separator.join(self.vocabulary[i] for i in new if i >= self.num_special)

@@ -58,8 +58,9 @@ class PythonStepDecoder:
     def source_ids(self, texts):
         """Right-padded source ids [B, S] from the run's source preprocessor."""
         x = self.preprocessor(tf.constant(texts, tf.string))
-        return x[:, :self.max_source_tokens].to_tensor(
-            default_value=tf.constant(self.pad_id, x.dtype))
+        return x[:, : self.max_source_tokens].to_tensor(
+            default_value=tf.constant(self.pad_id, x.dtype)
+        )
 
     def greedy(self, source_ids, max_length):
         """Target ids [B, L] (0 after the end) from the most likely token at each step."""
@@ -69,8 +70,7 @@ class PythonStepDecoder:
         finished = np.zeros([batch], bool)
         columns = []
         for _ in range(max_length):
-            logits, states, _ = self.model.decode_step(tokens, states, encoder_outputs,
-                                                       source_mask)
+            logits, states, _ = self.model.decode_step(tokens, states, encoder_outputs, source_mask)
             logits = np.array(logits)
             logits[:, self.pad_id] = -np.inf  # padding is never emitted
             tokens = logits.argmax(axis=-1)
@@ -96,17 +96,22 @@ class PythonStepDecoder:
         alive_scores = np.full([batch, k], NEGATIVE, np.float32)
         alive_scores[:, 0] = 0.0
         tokens = np.full([batch, k], self.start_id, np.int64)
-        finished = (np.zeros_like(alive_ids), np.full([batch, k], NEGATIVE, np.float32),
-                    np.zeros([batch, k], bool))
+        finished = (
+            np.zeros_like(alive_ids),
+            np.full([batch, k], NEGATIVE, np.float32),
+            np.zeros([batch, k], bool),
+        )
         step = 0
         while step < max_length and not self._all_done(alive_scores, finished, max_length):
-            logits, states, _ = self.model.decode_step(tokens.reshape(-1), states,
-                                                       encoder_outputs, source_mask)
+            logits, states, _ = self.model.decode_step(
+                tokens.reshape(-1), states, encoder_outputs, source_mask
+            )
             log_probs = tf.nn.log_softmax(logits, axis=-1).numpy()
             log_probs[:, self.pad_id] = NEGATIVE
             vocabulary = log_probs.shape[-1]
-            candidates = (alive_scores[:, :, None] + log_probs.reshape(batch, k, vocabulary)
-                          ).reshape(batch, k * vocabulary)
+            candidates = (
+                alive_scores[:, :, None] + log_probs.reshape(batch, k, vocabulary)
+            ).reshape(batch, k * vocabulary)
             top = _largest(candidates, 2 * k)
             top_scores = np.take_along_axis(candidates, top, axis=1)
             top_beams, top_tokens = top // vocabulary, top % vocabulary
@@ -127,19 +132,33 @@ class PythonStepDecoder:
             # (the length counts the end token).
             new_flags = ended & (top_scores > NEGATIVE / 2) & (np.arange(2 * k) < k)
             new_scores = np.where(new_flags, top_scores / self._penalty(step + 1), NEGATIVE)
-            finished = _best(k, (np.concatenate([finished[0], top_ids], axis=1),
-                                 np.concatenate([finished[1], new_scores], axis=1),
-                                 np.concatenate([finished[2], new_flags], axis=1)))
+            finished = _best(
+                k,
+                (
+                    np.concatenate([finished[0], top_ids], axis=1),
+                    np.concatenate([finished[1], new_scores], axis=1),
+                    np.concatenate([finished[2], new_flags], axis=1),
+                ),
+            )
             step += 1
         self.last_steps = step
 
         # Hypotheses still alive (cut at max_length) compete with the finished ones, which win ties.
         alive_flags = alive_scores > NEGATIVE / 2
-        ids, _, _ = _best(k, (
-            np.concatenate([finished[0], alive_ids], axis=1),
-            np.concatenate([finished[1], np.where(alive_flags, alive_scores / self._penalty(step),
-                                                  NEGATIVE)], axis=1),
-            np.concatenate([finished[2], alive_flags], axis=1)))
+        ids, _, _ = _best(
+            k,
+            (
+                np.concatenate([finished[0], alive_ids], axis=1),
+                np.concatenate(
+                    [
+                        finished[1],
+                        np.where(alive_flags, alive_scores / self._penalty(step), NEGATIVE),
+                    ],
+                    axis=1,
+                ),
+                np.concatenate([finished[2], alive_flags], axis=1),
+            ),
+        )
         return ids[:, 0]
 
     def _penalty(self, length):
@@ -160,8 +179,10 @@ class PythonStepDecoder:
 
     def to_text(self, ids):
         """Target ids [B, L] -> strings; special ids print as nothing."""
-        joined = [self.separator.join(self.vocabulary[i] for i in row if i >= self.num_special)
-                  for row in ids.tolist()]
+        joined = [
+            self.separator.join(self.vocabulary[i] for i in row if i >= self.num_special)
+            for row in ids.tolist()
+        ]
         return [text.decode("utf-8") for text in detokenize(tf.constant(joined, tf.string)).numpy()]
 
 
@@ -184,6 +205,8 @@ def _best(k, hypotheses):
     """The k best (ids, scores, flags) of each row by score, earlier ones first on ties."""
     ids, scores, flags = hypotheses
     positions = _ranked(scores)[:, :k]
-    return (np.take_along_axis(ids, positions[:, :, None], axis=1),
-            np.take_along_axis(scores, positions, axis=1),
-            np.take_along_axis(flags, positions, axis=1))
+    return (
+        np.take_along_axis(ids, positions[:, :, None], axis=1),
+        np.take_along_axis(scores, positions, axis=1),
+        np.take_along_axis(flags, positions, axis=1),
+    )

@@ -11,9 +11,11 @@ import time
 
 import numpy as np
 
-MISSING = ("PyTorch is not installed, so the PyTorch peer is skipped. Install the CPU build to "
-           "run it: pip install 'nlp_lstm[benchmarks]' (or pip install torch --index-url "
-           "https://download.pytorch.org/whl/cpu).")
+MISSING = (
+    "PyTorch is not installed, so the PyTorch peer is skipped. Install the CPU build to "
+    "run it: pip install 'nlp_lstm[benchmarks]' (or pip install torch --index-url "
+    "https://download.pytorch.org/whl/cpu)."
+)
 
 
 def available():
@@ -45,12 +47,24 @@ class TorchPackedClassifier:
 
     name = "PyTorch nn.LSTM(bidirectional) on packed, length-sorted batches"
 
-    def __init__(self, ids_path, vocabulary_size, num_classes, embedding_dim, hidden_dim, dropout,
-                 batch_size, learning_rate, clipnorm=None, seed=1337):
+    def __init__(
+        self,
+        ids_path,
+        vocabulary_size,
+        num_classes,
+        embedding_dim,
+        hidden_dim,
+        dropout,
+        batch_size,
+        learning_rate,
+        clipnorm=None,
+        seed=1337,
+    ):
         import torch
         from torch import nn
 
         from benchmarks.corpora import load_ids
+
         splits = load_ids(ids_path)
         torch.manual_seed(seed)
         torch.set_num_threads(os.cpu_count() or 1)
@@ -64,14 +78,14 @@ class TorchPackedClassifier:
             def __init__(self):
                 super().__init__()
                 self.embedding = nn.Embedding(vocabulary_size, embedding_dim, padding_idx=0)
-                self.lstm = nn.LSTM(embedding_dim, hidden_dim, batch_first=True,
-                                    bidirectional=True)
+                self.lstm = nn.LSTM(embedding_dim, hidden_dim, batch_first=True, bidirectional=True)
                 self.dropout = nn.Dropout(dropout)
                 self.output = nn.Linear(2 * hidden_dim, num_classes)
 
             def forward(self, ids, lengths):
-                packed = nn.utils.rnn.pack_padded_sequence(self.embedding(ids), lengths,
-                                                           batch_first=True, enforce_sorted=True)
+                packed = nn.utils.rnn.pack_padded_sequence(
+                    self.embedding(ids), lengths, batch_first=True, enforce_sorted=True
+                )
                 _, (h_n, _) = self.lstm(packed)
                 return self.output(self.dropout(torch.cat([h_n[0], h_n[1]], dim=-1)))
 
@@ -86,12 +100,15 @@ class TorchPackedClassifier:
         lengths = np.fromiter((max(len(s), 1) for s in sequences), np.int64, len(sequences))
         order = np.argsort(-lengths, kind="stable")
         for begin in range(0, len(order), self.batch_size):
-            rows = order[begin:begin + self.batch_size]
+            rows = order[begin : begin + self.batch_size]
             ids = np.zeros((len(rows), lengths[rows[0]]), np.int64)
             for i, row in enumerate(rows):
-                ids[i, :len(sequences[row])] = sequences[row]
-            yield (self.torch.from_numpy(ids), self.torch.from_numpy(lengths[rows]),
-                   self.torch.from_numpy(np.asarray(labels)[rows]))
+                ids[i, : len(sequences[row])] = sequences[row]
+            yield (
+                self.torch.from_numpy(ids),
+                self.torch.from_numpy(lengths[rows]),
+                self.torch.from_numpy(np.asarray(labels)[rows]),
+            )
 
     def fit_epoch(self):
         """One epoch over the batches in a fresh random order; returns its wall time in seconds."""
@@ -122,6 +139,7 @@ class TorchPackedClassifier:
         """Milliseconds for one batch of `batch_size` texts of `length` real tokens: the
         forward pass, and the forward and backward passes (gradients, no optimizer step)."""
         from benchmarks import harness
+
         torch = self.torch
         generator = torch.Generator().manual_seed(0)
         ids = torch.randint(2, self.vocabulary_size, (batch_size, length), generator=generator)

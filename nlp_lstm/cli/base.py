@@ -60,6 +60,7 @@ def _import_tensorflow_quietly(verbose, before_devices=None):
     """
     if verbose or "tensorflow" in sys.modules:
         import tensorflow  # noqa: F401
+
         if before_devices is not None:
             before_devices()
     else:
@@ -74,6 +75,7 @@ def _import_tensorflow_quietly(verbose, before_devices=None):
                 import keras  # noqa: F401
                 import tensorflow as tf
                 import tensorflow_text  # noqa: F401
+
                 try:
                     if before_devices is not None:
                         before_devices()
@@ -92,6 +94,7 @@ def _import_tensorflow_quietly(verbose, before_devices=None):
                 raise failure
     if not verbose:  # TensorFlow's and absl's Python loggers: errors only
         import absl.logging
+
         absl.logging.set_verbosity(absl.logging.ERROR)
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
@@ -118,12 +121,21 @@ def _progress_off_stdout():
             yield
 
 
-_PATH_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.ENOSPC,
-                errno.EDQUOT, errno.ENAMETOOLONG}
+_PATH_ERRNOS = {
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.ENAMETOOLONG,
+}
 
 
 def _library_errors(func):
     """Turns library errors into one-line ClickExceptions (exit code 1)."""
+
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
@@ -139,29 +151,38 @@ def _library_errors(func):
             # commands check their run directory up front (rundir.check_writable) where they can.
             if err.errno not in _PATH_ERRNOS or err.filename is None:
                 raise
-            raise click.ClickException(f"{err.strerror}: {err.filename}. Check that path and its "
-                                       f"permissions; a run directory must be writable.") from None
+            raise click.ClickException(
+                f"{err.strerror}: {err.filename}. Check that path and its "
+                f"permissions; a run directory must be writable."
+            ) from None
         except KeyboardInterrupt:
             logger.warning("\nInterrupted. Continue with --resume and the same --run-dir.")
             sys.exit(130)
+
     return wrapper
 
 
 def _writable_run_dir(run_dir, option=None):
     """A one-line error, before TensorFlow loads, when files cannot be written in `run_dir`."""
     from nlp_lstm import rundir
+
     if option is None:  # an existing RUN_DIR argument (evaluate, export)
-        rundir.check_writable(run_dir, "Run directory", f"Make it writable (chmod -R u+w "
-                              f"{run_dir}) or work on a copy of it.")
+        rundir.check_writable(
+            run_dir,
+            "Run directory",
+            f"Make it writable (chmod -R u+w {run_dir}) or work on a copy of it.",
+        )
     elif run_dir is None:  # the default runs/<name>-<timestamp>/ under the working directory
-        rundir.check_writable("runs", "The default run folder",
-                              f"Run from a writable folder or pass {option}.")
+        rundir.check_writable(
+            "runs", "The default run folder", f"Run from a writable folder or pass {option}."
+        )
     else:
         rundir.check_writable(run_dir, option, f"Choose another {option}.")
 
 
 def _load(pipeline, overrides, data_dir):
     from nlp_lstm.config import load_config
+
     return load_config(pipeline, overrides, data_dir or os.environ.get(DATA_DIR_ENV))
 
 
@@ -192,9 +213,13 @@ class _Utf8Text(click.ParamType):
         bad = next((i for i, char in enumerate(value) if "\udc80" <= char <= "\udcff"), None)
         if bad is not None:
             raw = os.fsencode(value)
-            self.fail(f"{raw!r} is not valid UTF-8 (byte 0x{ord(value[bad]) - 0xdc00:02x} at "
-                      f"character {bad}). Pass it as UTF-8 (check the encoding of the terminal or "
-                      f"script that gave it).", param, ctx)
+            self.fail(
+                f"{raw!r} is not valid UTF-8 (byte 0x{ord(value[bad]) - 0xDC00:02x} at "
+                f"character {bad}). Pass it as UTF-8 (check the encoding of the terminal or "
+                f"script that gave it).",
+                param,
+                ctx,
+            )
         return value
 
 
@@ -202,19 +227,31 @@ TEXT = _Utf8Text()
 PIPELINE = _PresetOrFile("pipeline", presets.resolve_pipeline)
 SEARCH_SPACE = _PresetOrFile("search space", presets.resolve_search_space)
 pipeline_argument = click.argument("pipeline", type=PIPELINE)
-set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", type=TEXT,
-                          help="Override a config value, e.g. --set train.epochs=3 (repeatable).")
-data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False),
-                               help=f"Data root that replaces {{data_dir}} in paths "
-                                    f"(default: ${DATA_DIR_ENV}).")
+set_option = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    type=TEXT,
+    help="Override a config value, e.g. --set train.epochs=3 (repeatable).",
+)
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    help=f"Data root that replaces {{data_dir}} in paths (default: ${DATA_DIR_ENV}).",
+)
 run_dir_argument = click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="nlp_lstm")
 @click.option("-q", "--quiet", is_flag=True, help="Show only warnings and errors on stderr.")
-@click.option("-v", "--verbose", is_flag=True,
-              help="Show debug messages, and TensorFlow's own start-up and C++ logs.")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Show debug messages, and TensorFlow's own start-up and C++ logs.",
+)
 def main(quiet, verbose):
     """LSTM NLP pipelines from YAML: train, evaluate, export and serve.
 
@@ -239,6 +276,9 @@ def _echo_metrics(metrics, splits=None):
     """One line per split: its scalar metrics (key=value)."""
     for split, values in metrics.items():
         if splits is None or split in splits:
-            shown = ", ".join(f"{k}={v}" for k, v in values.items()
-                              if isinstance(v, (int, float)) and not isinstance(v, bool))
+            shown = ", ".join(
+                f"{k}={v}"
+                for k, v in values.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)
+            )
             click.echo(f"{split}: {shown}")

@@ -5,10 +5,20 @@ from pathlib import Path
 
 import click
 
-from nlp_lstm.cli.base import (SEARCH_SPACE, _echo_metrics, _library_errors, _load,
-                               _progress_off_stdout, _start_tensorflow, _writable_run_dir,
-                               data_dir_option, main, pipeline_argument, run_dir_argument,
-                               set_option)
+from nlp_lstm.cli.base import (
+    SEARCH_SPACE,
+    _echo_metrics,
+    _library_errors,
+    _load,
+    _progress_off_stdout,
+    _start_tensorflow,
+    _writable_run_dir,
+    data_dir_option,
+    main,
+    pipeline_argument,
+    run_dir_argument,
+    set_option,
+)
 
 
 def _strategy(config):
@@ -16,6 +26,7 @@ def _strategy(config):
     created before any other TensorFlow op, as MultiWorkerMirroredStrategy requires."""
     from nlp_lstm import distributed
     from nlp_lstm.errors import ConfigError
+
     try:
         kind = distributed.resolve(config.train.distribution)
     except ConfigError as err:
@@ -26,8 +37,10 @@ def _strategy(config):
 
 def _run(pipeline, overrides, data_dir, run_dir, overwrite, resume, steps=None):
     if overwrite and resume:
-        raise click.UsageError("--overwrite and --resume exclude each other: --resume continues "
-                               "the run in --run-dir, --overwrite deletes it. Pass one of them.")
+        raise click.UsageError(
+            "--overwrite and --resume exclude each other: --resume continues "
+            "the run in --run-dir, --overwrite deletes it. Pass one of them."
+        )
     config = _load(pipeline, overrides, data_dir)
     if steps is not None:
         config = dataclasses.replace(config, steps=steps)
@@ -35,6 +48,7 @@ def _run(pipeline, overrides, data_dir, run_dir, overwrite, resume, steps=None):
     _start_tensorflow()
     strategy, chief = _strategy(config)
     from nlp_lstm.pipeline import build_pipeline
+
     if not chief:
         _run_non_chief(config, strategy, run_dir, resume)
         return
@@ -58,7 +72,8 @@ def _one_process_only(config, what):
         raise click.UsageError(
             f"{what} trains with model.fit in one process and cannot honour "
             f"train.distribution={config.train.distribution}. Received: train.distribution="
-            f"{config.train.distribution!r}. Set it to auto or one_device.")
+            f"{config.train.distribution!r}. Set it to auto or one_device."
+        )
 
 
 def _run_non_chief(config, strategy, run_dir, resume):
@@ -67,6 +82,7 @@ def _run_non_chief(config, strategy, run_dir, resume):
     import shutil
     import tempfile
     from nlp_lstm.pipeline import build_pipeline
+
     runner = build_pipeline(dataclasses.replace(config, steps=["train"]))
     runner.strategy = strategy
     if resume and run_dir:
@@ -84,15 +100,19 @@ def _run_workers(pipeline, overrides, data_dir, run_dir, overwrite, resume, work
     `distributed.run_workers`)."""
     from nlp_lstm import distributed, rundir
     from nlp_lstm.errors import TrainingError
+
     if overwrite and resume:
-        raise click.UsageError("--overwrite and --resume exclude each other: --resume continues "
-                               "the run in --run-dir, --overwrite deletes it. Pass one of them.")
+        raise click.UsageError(
+            "--overwrite and --resume exclude each other: --resume continues "
+            "the run in --run-dir, --overwrite deletes it. Pass one of them."
+        )
     config = _load(pipeline, overrides, data_dir)
     if config.train.distribution in ("one_device", "mirrored"):
         raise click.UsageError(
             f"--workers {workers} starts a multi-worker cluster, but train.distribution is "
             f"{config.train.distribution}. Received: train.distribution="
-            f"{config.train.distribution!r}. Set it to auto or multi_worker, or drop --workers.")
+            f"{config.train.distribution!r}. Set it to auto or multi_worker, or drop --workers."
+        )
     _writable_run_dir(run_dir, "--run-dir")
     if run_dir is None:
         run_dir = str(rundir.new_run_dir(config.name))
@@ -115,63 +135,97 @@ def _join_cluster(cluster, port, seeds, workers):
     import os
 
     from nlp_lstm import distributed
+
     for flag, value in (("--workers", workers), ("--seeds", seeds)):
         if value is not None:
-            raise click.UsageError(f"--cluster and {flag} exclude each other: --cluster joins the "
-                                   f"cluster the job scheduler started.")
+            raise click.UsageError(
+                f"--cluster and {flag} exclude each other: --cluster joins the "
+                f"cluster the job scheduler started."
+            )
     if os.environ.get("TF_CONFIG"):
-        raise click.UsageError("--cluster slurm builds TF_CONFIG, but TF_CONFIG is already set. "
-                               "Unset TF_CONFIG or drop --cluster.")
+        raise click.UsageError(
+            "--cluster slurm builds TF_CONFIG, but TF_CONFIG is already set. "
+            "Unset TF_CONFIG or drop --cluster."
+        )
     # Before TensorFlow opens the GPUs: the resolver may set CUDA_VISIBLE_DEVICES.
-    _start_tensorflow(before_devices=lambda: os.environ.__setitem__(
-        "TF_CONFIG", distributed.slurm_tf_config(port)))
+    _start_tensorflow(
+        before_devices=lambda: os.environ.__setitem__(
+            "TF_CONFIG", distributed.slurm_tf_config(port)
+        )
+    )
 
 
 def _run_options(func):
-    for option in reversed([
-            pipeline_argument, set_option, data_dir_option,
-            click.option("--run-dir", type=click.Path(file_okay=False),
-                         help="Run directory (default: a new runs/<pipeline>-<timestamp>/)."),
+    for option in reversed(
+        [
+            pipeline_argument,
+            set_option,
+            data_dir_option,
+            click.option(
+                "--run-dir",
+                type=click.Path(file_okay=False),
+                help="Run directory (default: a new runs/<pipeline>-<timestamp>/).",
+            ),
             click.option("--overwrite", is_flag=True, help="Replace a finished run in --run-dir."),
-            click.option("--resume", is_flag=True,
-                         help="Continue an interrupted run in --run-dir.")]):
+            click.option(
+                "--resume", is_flag=True, help="Continue an interrupted run in --run-dir."
+            ),
+        ]
+    ):
         func = option(func)
     return func
 
 
 @main.command()
 @_run_options
-@click.option("--seeds", metavar="N|S1,S2,...",
-              help="Run once per model seed on the same data split, into RUN_DIR/seed-<s>/, and "
-                   "report mean ± std (ddof=1), min and max of every metric in RUN_DIR/seeds.json."
-                   " N: the config's seed and the N-1 after it; a list: those seeds.")
-@click.option("--workers", type=click.IntRange(min=1),
-              help="Train data-parallel in N processes on this machine (a loopback "
-                   "MultiWorkerMirroredStrategy cluster); worker 0 writes the run directory. "
-                   "train.batch_size stays the global batch.")
-@click.option("--cluster", type=click.Choice(["slurm"]),
-              help="Build TF_CONFIG for this task of a Slurm job step (SlurmClusterResolver: one "
-                   "worker per task, task index = SLURM_PROCID) and train multi-worker. Start "
-                   "the same command on every task with srun.")
-@click.option("--cluster-port", type=click.IntRange(1, 65535), default=12345, show_default=True,
-              help="With --cluster: the first port of each node; a node's k-th task listens on "
-                   "it plus k.")
+@click.option(
+    "--seeds",
+    metavar="N|S1,S2,...",
+    help="Run once per model seed on the same data split, into RUN_DIR/seed-<s>/, and "
+    "report mean ± std (ddof=1), min and max of every metric in RUN_DIR/seeds.json."
+    " N: the config's seed and the N-1 after it; a list: those seeds.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Train data-parallel in N processes on this machine (a loopback "
+    "MultiWorkerMirroredStrategy cluster); worker 0 writes the run directory. "
+    "train.batch_size stays the global batch.",
+)
+@click.option(
+    "--cluster",
+    type=click.Choice(["slurm"]),
+    help="Build TF_CONFIG for this task of a Slurm job step (SlurmClusterResolver: one "
+    "worker per task, task index = SLURM_PROCID) and train multi-worker. Start "
+    "the same command on every task with srun.",
+)
+@click.option(
+    "--cluster-port",
+    type=click.IntRange(1, 65535),
+    default=12345,
+    show_default=True,
+    help="With --cluster: the first port of each node; a node's k-th task listens on it plus k.",
+)
 @_library_errors
-def run(pipeline, overrides, data_dir, run_dir, overwrite, resume, seeds, workers, cluster,
-        cluster_port):
+def run(
+    pipeline, overrides, data_dir, run_dir, overwrite, resume, seeds, workers, cluster, cluster_port
+):
     """Run a whole pipeline: read, adapt, train, evaluate and export."""
     if cluster is not None:
         _join_cluster(cluster, cluster_port, seeds, workers)
     if workers is not None:
         if seeds is not None:
-            raise click.UsageError("--workers and --seeds exclude each other: run the seeds one "
-                                   "by one with --set seed=S --workers N.")
+            raise click.UsageError(
+                "--workers and --seeds exclude each other: run the seeds one "
+                "by one with --set seed=S --workers N."
+            )
         _run_workers(pipeline, overrides, data_dir, run_dir, overwrite, resume, workers)
         return
     if seeds is None:
         _run(pipeline, overrides, data_dir, run_dir, overwrite, resume)
         return
     from nlp_lstm.seeds import format_summary, parse_seeds, run_seeds
+
     config = _load(pipeline, overrides, data_dir)
     _one_process_only(config, "--seeds")
     seed_list = parse_seeds(seeds, config.seed)
@@ -194,13 +248,24 @@ def train(pipeline, overrides, data_dir, run_dir, overwrite, resume):
 
 @main.command()
 @run_dir_argument
-@click.option("--run-dir", "new_run_dir", type=click.Path(file_okay=False),
-              help="Where the re-run goes (default: a new RUN_DIR-reproduce-<timestamp>/ beside "
-                   "RUN_DIR).")
-@click.option("--tolerance", default=0.0, show_default=True, type=click.FloatRange(min=0.0),
-              help="Largest absolute difference of a metric that counts as equal.")
-@click.option("--allow-data-change", is_flag=True,
-              help="Re-run even if the data fingerprint differs from the manifest's.")
+@click.option(
+    "--run-dir",
+    "new_run_dir",
+    type=click.Path(file_okay=False),
+    help="Where the re-run goes (default: a new RUN_DIR-reproduce-<timestamp>/ beside RUN_DIR).",
+)
+@click.option(
+    "--tolerance",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0.0),
+    help="Largest absolute difference of a metric that counts as equal.",
+)
+@click.option(
+    "--allow-data-change",
+    is_flag=True,
+    help="Re-run even if the data fingerprint differs from the manifest's.",
+)
 @_library_errors
 def reproduce(run_dir, new_run_dir, tolerance, allow_data_change):
     """Re-run the finished run in RUN_DIR from its config.yaml and compare every metric.
@@ -212,6 +277,7 @@ def reproduce(run_dir, new_run_dir, tolerance, allow_data_change):
     _start_tensorflow()
     from nlp_lstm.reproduce import format_differences
     from nlp_lstm.reproduce import reproduce as reproduce_run
+
     with _progress_off_stdout():
         report = reproduce_run(run_dir, new_run_dir, tolerance, allow_data_change)
     for name, (then, now) in report.version_differences.items():
@@ -221,37 +287,73 @@ def reproduce(run_dir, new_run_dir, tolerance, allow_data_change):
         click.echo(f"new metrics, not in {run_dir}: {', '.join(report.added)}")
     if not report.passed:
         click.echo(format_differences(report))
-        raise click.ClickException(f"{len(report.differences)} of {report.compared} metrics differ "
-                                   f"from {run_dir} (tolerance {tolerance:g}); see the table on "
-                                   f"stdout and {report.run_dir}/reproduce.json.")
+        raise click.ClickException(
+            f"{len(report.differences)} of {report.compared} metrics differ "
+            f"from {run_dir} (tolerance {tolerance:g}); see the table on "
+            f"stdout and {report.run_dir}/reproduce.json."
+        )
     data = "unchanged" if report.fingerprint[0] == report.fingerprint[1] else "CHANGED"
-    click.echo(f"reproduced: all {report.compared} metrics of {run_dir} match (tolerance "
-               f"{tolerance:g}); data fingerprint {data}")
+    click.echo(
+        f"reproduced: all {report.compared} metrics of {run_dir} match (tolerance "
+        f"{tolerance:g}); data fingerprint {data}"
+    )
 
 
 @main.command(name="tune")
 @pipeline_argument
-@click.option("--search", "search_path", type=SEARCH_SPACE,
-              help="Search-space YAML, or a shipped one by name such as lstm_small "
-                   "(default: the pipeline's tune.search_space).")
-@click.option("--algorithm", type=click.Choice(["random", "grid", "hyperband", "bayesian"]),
-              help="Search algorithm (default: tune.algorithm).")
+@click.option(
+    "--search",
+    "search_path",
+    type=SEARCH_SPACE,
+    help="Search-space YAML, or a shipped one by name such as lstm_small "
+    "(default: the pipeline's tune.search_space).",
+)
+@click.option(
+    "--algorithm",
+    type=click.Choice(["random", "grid", "hyperband", "bayesian"]),
+    help="Search algorithm (default: tune.algorithm).",
+)
 @click.option("--max-trials", type=click.IntRange(min=1), help="Trials to run (tune.max_trials).")
 @set_option
 @data_dir_option
-@click.option("--run-dir", type=click.Path(file_okay=False),
-              help="Tuning run directory (default: a new runs/<pipeline>-tune-<timestamp>/). "
-                   "Running the same command on it again resumes the search.")
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False),
+    help="Tuning run directory (default: a new runs/<pipeline>-tune-<timestamp>/). "
+    "Running the same command on it again resumes the search.",
+)
 @click.option("--overwrite", is_flag=True, help="Discard earlier trials of this exact search.")
-@click.option("--retrain-best", is_flag=True,
-              help="Retrain, evaluate and export the best configuration into RUN_DIR/best/.")
-@click.option("--workers", type=click.IntRange(min=0), default=0,
-              help="Run a keras-tuner chief and this many worker processes on this machine.")
-@click.option("--oracle-host", default="127.0.0.1", show_default=True,
-              help="Address the chief (oracle) listens on, with --workers.")
+@click.option(
+    "--retrain-best",
+    is_flag=True,
+    help="Retrain, evaluate and export the best configuration into RUN_DIR/best/.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Run a keras-tuner chief and this many worker processes on this machine.",
+)
+@click.option(
+    "--oracle-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address the chief (oracle) listens on, with --workers.",
+)
 @_library_errors
-def tune_command(pipeline, search_path, algorithm, max_trials, overrides, data_dir, run_dir,
-                 overwrite, retrain_best, workers, oracle_host):
+def tune_command(
+    pipeline,
+    search_path,
+    algorithm,
+    max_trials,
+    overrides,
+    data_dir,
+    run_dir,
+    overwrite,
+    retrain_best,
+    workers,
+    oracle_host,
+):
     """Search hyperparameters with keras-tuner; writes trials.csv and best_config.yaml.
 
     PIPELINE and --search take a YAML file or the name of a shipped one.
@@ -267,8 +369,12 @@ def tune_command(pipeline, search_path, algorithm, max_trials, overrides, data_d
     _start_tensorflow()
     from nlp_lstm import rundir, tuning
     from nlp_lstm.pipeline import build_pipeline
-    space, where = (tuning.read_search_space(search_path) if search_path
-                    else (config.tune.search_space, config.where("tune.search_space")))
+
+    space, where = (
+        tuning.read_search_space(search_path)
+        if search_path
+        else (config.tune.search_space, config.where("tune.search_space"))
+    )
     run_dir = Path(run_dir) if run_dir else rundir.new_run_dir(f"{config.name}-tune")
     # One writer per tuning directory; a distributed search's chief and workers run under the
     # lock of the parent that started them.
@@ -282,17 +388,26 @@ def tune_command(pipeline, search_path, algorithm, max_trials, overrides, data_d
         tuning.run_distributed(child, workers, host=oracle_host)
         overwrite = False  # the parent reloads the project the chief wrote, and finishes it
     with _progress_off_stdout():
-        summary, ranked, params = tuning.tune(build_pipeline(config), space, where, run_dir,
-                                              overwrite=overwrite)
+        summary, ranked, params = tuning.tune(
+            build_pipeline(config), space, where, run_dir, overwrite=overwrite
+        )
     if summary is None:
         return  # a chief or worker process of a distributed search
     click.echo(tuning.format_ranking(ranked, params))
-    click.echo(f"tuning run directory: {run_dir} ({summary['completed']} trials completed, "
-               f"{summary['wall_time_s']} s, tuner files {summary['disk_bytes'] / 1e6:.1f} MB)")
+    click.echo(
+        f"tuning run directory: {run_dir} ({summary['completed']} trials completed, "
+        f"{summary['wall_time_s']} s, tuner files {summary['disk_bytes'] / 1e6:.1f} MB)"
+    )
     click.echo(f"best config: {run_dir / 'best_config.yaml'}")
     if retrain_best:
-        _run(str(run_dir / "best_config.yaml"), (), data_dir, str(run_dir / "best"),
-             overwrite=True, resume=False)
+        _run(
+            str(run_dir / "best_config.yaml"),
+            (),
+            data_dir,
+            str(run_dir / "best"),
+            overwrite=True,
+            resume=False,
+        )
 
 
 @main.group()
@@ -304,12 +419,16 @@ def config():
 @pipeline_argument
 @set_option
 @data_dir_option
-@click.option("--origin", is_flag=True,
-              help="End each line with a `# file` comment naming where the value was set.")
+@click.option(
+    "--origin",
+    is_flag=True,
+    help="End each line with a `# file` comment naming where the value was set.",
+)
 @_library_errors
 def show(pipeline, overrides, data_dir, origin):
     """Print the resolved config of PIPELINE: the keys its task uses."""
     from nlp_lstm.config import format_config
+
     click.echo(format_config(_load(pipeline, overrides, data_dir), origin=origin).rstrip("\n"))
 
 
@@ -324,6 +443,7 @@ def validate(pipeline, overrides, data_dir):
     config = _load(pipeline, overrides, data_dir)
     _start_tensorflow()
     from nlp_lstm.pipeline import build_pipeline
+
     build_pipeline(config)
     if config.tune.search_space:
         _check_search_values(config)
@@ -336,6 +456,7 @@ def _check_search_values(config):
     from nlp_lstm import tuning
     from nlp_lstm.errors import ConfigError
     from nlp_lstm.tasks import TASKS
+
     where = config.where("tune.search_space")
     for param in tuning.parse_search_space(config.tune.search_space, config, where):
         spec = param.spec
@@ -343,5 +464,7 @@ def _check_search_values(config):
             try:
                 TASKS.get(config.task).from_config(tuning.apply_values(config, {param.name: value}))
             except ConfigError as err:
-                raise ConfigError(f"Search space entry `{param.name}` ({where}): the value "
-                                  f"{value!r} cannot be applied: {err}") from err
+                raise ConfigError(
+                    f"Search space entry `{param.name}` ({where}): the value "
+                    f"{value!r} cannot be applied: {err}"
+                ) from err

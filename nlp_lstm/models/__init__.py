@@ -8,6 +8,18 @@ from nlp_lstm.models.registry import MODELS, register_model
 from nlp_lstm.models.seq2seq import BahdanauAttention, LSTMSeq2Seq, LuongAttention
 from nlp_lstm.models.text_classifier import LSTMTextClassifier
 
-__all__ = ["LSTMBackbone", "LSTMCausalLM", "LSTMSeq2Seq", "LSTMTextClassifier", "BahdanauAttention",
-           "LuongAttention", "MODELS", "register_model", "check_cudnn", "cudnn_report", "disable_cudnn",
-           "LSTMForecaster", "LSTMSeq2SeqForecaster"]
+__all__ = [
+    "LSTMBackbone",
+    "LSTMCausalLM",
+    "LSTMSeq2Seq",
+    "LSTMTextClassifier",
+    "BahdanauAttention",
+    "LuongAttention",
+    "MODELS",
+    "register_model",
+    "check_cudnn",
+    "cudnn_report",
+    "disable_cudnn",
+    "LSTMForecaster",
+    "LSTMSeq2SeqForecaster",
+]

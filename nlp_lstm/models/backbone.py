@@ -43,22 +43,46 @@ class LSTMBackbone(keras.layers.Layer):
     TensorShape([1, 3, 6])
     """
 
-    def __init__(self, vocabulary_size, embedding_dim=128, hidden_dim=128, num_layers=1,
-                 bidirectional=True, dropout=0.0, embedding_dropout=0.0, recurrent_dropout=0.0,
-                 activation="tanh", recurrent_activation="sigmoid", unroll=False, use_bias=True, **kwargs):
+    def __init__(
+        self,
+        vocabulary_size,
+        embedding_dim=128,
+        hidden_dim=128,
+        num_layers=1,
+        bidirectional=True,
+        dropout=0.0,
+        embedding_dropout=0.0,
+        recurrent_dropout=0.0,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        unroll=False,
+        use_bias=True,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        for arg, value in (("vocabulary_size", vocabulary_size), ("embedding_dim", embedding_dim),
-                           ("hidden_dim", hidden_dim), ("num_layers", num_layers)):
+        for arg, value in (
+            ("vocabulary_size", vocabulary_size),
+            ("embedding_dim", embedding_dim),
+            ("hidden_dim", hidden_dim),
+            ("num_layers", num_layers),
+        ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"`{arg}` must be a positive int. Received: {arg}={value!r}.")
-        for arg, value in (("dropout", dropout), ("embedding_dropout", embedding_dropout),
-                           ("recurrent_dropout", recurrent_dropout)):
+        for arg, value in (
+            ("dropout", dropout),
+            ("embedding_dropout", embedding_dropout),
+            ("recurrent_dropout", recurrent_dropout),
+        ):
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"`{arg}` must be in [0, 1). Received: {arg}={value!r}.")
-        for arg, value in (("activation", activation),
-                           ("recurrent_activation", recurrent_activation)):
+        for arg, value in (
+            ("activation", activation),
+            ("recurrent_activation", recurrent_activation),
+        ):
             if value not in ACTIVATIONS:
-                raise ValueError(f"`{arg}` must be one of {ACTIVATIONS}. Received: {arg}={value!r}.")
+                raise ValueError(
+                    f"`{arg}` must be one of {ACTIVATIONS}. Received: {arg}={value!r}."
+                )
         self.vocabulary_size = vocabulary_size
         self.embedding_dim = embedding_dim
         self.hidden_dim = hidden_dim
@@ -76,9 +100,15 @@ class LSTMBackbone(keras.layers.Layer):
         self.recurrent_layers = []
         for index in range(num_layers):
             lstm = keras.layers.LSTM(
-                hidden_dim, return_sequences=True, recurrent_dropout=recurrent_dropout,
-                activation=activation, recurrent_activation=recurrent_activation, unroll=unroll,
-                use_bias=use_bias, name=f"lstm_{index}")
+                hidden_dim,
+                return_sequences=True,
+                recurrent_dropout=recurrent_dropout,
+                activation=activation,
+                recurrent_activation=recurrent_activation,
+                unroll=unroll,
+                use_bias=use_bias,
+                name=f"lstm_{index}",
+            )
             if bidirectional:
                 lstm = keras.layers.Bidirectional(lstm, name=f"bilstm_{index}")
             self.recurrent_layers.append(lstm)
@@ -120,8 +150,23 @@ class LSTMBackbone(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({key: getattr(self, key) for key in (
-            "vocabulary_size", "embedding_dim", "hidden_dim", "num_layers", "bidirectional",
-            "dropout", "recurrent_dropout", "activation", "recurrent_activation", "unroll",
-            "use_bias", "embedding_dropout")})
+        config.update(
+            {
+                key: getattr(self, key)
+                for key in (
+                    "vocabulary_size",
+                    "embedding_dim",
+                    "hidden_dim",
+                    "num_layers",
+                    "bidirectional",
+                    "dropout",
+                    "recurrent_dropout",
+                    "activation",
+                    "recurrent_activation",
+                    "unroll",
+                    "use_bias",
+                    "embedding_dropout",
+                )
+            }
+        )
         return config

@@ -20,8 +20,9 @@ def output_logits(hidden, output_layer, projection, embedding, output_bias):
     if projection is not None:
         hidden = projection(hidden)
     table = ops.cast(embedding.embeddings, hidden.dtype)
-    return (ops.cast(ops.matmul(hidden, ops.transpose(table)), "float32")
-            + ops.cast(output_bias, "float32"))
+    return ops.cast(ops.matmul(hidden, ops.transpose(table)), "float32") + ops.cast(
+        output_bias, "float32"
+    )
 
 
 class _CarriedStates:
@@ -30,11 +31,12 @@ class _CarriedStates:
 
     def __init__(self, batch_size, units, count):
         self.batch_size = batch_size
-        self.variables = [tf.Variable(tf.zeros([batch_size, units]), trainable=False)
-                          for _ in range(count)]
+        self.variables = [
+            tf.Variable(tf.zeros([batch_size, units]), trainable=False) for _ in range(count)
+        ]
 
     def read(self, layer_index, dtype):
-        h, c = self.variables[2 * layer_index:2 * layer_index + 2]
+        h, c = self.variables[2 * layer_index : 2 * layer_index + 2]
         return [ops.cast(h, dtype), ops.cast(c, dtype)]
 
     def write(self, states):
@@ -67,11 +69,24 @@ class LSTMCausalLM(keras.Model):
     TensorShape([1, 3, 12])
     """
 
-    def __init__(self, vocabulary_size, embedding_dim=128, hidden_dim=256, num_layers=2,
-                 dropout=0.1, tie_embeddings=False, recurrent_dropout=0.0, **kwargs):
+    def __init__(
+        self,
+        vocabulary_size,
+        embedding_dim=128,
+        hidden_dim=256,
+        num_layers=2,
+        dropout=0.1,
+        tie_embeddings=False,
+        recurrent_dropout=0.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        for arg, value in (("vocabulary_size", vocabulary_size), ("embedding_dim", embedding_dim),
-                           ("hidden_dim", hidden_dim), ("num_layers", num_layers)):
+        for arg, value in (
+            ("vocabulary_size", vocabulary_size),
+            ("embedding_dim", embedding_dim),
+            ("hidden_dim", hidden_dim),
+            ("num_layers", num_layers),
+        ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"`{arg}` must be a positive int. Received: {arg}={value!r}.")
         for arg, value in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
@@ -86,16 +101,24 @@ class LSTMCausalLM(keras.Model):
         self.recurrent_dropout = recurrent_dropout
         self._carried = None
         self.embedding = keras.layers.Embedding(vocabulary_size, embedding_dim, name="embedding")
-        self.lstm_layers = [keras.layers.LSTM(hidden_dim, return_sequences=True, return_state=True,
-                                              recurrent_dropout=recurrent_dropout,
-                                              name=f"lstm_{i}") for i in range(num_layers)]
+        self.lstm_layers = [
+            keras.layers.LSTM(
+                hidden_dim,
+                return_sequences=True,
+                return_state=True,
+                recurrent_dropout=recurrent_dropout,
+                name=f"lstm_{i}",
+            )
+            for i in range(num_layers)
+        ]
         self.dropout_layer = keras.layers.Dropout(dropout)
         self.projection = None
         if tie_embeddings:
             if hidden_dim != embedding_dim:
                 self.projection = keras.layers.Dense(embedding_dim, name="projection")
-            self.output_bias = self.add_weight(shape=(vocabulary_size,), initializer="zeros",
-                                               name="output_bias")
+            self.output_bias = self.add_weight(
+                shape=(vocabulary_size,), initializer="zeros", name="output_bias"
+            )
             self.output_layer = None
         else:
             self.output_layer = keras.layers.Dense(vocabulary_size, name="output")
@@ -113,8 +136,13 @@ class LSTMCausalLM(keras.Model):
         self.built = True
 
     def logits(self, hidden):
-        return output_logits(hidden, self.output_layer, self.projection, self.embedding,
-                             getattr(self, "output_bias", None))
+        return output_logits(
+            hidden,
+            self.output_layer,
+            self.projection,
+            self.embedding,
+            getattr(self, "output_bias", None),
+        )
 
     def carry_states(self, batch_size):
         """Truncated backpropagation through time: while training, every batch of `batch_size`
@@ -122,8 +150,11 @@ class LSTMCausalLM(keras.Model):
         and gradients stop at the batch boundary. `None` turns it off. `reset_carried_states()`
         zeroes the states (at the start of each epoch). The states live outside the model's
         weights, so saved models and exports do not hold them."""
-        self._carried = None if batch_size is None else _CarriedStates(
-            batch_size, self.hidden_dim, 2 * self.num_layers)
+        self._carried = (
+            None
+            if batch_size is None
+            else _CarriedStates(batch_size, self.hidden_dim, 2 * self.num_layers)
+        )
 
     def reset_carried_states(self):
         if self._carried is not None:
@@ -179,7 +210,18 @@ class LSTMCausalLM(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update({key: getattr(self, key) for key in (
-            "vocabulary_size", "embedding_dim", "hidden_dim", "num_layers", "dropout",
-            "tie_embeddings", "recurrent_dropout")})
+        config.update(
+            {
+                key: getattr(self, key)
+                for key in (
+                    "vocabulary_size",
+                    "embedding_dim",
+                    "hidden_dim",
+                    "num_layers",
+                    "dropout",
+                    "tie_embeddings",
+                    "recurrent_dropout",
+                )
+            }
+        )
         return config

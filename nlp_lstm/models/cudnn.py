@@ -31,12 +31,15 @@ def blocking_settings(layer, padding_side="right"):
     if cell.recurrent_dropout:
         reasons.append(f"recurrent_dropout={cell.recurrent_dropout} (must be 0)")
     if cell.activation is not keras.activations.tanh:
-        reasons.append(f"activation={getattr(cell.activation, '__name__', cell.activation)} "
-                       f"(must be tanh)")
+        reasons.append(
+            f"activation={getattr(cell.activation, '__name__', cell.activation)} (must be tanh)"
+        )
     if cell.recurrent_activation is not keras.activations.sigmoid:
-        reasons.append(f"recurrent_activation="
-                       f"{getattr(cell.recurrent_activation, '__name__', cell.recurrent_activation)}"
-                       f" (must be sigmoid)")
+        reasons.append(
+            f"recurrent_activation="
+            f"{getattr(cell.recurrent_activation, '__name__', cell.recurrent_activation)}"
+            f" (must be sigmoid)"
+        )
     if layer.unroll:
         reasons.append("unroll=True (must be False)")
     if not cell.use_bias:
@@ -52,12 +55,14 @@ def cudnn_report(model, padding_side="right"):
     report = []
     for layer in _lstm_layers(model):
         reasons = blocking_settings(layer, padding_side)
-        report.append({
-            "layer": getattr(layer, "path", None) or layer.name,
-            "eligible_kernel": "generic" if reasons else "cudnn",
-            "kernel_on_this_machine": "cudnn" if gpu and not reasons else "generic",
-            "blocking_settings": reasons,
-        })
+        report.append(
+            {
+                "layer": getattr(layer, "path", None) or layer.name,
+                "eligible_kernel": "generic" if reasons else "cudnn",
+                "kernel_on_this_machine": "cudnn" if gpu and not reasons else "generic",
+                "blocking_settings": reasons,
+            }
+        )
     return {"gpu_visible": gpu, "layers": sorted(report, key=lambda entry: entry["layer"])}
 
 
@@ -67,9 +72,11 @@ def check_cudnn(report, strict):
     if not blocked:
         return
     lines = "; ".join(f"{e['layer']}: {', '.join(e['blocking_settings'])}" for e in blocked)
-    message = (f"{len(blocked)} LSTM layer(s) cannot use the cuDNN kernel and will run the "
-               f"generic, much slower kernel on GPU: {lines}. Use the defaults for these model "
-               f"settings (or the stages' padding_side), or set train.strict_cudnn=false to allow it.")
+    message = (
+        f"{len(blocked)} LSTM layer(s) cannot use the cuDNN kernel and will run the "
+        f"generic, much slower kernel on GPU: {lines}. Use the defaults for these model "
+        f"settings (or the stages' padding_side), or set train.strict_cudnn=false to allow it."
+    )
     if strict:
         raise ConfigError(message)
     warnings.warn(message, stacklevel=2)

@@ -27,10 +27,14 @@ def _check_int(name, value, minimum=1):
 
 def _check_targets(target_indices, input_channels):
     indices = list(target_indices)
-    if not indices or any(isinstance(i, bool) or not isinstance(i, int) or
-                          not 0 <= i < input_channels for i in indices):
-        raise ValueError(f"`target_indices` must list channel indices in [0, {input_channels}). "
-                         f"Received: target_indices={target_indices!r}.")
+    if not indices or any(
+        isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < input_channels
+        for i in indices
+    ):
+        raise ValueError(
+            f"`target_indices` must list channel indices in [0, {input_channels}). "
+            f"Received: target_indices={target_indices!r}."
+        )
     return indices
 
 
@@ -39,8 +43,16 @@ class _Forecaster(keras.Model):
 
     config_keys = ()
 
-    def __init__(self, input_length, horizon, input_channels, target_indices, revin=False,
-                 covariate_channels=0, **kwargs):
+    def __init__(
+        self,
+        input_length,
+        horizon,
+        input_channels,
+        target_indices,
+        revin=False,
+        covariate_channels=0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.input_length = _check_int("input_length", input_length)
         self.horizon = _check_int("horizon", horizon)
@@ -49,21 +61,25 @@ class _Forecaster(keras.Model):
         self.target_indices = _check_targets(target_indices, input_channels)
         self.revin = bool(revin)
         if self.revin:
-            self.revin_weight = self.add_weight(shape=(input_channels,), initializer="ones",
-                                                name="revin_weight")
-            self.revin_bias = self.add_weight(shape=(input_channels,), initializer="zeros",
-                                              name="revin_bias")
+            self.revin_weight = self.add_weight(
+                shape=(input_channels,), initializer="ones", name="revin_weight"
+            )
+            self.revin_bias = self.add_weight(
+                shape=(input_channels,), initializer="zeros", name="revin_bias"
+            )
 
     def split_channels(self, history):
         """(values [batch, L, input_channels], covariates [batch, L, covariate_channels])."""
         history = tf.cast(history, tf.float32)
         channels = self.input_channels + self.covariate_channels
         if history.shape[-1] is not None and history.shape[-1] != channels:
-            raise ValueError(f"The history must have {channels} channels (input_channels="
-                             f"{self.input_channels} values, then covariate_channels="
-                             f"{self.covariate_channels} covariates). Received shape "
-                             f"{history.shape}.")
-        return history[..., :self.input_channels], history[..., self.input_channels:]
+            raise ValueError(
+                f"The history must have {channels} channels (input_channels="
+                f"{self.input_channels} values, then covariate_channels="
+                f"{self.covariate_channels} covariates). Received shape "
+                f"{history.shape}."
+            )
+        return history[..., : self.input_channels], history[..., self.input_channels :]
 
     def with_covariates(self, x, covariates):
         """`x` with the covariates appended on the last axis (none: `x` itself)."""
@@ -95,11 +111,15 @@ class _Forecaster(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update(input_length=self.input_length, horizon=self.horizon,
-                      input_channels=self.input_channels,
-                      covariate_channels=self.covariate_channels,
-                      target_indices=self.target_indices, revin=self.revin,
-                      **{key: getattr(self, key) for key in self.config_keys})
+        config.update(
+            input_length=self.input_length,
+            horizon=self.horizon,
+            input_channels=self.input_channels,
+            covariate_channels=self.covariate_channels,
+            target_indices=self.target_indices,
+            revin=self.revin,
+            **{key: getattr(self, key) for key in self.config_keys},
+        )
         return config
 
 
@@ -151,41 +171,75 @@ class LSTMForecaster(_Forecaster):
     TensorShape([5, 3, 1])
     """
 
-    config_keys = ("units", "num_layers", "segment_length", "channel_independence", "dropout",
-                   "linear_skip", "freeze_linear_skip")
+    config_keys = (
+        "units",
+        "num_layers",
+        "segment_length",
+        "channel_independence",
+        "dropout",
+        "linear_skip",
+        "freeze_linear_skip",
+    )
 
-    def __init__(self, input_length, horizon, input_channels, target_indices, units=64,
-                 num_layers=1, segment_length=1, channel_independence=False, revin=False,
-                 dropout=0.0, linear_skip=False, freeze_linear_skip=False, covariate_channels=0,
-                 **kwargs):
-        super().__init__(input_length, horizon, input_channels, target_indices, revin,
-                         covariate_channels, **kwargs)
+    def __init__(
+        self,
+        input_length,
+        horizon,
+        input_channels,
+        target_indices,
+        units=64,
+        num_layers=1,
+        segment_length=1,
+        channel_independence=False,
+        revin=False,
+        dropout=0.0,
+        linear_skip=False,
+        freeze_linear_skip=False,
+        covariate_channels=0,
+        **kwargs,
+    ):
+        super().__init__(
+            input_length,
+            horizon,
+            input_channels,
+            target_indices,
+            revin,
+            covariate_channels,
+            **kwargs,
+        )
         self.units = _check_int("units", units)
         self.num_layers = _check_int("num_layers", num_layers)
         self.segment_length = _check_int("segment_length", segment_length)
         if input_length % segment_length:
-            raise ValueError(f"`segment_length` must divide input_length={input_length}. "
-                             f"Received: segment_length={segment_length!r}.")
+            raise ValueError(
+                f"`segment_length` must divide input_length={input_length}. "
+                f"Received: segment_length={segment_length!r}."
+            )
         self.channel_independence = bool(channel_independence)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}.")
         self.dropout = float(dropout)
         self.outputs_per_series = 1 if self.channel_independence else len(self.target_indices)
         self.embed = keras.layers.Dense(units, activation="relu", name="segment_embedding")
-        self.lstm_layers = [keras.layers.LSTM(units, return_sequences=i < num_layers - 1,
-                                              name=f"lstm_{i}") for i in range(num_layers)]
+        self.lstm_layers = [
+            keras.layers.LSTM(units, return_sequences=i < num_layers - 1, name=f"lstm_{i}")
+            for i in range(num_layers)
+        ]
         self.drop = keras.layers.Dropout(self.dropout)
         self.linear_skip = bool(linear_skip)
         # With the linear map, the LSTM's residual starts at zero: the forecast starts as the
         # linear map's.
-        self.head = keras.layers.Dense(horizon * self.outputs_per_series, name="head",
-                                       kernel_initializer="zeros" if self.linear_skip
-                                       else "glorot_uniform")
-        self.skip = keras.layers.Dense(horizon, name="linear_skip") if self.linear_skip \
-            else None
+        self.head = keras.layers.Dense(
+            horizon * self.outputs_per_series,
+            name="head",
+            kernel_initializer="zeros" if self.linear_skip else "glorot_uniform",
+        )
+        self.skip = keras.layers.Dense(horizon, name="linear_skip") if self.linear_skip else None
         if freeze_linear_skip and not self.linear_skip:
-            raise ValueError("`freeze_linear_skip` needs linear_skip=True. Received: "
-                             "freeze_linear_skip=True, linear_skip=False.")
+            raise ValueError(
+                "`freeze_linear_skip` needs linear_skip=True. Received: "
+                "freeze_linear_skip=True, linear_skip=False."
+            )
         self.freeze_linear_skip = bool(freeze_linear_skip)
         if self.freeze_linear_skip:
             self.skip.trainable = False
@@ -230,9 +284,11 @@ class LSTMForecaster(_Forecaster):
         bias), as `forecast_metrics.LinearPeer.fit` computes them. Returns the model."""
         weights = np.asarray(weights, np.float32)
         if self.skip is None or weights.shape != (self.input_length + 1, self.horizon):
-            raise ValueError(f"set_linear_map needs linear_skip=True and weights of shape "
-                             f"[{self.input_length + 1}, {self.horizon}]. Received: "
-                             f"linear_skip={self.linear_skip}, shape {list(weights.shape)}.")
+            raise ValueError(
+                f"set_linear_map needs linear_skip=True and weights of shape "
+                f"[{self.input_length + 1}, {self.horizon}]. Received: "
+                f"linear_skip={self.linear_skip}, shape {list(weights.shape)}."
+            )
         self.skip.set_weights([weights[:-1], weights[-1]])
         return self
 
@@ -266,14 +322,32 @@ class LSTMSeq2SeqForecaster(_Forecaster):
 
     config_keys = ("units", "attention_units")
 
-    def __init__(self, input_length, horizon, input_channels, target_indices, units=64,
-                 attention_units=32, revin=False, covariate_channels=0, **kwargs):
-        super().__init__(input_length, horizon, input_channels, target_indices, revin,
-                         covariate_channels, **kwargs)
+    def __init__(
+        self,
+        input_length,
+        horizon,
+        input_channels,
+        target_indices,
+        units=64,
+        attention_units=32,
+        revin=False,
+        covariate_channels=0,
+        **kwargs,
+    ):
+        super().__init__(
+            input_length,
+            horizon,
+            input_channels,
+            target_indices,
+            revin,
+            covariate_channels,
+            **kwargs,
+        )
         self.units = _check_int("units", units)
         self.attention_units = _check_int("attention_units", attention_units)
-        self.encoder = keras.layers.LSTM(units, return_sequences=True, return_state=True,
-                                         name="encoder")
+        self.encoder = keras.layers.LSTM(
+            units, return_sequences=True, return_state=True, name="encoder"
+        )
         self.decoder = keras.layers.LSTM(units, return_state=True, name="decoder")
         self.attention = BahdanauAttention(attention_units, name="attention")
         self.output_layer = keras.layers.Dense(len(self.target_indices), name="output")

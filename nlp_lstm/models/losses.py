@@ -25,7 +25,8 @@ class MaskedSequenceLoss(keras.losses.Loss):
         nll = -tf.gather(log_probs, y_true, batch_dims=2)
         if self.label_smoothing:
             nll = (1.0 - self.label_smoothing) * nll - self.label_smoothing * tf.reduce_mean(
-                log_probs, axis=-1)
+                log_probs, axis=-1
+            )
         mask = tf.cast(tf.not_equal(y_true, self.pad_id), tf.float32)
         # One value per sequence, weighted so that the batch mean is the mean per real token.
         per_sequence = tf.reduce_sum(nll * mask, axis=-1)
@@ -41,8 +42,11 @@ class MaskedSequenceLoss(keras.losses.Loss):
         return per_sequence * tf.cast(tf.shape(y_true)[0], tf.float32) / tokens
 
     def get_config(self):
-        return {**super().get_config(), "label_smoothing": self.label_smoothing,
-                "pad_id": self.pad_id}
+        return {
+            **super().get_config(),
+            "label_smoothing": self.label_smoothing,
+            "pad_id": self.pad_id,
+        }
 
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")
@@ -60,8 +64,9 @@ class MaskedTokenAccuracy(keras.metrics.Mean):
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_true = tf.cast(y_true, tf.int64)
         right = tf.cast(tf.equal(tf.argmax(y_pred, axis=-1), y_true), tf.float32)
-        return super().update_state(right, sample_weight=tf.cast(
-            tf.not_equal(y_true, self.pad_id), tf.float32))
+        return super().update_state(
+            right, sample_weight=tf.cast(tf.not_equal(y_true, self.pad_id), tf.float32)
+        )
 
     def get_config(self):
         return {**super().get_config(), "pad_id": self.pad_id}

@@ -18,8 +18,11 @@ ATTENTIONS = ("luong", "bahdanau")
 def _masked_weights(scores, key_mask):
     """Softmax over the keys in float32; masked keys get exactly 0, an all-masked row all 0."""
     scores = ops.cast(scores, "float32")
-    valid = ops.ones_like(scores) if key_mask is None \
+    valid = (
+        ops.ones_like(scores)
+        if key_mask is None
         else ops.cast(ops.cast(key_mask, "bool")[:, None, :], "float32")
+    )
     scores = ops.where(valid > 0, scores, -1e9)
     # Zeroing after the exponential (not only the -1e9) keeps padded keys at exactly 0 and
     # gives an all-padding row zero weights instead of a uniform softmax over padding.
@@ -52,8 +55,9 @@ class LuongAttention(keras.layers.Layer):
     """
 
     def build(self, query_shape, keys_shape, key_mask_shape=None):
-        self.kernel = self.add_weight(shape=(query_shape[-1], keys_shape[-1]),
-                                      initializer="glorot_uniform", name="kernel")
+        self.kernel = self.add_weight(
+            shape=(query_shape[-1], keys_shape[-1]), initializer="glorot_uniform", name="kernel"
+        )
 
     def call(self, query, keys, key_mask=None):
         scores = ops.matmul(ops.matmul(query, self.kernel), ops.transpose(keys, (0, 2, 1)))
@@ -90,11 +94,14 @@ class BahdanauAttention(keras.layers.Layer):
     def build(self, query_shape, keys_shape, key_mask_shape=None):
         self.query_dense.build(query_shape)
         self.key_dense.build(keys_shape)
-        self.score_vector = self.add_weight(shape=(self.units,), initializer="glorot_uniform",
-                                            name="score_vector")
+        self.score_vector = self.add_weight(
+            shape=(self.units,), initializer="glorot_uniform", name="score_vector"
+        )
 
     def call(self, query, keys, key_mask=None):
-        hidden = ops.tanh(self.query_dense(query)[:, :, None, :] + self.key_dense(keys)[:, None, :, :])
+        hidden = ops.tanh(
+            self.query_dense(query)[:, :, None, :] + self.key_dense(keys)[:, None, :, :]
+        )
         scores = ops.sum(hidden * self.score_vector, axis=-1)
         return _attend(scores, keys, key_mask)
 
@@ -139,31 +146,55 @@ class LSTMSeq2Seq(keras.Model):
     array([0., 0.], dtype=float32)
     """
 
-    def __init__(self, source_vocabulary_size, target_vocabulary_size, embedding_dim=128,
-                 hidden_dim=256, encoder_layers=2, decoder_layers=1, attention="luong",
-                 dropout=0.2, tie_embeddings=False, **kwargs):
+    def __init__(
+        self,
+        source_vocabulary_size,
+        target_vocabulary_size,
+        embedding_dim=128,
+        hidden_dim=256,
+        encoder_layers=2,
+        decoder_layers=1,
+        attention="luong",
+        dropout=0.2,
+        tie_embeddings=False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        for arg, value in (("source_vocabulary_size", source_vocabulary_size),
-                           ("target_vocabulary_size", target_vocabulary_size)):
+        for arg, value in (
+            ("source_vocabulary_size", source_vocabulary_size),
+            ("target_vocabulary_size", target_vocabulary_size),
+        ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 2:
-                raise ValueError(f"`{arg}` must be an int >= 2 (id 0 is padding). "
-                                 f"Received: {arg}={value!r}.")
-        for arg, value in (("embedding_dim", embedding_dim), ("hidden_dim", hidden_dim),
-                           ("encoder_layers", encoder_layers), ("decoder_layers", decoder_layers)):
+                raise ValueError(
+                    f"`{arg}` must be an int >= 2 (id 0 is padding). Received: {arg}={value!r}."
+                )
+        for arg, value in (
+            ("embedding_dim", embedding_dim),
+            ("hidden_dim", hidden_dim),
+            ("encoder_layers", encoder_layers),
+            ("decoder_layers", decoder_layers),
+        ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"`{arg}` must be a positive int. Received: {arg}={value!r}.")
         if hidden_dim % 2:
-            raise ValueError(f"`hidden_dim` must be even: each encoder direction has "
-                             f"hidden_dim // 2 units. Received: hidden_dim={hidden_dim!r}.")
+            raise ValueError(
+                f"`hidden_dim` must be even: each encoder direction has "
+                f"hidden_dim // 2 units. Received: hidden_dim={hidden_dim!r}."
+            )
         if attention not in ATTENTIONS:
-            raise ValueError(f"`attention` must be one of {ATTENTIONS}. "
-                             f"Received: attention={attention!r}.")
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
-                or not 0.0 <= dropout < 1.0:
+            raise ValueError(
+                f"`attention` must be one of {ATTENTIONS}. Received: attention={attention!r}."
+            )
+        if (
+            isinstance(dropout, bool)
+            or not isinstance(dropout, (int, float))
+            or not 0.0 <= dropout < 1.0
+        ):
             raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}.")
         if not isinstance(tie_embeddings, bool):
-            raise ValueError(f"`tie_embeddings` must be a bool. "
-                             f"Received: tie_embeddings={tie_embeddings!r}.")
+            raise ValueError(
+                f"`tie_embeddings` must be a bool. Received: tie_embeddings={tie_embeddings!r}."
+            )
         self.source_vocabulary_size = source_vocabulary_size
         self.target_vocabulary_size = target_vocabulary_size
         self.embedding_dim = embedding_dim
@@ -173,35 +204,56 @@ class LSTMSeq2Seq(keras.Model):
         self.attention = attention
         self.dropout = dropout
         self.tie_embeddings = tie_embeddings
-        self.source_embedding = keras.layers.Embedding(source_vocabulary_size, embedding_dim,
-                                                       name="source_embedding")
-        self.encoder_lstms = [keras.layers.Bidirectional(
-            keras.layers.LSTM(hidden_dim // 2, return_sequences=True, return_state=True,
-                              name=f"encoder_lstm_{i}"), name=f"encoder_bilstm_{i}")
-            for i in range(encoder_layers)]
-        self.state_bridges = [keras.layers.Dense(hidden_dim, activation="tanh",
-                                                 name=f"bridge_{kind}_{i}")
-                              for i in range(decoder_layers) for kind in ("h", "c")]
-        self.target_embedding = keras.layers.Embedding(target_vocabulary_size, embedding_dim,
-                                                       name="target_embedding")
-        self.decoder_lstms = [keras.layers.LSTM(hidden_dim, return_sequences=True, return_state=True,
-                                                name=f"decoder_lstm_{i}")
-                              for i in range(decoder_layers)]
-        self.attention_layer = LuongAttention(name="attention") if attention == "luong" \
+        self.source_embedding = keras.layers.Embedding(
+            source_vocabulary_size, embedding_dim, name="source_embedding"
+        )
+        self.encoder_lstms = [
+            keras.layers.Bidirectional(
+                keras.layers.LSTM(
+                    hidden_dim // 2,
+                    return_sequences=True,
+                    return_state=True,
+                    name=f"encoder_lstm_{i}",
+                ),
+                name=f"encoder_bilstm_{i}",
+            )
+            for i in range(encoder_layers)
+        ]
+        self.state_bridges = [
+            keras.layers.Dense(hidden_dim, activation="tanh", name=f"bridge_{kind}_{i}")
+            for i in range(decoder_layers)
+            for kind in ("h", "c")
+        ]
+        self.target_embedding = keras.layers.Embedding(
+            target_vocabulary_size, embedding_dim, name="target_embedding"
+        )
+        self.decoder_lstms = [
+            keras.layers.LSTM(
+                hidden_dim, return_sequences=True, return_state=True, name=f"decoder_lstm_{i}"
+            )
+            for i in range(decoder_layers)
+        ]
+        self.attention_layer = (
+            LuongAttention(name="attention")
+            if attention == "luong"
             else BahdanauAttention(hidden_dim, name="attention")
-        self.attentional_dense = keras.layers.Dense(hidden_dim, activation="tanh",
-                                                    name="attentional_dense")
+        )
+        self.attentional_dense = keras.layers.Dense(
+            hidden_dim, activation="tanh", name="attentional_dense"
+        )
         self.dropout_layer = keras.layers.Dropout(dropout)
         self.projection = None
         if tie_embeddings:
             if hidden_dim != embedding_dim:
                 self.projection = keras.layers.Dense(embedding_dim, name="projection")
-            self.output_bias = self.add_weight(shape=(target_vocabulary_size,), initializer="zeros",
-                                               name="output_bias")
+            self.output_bias = self.add_weight(
+                shape=(target_vocabulary_size,), initializer="zeros", name="output_bias"
+            )
             self.output_layer = None
         else:
-            self.output_layer = keras.layers.Dense(target_vocabulary_size, dtype="float32",
-                                                   name="output")
+            self.output_layer = keras.layers.Dense(
+                target_vocabulary_size, dtype="float32", name="output"
+            )
 
     def build(self, input_shape):
         source_shape, target_shape = (tuple(shape) for shape in input_shape)
@@ -226,8 +278,13 @@ class LSTMSeq2Seq(keras.Model):
         self.built = True
 
     def logits(self, hidden):
-        return output_logits(hidden, self.output_layer, self.projection, self.target_embedding,
-                             getattr(self, "output_bias", None))
+        return output_logits(
+            hidden,
+            self.output_layer,
+            self.projection,
+            self.target_embedding,
+            getattr(self, "output_bias", None),
+        )
 
     def _build_if_needed(self):
         if not self.built:
@@ -248,12 +305,15 @@ class LSTMSeq2Seq(keras.Model):
         for index, layer in enumerate(self.encoder_lstms):
             if index:
                 x = self.dropout_layer(x, training=training)
-            x, forward_h, forward_c, backward_h, backward_c = layer(x, mask=lstm_mask,
-                                                                    training=training)
+            x, forward_h, forward_c, backward_h, backward_c = layer(
+                x, mask=lstm_mask, training=training
+            )
         final_h = ops.concatenate([forward_h, backward_h], axis=-1)
         final_c = ops.concatenate([forward_c, backward_c], axis=-1)
-        states = [bridge(final_h if index % 2 == 0 else final_c)
-                  for index, bridge in enumerate(self.state_bridges)]
+        states = [
+            bridge(final_h if index % 2 == 0 else final_c)
+            for index, bridge in enumerate(self.state_bridges)
+        ]
         return x, source_mask, states
 
     def _teacher_forced(self, source_ids, decoder_input_ids, training):
@@ -262,7 +322,7 @@ class LSTMSeq2Seq(keras.Model):
         for index, layer in enumerate(self.decoder_lstms):
             if index:
                 x = self.dropout_layer(x, training=training)
-            x = layer(x, initial_state=states[2 * index:2 * index + 2], training=training)[0]
+            x = layer(x, initial_state=states[2 * index : 2 * index + 2], training=training)[0]
         context, weights = self.attention_layer(x, encoder_outputs, source_mask)
         hidden = self.attentional_dense(ops.concatenate([context, x], axis=-1))
         hidden = self.dropout_layer(hidden, training=training)
@@ -291,7 +351,20 @@ class LSTMSeq2Seq(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update({key: getattr(self, key) for key in (
-            "source_vocabulary_size", "target_vocabulary_size", "embedding_dim", "hidden_dim",
-            "encoder_layers", "decoder_layers", "attention", "dropout", "tie_embeddings")})
+        config.update(
+            {
+                key: getattr(self, key)
+                for key in (
+                    "source_vocabulary_size",
+                    "target_vocabulary_size",
+                    "embedding_dim",
+                    "hidden_dim",
+                    "encoder_layers",
+                    "decoder_layers",
+                    "attention",
+                    "dropout",
+                    "tie_embeddings",
+                )
+            }
+        )
         return config

@@ -37,35 +37,69 @@ class LSTMTextClassifier(keras.Model):
     TensorShape([2, 3])
     """
 
-    def __init__(self, num_classes, vocabulary_size, embedding_dim=128, hidden_dim=128,
-                 num_layers=1, bidirectional=True, pooling="max", dropout=0.3, embedding_dropout=0.0,
-                 head_hidden_dim=0,
-                 recurrent_dropout=0.0, activation="tanh", recurrent_activation="sigmoid",
-                 unroll=False, use_bias=True, **kwargs):
+    def __init__(
+        self,
+        num_classes,
+        vocabulary_size,
+        embedding_dim=128,
+        hidden_dim=128,
+        num_layers=1,
+        bidirectional=True,
+        pooling="max",
+        dropout=0.3,
+        embedding_dropout=0.0,
+        head_hidden_dim=0,
+        recurrent_dropout=0.0,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        unroll=False,
+        use_bias=True,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"`num_classes` must be an int >= 2. Received: num_classes={num_classes!r}.")
+            raise ValueError(
+                f"`num_classes` must be an int >= 2. Received: num_classes={num_classes!r}."
+            )
         if pooling not in POOLINGS:
             raise ValueError(f"`pooling` must be one of {POOLINGS}. Received: pooling={pooling!r}.")
         if not isinstance(head_hidden_dim, int) or head_hidden_dim < 0:
-            raise ValueError(f"`head_hidden_dim` must be an int >= 0. Received: "
-                             f"head_hidden_dim={head_hidden_dim!r}.")
+            raise ValueError(
+                f"`head_hidden_dim` must be an int >= 0. Received: "
+                f"head_hidden_dim={head_hidden_dim!r}."
+            )
         self.num_classes = num_classes
         self.pooling = pooling
         self.head_hidden_dim = head_hidden_dim
         self.backbone = LSTMBackbone(
-            vocabulary_size, embedding_dim=embedding_dim, hidden_dim=hidden_dim,
-            num_layers=num_layers, bidirectional=bidirectional, dropout=dropout,
-            embedding_dropout=embedding_dropout, recurrent_dropout=recurrent_dropout, activation=activation,
-            recurrent_activation=recurrent_activation, unroll=unroll, use_bias=use_bias,
-            name="backbone")
-        self.attention_score = keras.layers.Dense(1, use_bias=False, name="attention_score") \
-            if pooling == "attention" else None
+            vocabulary_size,
+            embedding_dim=embedding_dim,
+            hidden_dim=hidden_dim,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            dropout=dropout,
+            embedding_dropout=embedding_dropout,
+            recurrent_dropout=recurrent_dropout,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            unroll=unroll,
+            use_bias=use_bias,
+            name="backbone",
+        )
+        self.attention_score = (
+            keras.layers.Dense(1, use_bias=False, name="attention_score")
+            if pooling == "attention"
+            else None
+        )
         self.head_dropout = keras.layers.Dropout(dropout)
-        self.head_hidden = keras.layers.Dense(head_hidden_dim, activation="relu",
-                                              name="head_hidden") if head_hidden_dim else None
-        self.classifier = keras.layers.Dense(num_classes, activation="softmax", dtype="float32",
-                                             name="classifier")
+        self.head_hidden = (
+            keras.layers.Dense(head_hidden_dim, activation="relu", name="head_hidden")
+            if head_hidden_dim
+            else None
+        )
+        self.classifier = keras.layers.Dense(
+            num_classes, activation="softmax", dtype="float32", name="classifier"
+        )
 
     def pool(self, sequence, mask):
         weights = ops.cast(mask, sequence.dtype)[..., None]
@@ -105,12 +139,27 @@ class LSTMTextClassifier(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"num_classes": self.num_classes, "pooling": self.pooling,
-                       "head_hidden_dim": self.head_hidden_dim,
-                       "dropout": self.backbone.dropout})
+        config.update(
+            {
+                "num_classes": self.num_classes,
+                "pooling": self.pooling,
+                "head_hidden_dim": self.head_hidden_dim,
+                "dropout": self.backbone.dropout,
+            }
+        )
         backbone = self.backbone.get_config()
-        for key in ("vocabulary_size", "embedding_dim", "hidden_dim", "num_layers", "bidirectional",
-                    "recurrent_dropout", "activation", "recurrent_activation", "unroll", "use_bias",
-                    "embedding_dropout"):
+        for key in (
+            "vocabulary_size",
+            "embedding_dim",
+            "hidden_dim",
+            "num_layers",
+            "bidirectional",
+            "recurrent_dropout",
+            "activation",
+            "recurrent_activation",
+            "unroll",
+            "use_bias",
+            "embedding_dropout",
+        ):
             config[key] = backbone[key]
         return config

@@ -28,8 +28,15 @@ PRESETS_DIR = Path(__file__).resolve().parent
 PIPELINES_DIR = PRESETS_DIR / "pipelines"
 SEARCH_SPACES_DIR = PRESETS_DIR / "configs" / "search"
 
-__all__ = ["describe_pipeline", "find_pipeline", "find_search_space", "pipeline_names",
-           "resolve_pipeline", "resolve_search_space", "search_space_names"]
+__all__ = [
+    "describe_pipeline",
+    "find_pipeline",
+    "find_search_space",
+    "pipeline_names",
+    "resolve_pipeline",
+    "resolve_search_space",
+    "search_space_names",
+]
 
 
 def _names(folder):
@@ -43,9 +50,11 @@ def _find(folder, name, kind, listing):
     names = _names(folder)
     close = difflib.get_close_matches(str(name), names, n=1)
     hint = f"Did you mean '{close[0]}'? " if close else ""
-    raise ConfigError(f"No file and no shipped {kind} is called {name!r}. Received: "
-                      f"{kind.replace(' ', '_')}={name!r}. {hint}Give a YAML path or one of the "
-                      f"shipped {kind}s: {', '.join(names)} ({listing}).")
+    raise ConfigError(
+        f"No file and no shipped {kind} is called {name!r}. Received: "
+        f"{kind.replace(' ', '_')}={name!r}. {hint}Give a YAML path or one of the "
+        f"shipped {kind}s: {', '.join(names)} ({listing})."
+    )
 
 
 def pipeline_names():
@@ -87,11 +96,15 @@ def _resolve(value, kind, find, names):
     if path.is_file():
         return path
     if path.exists():
-        raise ConfigError(f"{value} is not a file. Received: {kind.replace(' ', '_')}={value!r}. "
-                          f"Give a {kind} YAML file or the name of a shipped {kind}.")
+        raise ConfigError(
+            f"{value} is not a file. Received: {kind.replace(' ', '_')}={value!r}. "
+            f"Give a {kind} YAML file or the name of a shipped {kind}."
+        )
     if path.suffix in (".yaml", ".yml") or "/" in str(value) or os.sep in str(value):
-        raise ConfigError(f"File {str(value)!r} does not exist. Give a {kind} YAML file or the "
-                          f"name of a shipped {kind}: {', '.join(names())}.")
+        raise ConfigError(
+            f"File {str(value)!r} does not exist. Give a {kind} YAML file or the "
+            f"name of a shipped {kind}: {', '.join(names())}."
+        )
     return find(str(value))
 
 

@@ -10,9 +10,11 @@ STAGES = Registry("stage")
 
 def register_stage(name):
     """Registers a stage class under `name` and as a Keras serializable object (package nlp_lstm)."""
+
     def decorator(cls):
         cls = keras.saving.register_keras_serializable(package="nlp_lstm", name=cls.__name__)(cls)
         return STAGES.register(name)(cls)
+
     return decorator
 
 
@@ -50,8 +52,12 @@ class PreprocessingStage(keras.layers.Layer):
 
     def check_adapted(self):
         if not self.is_adapted:
-            raise ConfigError(f"`{type(self).__name__}` has no learned state yet. {self.adapt_hint}")
+            raise ConfigError(
+                f"`{type(self).__name__}` has no learned state yet. {self.adapt_hint}"
+            )
 
     def compute_output_spec(self, inputs):
-        raise NotImplementedError(f"{type(self).__name__} runs on tf tensors only; call it on "
-                                  f"tf.Tensor or tf.RaggedTensor inputs.")
+        raise NotImplementedError(
+            f"{type(self).__name__} runs on tf tensors only; call it on "
+            f"tf.Tensor or tf.RaggedTensor inputs."
+        )

@@ -46,8 +46,10 @@ class ZScoreScaler(PreprocessingStage):
     def __init__(self, mean=None, std=None, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
         if (mean is None) != (std is None) or (mean is not None and len(mean) != len(std)):
-            raise ValueError(f"Give `mean` and `std` together, one value per column. Received: "
-                             f"mean={mean!r}, std={std!r}.")
+            raise ValueError(
+                f"Give `mean` and `std` together, one value per column. Received: "
+                f"mean={mean!r}, std={std!r}."
+            )
         if std is not None and any(not np.isfinite(s) or s <= 0 for s in std):
             raise ValueError(f"Every `std` must be a finite number > 0. Received: std={std!r}.")
         self.mean = None if mean is None else [float(m) for m in mean]
@@ -119,8 +121,9 @@ class Windower(PreprocessingStage):
     def target_starts(self, first, end):
         """Target start rows of the windows whose targets lie in [first, end) and whose inputs
         start at row 0 or later."""
-        return np.arange(max(first, self.input_length), end - self.horizon + 1, self.stride,
-                         dtype=np.int64)
+        return np.arange(
+            max(first, self.input_length), end - self.horizon + 1, self.stride, dtype=np.int64
+        )
 
     def gather(self, series, starts):
         """(inputs [n, L, columns], targets [n, H, columns]) of the windows at `starts`."""

@@ -38,26 +38,53 @@ class SequencePacker(PreprocessingStage):
     """
 
     adapt_hint = "Give an int `sequence_length` or call `adapt()` to learn the percentile first."
-    config_keys = ("sequence_length", "truncate", "padding_side", "pad_value", "start_value",
-                   "end_value", "resolved_length")
+    config_keys = (
+        "sequence_length",
+        "truncate",
+        "padding_side",
+        "pad_value",
+        "start_value",
+        "end_value",
+        "resolved_length",
+    )
 
-    def __init__(self, sequence_length=128, truncate="tail", padding_side="right", pad_value=0,
-                 start_value=None, end_value=None, resolved_length=None, **kwargs):
+    def __init__(
+        self,
+        sequence_length=128,
+        truncate="tail",
+        padding_side="right",
+        pad_value=0,
+        start_value=None,
+        end_value=None,
+        resolved_length=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         num_special = (start_value is not None) + (end_value is not None)
         if isinstance(sequence_length, str):
             if not PERCENTILE.match(sequence_length):
-                raise ValueError(f"`sequence_length` must be an int or a percentile such as 'p95'. "
-                                 f"Received: sequence_length={sequence_length!r}.")
-        elif not isinstance(sequence_length, int) or isinstance(sequence_length, bool) or \
-                sequence_length <= num_special:
-            raise ValueError(f"`sequence_length` must be > number of start/end tokens "
-                             f"({num_special}). Received: sequence_length={sequence_length!r}.")
+                raise ValueError(
+                    f"`sequence_length` must be an int or a percentile such as 'p95'. "
+                    f"Received: sequence_length={sequence_length!r}."
+                )
+        elif (
+            not isinstance(sequence_length, int)
+            or isinstance(sequence_length, bool)
+            or sequence_length <= num_special
+        ):
+            raise ValueError(
+                f"`sequence_length` must be > number of start/end tokens "
+                f"({num_special}). Received: sequence_length={sequence_length!r}."
+            )
         if truncate not in ("head", "tail"):
-            raise ValueError(f"`truncate` must be 'head' or 'tail'. Received: truncate={truncate!r}.")
+            raise ValueError(
+                f"`truncate` must be 'head' or 'tail'. Received: truncate={truncate!r}."
+            )
         if padding_side not in ("left", "right"):
-            raise ValueError(f"`padding_side` must be 'left' or 'right'. Received: "
-                             f"padding_side={padding_side!r}.")
+            raise ValueError(
+                f"`padding_side` must be 'left' or 'right'. Received: "
+                f"padding_side={padding_side!r}."
+            )
         self.sequence_length = sequence_length
         self.truncate = truncate
         self.padding_side = padding_side
@@ -73,7 +100,9 @@ class SequencePacker(PreprocessingStage):
     @property
     def length(self):
         self.check_adapted()
-        return self.sequence_length if isinstance(self.sequence_length, int) else self.resolved_length
+        return (
+            self.sequence_length if isinstance(self.sequence_length, int) else self.resolved_length
+        )
 
     @property
     def requires_adapt(self):
@@ -82,8 +111,14 @@ class SequencePacker(PreprocessingStage):
     def adapt(self, dataset):
         if isinstance(self.sequence_length, int):
             return
-        lengths = np.concatenate([b.row_lengths().numpy() if isinstance(b, tf.RaggedTensor)
-                                  else np.full([b.shape[0]], b.shape[1]) for b in dataset])
+        lengths = np.concatenate(
+            [
+                b.row_lengths().numpy()
+                if isinstance(b, tf.RaggedTensor)
+                else np.full([b.shape[0]], b.shape[1])
+                for b in dataset
+            ]
+        )
         num_special = (self.start_value is not None) + (self.end_value is not None)
         quantile = float(self.sequence_length[1:])
         self.resolved_length = int(np.ceil(np.percentile(lengths, quantile))) + num_special
@@ -106,8 +141,13 @@ class SequencePacker(PreprocessingStage):
         if self.end_value is not None:
             pieces.append(tf.fill([rows, 1], tf.cast(self.end_value, ids.dtype)))
         if len(pieces) > 1:
-            ids = tf.concat([tf.RaggedTensor.from_tensor(p) if not isinstance(p, tf.RaggedTensor)
-                             else p for p in pieces], axis=1)
+            ids = tf.concat(
+                [
+                    tf.RaggedTensor.from_tensor(p) if not isinstance(p, tf.RaggedTensor) else p
+                    for p in pieces
+                ],
+                axis=1,
+            )
         return ids[0] if unbatched else ids
 
     def pad(self, ids):
@@ -115,8 +155,9 @@ class SequencePacker(PreprocessingStage):
         pad = tf.cast(self.pad_value, ids.dtype)
         dense = ids.to_tensor(default_value=pad)
         # An all-empty batch still gets one (padding) column, so shapes are never [batch, 0].
-        dense = tf.pad(dense, [[0, 0], [0, tf.maximum(1 - tf.shape(dense)[1], 0)]],
-                       constant_values=pad)
+        dense = tf.pad(
+            dense, [[0, 0], [0, tf.maximum(1 - tf.shape(dense)[1], 0)]], constant_values=pad
+        )
         width = tf.shape(dense, out_type=tf.int64)[1]
         if self.padding_side == "right":
             return dense

@@ -41,15 +41,20 @@ class TextNormalizer(PreprocessingStage):
     def __init__(self, form="NFKC", lowercase=True, **kwargs):
         super().__init__(**kwargs)
         if form not in NORMALIZATION_FORMS:
-            raise ValueError(f"`form` must be one of {NORMALIZATION_FORMS}. Received: form={form!r}.")
+            raise ValueError(
+                f"`form` must be one of {NORMALIZATION_FORMS}. Received: form={form!r}."
+            )
         if not isinstance(lowercase, bool):
-            raise ValueError(f"`lowercase` must be true or false. Received: lowercase={lowercase!r}.")
+            raise ValueError(
+                f"`lowercase` must be true or false. Received: lowercase={lowercase!r}."
+            )
         self.form = form
         self.lowercase = lowercase
 
     def call(self, inputs):
-        text = tf.strings.unicode_transcode(_as_strings(inputs), input_encoding="UTF-8",
-                                            output_encoding="UTF-8", errors="replace")
+        text = tf.strings.unicode_transcode(
+            _as_strings(inputs), input_encoding="UTF-8", output_encoding="UTF-8", errors="replace"
+        )
         if self.lowercase and self.form == "NFKC":
             return tf_text.case_fold_utf8(text)
         if self.form:
@@ -142,12 +147,20 @@ class WordPieceTokenizer(PreprocessingStage):
     requires_adapt = True
     join_separator = " "
 
-    def __init__(self, vocabulary=None, vocabulary_size=8000, oov_token="[UNK]",
-                 suffix_indicator="##", **kwargs):
+    def __init__(
+        self,
+        vocabulary=None,
+        vocabulary_size=8000,
+        oov_token="[UNK]",
+        suffix_indicator="##",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if not isinstance(vocabulary_size, int) or vocabulary_size < 8:
-            raise ValueError(f"`vocabulary_size` must be an int >= 8. Received: "
-                             f"vocabulary_size={vocabulary_size!r}.")
+            raise ValueError(
+                f"`vocabulary_size` must be an int >= 8. Received: "
+                f"vocabulary_size={vocabulary_size!r}."
+            )
         self.vocabulary_size = vocabulary_size
         self.oov_token = oov_token
         self.suffix_indicator = suffix_indicator
@@ -165,19 +178,25 @@ class WordPieceTokenizer(PreprocessingStage):
             vocabulary = [self.oov_token] + vocabulary
         self.vocabulary = list(vocabulary)
         self._tokenizer = tf_text.FastWordpieceTokenizer(
-            vocab=self.vocabulary, suffix_indicator=self.suffix_indicator,
-            unknown_token=self.oov_token, token_out_type=tf.string, no_pretokenization=False)
+            vocab=self.vocabulary,
+            suffix_indicator=self.suffix_indicator,
+            unknown_token=self.oov_token,
+            token_out_type=tf.string,
+            no_pretokenization=False,
+        )
 
     def adapt(self, dataset):
         from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset as bert_vocab
+
         vocabulary = bert_vocab.bert_vocab_from_dataset(
-            dataset.map(lambda x: tf.reshape(x, [-1])), vocab_size=self.vocabulary_size,
+            dataset.map(lambda x: tf.reshape(x, [-1])),
+            vocab_size=self.vocabulary_size,
             reserved_tokens=[self.oov_token],
             bert_tokenizer_params={"lower_case": False},
-            learn_params={})
+            learn_params={},
+        )
         self.set_vocabulary(vocabulary)
 
     def call(self, inputs):
         self.check_adapted()
         return self._tokenizer.tokenize(_as_strings(inputs))
-

@@ -13,7 +13,9 @@ def count_tokens(dataset):
     """Counts string tokens over a dataset of (ragged) token batches."""
     counts = collections.Counter()
     for batch in dataset:
-        values = batch.flat_values if isinstance(batch, tf.RaggedTensor) else tf.reshape(batch, [-1])
+        values = (
+            batch.flat_values if isinstance(batch, tf.RaggedTensor) else tf.reshape(batch, [-1])
+        )
         counts.update(values.numpy().tolist())
     return counts
 
@@ -43,19 +45,30 @@ class Vocabulary(PreprocessingStage):
     config_keys = ("vocabulary", "max_size", "min_frequency", "special_tokens")
     requires_adapt = True
 
-    def __init__(self, vocabulary=None, max_size=20000, min_frequency=1,
-                 special_tokens=DEFAULT_SPECIAL_TOKENS, **kwargs):
+    def __init__(
+        self,
+        vocabulary=None,
+        max_size=20000,
+        min_frequency=1,
+        special_tokens=DEFAULT_SPECIAL_TOKENS,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         special_tokens = list(special_tokens)
         if len(special_tokens) < 2 or len(set(special_tokens)) != len(special_tokens):
-            raise ValueError(f"`special_tokens` needs at least a padding and an OOV token, all "
-                             f"distinct. Received: special_tokens={special_tokens!r}.")
+            raise ValueError(
+                f"`special_tokens` needs at least a padding and an OOV token, all "
+                f"distinct. Received: special_tokens={special_tokens!r}."
+            )
         if not isinstance(max_size, int) or max_size <= len(special_tokens):
-            raise ValueError(f"`max_size` must be an int > {len(special_tokens)} (the special "
-                             f"tokens). Received: max_size={max_size!r}.")
+            raise ValueError(
+                f"`max_size` must be an int > {len(special_tokens)} (the special "
+                f"tokens). Received: max_size={max_size!r}."
+            )
         if not isinstance(min_frequency, int) or min_frequency < 1:
-            raise ValueError(f"`min_frequency` must be an int >= 1. Received: "
-                             f"min_frequency={min_frequency!r}.")
+            raise ValueError(
+                f"`min_frequency` must be an int >= 1. Received: min_frequency={min_frequency!r}."
+            )
         self.max_size = max_size
         self.min_frequency = min_frequency
         self.special_tokens = special_tokens
@@ -85,9 +98,11 @@ class Vocabulary(PreprocessingStage):
         return len(self.vocabulary)
 
     def set_vocabulary(self, vocabulary):
-        if vocabulary[:len(self.special_tokens)] != self.special_tokens:
-            raise ValueError(f"`vocabulary` must start with the special tokens "
-                             f"{self.special_tokens}. Received: {vocabulary[:len(self.special_tokens)]}.")
+        if vocabulary[: len(self.special_tokens)] != self.special_tokens:
+            raise ValueError(
+                f"`vocabulary` must start with the special tokens "
+                f"{self.special_tokens}. Received: {vocabulary[: len(self.special_tokens)]}."
+            )
         if len(set(vocabulary)) != len(vocabulary):
             raise ValueError("`vocabulary` has duplicate tokens.")
         self.vocabulary = list(vocabulary)
@@ -96,14 +111,16 @@ class Vocabulary(PreprocessingStage):
         keys = tf.constant(self.vocabulary[first:], dtype=tf.string)
         values = tf.range(first, len(self.vocabulary), dtype=tf.int64)
         self._table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(keys, values), default_value=self.oov_id)
+            tf.lookup.KeyValueTensorInitializer(keys, values), default_value=self.oov_id
+        )
 
     def adapt(self, dataset):
         counts = count_tokens(dataset)
         specials = set(s.encode() for s in self.special_tokens)
-        ranked = sorted(((n, t) for t, n in counts.items()
-                         if n >= self.min_frequency and t not in specials),
-                        key=lambda item: (-item[0], item[1]))
+        ranked = sorted(
+            ((n, t) for t, n in counts.items() if n >= self.min_frequency and t not in specials),
+            key=lambda item: (-item[0], item[1]),
+        )
         room = self.max_size - len(self.special_tokens)
         tokens = [t.decode("utf-8", errors="replace") for _, t in ranked[:room]]
         self.set_vocabulary(self.special_tokens + tokens)

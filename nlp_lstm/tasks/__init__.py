@@ -10,5 +10,12 @@ from nlp_lstm.tasks.forecasting import ForecastingTask
 from nlp_lstm.tasks.generation import GenerationTask
 from nlp_lstm.tasks.translation import TranslationTask
 
-__all__ = ["TASKS", "Task", "register_task", "ClassificationTask", "ForecastingTask",
-           "GenerationTask", "TranslationTask"]
+__all__ = [
+    "TASKS",
+    "Task",
+    "register_task",
+    "ClassificationTask",
+    "ForecastingTask",
+    "GenerationTask",
+    "TranslationTask",
+]

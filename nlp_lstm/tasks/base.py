@@ -77,11 +77,18 @@ class Task:
         if self.cache_dir is None:
             self.cache_dir = Path(tempfile.mkdtemp(prefix="nlp_lstm-token-ids-"))
             logger.info("token ids cached in %s (no run directory)", self.cache_dir)
-        learned = [getattr(stage, "vocabulary", None) for preprocessor in self.preprocessors()
-                   for stage in preprocessor.stages]
-        digest = hashlib.sha256(json.dumps(
-            [self.data.fingerprint, repr(self.config.stages), learned, list(key)],
-            sort_keys=True, default=str).encode())
+        learned = [
+            getattr(stage, "vocabulary", None)
+            for preprocessor in self.preprocessors()
+            for stage in preprocessor.stages
+        ]
+        digest = hashlib.sha256(
+            json.dumps(
+                [self.data.fingerprint, repr(self.config.stages), learned, list(key)],
+                sort_keys=True,
+                default=str,
+            ).encode()
+        )
         return Path(self.cache_dir) / f"{split}-{digest.hexdigest()[:16]}{suffix}"
 
     def preprocessors(self):  # the stage chains that turn this task's texts into ids
@@ -109,12 +116,17 @@ class Task:
         entry = {k: v for k, v in config.model.items() if k != "type"}
         for key in self.injected_model_args:
             if key in entry:
-                raise ConfigError(f"`model.{key}` is filled in from the data and the vocabulary; "
-                                  f"remove it from {config.where('model.' + key)}.")
+                raise ConfigError(
+                    f"`model.{key}` is filled in from the data and the vocabulary; "
+                    f"remove it from {config.where('model.' + key)}."
+                )
         model_cls = MODELS.get(config.model["type"])
         placeholders = self.placeholder_model_args()
-        bind_kwargs(model_cls, {**entry, **placeholders},
-                    f"model {config.model['type']!r} in {config.where('model')}")
+        bind_kwargs(
+            model_cls,
+            {**entry, **placeholders},
+            f"model {config.model['type']!r} in {config.where('model')}",
+        )
         check_model_values(model_cls, entry, placeholders, config)
         return entry
 
@@ -142,15 +154,27 @@ class Task:
                 continue
             given = getattr(data, split, None) if split != "data" else None
             share = data.split_fractions.get(split)
-            cause = f"data.{split} ({given}) holds no example" if given else (
-                f"data.split_fractions.{split}={share} of {sum(counts.values())} examples "
-                f"rounds to none")
-            fix = "" if split == "train" else (
-                f", or set data.split_fractions.{split}: 0 (and give its share to train) to run "
-                f"without a {split} split")
-            raise InputDataError(f"The {split} split is empty: {cause}. Give more examples, a "
-                                 f"data.{split} file or a larger data.split_fractions.{split}"
-                                 f"{fix}.")
+            cause = (
+                f"data.{split} ({given}) holds no example"
+                if given
+                else (
+                    f"data.split_fractions.{split}={share} of {sum(counts.values())} examples "
+                    f"rounds to none"
+                )
+            )
+            fix = (
+                ""
+                if split == "train"
+                else (
+                    f", or set data.split_fractions.{split}: 0 (and give its share to train) to run "
+                    f"without a {split} split"
+                )
+            )
+            raise InputDataError(
+                f"The {split} split is empty: {cause}. Give more examples, a "
+                f"data.{split} file or a larger data.split_fractions.{split}"
+                f"{fix}."
+            )
 
     def check_splits(self, splits, where):
         """Fails when a split asked for by name is not in the data read (`where`: the run)."""
@@ -159,7 +183,8 @@ class Task:
             if split not in self.data.splits:
                 raise InputDataError(
                     f"{where}'s data has no {split} split (splits: {', '.join(present)}). Score "
-                    f"one of those, or a new file (`nlp-lstm evaluate RUN_DIR --data FILE`).")
+                    f"one of those, or a new file (`nlp-lstm evaluate RUN_DIR --data FILE`)."
+                )
 
     def read_file(self, path):
         """Reads one new file (labelled, or parallel for translation) as the split "data", to be
@@ -175,16 +200,22 @@ class Task:
         `data.leakage_warn_share`."""
         units, unit = self.leakage_units()
         if units is None:  # the task's splits cannot share examples (e.g. disjoint time ranges)
-            return {"fingerprint": self.data.fingerprint, "counts": self.data.counts(),
-                    "files": self.data.files}
+            return {
+                "fingerprint": self.data.fingerprint,
+                "counts": self.data.counts(),
+                "files": self.data.files,
+            }
         report = leakage.leakage_report(units)
         threshold = self.config.data.leakage_warn_share
         for message in leakage.warnings(report, threshold, unit):
             logger.warning("warning: %s", message)
         sampled = {"sample": LEAKAGE_SAMPLE} if getattr(self.data, "streamed", False) else {}
-        return {"fingerprint": self.data.fingerprint, "counts": self.data.counts(),
-                "files": self.data.files,
-                "leakage": {"unit": unit, "warn_share": threshold, **sampled, **report}}
+        return {
+            "fingerprint": self.data.fingerprint,
+            "counts": self.data.counts(),
+            "files": self.data.files,
+            "leakage": {"unit": unit, "warn_share": threshold, **sampled, **report},
+        }
 
     def leakage_units(self):
         """(split -> the texts the leakage check compares, what one text is): the text of each
@@ -193,14 +224,20 @@ class Task:
         units, unit = {}, "examples"
         for split, part in self.data.splits.items():
             if isinstance(part, str):
-                units[split] = [line for line in part.split("\n")
-                                if len(line.strip()) >= LEAKAGE_MIN_LINE]
+                units[split] = [
+                    line for line in part.split("\n") if len(line.strip()) >= LEAKAGE_MIN_LINE
+                ]
                 unit = f"lines of {LEAKAGE_MIN_LINE}+ characters"
             else:
                 texts = part["text"] if "text" in part else part["source"]
                 if hasattr(texts, "sample"):  # a streamed corpus: a bounded, seeded sample
-                    texts = [t for batch in texts.sample(
-                        LEAKAGE_SAMPLE, self.config.data.split_seed).batches() for t in batch]
+                    texts = [
+                        t
+                        for batch in texts.sample(
+                            LEAKAGE_SAMPLE, self.config.data.split_seed
+                        ).batches()
+                        for t in batch
+                    ]
                 units[split] = texts
                 unit = "examples" if "text" in part else "source texts"
         return units, unit
@@ -238,15 +275,17 @@ class Task:
     def train_batch_sizes(self):
         """Examples per training batch in each length bucket (`train.batch_tokens`)."""
         train = self.config.train
-        return inputs.bucket_batch_sizes(self.train_lengths(), self.boundaries(),
-                                         train.batch_size, train.batch_tokens)
+        return inputs.bucket_batch_sizes(
+            self.train_lengths(), self.boundaries(), train.batch_size, train.batch_tokens
+        )
 
     def eval_batch_sizes(self):
         return [self.config.evaluate.batch_size] * (len(self.boundaries()) + 1)
 
     def steps_per_epoch(self):
-        return inputs.batches_per_epoch(self.train_lengths(), self.boundaries(),
-                                        self.train_batch_sizes())
+        return inputs.batches_per_epoch(
+            self.train_lengths(), self.boundaries(), self.train_batch_sizes()
+        )
 
     # -- model -----------------------------------------------------------------------------------
     def model_arguments(self):
@@ -259,8 +298,9 @@ class Task:
 
     def build_model(self):
         self.check_model_entry()
-        model = MODELS.build(dict(self.config.model), where=self.config.where("model"),
-                             **self.model_arguments())
+        model = MODELS.build(
+            dict(self.config.model), where=self.config.where("model"), **self.model_arguments()
+        )
         model(self.example_inputs())
         self.model = model
         return model
@@ -279,47 +319,62 @@ class Task:
         """Callbacks this task adds to training (a run and every tuning trial get them)."""
         return []
 
-    def train(self, run_dir, extra_callbacks=(), strategy=None, resume_source=None,
-              **fit_options):
+    def train(self, run_dir, extra_callbacks=(), strategy=None, resume_source=None, **fit_options):
         """Trains `self.model` with the run's callbacks; `fit_options` go to `training.fit`
         (the tuner passes its epochs and verbosity). Under a tf.distribute `strategy` (the model
         built in its scope) the custom loop of `distributed_fit` trains instead. A streamed
         corpus caches its token ids in RUN_DIR/token_ids."""
         self.use_run_dir(run_dir)
         if strategy is not None:
-            return self._train_distributed(run_dir, extra_callbacks, strategy, resume_source,
-                                           **fit_options)
+            return self._train_distributed(
+                run_dir, extra_callbacks, strategy, resume_source, **fit_options
+            )
         counter = inputs.PaddingCounter() if self.counts_padding else None
         validation = self.datasets("validation") if self.has_split("validation") else None
         try:
             return training.fit(
-                self.model, self.datasets("train", True, counter), validation, self.config.train,
-                str(run_dir), self.steps_per_epoch(), counter,
+                self.model,
+                self.datasets("train", True, counter),
+                validation,
+                self.config.train,
+                str(run_dir),
+                self.steps_per_epoch(),
+                counter,
                 extra_callbacks=self.training_callbacks(self.model, run_dir)
-                + list(extra_callbacks), **self.compile_arguments(), **fit_options)
+                + list(extra_callbacks),
+                **self.compile_arguments(),
+                **fit_options,
+            )
         finally:
             self.after_training(self.model)
 
     counts_padding = True
 
-    def _train_distributed(self, run_dir, extra_callbacks, strategy, resume_source,
-                           **fit_options):
+    def _train_distributed(self, run_dir, extra_callbacks, strategy, resume_source, **fit_options):
         from nlp_lstm import distributed, distributed_fit
+
         if getattr(self.config.data, "stateful_batches", False):
-            raise ConfigError("data.stateful_batches carries LSTM states from batch to batch, "
-                              "which sharded batches cannot do. Received: "
-                              "data.stateful_batches=True with a multi-replica "
-                              "train.distribution. Set one of them off.")
+            raise ConfigError(
+                "data.stateful_batches carries LSTM states from batch to batch, "
+                "which sharded batches cannot do. Received: "
+                "data.stateful_batches=True with a multi-replica "
+                "train.distribution. Set one of them off."
+            )
         if self.config.train.ema_momentum is not None:  # train.distribution: auto, on a cluster
             from nlp_lstm.config_checks import EMA_UNDER_A_STRATEGY
-            raise ConfigError(f"{EMA_UNDER_A_STRATEGY} Received: train.ema_momentum="
-                              f"{self.config.train.ema_momentum} with a tf.distribute strategy.")
+
+            raise ConfigError(
+                f"{EMA_UNDER_A_STRATEGY} Received: train.ema_momentum="
+                f"{self.config.train.ema_momentum} with a tf.distribute strategy."
+            )
         replicas = strategy.num_replicas_in_sync
         global_config = self.config
         train = global_config.train
         per_replica = dataclasses.replace(
-            train, batch_size=distributed.per_replica_batch(train.batch_size, replicas),
-            batch_tokens=train.batch_tokens // replicas)
+            train,
+            batch_size=distributed.per_replica_batch(train.batch_size, replicas),
+            batch_tokens=train.batch_tokens // replicas,
+        )
         self.config = dataclasses.replace(global_config, train=per_replica)
         counter = inputs.PaddingCounter() if self.counts_padding else None
         try:
@@ -327,10 +382,20 @@ class Task:
             validation = self.datasets("validation") if self.has_split("validation") else None
             train_ds = self.datasets("train", True, counter)
             return distributed_fit.fit(
-                self.model, train_ds, validation, train, str(run_dir), steps, strategy, counter,
+                self.model,
+                train_ds,
+                validation,
+                train,
+                str(run_dir),
+                steps,
+                strategy,
+                counter,
                 extra_callbacks=self.training_callbacks(self.model, run_dir)
-                + list(extra_callbacks), resume_source=resume_source,
-                **self.compile_arguments(), **fit_options)
+                + list(extra_callbacks),
+                resume_source=resume_source,
+                **self.compile_arguments(),
+                **fit_options,
+            )
         finally:
             self.config = global_config
             self.after_training(self.model)
@@ -357,14 +422,23 @@ class Task:
 
     def export_metadata(self):
         """What the export says of itself, for `nlp_lstm.load` and the server."""
-        return {"task": self.registry_name, "pipeline": self.config.name,
-                "nlp_lstm_version": __version__,
-                "limits": task_limits(self.config.export.limits, self.registry_name)}
+        return {
+            "task": self.registry_name,
+            "pipeline": self.config.name,
+            "nlp_lstm_version": __version__,
+            "limits": task_limits(self.config.export.limits, self.registry_name),
+        }
 
     def export(self, run_dir):
         verify = self.verify_export if self.config.export.verify else None
-        return export.save_portable(self.model, self.serving_module, self.signatures,
-                                    Path(run_dir) / "export", verify, self.export_metadata())
+        return export.save_portable(
+            self.model,
+            self.serving_module,
+            self.signatures,
+            Path(run_dir) / "export",
+            verify,
+            self.export_metadata(),
+        )
 
     # -- saving and loading a run ----------------------------------------------------------------
     def state(self):
@@ -391,15 +465,18 @@ class Task:
     def load_state(self, run_dir, with_model=True):
         run_dir = Path(run_dir)
         try:
-            self.restore(rundir.read_json(run_dir / STATE_FILE, None) or
-                         _missing(run_dir / STATE_FILE))
+            self.restore(
+                rundir.read_json(run_dir / STATE_FILE, None) or _missing(run_dir / STATE_FILE)
+            )
             if with_model:
                 if not (run_dir / "model.keras").is_file():
                     _missing(run_dir / "model.keras")
                 self.model = keras.saving.load_model(run_dir / "model.keras")
         except FileNotFoundError as err:
-            raise RunDirError(f"{run_dir} has no trained model ({Path(err.filename).name} is "
-                              f"missing). Run `nlp-lstm train` or `nlp-lstm run` first.") from err
+            raise RunDirError(
+                f"{run_dir} has no trained model ({Path(err.filename).name} is "
+                f"missing). Run `nlp-lstm train` or `nlp-lstm run` first."
+            ) from err
 
 
 # The vocabulary size and class count a model entry is tried with before any data is read.
@@ -417,8 +494,10 @@ def check_model_values(model_cls, entry, placeholders, config):
         named = [k for k in entry if f"`{k}`" in message or f"{k}=" in message]
         key = f"model.{named[0]}" if named else "model"
         fix = "Fix it in that file or with --set." if named else "Fix the model entry."
-        raise ConfigError(f"{config.where(key)} has an impossible value for model "
-                          f"{config.model['type']!r}: {message.rstrip('.')}. {fix}") from err
+        raise ConfigError(
+            f"{config.where(key)} has an impossible value for model "
+            f"{config.model['type']!r}: {message.rstrip('.')}. {fix}"
+        ) from err
 
 
 def _missing(path):
@@ -448,7 +527,9 @@ class Predictor:
         if batch_size is None:
             batch_size = min(64, limits["max_batch_rows"])
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be an int >= 1. Received: batch_size={batch_size!r}.")
+            raise ValueError(
+                f"`batch_size` must be an int >= 1. Received: batch_size={batch_size!r}."
+            )
         self.loaded = loaded
         self.metadata = metadata
         # What one call may ask for: the export's limits (the defaults for an older export).
@@ -466,8 +547,10 @@ class Predictor:
         """`batch_size`, or a ValueError when one call of the export would not take it."""
         limit = self.limits["max_batch_rows"]
         if batch_size > limit:
-            raise ValueError(f"`batch_size` must be at most {limit} (this export's "
-                             f"limits.max_batch_rows). Received: batch_size={batch_size}.")
+            raise ValueError(
+                f"`batch_size` must be at most {limit} (this export's "
+                f"limits.max_batch_rows). Received: batch_size={batch_size}."
+            )
         return batch_size
 
     def batches(self, items, batch_size=None):
@@ -476,9 +559,10 @@ class Predictor:
         starts = range(0, len(items), size)
         if self.progress and len(starts) > 1:
             from tqdm.auto import tqdm
+
             starts = tqdm(starts, unit="batch", desc=type(self).__name__)
         for start in starts:
-            yield items[start:start + size]
+            yield items[start : start + size]
 
 
 def as_text_list(texts, name="texts"):
@@ -488,11 +572,14 @@ def as_text_list(texts, name="texts"):
     if isinstance(texts, (list, tuple)):
         for index, text in enumerate(texts):
             if not isinstance(text, str):
-                raise ValueError(f"`{name}[{index}]` must be a string. Received: "
-                                 f"{type(text).__name__} {text!r:.60}.")
+                raise ValueError(
+                    f"`{name}[{index}]` must be a string. Received: "
+                    f"{type(text).__name__} {text!r:.60}."
+                )
         return list(texts), False
-    raise ValueError(f"`{name}` must be a string or a list of strings. Received: "
-                     f"{type(texts).__name__}.")
+    raise ValueError(
+        f"`{name}` must be a string or a list of strings. Received: {type(texts).__name__}."
+    )
 
 
 def predict_batches(model):

@@ -17,8 +17,14 @@ from nlp_lstm import inputs, plots, rundir
 from nlp_lstm.embeddings import build_embedding_matrix
 from nlp_lstm.errors import ExportError
 from nlp_lstm.limits import check_texts, checked_texts, task_limits
-from nlp_lstm.tasks.base import (EDGE_CASE_TEXTS, Predictor, Task, as_text_list, predict_batches,
-                                 register_task)
+from nlp_lstm.tasks.base import (
+    EDGE_CASE_TEXTS,
+    Predictor,
+    Task,
+    as_text_list,
+    predict_batches,
+    register_task,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +45,12 @@ def classification_metrics(labels, probabilities, label_names):
         recall = tp / actual if actual else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         f1s.append(f1)
-        per_class[name] = {"precision": round(float(precision), 4),
-                           "recall": round(float(recall), 4), "f1": round(float(f1), 4),
-                           "support": int(actual)}
+        per_class[name] = {
+            "precision": round(float(precision), 4),
+            "recall": round(float(recall), 4),
+            "f1": round(float(f1), 4),
+            "support": int(actual),
+        }
     picked = probabilities[np.arange(len(labels)), labels] if len(labels) else np.ones(0)
     loss = float(-np.mean(np.log(np.clip(picked, 1e-12, 1.0)))) if len(labels) else None
     majority = np.bincount(labels, minlength=num_classes).max() / max(len(labels), 1)
@@ -82,8 +91,11 @@ class ClassifierServing(tf.Module):
         text = checked_texts(text, "text", self.limits)
         probabilities = tf.cast(self.model(self.preprocessor(text), training=False), tf.float32)
         label_id = tf.argmax(probabilities, axis=-1)
-        return {"label": tf.gather(self.label_names, label_id), "label_id": label_id,
-                "probabilities": probabilities}
+        return {
+            "label": tf.gather(self.label_names, label_id),
+            "label_id": label_id,
+            "probabilities": probabilities,
+        }
 
 
 class ClassifierPredictor(Predictor):
@@ -110,8 +122,13 @@ class ClassifierPredictor(Predictor):
             probabilities = signature(text=tf.constant(batch, tf.string))["probabilities"].numpy()
             for probs in probabilities.astype(float):
                 best = int(probs.argmax())
-                rows.append({"label": labels[best], "probability": float(probs[best]),
-                             "probabilities": dict(zip(labels, map(float, probs)))})
+                rows.append(
+                    {
+                        "label": labels[best],
+                        "probability": float(probs[best]),
+                        "probabilities": dict(zip(labels, map(float, probs))),
+                    }
+                )
         return rows[0] if single else rows
 
 
@@ -162,18 +179,22 @@ class ClassificationTask(Task):
         part = self.data.splits["train"]
         keep = data_lib.cap_split(len(part["text"]), data.vocabulary_sample, data.split_seed)
         if len(keep) == len(part["text"]) and getattr(self.data, "streamed", False):
-            return arrow_data.text_batches(part["text"], part["label"],
-                                           inputs.TOKENIZE_BATCH).map(lambda ex: ex["text"])
+            return arrow_data.text_batches(part["text"], part["label"], inputs.TOKENIZE_BATCH).map(
+                lambda ex: ex["text"]
+            )
         if len(keep) == len(part["text"]):
             dataset = self.data.to_tf("train")
         elif getattr(self.data, "streamed", False):
             return arrow_data.text_batches(
                 part["text"].sample(data.vocabulary_sample, data.split_seed),
-                part["label"][keep], inputs.TOKENIZE_BATCH).map(lambda ex: ex["text"])
+                part["label"][keep],
+                inputs.TOKENIZE_BATCH,
+            ).map(lambda ex: ex["text"])
         else:
             dataset = data_lib.split_dataset(
                 {"text": [part["text"][i] for i in keep], "label": part["label"][keep]},
-                {"text": "string", "label": "int64"})
+                {"text": "string", "label": "int64"},
+            )
         return dataset.map(lambda ex: ex["text"]).batch(inputs.TOKENIZE_BATCH)
 
     # -- batches ---------------------------------------------------------------------------------
@@ -186,9 +207,12 @@ class ClassificationTask(Task):
         """A function that makes the (ragged ids, labels) batches of a streamed split."""
         part = self.data.splits[split]
         return lambda: arrow_data.text_batches(
-            part["text"], part["label"], inputs.TOKENIZE_BATCH).map(
-                lambda ex: (self.preprocessor.trimmed(ex["text"]), ex["label"]),
-                num_parallel_calls=inputs.AUTOTUNE, deterministic=True)
+            part["text"], part["label"], inputs.TOKENIZE_BATCH
+        ).map(
+            lambda ex: (self.preprocessor.trimmed(ex["text"]), ex["label"]),
+            num_parallel_calls=inputs.AUTOTUNE,
+            deterministic=True,
+        )
 
     def ids_path(self, split):
         """Where a streamed split's token ids are cached (`Task.token_ids_path`)."""
@@ -196,8 +220,9 @@ class ClassificationTask(Task):
 
     def train_lengths(self):
         if self._lengths is None and getattr(self.data, "streamed", False):
-            self._lengths = arrow_data.cached_lengths(self._id_batches("train"),
-                                                      self.ids_path("train"))
+            self._lengths = arrow_data.cached_lengths(
+                self._id_batches("train"), self.ids_path("train")
+            )
         if self._lengths is None:
             self._lengths = inputs.sequence_lengths(self._unbatched("train"))
         return self._lengths
@@ -210,34 +235,47 @@ class ClassificationTask(Task):
         if streamed and training:
             # Deep shuffle from disk: shards in a seeded order, then the buffer.
             path, seed = self.ids_path(split), self.config.seed
-            unbatched = inputs.per_epoch(lambda epoch: arrow_data.shuffled_ids(
-                path, train.shuffle_buffer, seed, epoch).apply(
-                    tf.data.experimental.assert_cardinality(len(self.train_lengths()))))
-        return inputs.batched(unbatched, self.preprocessor.packer,
-                              self.train_batch_sizes() if training
-                              else self.config.evaluate.batch_size,
-                              self.boundaries(), counter=counter,
-                              shuffle_buffer=train.shuffle_buffer if training and not streamed
-                              else 0,
-                              seed=self.config.seed if training else None, cache=not streamed)
+            unbatched = inputs.per_epoch(
+                lambda epoch: arrow_data.shuffled_ids(
+                    path, train.shuffle_buffer, seed, epoch
+                ).apply(tf.data.experimental.assert_cardinality(len(self.train_lengths())))
+            )
+        return inputs.batched(
+            unbatched,
+            self.preprocessor.packer,
+            self.train_batch_sizes() if training else self.config.evaluate.batch_size,
+            self.boundaries(),
+            counter=counter,
+            shuffle_buffer=train.shuffle_buffer if training and not streamed else 0,
+            seed=self.config.seed if training else None,
+            cache=not streamed,
+        )
 
     # -- model -----------------------------------------------------------------------------------
     def model_arguments(self):
-        return {"num_classes": len(self.label_names),
-                "vocabulary_size": self.preprocessor.vocabulary.vocabulary_size}
+        return {
+            "num_classes": len(self.label_names),
+            "vocabulary_size": self.preprocessor.vocabulary.vocabulary_size,
+        }
 
     def build_model(self):
         model = super().build_model()
         if self.config.embeddings.path:
             matrix, self.embedding_coverage = build_embedding_matrix(
-                self.config.embeddings, self.preprocessor.vocabulary.vocabulary,
-                model.backbone.embedding_dim, self.config.seed)
+                self.config.embeddings,
+                self.preprocessor.vocabulary.vocabulary,
+                model.backbone.embedding_dim,
+                self.config.seed,
+            )
             model.backbone.embedding.embeddings.assign(matrix)
             model.backbone.embedding.trainable = self.config.embeddings.trainable
             coverage = self.embedding_coverage
-            logger.info("pretrained vectors: %s/%s vocabulary entries covered (%.1f%%)",
-                        coverage["found"], coverage["vocabulary_size"],
-                        100 * coverage["coverage"])
+            logger.info(
+                "pretrained vectors: %s/%s vocabulary entries covered (%.1f%%)",
+                coverage["found"],
+                coverage["vocabulary_size"],
+                100 * coverage["coverage"],
+            )
         return model
 
     def compile_arguments(self):
@@ -262,15 +300,19 @@ class ClassificationTask(Task):
                 continue
             labels, probabilities = self.predict_split(split)
             metrics[split] = classification_metrics(labels, probabilities, self.label_names)
-            plots.plot_confusion_matrix(metrics[split]["confusion_matrix"], self.label_names,
-                                        Path(run_dir) / f"confusion_{split}.png",
-                                        f"{self.config.name}: {split}")
+            plots.plot_confusion_matrix(
+                metrics[split]["confusion_matrix"],
+                self.label_names,
+                Path(run_dir) / f"confusion_{split}.png",
+                f"{self.config.name}: {split}",
+            )
         return metrics
 
     # -- export ----------------------------------------------------------------------------------
     def serving_module(self):
-        return ClassifierServing(self.preprocessor, self.model, self.label_names,
-                                 self.config.export.limits)
+        return ClassifierServing(
+            self.preprocessor, self.model, self.label_names, self.config.export.limits
+        )
 
     def signatures(self, module):
         return {self.config.export.signature: module.classify}
@@ -285,13 +327,18 @@ class ClassificationTask(Task):
         expected = module.classify(text)["probabilities"].numpy()
         difference = float(np.max(np.abs(got - expected))) if got.size else 0.0
         if not np.isfinite(got).all() or difference > 1e-4:
-            raise ExportError(f"The reloaded SavedModel disagrees with the trained model (max abs "
-                              f"difference {difference:.2e}). The export is not trustworthy.")
+            raise ExportError(
+                f"The reloaded SavedModel disagrees with the trained model (max abs "
+                f"difference {difference:.2e}). The export is not trustworthy."
+            )
         return {"max_abs_difference": difference}
 
     def export_metadata(self):
-        return {**super().export_metadata(), "labels": self.label_names,
-                "signature": self.config.export.signature}
+        return {
+            **super().export_metadata(),
+            "labels": self.label_names,
+            "signature": self.config.export.signature,
+        }
 
     # -- saving and loading a run ----------------------------------------------------------------
     def state(self):

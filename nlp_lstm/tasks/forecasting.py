@@ -31,9 +31,11 @@ from nlp_lstm.preprocessor import build_stages
 from nlp_lstm.stages import CalendarFeatures, Windower, ZScoreScaler
 from nlp_lstm.tasks.base import Predictor, Task, predict_batches, register_task
 
-STAGE_CHAINS = ("[{type: zscore_scaler}, {type: windower, input_length: L, horizon: H}]",
-                "[{type: zscore_scaler}, {type: calendar_features, hour: true, weekday: true, "
-                "month: true}, {type: windower, input_length: L, horizon: H}]")
+STAGE_CHAINS = (
+    "[{type: zscore_scaler}, {type: windower, input_length: L, horizon: H}]",
+    "[{type: zscore_scaler}, {type: calendar_features, hour: true, weekday: true, "
+    "month: true}, {type: windower, input_length: L, horizon: H}]",
+)
 PLOT_WINDOWS = 3
 
 
@@ -63,8 +65,7 @@ class ForecastServing(tf.Module):
         self.calendar = calendar
         self.target_indices = list(target_indices)
         self.limits = task_limits(limits, "forecasting")
-        specs = [tf.TensorSpec([None, input_length, len(scaler.mean)], tf.float32,
-                               name="history")]
+        specs = [tf.TensorSpec([None, input_length, len(scaler.mean)], tf.float32, name="history")]
         if calendar is None:
             self.forecast = tf.function(self._forecast, input_signature=specs)
         else:
@@ -78,9 +79,10 @@ class ForecastServing(tf.Module):
     def _forecast_with_calendar(self, history, timestamps):
         history = checked_windows(history, "history", self.limits)
         same_rows = tf.debugging.assert_equal(
-            tf.shape(timestamps)[0], tf.shape(history)[0],
-            message="`timestamps` must have one row per window of `history` (the same batch "
-                    "size)")
+            tf.shape(timestamps)[0],
+            tf.shape(history)[0],
+            message="`timestamps` must have one row per window of `history` (the same batch size)",
+        )
         with tf.control_dependencies([same_rows]):
             features = self.calendar(timestamps)
         return self._raw_forecast(tf.concat([self.scaler(history), features], axis=-1))
@@ -113,8 +115,11 @@ class ForecastStages:
 
     @classmethod
     def from_config(cls, config):
-        kinds = (ZScoreScaler, Windower) if len(config) == 2 else \
-            (ZScoreScaler, CalendarFeatures, Windower)
+        kinds = (
+            (ZScoreScaler, Windower)
+            if len(config) == 2
+            else (ZScoreScaler, CalendarFeatures, Windower)
+        )
         return cls([kind(**entry) for kind, entry in zip(kinds, config)])
 
 
@@ -149,28 +154,42 @@ class ForecastPredictor(Predictor):
         array = array[np.newaxis] if single else array
         length, columns = self.metadata["input_length"], len(self.columns)
         if array.ndim != 3 or array.shape[1:] != (length, columns):
-            raise ValueError(f"`history` must have shape [{length}, {columns}] (or [n, {length},"
-                             f" {columns}]): the last {length} rows of {self.columns}. Received "
-                             f"shape {list(np.shape(history))}.")
+            raise ValueError(
+                f"`history` must have shape [{length}, {columns}] (or [n, {length},"
+                f" {columns}]): the last {length} rows of {self.columns}. Received "
+                f"shape {list(np.shape(history))}."
+            )
         if not np.isfinite(array).all():
             row = int(np.argwhere(~np.isfinite(array))[0][1])
-            raise ValueError(f"`history` holds a NaN or infinite value (row {row} of a window). "
-                             f"Fill it first.")
+            raise ValueError(
+                f"`history` holds a NaN or infinite value (row {row} of a window). Fill it first."
+            )
         signature = self.signature("forecast")
         if self.calendar_features is None:
             if timestamps is not None:
-                raise ValueError("This export has no calendar features and takes no "
-                                 "`timestamps`; call forecast(history) without them.")
-            parts = [signature(history=tf.constant(batch))["forecast"].numpy()
-                     for batch in self.batches(array, batch_size)]
+                raise ValueError(
+                    "This export has no calendar features and takes no "
+                    "`timestamps`; call forecast(history) without them."
+                )
+            parts = [
+                signature(history=tf.constant(batch))["forecast"].numpy()
+                for batch in self.batches(array, batch_size)
+            ]
         else:
             seconds = self.seconds(timestamps, array.shape[:2], single)
-            parts = [signature(history=tf.constant(batch), timestamps=tf.constant(times))
-                     ["forecast"].numpy()
-                     for batch, times in zip(self.batches(array, batch_size),
-                                             self.batches(seconds, batch_size))]
-        out = np.concatenate(parts) if parts else np.zeros([0, self.metadata["horizon"],
-                                                            len(self.target_columns)], np.float32)
+            parts = [
+                signature(history=tf.constant(batch), timestamps=tf.constant(times))[
+                    "forecast"
+                ].numpy()
+                for batch, times in zip(
+                    self.batches(array, batch_size), self.batches(seconds, batch_size)
+                )
+            ]
+        out = (
+            np.concatenate(parts)
+            if parts
+            else np.zeros([0, self.metadata["horizon"], len(self.target_columns)], np.float32)
+        )
         return out[0] if single else out
 
     def seconds(self, timestamps, shape, single):
@@ -178,31 +197,40 @@ class ForecastPredictor(Predictor):
         length = self.metadata["input_length"]
         expected = f"[{length}]" if single else f"[{shape[0]}, {length}]"
         if timestamps is None:
-            raise ValueError(f"This export has calendar features "
-                             f"({self.calendar_features}): pass `timestamps`, the times of "
-                             f"the history rows, shape {expected} (int seconds since "
-                             f"1970-01-01, or datetime64 / ISO strings).")
+            raise ValueError(
+                f"This export has calendar features "
+                f"({self.calendar_features}): pass `timestamps`, the times of "
+                f"the history rows, shape {expected} (int seconds since "
+                f"1970-01-01, or datetime64 / ISO strings)."
+            )
         array = np.asarray(timestamps)
         if array.dtype.kind in "iu":
             seconds = array.astype(np.int64)
         elif array.dtype.kind in "fcb":  # numpy would cast these to datetimes, silently
-            raise ValueError(f"`timestamps` must be int seconds since 1970-01-01 or datetimes "
-                             f"(datetime64, ISO strings). Received dtype {array.dtype}.")
+            raise ValueError(
+                f"`timestamps` must be int seconds since 1970-01-01 or datetimes "
+                f"(datetime64, ISO strings). Received dtype {array.dtype}."
+            )
         else:
             try:
                 times = array.astype("datetime64[s]")
             except (TypeError, ValueError) as err:
-                raise ValueError(f"`timestamps` must be int seconds since 1970-01-01 or values "
-                                 f"numpy turns into datetime64[s]. Received dtype "
-                                 f"{array.dtype} ({err}).") from err
+                raise ValueError(
+                    f"`timestamps` must be int seconds since 1970-01-01 or values "
+                    f"numpy turns into datetime64[s]. Received dtype "
+                    f"{array.dtype} ({err})."
+                ) from err
             if np.isnat(times).any():
-                raise ValueError("`timestamps` holds a missing time (NaT). Give the time of "
-                                 "every history row.")
+                raise ValueError(
+                    "`timestamps` holds a missing time (NaT). Give the time of every history row."
+                )
             seconds = times.astype(np.int64)
         seconds = seconds[np.newaxis] if single and seconds.ndim == 1 else seconds
         if seconds.shape != tuple(shape):
-            raise ValueError(f"`timestamps` must have shape {expected}, one per history row. "
-                             f"Received shape {list(array.shape)}.")
+            raise ValueError(
+                f"`timestamps` must have shape {expected}, one per history row. "
+                f"Received shape {list(array.shape)}."
+            )
         return seconds
 
 
@@ -216,8 +244,13 @@ class ForecastingTask(Task):
         preprocessor: ForecastStages, or None when a run directory restores it.
     """
 
-    injected_model_args = ("input_length", "horizon", "input_channels", "covariate_channels",
-                           "target_indices")
+    injected_model_args = (
+        "input_length",
+        "horizon",
+        "input_channels",
+        "covariate_channels",
+        "target_indices",
+    )
     history_metrics = ("loss", "mse", "mae")
     counts_padding = False
     predictor = ForecastPredictor
@@ -247,9 +280,11 @@ class ForecastingTask(Task):
         kinds = [type(stage) for stage in stages]
         if kinds not in ([ZScoreScaler, Windower], [ZScoreScaler, CalendarFeatures, Windower]):
             names = [stage.registry_name for stage in stages]
-            raise ConfigError(f"task: forecasting needs the stages {STAGE_CHAINS[0]} or "
-                              f"{STAGE_CHAINS[1]} (the calendar switches are optional); {where} "
-                              f"lists {names}. Change the stages to one of those chains.")
+            raise ConfigError(
+                f"task: forecasting needs the stages {STAGE_CHAINS[0]} or "
+                f"{STAGE_CHAINS[1]} (the calendar switches are optional); {where} "
+                f"lists {names}. Change the stages to one of those chains."
+            )
         task = cls(config, ForecastStages(stages))
         task.check_model_entry()
         return task
@@ -267,23 +302,34 @@ class ForecastingTask(Task):
         data = series_lib.read_series(self.config, path)
         trained = self.columns or data.columns, self.target_columns or data.target_columns
         if (data.columns, data.target_columns) != trained:
-            raise InputDataError(f"The file gives the columns {data.columns} -> "
-                                 f"{data.target_columns}; the run was trained on {trained[0]} -> "
-                                 f"{trained[1]}. Give a table with those columns.", path=path)
+            raise InputDataError(
+                f"The file gives the columns {data.columns} -> "
+                f"{data.target_columns}; the run was trained on {trained[0]} -> "
+                f"{trained[1]}. Give a table with those columns.",
+                path=path,
+            )
         self.data, self._series = data, None
         return self.data
 
     def describe_data(self):
         data = self.data
-        return (f"{super().describe_data()} rows, columns {data.columns} -> "
-                f"{data.target_columns}, step {data.step} s")
+        return (
+            f"{super().describe_data()} rows, columns {data.columns} -> "
+            f"{data.target_columns}, step {data.step} s"
+        )
 
     def describe_stages(self):
         w, calendar = self.windower, self.calendar
-        features = "" if calendar is None else ", calendar features " + "+".join(
-            key for key in calendar.config_keys if getattr(calendar, key))
-        return f"stages: z-score of {len(self.scaler.mean)} columns{features}, " \
-               f"L={w.input_length}, H={w.horizon}, stride {w.stride}"
+        features = (
+            ""
+            if calendar is None
+            else ", calendar features "
+            + "+".join(key for key in calendar.config_keys if getattr(calendar, key))
+        )
+        return (
+            f"stages: z-score of {len(self.scaler.mean)} columns{features}, "
+            f"L={w.input_length}, H={w.horizon}, stride {w.stride}"
+        )
 
     def adapt(self):
         start, end = self.data.splits["train"]
@@ -301,17 +347,19 @@ class ForecastingTask(Task):
 
     def scaled(self):
         """The z-scored values [rows, C]."""
-        return self.model_series()[:, :len(self.scaler.mean)]
+        return self.model_series()[:, : len(self.scaler.mean)]
 
     def starts(self, split):
         """Target start rows of the windows of `split` (every one, stride apart)."""
         starts = self.windower.target_starts(*self.data.splits[split])
         if not len(starts):
             first, end = self.data.splits[split]
-            raise ConfigError(f"The {split} split (rows {first}..{end}) holds no window of "
-                              f"input_length={self.windower.input_length} and horizon="
-                              f"{self.windower.horizon}. Lower them (stages["
-                              f"{len(self.preprocessor.stages) - 1}]) or give it more rows.")
+            raise ConfigError(
+                f"The {split} split (rows {first}..{end}) holds no window of "
+                f"input_length={self.windower.input_length} and horizon="
+                f"{self.windower.horizon}. Lower them (stages["
+                f"{len(self.preprocessor.stages) - 1}]) or give it more rows."
+            )
         return starts
 
     def windows(self, split):
@@ -342,10 +390,13 @@ class ForecastingTask(Task):
 
     # -- model -----------------------------------------------------------------------------------
     def model_arguments(self):
-        return {"input_length": self.windower.input_length, "horizon": self.windower.horizon,
-                "input_channels": len(self.scaler.mean),
-                "covariate_channels": self.preprocessor.covariate_channels,
-                "target_indices": self.data.target_indices}
+        return {
+            "input_length": self.windower.input_length,
+            "horizon": self.windower.horizon,
+            "input_channels": len(self.scaler.mean),
+            "covariate_channels": self.preprocessor.covariate_channels,
+            "target_indices": self.data.target_indices,
+        }
 
     def leakage_units(self):
         """None: the splits are disjoint, time-ordered row ranges, so no target row is shared."""
@@ -354,10 +405,13 @@ class ForecastingTask(Task):
     def placeholder_model_args(self):
         # The window is known from the stages before any data is read; the channels are not.
         channels = len(self.config.data.feature_columns or ()) or 16
-        return {"input_length": self.windower.input_length, "horizon": self.windower.horizon,
-                "input_channels": channels,
-                "covariate_channels": self.preprocessor.covariate_channels,
-                "target_indices": [0]}
+        return {
+            "input_length": self.windower.input_length,
+            "horizon": self.windower.horizon,
+            "input_channels": channels,
+            "covariate_channels": self.preprocessor.covariate_channels,
+            "target_indices": [0],
+        }
 
     def example_inputs(self):
         channels = len(self.scaler.mean) + self.preprocessor.covariate_channels
@@ -389,8 +443,9 @@ class ForecastingTask(Task):
 
     def predict_scaled(self, split):
         predict = predict_batches(self.model)
-        return np.concatenate([tf.cast(predict(x), tf.float32).numpy()
-                               for x, _ in self.datasets(split)])
+        return np.concatenate(
+            [tf.cast(predict(x), tf.float32).numpy() for x, _ in self.datasets(split)]
+        )
 
     def evaluate(self, run_dir, splits=None):
         """Model and baselines on every window of each split: z-scored and raw errors."""
@@ -402,10 +457,13 @@ class ForecastingTask(Task):
             x, y = self.windows(split)
             history = x[:, :, targets]
             horizon = self.windower.horizon
-            forecasts = {"model": self.predict_scaled(split),
-                         "repeat": fm.repeat_last(history, horizon),
-                         "seasonal_naive": fm.seasonal_naive(
-                             history, horizon, self.config.evaluate.seasonal_period)}
+            forecasts = {
+                "model": self.predict_scaled(split),
+                "repeat": fm.repeat_last(history, horizon),
+                "seasonal_naive": fm.seasonal_naive(
+                    history, horizon, self.config.evaluate.seasonal_period
+                ),
+            }
             if peer is not None:
                 forecasts["linear"] = peer.predict(history)
             raw_truth = self.scaler.inverse(y, targets).numpy()
@@ -415,31 +473,49 @@ class ForecastingTask(Task):
                     scores[name] = None
                     continue
                 raw = self.scaler.inverse(forecast.astype(np.float32), targets).numpy()
-                scores[name] = {**fm.errors(forecast, y),
-                                **{f"raw_{k}": v for k, v in fm.errors(raw, raw_truth).items()},
-                                "mse_per_step": fm.per_step_mse(forecast, y)}
-            metrics[split] = {**{k: v for k, v in scores["model"].items()},
-                              "num_windows": int(len(y)), "windows": "all (stride "
-                              f"{self.windower.stride}, no drop_last)",
-                              "baselines": {k: v for k, v in scores.items() if k != "model"}}
+                scores[name] = {
+                    **fm.errors(forecast, y),
+                    **{f"raw_{k}": v for k, v in fm.errors(raw, raw_truth).items()},
+                    "mse_per_step": fm.per_step_mse(forecast, y),
+                }
+            metrics[split] = {
+                **{k: v for k, v in scores["model"].items()},
+                "num_windows": int(len(y)),
+                "windows": f"all (stride {self.windower.stride}, no drop_last)",
+                "baselines": {k: v for k, v in scores.items() if k != "model"},
+            }
             self.plot(run_dir, split, x, y, forecasts, scores)
         return metrics
 
     def plot(self, run_dir, split, x, y, forecasts, scores):
         column = self.data.target_indices[0]
         picks = np.linspace(0, len(y) - 1, PLOT_WINDOWS).astype(int)
-        windows = [(x[i, :, column], y[i, :, 0],
-                    {name: f[i, :, 0] for name, f in forecasts.items() if f is not None})
-                   for i in picks]
+        windows = [
+            (
+                x[i, :, column],
+                y[i, :, 0],
+                {name: f[i, :, 0] for name, f in forecasts.items() if f is not None},
+            )
+            for i in picks
+        ]
         curves = {name: s["mse_per_step"] for name, s in scores.items() if s}
-        fm.plot_forecasts(windows, curves, Path(run_dir) / f"forecast_{split}.png",
-                          f"{self.config.name}: {split}, {self.data.target_columns[0]} (z-scored)")
+        fm.plot_forecasts(
+            windows,
+            curves,
+            Path(run_dir) / f"forecast_{split}.png",
+            f"{self.config.name}: {split}, {self.data.target_columns[0]} (z-scored)",
+        )
 
     # -- export ----------------------------------------------------------------------------------
     def serving_module(self):
-        return ForecastServing(self.scaler, self.model, self.windower.input_length,
-                               self.data.target_indices, self.config.export.limits,
-                               self.calendar)
+        return ForecastServing(
+            self.scaler,
+            self.model,
+            self.windower.input_length,
+            self.data.target_indices,
+            self.config.export.limits,
+            self.calendar,
+        )
 
     def signatures(self, module):
         return {"forecast": module.forecast}
@@ -453,35 +529,50 @@ class ForecastingTask(Task):
         feeds = {"history": history}
         if self.calendar is not None:
             feeds["timestamps"], _ = self.windower.gather(
-                tf.constant(self.data.timestamps, tf.int64), starts)
+                tf.constant(self.data.timestamps, tf.int64), starts
+            )
         loaded = tf.saved_model.load(str(export_dir))
         got = loaded.signatures["forecast"](**feeds)["forecast"].numpy()
         expected = module.forecast(**feeds)["forecast"].numpy()
         scale = 1.0 + float(np.max(np.abs(expected)))
         difference = float(np.max(np.abs(got - expected)))
         if not np.isfinite(got).all() or difference > 1e-4 * scale:
-            raise ExportError(f"The reloaded SavedModel disagrees with the trained model (max abs "
-                              f"difference {difference:.2e}). The export is not trustworthy.")
+            raise ExportError(
+                f"The reloaded SavedModel disagrees with the trained model (max abs "
+                f"difference {difference:.2e}). The export is not trustworthy."
+            )
         return {"max_abs_difference": difference}
 
     def export_metadata(self):
         data, calendar = self.data, self.calendar
-        switches = None if calendar is None else {key: getattr(calendar, key)
-                                                  for key in calendar.config_keys}
-        return {**super().export_metadata(), "signature": "forecast",
-                "signature_inputs": ["history"] + ([] if calendar is None else ["timestamps"]),
-                "calendar_features": switches,
-                "input_length": self.windower.input_length, "horizon": self.windower.horizon,
-                "columns": data.columns, "target_columns": data.target_columns,
-                "timestamp_column": self.config.data.timestamp_column,
-                "timestamp_format": self.config.data.timestamp_format,
-                "step_seconds": data.step, "weekdays_only": data.weekdays_only}
+        switches = (
+            None
+            if calendar is None
+            else {key: getattr(calendar, key) for key in calendar.config_keys}
+        )
+        return {
+            **super().export_metadata(),
+            "signature": "forecast",
+            "signature_inputs": ["history"] + ([] if calendar is None else ["timestamps"]),
+            "calendar_features": switches,
+            "input_length": self.windower.input_length,
+            "horizon": self.windower.horizon,
+            "columns": data.columns,
+            "target_columns": data.target_columns,
+            "timestamp_column": self.config.data.timestamp_column,
+            "timestamp_format": self.config.data.timestamp_format,
+            "step_seconds": data.step,
+            "weekdays_only": data.weekdays_only,
+        }
 
     # -- saving and loading a run ----------------------------------------------------------------
     def state(self):
         data = self.data
-        return {"stages": self.preprocessor.get_config(), "columns": data.columns,
-                "target_columns": data.target_columns}
+        return {
+            "stages": self.preprocessor.get_config(),
+            "columns": data.columns,
+            "target_columns": data.target_columns,
+        }
 
     def restore(self, state):
         self.preprocessor, self._series = ForecastStages.from_config(state["stages"]), None

@@ -29,10 +29,24 @@ from nlp_lstm import data as data_lib
 from nlp_lstm import rundir, running_text
 from nlp_lstm.errors import ConfigError, ExportError
 from nlp_lstm.inputs import epoch_seed, per_epoch, shuffle_seed, shuffled_per_epoch
-from nlp_lstm.limits import (DEFAULT_LIMITS, check_option, check_texts, checked_option,
-                             checked_texts, task_limits)
-from nlp_lstm.tasks.base import (LEAKAGE_MIN_LINE, LEAKAGE_SAMPLE, TOKEN_IDS_DIR, Predictor,
-                                 Task, as_text_list, predict_batches, register_task)
+from nlp_lstm.limits import (
+    DEFAULT_LIMITS,
+    check_option,
+    check_texts,
+    checked_option,
+    checked_texts,
+    task_limits,
+)
+from nlp_lstm.tasks.base import (
+    LEAKAGE_MIN_LINE,
+    LEAKAGE_SAMPLE,
+    TOKEN_IDS_DIR,
+    Predictor,
+    Task,
+    as_text_list,
+    predict_batches,
+    register_task,
+)
 
 SAMPLE_PROMPTS = ["", "The "]
 
@@ -55,12 +69,16 @@ def sample_next(logits, temperature, top_k, top_p, seed):
     # Keep a token while the mass before it is below top_p (the first token is always kept).
     keep_sorted = before < tf.maximum(top_p, 1e-6)
     keep = tf.scatter_nd(
-        tf.stack([tf.repeat(tf.range(tf.shape(order)[0]), vocabulary),
-                  tf.reshape(order, [-1])], axis=1),
-        tf.reshape(keep_sorted, [-1]), tf.shape(scaled))
+        tf.stack(
+            [tf.repeat(tf.range(tf.shape(order)[0]), vocabulary), tf.reshape(order, [-1])], axis=1
+        ),
+        tf.reshape(keep_sorted, [-1]),
+        tf.shape(scaled),
+    )
     scaled = tf.where(keep, scaled, tf.fill(tf.shape(scaled), -1e9))
-    sampled = tf.reshape(tf.random.stateless_categorical(scaled, 1, seed=seed,
-                                                         dtype=tf.int64), [-1])
+    sampled = tf.reshape(
+        tf.random.stateless_categorical(scaled, 1, seed=seed, dtype=tf.int64), [-1]
+    )
     return tf.where(temperature <= 0.0, greedy, sampled)
 
 
@@ -97,22 +115,31 @@ class TextGenerator(tf.Module):
         # Rows without a token start from [BOS], so every row has a state to carry.
         lengths = tf.cast(tf.equal(x.row_lengths(), 0), x.row_splits.dtype)
         bos = tf.RaggedTensor.from_row_lengths(
-            tf.fill([tf.reduce_sum(lengths)], tf.constant(self.start_id, x.dtype)), lengths)
+            tf.fill([tf.reduce_sum(lengths)], tf.constant(self.start_id, x.dtype)), lengths
+        )
         return tf.concat([bos, x], axis=1)
 
-    @tf.function(input_signature=[
-        tf.TensorSpec([None], tf.string, name="prompt"),
-        tf.TensorSpec([], tf.int32, name="max_new_tokens"),
-        tf.TensorSpec([], tf.float32, name="temperature"),
-        tf.TensorSpec([], tf.int32, name="top_k"),
-        tf.TensorSpec([], tf.float32, name="top_p"),
-        tf.TensorSpec([], tf.int64, name="seed")])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.string, name="prompt"),
+            tf.TensorSpec([], tf.int32, name="max_new_tokens"),
+            tf.TensorSpec([], tf.float32, name="temperature"),
+            tf.TensorSpec([], tf.int32, name="top_k"),
+            tf.TensorSpec([], tf.float32, name="top_p"),
+            tf.TensorSpec([], tf.int64, name="seed"),
+        ]
+    )
     def generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed):
         prompt = checked_texts(prompt, "prompt", self.limits)
         max_new_tokens, temperature, top_k, top_p = (
-            checked_option(value, name, self.limits) for name, value in (
-                ("max_new_tokens", max_new_tokens), ("temperature", temperature),
-                ("top_k", top_k), ("top_p", top_p)))
+            checked_option(value, name, self.limits)
+            for name, value in (
+                ("max_new_tokens", max_new_tokens),
+                ("temperature", temperature),
+                ("top_k", top_k),
+                ("top_p", top_p),
+            )
+        )
         ids = self.prompt_ids(prompt)
         dense = ids.to_tensor(default_value=tf.constant(0, ids.dtype))
         # Every prompt has at least [BOS]; only an empty batch has no column, and the LSTMs
@@ -122,17 +149,22 @@ class TextGenerator(tf.Module):
         logits, states = self.model.prefill(dense, mask)
         tokens = tf.TensorArray(tf.int64, size=max_new_tokens)
         for index in tf.range(max_new_tokens):
-            token = sample_next(logits, temperature, top_k, top_p,
-                                tf.stack([seed, tf.cast(index, tf.int64)]))
+            token = sample_next(
+                logits, temperature, top_k, top_p, tf.stack([seed, tf.cast(index, tf.int64)])
+            )
             tokens = tokens.write(index, token)
             logits, states = self.model.step(token, states)
         # Stacking an empty TensorArray fails (its element shape is unknown).
-        generated = tf.cond(max_new_tokens > 0, lambda: tf.transpose(tokens.stack()),
-                            lambda: tf.zeros([tf.shape(prompt)[0], 0], tf.int64))
+        generated = tf.cond(
+            max_new_tokens > 0,
+            lambda: tf.transpose(tokens.stack()),
+            lambda: tf.zeros([tf.shape(prompt)[0], 0], tf.int64),
+        )
         generated = tf.reshape(generated, [tf.shape(prompt)[0], max_new_tokens])
         # Special ids (padding, unknown, BOS, EOS) print as nothing.
-        pieces = tf.where(generated < self.num_special, tf.constant(""),
-                          tf.gather(self.tokens, generated))
+        pieces = tf.where(
+            generated < self.num_special, tf.constant(""), tf.gather(self.tokens, generated)
+        )
         text = tf.strings.reduce_join(pieces, axis=-1, separator=self.separator)
         if self.separator == " ":
             text = tf.strings.regex_replace(text, " ##", "")
@@ -159,12 +191,18 @@ class EpochSamples(keras.callbacks.Callback):
         self.seed = seed
 
     def on_epoch_end(self, epoch, logs=None):
-        out = self.generator.generate(tf.constant(SAMPLE_PROMPTS), tf.constant(self.max_new_tokens),
-                                      tf.constant(0.8), tf.constant(0), tf.constant(1.0),
-                                      tf.constant(self.seed, tf.int64))
+        out = self.generator.generate(
+            tf.constant(SAMPLE_PROMPTS),
+            tf.constant(self.max_new_tokens),
+            tf.constant(0.8),
+            tf.constant(0),
+            tf.constant(1.0),
+            tf.constant(self.seed, tf.int64),
+        )
         texts = [t.decode("utf-8", errors="replace") for t in out["text"].numpy()]
-        body = "\n".join(f"--- prompt {p!r} (temperature 0.8)\n{p}{t}\n"
-                         for p, t in zip(SAMPLE_PROMPTS, texts))
+        body = "\n".join(
+            f"--- prompt {p!r} (temperature 0.8)\n{p}{t}\n" for p, t in zip(SAMPLE_PROMPTS, texts)
+        )
         rundir.atomic_write_text(self.directory / f"epoch_{epoch + 1:02d}.txt", body)
 
 
@@ -181,16 +219,27 @@ class GeneratorPredictor(Predictor):
 
     task = "generation"
 
-    def generate(self, prompts, max_new_tokens=None, temperature=1.0, top_k=0, top_p=1.0, seed=0,
-                 batch_size=None):
+    def generate(
+        self,
+        prompts,
+        max_new_tokens=None,
+        temperature=1.0,
+        top_k=0,
+        top_p=1.0,
+        seed=0,
+        batch_size=None,
+    ):
         prompts, single = as_text_list(prompts, "prompts")
         if max_new_tokens is None:
             max_new_tokens = min(200, self.limits["max_new_tokens"])
         check_texts(prompts, "prompts", self.limits)
-        values = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
-                      top_p=top_p)
-        options = {name: tf.constant(check_option(name, value, self.limits))
-                   for name, value in values.items()}
+        values = dict(
+            max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p
+        )
+        options = {
+            name: tf.constant(check_option(name, value, self.limits))
+            for name, value in values.items()
+        }
         options["seed"] = tf.constant(check_option("seed", seed, self.limits), tf.int64)
         texts = []
         for batch in self.batches(prompts, batch_size):
@@ -232,8 +281,10 @@ class GenerationTask(Task):
         return f"{super().describe_data()} characters (contiguous ranges)"
 
     def describe_stages(self):
-        return (f"{super().describe_stages()}, training windows of "
-                f"{self.config.data.window_length} tokens")
+        return (
+            f"{super().describe_stages()}, training windows of "
+            f"{self.config.data.window_length} tokens"
+        )
 
     def leakage_units(self):
         """Lines of at least `LEAKAGE_MIN_LINE` characters of each split; of a streamed corpus,
@@ -241,9 +292,15 @@ class GenerationTask(Task):
         if not self.streamed:
             return super().leakage_units()
         seed = self.config.data.split_seed
-        units = {split: [line for text in running_text.sample_texts(part, LEAKAGE_SAMPLE, seed)()
-                         for line in text.split("\n") if len(line.strip()) >= LEAKAGE_MIN_LINE]
-                 for split, part in self.data.splits.items()}
+        units = {
+            split: [
+                line
+                for text in running_text.sample_texts(part, LEAKAGE_SAMPLE, seed)()
+                for line in text.split("\n")
+                if len(line.strip()) >= LEAKAGE_MIN_LINE
+            ]
+            for split, part in self.data.splits.items()
+        }
         return units, f"lines of {LEAKAGE_MIN_LINE}+ characters"
 
     def adapt_source(self):
@@ -251,15 +308,19 @@ class GenerationTask(Task):
         `data.vocabulary_sample` lines gives a seeded sample of about that many whole lines
         instead (`running_text.sample_texts`)."""
         data = self.config.data
-        return running_text.text_dataset(running_text.sample_texts(
-            self.data.splits["train"], data.vocabulary_sample, data.split_seed))
+        return running_text.text_dataset(
+            running_text.sample_texts(
+                self.data.splits["train"], data.vocabulary_sample, data.split_seed
+            )
+        )
 
     def token_ids(self, split):
         """The split's token ids: an int64 array, or for a streamed corpus the `TokenIds` of the
         id file written block by block under the run directory."""
         if split not in self._ids and self.streamed:
             self._ids[split] = running_text.write_ids(
-                self.ids_path(split), self.data.splits[split].blocks(), self.preprocessor)
+                self.ids_path(split), self.data.splits[split].blocks(), self.preprocessor
+            )
         if split not in self._ids:
             ids = self.preprocessor(tf.constant(self.data.splits[split]))
             self._ids[split] = ids.numpy().astype(np.int64)
@@ -288,17 +349,21 @@ class GenerationTask(Task):
         ids = self.token_ids(split)
         count = (len(ids) - 1) // length
         if count < 1:
-            raise ConfigError(f"The {split} split has {len(ids)} tokens, fewer than one window of "
-                              f"data.window_length={length} + 1. Lower data.window_length or "
-                              f"give more text.")
+            raise ConfigError(
+                f"The {split} split has {len(ids)} tokens, fewer than one window of "
+                f"data.window_length={length} + 1. Lower data.window_length or "
+                f"give more text."
+            )
         batch = self.config.train.batch_size if training else self.config.evaluate.batch_size
         if training and self.config.data.stateful_batches:
             return self._stream_batches(ids)
         random_offsets = self.config.data.random_window_offsets and len(ids) >= 2 * length
         if self.streamed:
-            dataset = running_text.shuffled_windows(ids, length, batch, self.config.seed,
-                                                    random_offsets) if training else \
-                running_text.ordered_windows(ids, length, batch)
+            dataset = (
+                running_text.shuffled_windows(ids, length, batch, self.config.seed, random_offsets)
+                if training
+                else running_text.ordered_windows(ids, length, batch)
+            )
             return dataset.prefetch(tf.data.AUTOTUNE)
         if training and random_offsets:
             # The last slot must leave room for its window plus the shifted target.
@@ -307,25 +372,29 @@ class GenerationTask(Task):
 
             def window(index, offset):
                 start = index * length + offset % length
-                return (tf.reshape(tokens[start:start + length], [length]),
-                        tf.reshape(tokens[start + 1:start + length + 1], [length]))
+                return (
+                    tf.reshape(tokens[start : start + length], [length]),
+                    tf.reshape(tokens[start + 1 : start + length + 1], [length]),
+                )
 
             seed = self.config.seed
 
             def slots(epoch):  # the shuffled window slots and their offsets, fixed by (seed, epoch)
-                offsets = tf.random.stateless_uniform([count], epoch_seed(seed, epoch),
-                                                      maxval=length, dtype=tf.int64)
+                offsets = tf.random.stateless_uniform(
+                    [count], epoch_seed(seed, epoch), maxval=length, dtype=tf.int64
+                )
                 return tf.data.Dataset.zip(
                     tf.data.Dataset.range(count).shuffle(
-                        count, seed=shuffle_seed(seed, epoch),
-                        reshuffle_each_iteration=False),
-                    tf.data.Dataset.from_tensor_slices(offsets))
+                        count, seed=shuffle_seed(seed, epoch), reshuffle_each_iteration=False
+                    ),
+                    tf.data.Dataset.from_tensor_slices(offsets),
+                )
 
             dataset = per_epoch(slots)
             dataset = dataset.map(window, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             return dataset.batch(batch).prefetch(tf.data.AUTOTUNE)
-        inputs = ids[:count * length].reshape(count, length)
-        targets = ids[1:count * length + 1].reshape(count, length)
+        inputs = ids[: count * length].reshape(count, length)
+        targets = ids[1 : count * length + 1].reshape(count, length)
         dataset = tf.data.Dataset.from_tensor_slices((inputs, targets))
         if training:
             dataset = shuffled_per_epoch(dataset, count, self.config.seed)
@@ -342,7 +411,8 @@ class GenerationTask(Task):
                 f"data.stateful_batches cuts the train split ({len(ids)} tokens) into "
                 f"train.batch_size={batch} streams of at least data.window_length={length} tokens "
                 f"plus one, and it is too short for that. Lower train.batch_size or "
-                f"data.window_length, or give more text.")
+                f"data.window_length, or give more text."
+            )
         return per_stream, windows
 
     def _stream_batches(self, ids):
@@ -352,8 +422,14 @@ class GenerationTask(Task):
         per_stream, windows = self._stream_layout(ids)
         if self.streamed:
             return running_text.stream_windows(
-                ids, length, batch, per_stream, windows, self.config.seed,
-                self.config.data.random_window_offsets).prefetch(tf.data.AUTOTUNE)
+                ids,
+                length,
+                batch,
+                per_stream,
+                windows,
+                self.config.seed,
+                self.config.data.random_window_offsets,
+            ).prefetch(tf.data.AUTOTUNE)
         usable = windows * length
         tokens = tf.constant(ids)
 
@@ -366,19 +442,21 @@ class GenerationTask(Task):
                 return tf.transpose(tf.reshape(values, [batch, windows, length]), [1, 0, 2])
 
             return tf.data.Dataset.from_tensor_slices(
-                (by_window(tf.gather(tokens, index)), by_window(tf.gather(tokens, index + 1))))
+                (by_window(tf.gather(tokens, index)), by_window(tf.gather(tokens, index + 1)))
+            )
 
         seed = self.config.seed
-        return per_epoch(lambda e: epoch(tf.random.stateless_uniform(
-            [], epoch_seed(seed, e), maxval=length, dtype=tf.int64))).prefetch(
-                tf.data.AUTOTUNE)
+        return per_epoch(
+            lambda e: epoch(
+                tf.random.stateless_uniform([], epoch_seed(seed, e), maxval=length, dtype=tf.int64)
+            )
+        ).prefetch(tf.data.AUTOTUNE)
 
     def serving_module(self):
         return TextGenerator(self.preprocessor, self.model, self.config.export.limits)
 
     def compile_arguments(self):
-        return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                "metrics": []}
+        return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True), "metrics": []}
 
     def steps_per_epoch(self):
         if self.config.data.stateful_batches:
@@ -395,8 +473,11 @@ class GenerationTask(Task):
             model.carry_states(None)
             return out
         model.carry_states(self.config.train.batch_size)
-        return out + [keras.callbacks.LambdaCallback(
-            on_epoch_begin=lambda epoch, logs=None: model.reset_carried_states())]
+        return out + [
+            keras.callbacks.LambdaCallback(
+                on_epoch_begin=lambda epoch, logs=None: model.reset_carried_states()
+            )
+        ]
 
     def after_training(self, model):
         model.carry_states(None)
@@ -424,12 +505,14 @@ class GenerationTask(Task):
             logits, states = self.model.continue_sequence(x, states)
             return loss(y, logits), states
 
-        states = [tf.zeros([streams, layer.units]) for layer in self.model.lstm_layers
-                  for _ in range(2)]
+        states = [
+            tf.zeros([streams, layer.units]) for layer in self.model.lstm_layers for _ in range(2)
+        ]
         total = 0.0
         for k in range(windows):
-            part, states = window(*running_text.windows_at(ids, starts + k * length, length),
-                                  states)
+            part, states = window(
+                *running_text.windows_at(ids, starts + k * length, length), states
+            )
             total += float(part)
         return total / (streams * windows * length), streams * windows * length
 
@@ -437,8 +520,11 @@ class GenerationTask(Task):
         self.use_run_dir(run_dir)
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
         # The unigram baseline of the train text; a new file being scored brings no train split.
-        unigram_bits = round(unigram_entropy_bits(self.token_ids("train")), 4) \
-            if self.has_split("train") else None
+        unigram_bits = (
+            round(unigram_entropy_bits(self.token_ids("train")), 4)
+            if self.has_split("train")
+            else None
+        )
         predict = predict_batches(self.model)
         metrics = {}
         for split in splits or self.config.evaluate.splits:
@@ -468,12 +554,19 @@ class GenerationTask(Task):
 
     def verify_export(self, export_dir, module):
         loaded = tf.saved_model.load(str(export_dir))
-        args = dict(prompt=tf.constant(["The ", "", "\u00e9\u6771\U0001F642"]),
-                    max_new_tokens=tf.constant(24), temperature=tf.constant(0.8),
-                    top_k=tf.constant(0), top_p=tf.constant(0.95), seed=tf.constant(7, tf.int64))
+        args = dict(
+            prompt=tf.constant(["The ", "", "\u00e9\u6771\U0001f642"]),
+            max_new_tokens=tf.constant(24),
+            temperature=tf.constant(0.8),
+            top_k=tf.constant(0),
+            top_p=tf.constant(0.95),
+            seed=tf.constant(7, tf.int64),
+        )
         got = loaded.signatures["generate"](**args)["token_ids"].numpy()
         expected = module.generate(**args)["token_ids"].numpy()
         if not np.array_equal(got, expected):
-            raise ExportError("The reloaded SavedModel generates different tokens than the "
-                              "trained model for the same seed.")
+            raise ExportError(
+                "The reloaded SavedModel generates different tokens than the "
+                "trained model for the same seed."
+            )
         return {"verified_tokens": int(got.size)}

@@ -24,7 +24,14 @@ from nlp_lstm import arrow_parallel, inputs, plots, rundir
 from nlp_lstm.data import cap_split
 from nlp_lstm.decoding import beam_search, greedy_decode
 from nlp_lstm.errors import ConfigError, ExportError
-from nlp_lstm.limits import DEFAULT_LIMITS, check_option, check_texts, checked_option, checked_texts, task_limits
+from nlp_lstm.limits import (
+    DEFAULT_LIMITS,
+    check_option,
+    check_texts,
+    checked_option,
+    checked_texts,
+    task_limits,
+)
 from nlp_lstm.models.losses import MaskedSequenceLoss, MaskedTokenAccuracy
 from nlp_lstm.parallel_data import read_pair_file
 from nlp_lstm.preprocessor import Preprocessor, build_stages, check_stage_chain
@@ -52,13 +59,17 @@ def detokenize(text):
 def corpus_scores(hypotheses, references):
     """sacreBLEU and chrF (detokenized, cased) with their signatures."""
     import sacrebleu
+
     bleu = sacrebleu.metrics.BLEU()
     chrf = sacrebleu.metrics.CHRF()
     bleu_score = bleu.corpus_score(hypotheses, [references])
     chrf_score = chrf.corpus_score(hypotheses, [references])
-    return {"bleu": round(bleu_score.score, 2), "chrf": round(chrf_score.score, 2),
-            "bleu_signature": str(bleu.get_signature()),
-            "chrf_signature": str(chrf.get_signature())}
+    return {
+        "bleu": round(bleu_score.score, 2),
+        "chrf": round(chrf_score.score, 2),
+        "bleu_signature": str(bleu.get_signature()),
+        "chrf_signature": str(chrf.get_signature()),
+    }
 
 
 class Translator(tf.Module):
@@ -81,8 +92,17 @@ class Translator(tf.Module):
             max_beam_size), baked into the graph.
     """
 
-    def __init__(self, source, target, model, max_source_tokens, max_length, beam_size=4,
-                 length_penalty=0.6, limits=None):
+    def __init__(
+        self,
+        source,
+        target,
+        model,
+        max_source_tokens,
+        max_length,
+        beam_size=4,
+        length_penalty=0.6,
+        limits=None,
+    ):
         super().__init__(name="nlp_lstm_translator")
         self.preprocessor = source
         self.model = model
@@ -101,11 +121,13 @@ class Translator(tf.Module):
 
     def checked(self, text, **options):
         """`text` and the scalar `options`, each refused in the graph when out of limits."""
-        return (checked_texts(text, "text", self.limits),
-                *(checked_option(value, name, self.limits) for name, value in options.items()))
+        return (
+            checked_texts(text, "text", self.limits),
+            *(checked_option(value, name, self.limits) for name, value in options.items()),
+        )
 
     def source_ids(self, text):
-        x = self.preprocessor(text)[:, :self.max_source_tokens]
+        x = self.preprocessor(text)[:, : self.max_source_tokens]
         return x.to_tensor(default_value=tf.constant(self.pad_id, x.dtype))
 
     def to_text(self, ids):
@@ -119,30 +141,49 @@ class Translator(tf.Module):
     def decode(self, text, beam_size, max_length):
         """{"translation", "score", "token_ids"}: the best hypothesis per input."""
         source = self.source_ids(text)
-        result = beam_search(self.model, source, self.start_id, self.end_id, max_length,
-                             beam_size, self.length_penalty)
+        result = beam_search(
+            self.model,
+            source,
+            self.start_id,
+            self.end_id,
+            max_length,
+            beam_size,
+            self.length_penalty,
+        )
         ids, scores = result["ids"][:, 0], result["scores"][:, 0]
         return {"translation": self.to_text(ids), "score": scores, "token_ids": ids}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def translate(self, text):
-        text, = self.checked(text)
+        (text,) = self.checked(text)
         return self.decode(text, self.default_beam_size, self.default_max_length)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text"),
-                                  tf.TensorSpec([], tf.int32, name="beam_size"),
-                                  tf.TensorSpec([], tf.int32, name="max_length")])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.string, name="text"),
+            tf.TensorSpec([], tf.int32, name="beam_size"),
+            tf.TensorSpec([], tf.int32, name="max_length"),
+        ]
+    )
     def translate_with_options(self, text, beam_size, max_length):
         return self.decode(*self.checked(text, beam_size=beam_size, max_length=max_length))
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text"),
-                                  tf.TensorSpec([], tf.int32, name="max_length")])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.string, name="text"),
+            tf.TensorSpec([], tf.int32, name="max_length"),
+        ]
+    )
     def translate_greedy(self, text, max_length):
         text, max_length = self.checked(text, max_length=max_length)
-        result = greedy_decode(self.model, self.source_ids(text), self.start_id, self.end_id,
-                               max_length)
-        return {"translation": self.to_text(result["ids"]), "score": result["scores"],
-                "token_ids": result["ids"]}
+        result = greedy_decode(
+            self.model, self.source_ids(text), self.start_id, self.end_id, max_length
+        )
+        return {
+            "translation": self.to_text(result["ids"]),
+            "score": result["scores"],
+            "token_ids": result["ids"],
+        }
 
 
 def write_translations(path, part, hypotheses, greedy):
@@ -169,28 +210,36 @@ class TranslatorPredictor(Predictor):
 
     @property
     def defaults(self):
-        return {"beam_size": int(self.loaded.default_beam_size.numpy()),
-                "max_length": int(self.loaded.default_max_length.numpy())}
+        return {
+            "beam_size": int(self.loaded.default_beam_size.numpy()),
+            "max_length": int(self.loaded.default_max_length.numpy()),
+        }
 
     def translate(self, texts, beam_size=None, max_length=None, batch_size=None):
         texts, single = as_text_list(texts)
         check_texts(texts, "texts", self.limits)
         defaults = self.defaults
-        beam_size = check_option("beam_size", defaults["beam_size"] if beam_size is None
-                                 else beam_size, self.limits)
-        max_length = check_option("max_length", defaults["max_length"] if max_length is None
-                                  else max_length, self.limits)
+        beam_size = check_option(
+            "beam_size", defaults["beam_size"] if beam_size is None else beam_size, self.limits
+        )
+        max_length = check_option(
+            "max_length", defaults["max_length"] if max_length is None else max_length, self.limits
+        )
         rows = []
         for batch in self.batches(texts, batch_size):
             text = tf.constant(batch, tf.string)
             if beam_size == 1:
-                out = self.signature("translate_greedy")(text=text,
-                                                         max_length=tf.constant(max_length))
+                out = self.signature("translate_greedy")(
+                    text=text, max_length=tf.constant(max_length)
+                )
             else:
                 out = self.signature("translate_with_options")(
-                    text=text, beam_size=tf.constant(beam_size), max_length=tf.constant(max_length))
-            rows.extend({"translation": t.decode("utf-8"), "score": float(score)}
-                        for t, score in zip(out["translation"].numpy(), out["score"].numpy()))
+                    text=text, beam_size=tf.constant(beam_size), max_length=tf.constant(max_length)
+                )
+            rows.extend(
+                {"translation": t.decode("utf-8"), "score": float(score)}
+                for t, score in zip(out["translation"].numpy(), out["score"].numpy())
+            )
         return rows[0] if single else rows
 
 
@@ -222,8 +271,9 @@ class TranslationTask(Task):
         target = source
         if not config.shared_vocabulary:
             key = "target_stages" if config.target_stages else "stages"
-            target_stages = build_stages(config.target_stages or config.stages, key,
-                                         config.where(key))
+            target_stages = build_stages(
+                config.target_stages or config.stages, key, config.where(key)
+            )
             check_stage_chain(target_stages, "ids", config.where(key))
             target = Preprocessor(target_stages)
         target.special_id("start", f"Translation ({config.where('stages')})")
@@ -237,13 +287,21 @@ class TranslationTask(Task):
         """A ConfigError when the export's default beam or output length is over its limits."""
         limits, config = self.config.export.limits, self.config
         for key, value, limit in (
-                ("evaluate.beam_size", config.evaluate.beam_size, "max_beam_size"),
-                ("evaluate.max_output_tokens" if config.evaluate.max_output_tokens
-                 else "data.max_target_tokens", self.max_output_tokens(), "max_output_length")):
+            ("evaluate.beam_size", config.evaluate.beam_size, "max_beam_size"),
+            (
+                "evaluate.max_output_tokens"
+                if config.evaluate.max_output_tokens
+                else "data.max_target_tokens",
+                self.max_output_tokens(),
+                "max_output_length",
+            ),
+        ):
             if value > getattr(limits, limit):
-                raise ConfigError(f"{config.where(key)} is {value}, over export.limits.{limit}="
-                                  f"{getattr(limits, limit)}: the export could not use it as "
-                                  f"its default. Lower {key} or raise the limit.")
+                raise ConfigError(
+                    f"{config.where(key)} is {value}, over export.limits.{limit}="
+                    f"{getattr(limits, limit)}: the export could not use it as "
+                    f"its default. Lower {key} or raise the limit."
+                )
 
     def read_data(self):
         return arrow_parallel.read_parallel(self.config)
@@ -257,10 +315,12 @@ class TranslationTask(Task):
 
     def describe_stages(self):
         dropped = self.length_report.get("train_pairs_dropped", 0)
-        return (f"stages: source vocabulary {self.preprocessor.vocabulary.vocabulary_size}, "
-                f"target vocabulary {self.target_preprocessor.vocabulary.vocabulary_size}"
-                + ("" if self.config.shared_vocabulary else " (separate)")
-                + f"; {dropped} train pairs over the length limits dropped")
+        return (
+            f"stages: source vocabulary {self.preprocessor.vocabulary.vocabulary_size}, "
+            f"target vocabulary {self.target_preprocessor.vocabulary.vocabulary_size}"
+            + ("" if self.config.shared_vocabulary else " (separate)")
+            + f"; {dropped} train pairs over the length limits dropped"
+        )
 
     def adapt_pairs(self):
         """(source, target) string batches of the train pairs the stages adapt on: all, or when
@@ -269,9 +329,12 @@ class TranslationTask(Task):
         if getattr(self.data, "streamed", False):
             return arrow_parallel.sampled_pairs(part, data.vocabulary_sample, data.split_seed)
         keep = cap_split(len(part["source"]), data.vocabulary_sample, data.split_seed)
-        return tuple(tf.data.Dataset.from_tensor_slices(tf.constant(
-            [part[side][i] for i in keep], tf.string)).batch(inputs.TOKENIZE_BATCH)
-            for side in ("source", "target"))
+        return tuple(
+            tf.data.Dataset.from_tensor_slices(
+                tf.constant([part[side][i] for i in keep], tf.string)
+            ).batch(inputs.TOKENIZE_BATCH)
+            for side in ("source", "target")
+        )
 
     def adapt(self):
         sources, targets = self.adapt_pairs()
@@ -296,8 +359,10 @@ class TranslationTask(Task):
         """(source ids, target ids) per pair of a split, as lists of int64 arrays."""
         if split not in self._ids:
             part = self.data.splits[split]
-            self._ids[split] = (self._encode(part["source"], self.preprocessor),
-                                self._encode(part["target"], self.target_preprocessor))
+            self._ids[split] = (
+                self._encode(part["source"], self.preprocessor),
+                self._encode(part["target"], self.target_preprocessor),
+            )
         return self._ids[split]
 
     def pairs(self, split, training=False):
@@ -305,16 +370,23 @@ class TranslationTask(Task):
         data = self.config.data
         sources, targets = self.token_ids(split)
         if training:
-            keep = [i for i, (s, t) in enumerate(zip(sources, targets))
-                    if 0 < len(s) <= data.max_source_tokens and len(t) <= data.max_target_tokens]
+            keep = [
+                i
+                for i, (s, t) in enumerate(zip(sources, targets))
+                if 0 < len(s) <= data.max_source_tokens and len(t) <= data.max_target_tokens
+            ]
             self.length_report["train_pairs_dropped"] = len(sources) - len(keep)
             return [sources[i] for i in keep], [targets[i] for i in keep]
         self.length_report[f"{split}_sources_truncated"] = sum(
-            len(s) > data.max_source_tokens for s in sources)
+            len(s) > data.max_source_tokens for s in sources
+        )
         self.length_report[f"{split}_targets_truncated"] = sum(
-            len(t) > data.max_target_tokens for t in targets)
-        return ([s[:data.max_source_tokens] for s in sources],
-                [t[:data.max_target_tokens] for t in targets])
+            len(t) > data.max_target_tokens for t in targets
+        )
+        return (
+            [s[: data.max_source_tokens] for s in sources],
+            [t[: data.max_target_tokens] for t in targets],
+        )
 
     def train_lengths(self):
         """Source lengths of the kept train pairs."""
@@ -336,25 +408,32 @@ class TranslationTask(Task):
         else:
             sources, targets = self.pairs(split, training)
             ragged = lambda rows: tf.RaggedTensor.from_row_lengths(  # noqa: E731
-                np.concatenate(rows + [np.zeros(0, np.int64)]), [len(r) for r in rows])
+                np.concatenate(rows + [np.zeros(0, np.int64)]), [len(r) for r in rows]
+            )
             dataset = tf.data.Dataset.from_tensor_slices((ragged(sources), ragged(targets)))
             dataset = dataset.map(with_ends).cache()
             if training:
                 dataset = inputs.shuffled_per_epoch(
-                    dataset, min(self.config.train.shuffle_buffer, max(len(sources), 1)),
-                    self.config.seed)
+                    dataset,
+                    min(self.config.train.shuffle_buffer, max(len(sources), 1)),
+                    self.config.seed,
+                )
         boundaries = self.boundaries()
         sizes = self.train_batch_sizes() if training else self.eval_batch_sizes()
         pad = tf.constant(target["pad"], tf.int64)
         shapes, values = ([None], [None], [None]), (pad, pad, pad)
         if boundaries:
             dataset = dataset.bucket_by_sequence_length(
-                lambda s, d, t: tf.shape(s)[0], bucket_boundaries=boundaries,
-                bucket_batch_sizes=sizes, padded_shapes=shapes, padding_values=values)
+                lambda s, d, t: tf.shape(s)[0],
+                bucket_boundaries=boundaries,
+                bucket_batch_sizes=sizes,
+                padded_shapes=shapes,
+                padding_values=values,
+            )
         else:
             dataset = dataset.padded_batch(sizes[0], padded_shapes=shapes, padding_values=values)
         if counter is not None:
-            dataset = dataset.map(lambda s, d, t: (counter.count(s, d, pad) + (t,)))
+            dataset = dataset.map(lambda s, d, t: counter.count(s, d, pad) + (t,))
         return dataset.map(lambda s, d, t: ((s, d), t)).prefetch(inputs.AUTOTUNE)
 
     def ids_path(self, split):
@@ -363,29 +442,42 @@ class TranslationTask(Task):
 
     # -- model -----------------------------------------------------------------------------------
     def model_arguments(self):
-        return {"source_vocabulary_size": self.preprocessor.vocabulary.vocabulary_size,
-                "target_vocabulary_size": self.target_preprocessor.vocabulary.vocabulary_size}
+        return {
+            "source_vocabulary_size": self.preprocessor.vocabulary.vocabulary_size,
+            "target_vocabulary_size": self.target_preprocessor.vocabulary.vocabulary_size,
+        }
 
     def example_inputs(self):
         return (np.ones([1, 2], np.int64), np.ones([1, 2], np.int64))
 
     def build_model(self):
         if self.config.embeddings.path:
-            raise ConfigError(f"Pretrained vectors are not supported for translation yet; remove "
-                              f"{self.config.where('embeddings.path')}.")
+            raise ConfigError(
+                f"Pretrained vectors are not supported for translation yet; remove "
+                f"{self.config.where('embeddings.path')}."
+            )
         return super().build_model()
 
     def compile_arguments(self):
         pad = self.target_preprocessor.special_ids["pad"]
-        return {"loss": MaskedSequenceLoss(self.config.train.label_smoothing, pad),
-                "metrics": [MaskedTokenAccuracy(pad)]}
+        return {
+            "loss": MaskedSequenceLoss(self.config.train.label_smoothing, pad),
+            "metrics": [MaskedTokenAccuracy(pad)],
+        }
 
     # -- decoding and evaluation -----------------------------------------------------------------
     def serving_module(self):
         evaluate = self.config.evaluate
-        return Translator(self.preprocessor, self.target_preprocessor, self.model,
-                          self.config.data.max_source_tokens, self.max_output_tokens(),
-                          evaluate.beam_size, evaluate.length_penalty, self.config.export.limits)
+        return Translator(
+            self.preprocessor,
+            self.target_preprocessor,
+            self.model,
+            self.config.data.max_source_tokens,
+            self.max_output_tokens(),
+            evaluate.beam_size,
+            evaluate.length_penalty,
+            self.config.export.limits,
+        )
 
     def max_output_tokens(self):
         return self.config.evaluate.max_output_tokens or self.config.data.max_target_tokens
@@ -398,12 +490,11 @@ class TranslationTask(Task):
         max_length = tf.constant(self.max_output_tokens(), tf.int32)
         out = []
         for start in range(0, len(texts), batch_size):
-            text = tf.constant(texts[start:start + batch_size], tf.string)
+            text = tf.constant(texts[start : start + batch_size], tf.string)
             if beam_size <= 1:
                 result = translator.translate_greedy(text, max_length)
             else:
-                result = translator.translate_with_options(text, tf.constant(beam_size),
-                                                           max_length)
+                result = translator.translate_with_options(text, tf.constant(beam_size), max_length)
             out.extend(t.decode("utf-8") for t in result["translation"].numpy())
         return out
 
@@ -414,8 +505,7 @@ class TranslationTask(Task):
         total, tokens = 0.0, 0
         for (source, decoder_in), target in self.datasets(split):
             count = int(tf.reduce_sum(tf.cast(tf.not_equal(target, pad), tf.int64)))
-            total += float(tf.reduce_mean(loss.call(target, predict((source, decoder_in))))) \
-                * count
+            total += float(tf.reduce_mean(loss.call(target, predict((source, decoder_in))))) * count
             tokens += count
         return total / max(tokens, 1), tokens
 
@@ -434,22 +524,28 @@ class TranslationTask(Task):
             part = arrow_parallel.split_texts(self.data.splits[split])
             nats, tokens = self.token_perplexity(split)
             hypotheses = self.translate(part["source"], beam, translator=translator)
-            greedy = hypotheses if beam <= 1 else self.translate(part["source"], 1,
-                                                                 translator=translator)
+            greedy = (
+                hypotheses
+                if beam <= 1
+                else self.translate(part["source"], 1, translator=translator)
+            )
             metrics[split] = {
                 **corpus_scores(hypotheses, part["target"]),
                 "bleu_greedy": corpus_scores(greedy, part["target"])["bleu"],
                 "beam_size": beam,
                 "copy_source_bleu": corpus_scores(part["source"], part["target"])["bleu"],
-                "loss": round(nats, 4), "perplexity": round(math.exp(nats), 4),
-                "num_target_tokens": tokens, "num_pairs": len(hypotheses),
+                "loss": round(nats, 4),
+                "perplexity": round(math.exp(nats), 4),
+                "num_target_tokens": tokens,
+                "num_pairs": len(hypotheses),
                 "sources_truncated": self.length_report.get(f"{split}_sources_truncated", 0),
             }
             write_translations(run_dir / f"translations_{split}.tsv", part, hypotheses, greedy)
             maps = self.attention_maps(part["source"][:4], hypotheses[:4], translator)
             if maps:
-                plots.plot_attention(maps, run_dir / f"attention_{split}.png",
-                                     f"{self.config.name}: attention")
+                plots.plot_attention(
+                    maps, run_dir / f"attention_{split}.png", f"{self.config.name}: attention"
+                )
         if "train_pairs_dropped" in self.length_report:
             metrics["length_limits"] = dict(self.length_report)
         return metrics
@@ -467,14 +563,16 @@ class TranslationTask(Task):
             weights = np.asarray(self.model.attention_weights(source_ids, decoder_in))[0]
             source_tokens = [source_vocabulary[i] for i in source_ids.numpy()[0]]
             target_tokens = [target_vocabulary[i] for i in target_ids] + ["[EOS]"]
-            out.append((source_tokens, target_tokens, weights[:len(target_tokens)]))
+            out.append((source_tokens, target_tokens, weights[: len(target_tokens)]))
         return out
 
     # -- export ----------------------------------------------------------------------------------
     def signatures(self, module):
-        return {"translate": module.translate,
-                "translate_with_options": module.translate_with_options,
-                "translate_greedy": module.translate_greedy}
+        return {
+            "translate": module.translate,
+            "translate_with_options": module.translate_with_options,
+            "translate_greedy": module.translate_greedy,
+        }
 
     def verify_export(self, export_dir, module):
         part = self.data.splits.get("validation", self.data.splits["train"])
@@ -484,17 +582,25 @@ class TranslationTask(Task):
         got = loaded.signatures["translate"](text=text)["token_ids"].numpy()
         expected = module.translate(text)["token_ids"].numpy()
         if got.shape != expected.shape or not np.array_equal(got, expected):
-            raise ExportError("The reloaded SavedModel translates differently from the trained "
-                              "model. The export is not trustworthy.")
+            raise ExportError(
+                "The reloaded SavedModel translates differently from the trained "
+                "model. The export is not trustworthy."
+            )
         return {"verified_inputs": len(probes)}
 
     # -- saving and loading a run ----------------------------------------------------------------
     def state(self):
         shared = self.target_preprocessor is self.preprocessor
-        return {**super().state(), "shared": shared,
-                "target_preprocessor": None if shared else self.target_preprocessor.get_config()}
+        return {
+            **super().state(),
+            "shared": shared,
+            "target_preprocessor": None if shared else self.target_preprocessor.get_config(),
+        }
 
     def restore(self, state):
         super().restore(state)
-        self.target_preprocessor = self.preprocessor if state["shared"] else \
-            Preprocessor.from_config(state["target_preprocessor"])
+        self.target_preprocessor = (
+            self.preprocessor
+            if state["shared"]
+            else Preprocessor.from_config(state["target_preprocessor"])
+        )

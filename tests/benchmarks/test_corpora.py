@@ -38,8 +38,10 @@ def test_the_corpus_is_seeded(tmp_path):
 
 
 def test_token_ids_round_trip(tmp_path):
-    splits = {"train": ([np.array([4, 5, 6]), np.array([7]), np.array([8, 9])], [1, 0, 1]),
-              "test": ([np.array([3])], [0])}
+    splits = {
+        "train": ([np.array([4, 5, 6]), np.array([7]), np.array([8, 9])], [1, 0, 1]),
+        "test": ([np.array([3])], [0]),
+    }
     corpora.save_ids(tmp_path / "ids.npz", splits)
     loaded = corpora.load_ids(tmp_path / "ids.npz")
     assert set(loaded) == {"train", "test"}

@@ -12,6 +12,7 @@ def test_alternate_interleaves_the_contenders_and_drops_the_warmup():
         def measure(index):
             calls.append((name, index))
             return 10 * index + (1 if name == "a" else 2)
+
         return measure
 
     values = harness.alternate({"a": contender("a"), "b": contender("b")}, repeats=2, warmup=1)
@@ -27,15 +28,21 @@ def test_percentiles_interpolate():
     assert harness.median([3, 1, 2]) == 2
 
 
-@pytest.mark.parametrize("goal, met, shortfall", [
-    (harness.Goal("speed", 3.2, 3.0), True, ""),
-    (harness.Goal("speed", 1.2, 1.5), False, "short by 0.3x (80% of the target)"),
-    (harness.Goal("latency", 4.0, 5.0, unit=" ms", higher_is_better=False), True, ""),
-    (harness.Goal("latency", 6.5, 5.0, unit=" ms", higher_is_better=False), False,
-     "over by 1.5 ms"),
-    (harness.Goal("not run", None, 1.5), False, ""),
-    (harness.Goal("reported", 2048.0, None, unit=" MiB"), True, ""),
-])
+@pytest.mark.parametrize(
+    "goal, met, shortfall",
+    [
+        (harness.Goal("speed", 3.2, 3.0), True, ""),
+        (harness.Goal("speed", 1.2, 1.5), False, "short by 0.3x (80% of the target)"),
+        (harness.Goal("latency", 4.0, 5.0, unit=" ms", higher_is_better=False), True, ""),
+        (
+            harness.Goal("latency", 6.5, 5.0, unit=" ms", higher_is_better=False),
+            False,
+            "over by 1.5 ms",
+        ),
+        (harness.Goal("not run", None, 1.5), False, ""),
+        (harness.Goal("reported", 2048.0, None, unit=" MiB"), True, ""),
+    ],
+)
 def test_goals(goal, met, shortfall):
     assert goal.met is met
     assert goal.shortfall() == shortfall
@@ -45,8 +52,9 @@ def _block(mode, value):
     section = harness.Section("Speed")
     section.table(["system", "tokens/s"], [["ours", value]])
     section.goals = [harness.Goal("ours / peer", value / 1000, 3.0)]
-    return harness.render([section], mode, f"python -m benchmarks --{mode}",
-                          harness.utc_now(), 12.0)
+    return harness.render(
+        [section], mode, f"python -m benchmarks --{mode}", harness.utc_now(), 12.0
+    )
 
 
 def test_the_report_replaces_only_its_own_block(tmp_path):
@@ -67,4 +75,11 @@ def test_the_report_replaces_only_its_own_block(tmp_path):
 
 def test_numbers_are_formatted_by_magnitude():
     assert [harness.fmt(v) for v in (12345.6, 123.45, 1.2345, 0.012345, 7, None, "x")] == [
-        "12,346", "123.5", "1.23", "0.0123", "7", "—", "x"]
+        "12,346",
+        "123.5",
+        "1.23",
+        "0.0123",
+        "7",
+        "—",
+        "x",
+    ]

@@ -25,7 +25,9 @@ def test_each_task_gets_its_corpus_and_a_valid_pipeline(tmp_path, task):
         source, target = rows[1]
         assert target.split() == ["x" + word for word in reversed(source.split())]
     yaml = tmp_path / "pipeline.yaml"
-    yaml.write_text(large_corpus.PIPELINES[task].format(path=path, streaming="always", epochs=1),
-                    encoding="utf-8")
+    yaml.write_text(
+        large_corpus.PIPELINES[task].format(path=path, streaming="always", epochs=1),
+        encoding="utf-8",
+    )
     config = load_config(yaml)
     assert config.task == task and config.data.path == str(path)

@@ -7,15 +7,18 @@ is real (preprocessing in the graph, metadata in assets.extra/) but cheap to mak
 import pytest
 
 QUICK = ["train.epochs=1", "train.verbose=0"]
-RUNS = {"classifier": ("quickstart_classify", QUICK),
-        "translator": ("quickstart_translate", QUICK + ["data.max_examples=400"]),
-        "generator": ("quickstart_generate", QUICK + ["data.max_examples=20000"])}
+RUNS = {
+    "classifier": ("quickstart_classify", QUICK),
+    "translator": ("quickstart_translate", QUICK + ["data.max_examples=400"]),
+    "generator": ("quickstart_generate", QUICK + ["data.max_examples=20000"]),
+}
 
 
 def _trained(tmp_path_factory, kind):
     from nlp_lstm import presets
     from nlp_lstm.config import load_config
     from nlp_lstm.pipeline import build_pipeline
+
     name, overrides = RUNS[kind]
     config = load_config(presets.find_pipeline(name), overrides)
     run_dir = tmp_path_factory.mktemp(kind) / "run"

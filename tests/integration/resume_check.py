@@ -31,8 +31,11 @@ def model_weights(run_dir):
     with zipfile.ZipFile(Path(run_dir) / "model.keras") as archive:
         with archive.open("model.weights.h5") as handle, h5py.File(handle, "r") as weights:
             out = {}
-            weights.visititems(lambda name, item: out.__setitem__(name, item[()])
-                               if isinstance(item, h5py.Dataset) else None)
+            weights.visititems(
+                lambda name, item: (
+                    out.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset) else None
+                )
+            )
     return out
 
 
@@ -50,7 +53,7 @@ def progress(text):
     epochs = list(re.finditer(r"Epoch (\d+)/\d+", text))
     if not epochs:
         return -1, 0, None
-    steps = re.findall(r"(\d+)/(\d+) ", text[epochs[-1].end():])
+    steps = re.findall(r"(\d+)/(\d+) ", text[epochs[-1].end() :])
     done = max((int(a) for a, _ in steps), default=0)
     return int(epochs[-1].group(1)) - 1, done, int(steps[-1][1]) if steps else None
 
@@ -66,15 +69,20 @@ def kill_and_resume(pipeline, overrides, directory, seed=None, env=None):
     env = {**os.environ, **(env or {})}
     rng = random.Random(seed)
     reference, killed = directory / "reference", directory / "killed"
-    first = subprocess.run(train_command(pipeline, reference, overrides), env=env,
-                           capture_output=True, text=True)
+    first = subprocess.run(
+        train_command(pipeline, reference, overrides), env=env, capture_output=True, text=True
+    )
     if first.returncode:
         raise RuntimeError(first.stderr[-3000:])
     epochs = json.loads((reference / "manifest.json").read_text())["epochs_run"]
     steps = progress(first.stderr)[2] or 1
     target = (rng.randrange(1, max(epochs, 2)), rng.randint(1, steps))
-    process = subprocess.Popen(train_command(pipeline, killed, overrides), env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        train_command(pipeline, killed, overrides),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     text, seen = "", (-1, 0)
     while True:
         chunk = os.read(process.stderr.fileno(), 65536)
@@ -88,19 +96,31 @@ def kill_and_resume(pipeline, overrides, directory, seed=None, env=None):
             break
     returncode = process.wait()
     process.stderr.close()
-    resumed = subprocess.run(train_command(pipeline, killed, overrides, "--resume"), env=env,
-                             capture_output=True, text=True)
-    return {"reference": reference, "killed": killed, "killed_rc": returncode,
-            "target_epoch_step": target, "killed_at_epoch_step": seen, "epochs": epochs,
-            "steps_per_epoch": steps, "resume_rc": resumed.returncode,
-            "resume_output": resumed.stdout + resumed.stderr}
+    resumed = subprocess.run(
+        train_command(pipeline, killed, overrides, "--resume"),
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    return {
+        "reference": reference,
+        "killed": killed,
+        "killed_rc": returncode,
+        "target_epoch_step": target,
+        "killed_at_epoch_step": seen,
+        "epochs": epochs,
+        "steps_per_epoch": steps,
+        "resume_rc": resumed.returncode,
+        "resume_output": resumed.stdout + resumed.stderr,
+    }
 
 
 def compare(result):
     """(weights equal, list of differing weight names, history equal, manifests)."""
     a, b = model_weights(result["reference"]), model_weights(result["killed"])
-    differing = sorted(k for k in a.keys() | b.keys()
-                       if k not in a or k not in b or not np.array_equal(a[k], b[k]))
+    differing = sorted(
+        k for k in a.keys() | b.keys() if k not in a or k not in b or not np.array_equal(a[k], b[k])
+    )
     history_equal = history_rows(result["reference"]) == history_rows(result["killed"])
     return differing, history_equal
 

@@ -37,15 +37,19 @@ def test_translator_matches_each_signature(translator_run):
     loaded = nlp_lstm.load_export(translator_run)
     texts = ["The small cat sees the old dog.", "The dog.", ""]
     beam = loaded.signatures["translate_with_options"](
-        text=tf.constant(texts), beam_size=tf.constant(3), max_length=tf.constant(12))
-    greedy = loaded.signatures["translate_greedy"](text=tf.constant(texts),
-                                                   max_length=tf.constant(12))
+        text=tf.constant(texts), beam_size=tf.constant(3), max_length=tf.constant(12)
+    )
+    greedy = loaded.signatures["translate_greedy"](
+        text=tf.constant(texts), max_length=tf.constant(12)
+    )
     got = predictor.translate(texts, beam_size=3, max_length=12)
     assert [r["translation"] for r in got] == [t.decode() for t in beam["translation"].numpy()]
     got = predictor.translate(texts, beam_size=1, max_length=12)
     assert [r["translation"] for r in got] == [t.decode() for t in greedy["translation"].numpy()]
     default = loaded.signatures["translate"](text=tf.constant(texts[:1]))
-    assert predictor.translate(texts[0])["translation"] == default["translation"].numpy()[0].decode()
+    assert (
+        predictor.translate(texts[0])["translation"] == default["translation"].numpy()[0].decode()
+    )
     with pytest.raises(ValueError, match="beam_size"):
         predictor.translate("x", beam_size=0)
     with pytest.raises(ValueError, match="max_length"):
@@ -58,14 +62,22 @@ def test_generator_is_seeded_and_matches_the_signature(generator_run):
     text = predictor.generate("ROSAMEL:", **options)
     assert isinstance(text, str) and text == predictor.generate("ROSAMEL:", **options)
     direct = nlp_lstm.load_export(generator_run).signatures["generate"](
-        prompt=tf.constant(["ROSAMEL:"]), max_new_tokens=tf.constant(20),
-        temperature=tf.constant(0.8), top_k=tf.constant(5), top_p=tf.constant(0.9),
-        seed=tf.constant(4, tf.int64))
+        prompt=tf.constant(["ROSAMEL:"]),
+        max_new_tokens=tf.constant(20),
+        temperature=tf.constant(0.8),
+        top_k=tf.constant(5),
+        top_p=tf.constant(0.9),
+        seed=tf.constant(4, tf.int64),
+    )
     assert text == direct["text"].numpy()[0].decode("utf-8", errors="replace")
     assert predictor.generate(["a", "b"], max_new_tokens=0) == ["", ""]
     assert predictor.generate([], max_new_tokens=5) == []
-    for bad in (dict(max_new_tokens=-1), dict(top_p=0.0), dict(temperature=float("nan")),
-                dict(seed=2**64)):
+    for bad in (
+        dict(max_new_tokens=-1),
+        dict(top_p=0.0),
+        dict(temperature=float("nan")),
+        dict(seed=2**64),
+    ):
         with pytest.raises(ValueError, match=next(iter(bad))):
             predictor.generate("x", **bad)
 

@@ -19,12 +19,14 @@ from tests.testing import write_pipeline
 
 pytestmark = pytest.mark.integration
 TENSORFLOW_LOG_LINE = re.compile(
-    r"^[EWI]\d{4} |absl::InitializeLog|oneDNN custom operations|cpu_feature_guard", re.M)
+    r"^[EWI]\d{4} |absl::InitializeLog|oneDNN custom operations|cpu_feature_guard", re.M
+)
 
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     from tests.testing import write_tiny_tsv
+
     root = tmp_path_factory.mktemp("cli")
     data = write_tiny_tsv(root / "tiny.tsv")
     pipeline = write_pipeline(root, data)
@@ -39,8 +41,17 @@ def test_run_writes_the_run_directory(finished_run):
     _, run_dir, result = finished_run
     assert f"run directory: {run_dir}" in result.output
     assert "test: accuracy=" in result.output
-    for name in ("config.yaml", "manifest.json", "metrics.json", "history.csv", "model.keras",
-                 "preprocessor.json", "confusion_test.png", "history.png", "export/saved_model.pb"):
+    for name in (
+        "config.yaml",
+        "manifest.json",
+        "metrics.json",
+        "history.csv",
+        "model.keras",
+        "preprocessor.json",
+        "confusion_test.png",
+        "history.png",
+        "export/saved_model.pb",
+    ):
         assert (run_dir / name).is_file(), name
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "finished"
@@ -77,13 +88,16 @@ def test_predict_json_and_files(finished_run, tmp_path):
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.output.strip().splitlines()]
     assert [r["text"] for r in rows] == ["a gorgeous witty film", ""]
-    assert all(r["label"] in ("negative", "positive") and len(r["probabilities"]) == 2 for r in rows)
+    assert all(
+        r["label"] in ("negative", "positive") and len(r["probabilities"]) == 2 for r in rows
+    )
     (tmp_path / "in.txt").write_text("great acting\nawful script\n", encoding="utf-8")
     (tmp_path / "in.csv").write_text("text,id\ngreat acting,1\n", encoding="utf-8")
     (tmp_path / "in.jsonl").write_text('{"text": "awful script"}\n', encoding="utf-8")
     for name, count in (("in.txt", 2), ("in.csv", 1), ("in.jsonl", 1)):
-        result = runner.invoke(main, ["predict", str(run_dir / "export"), "--input",
-                                      str(tmp_path / name), "--json"])
+        result = runner.invoke(
+            main, ["predict", str(run_dir / "export"), "--input", str(tmp_path / name), "--json"]
+        )
         assert result.exit_code == 0, result.output
         assert len(result.output.strip().splitlines()) == count
 
@@ -109,12 +123,16 @@ def test_config_show_and_validate(tmp_path, tiny_corpus):
     assert result.exit_code == 0 and "OK" in result.output
 
 
-@pytest.mark.parametrize("extra, message", [
-    ("trian: {epochs: 1}\n", r"Unknown config key `trian`.*Did you mean 'train'"),
-    ("stages:\n  - {type: tokenizer_x}\n", r"Unknown stage type 'tokenizer_x'.*Valid types"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ("trian: {epochs: 1}\n", r"Unknown config key `trian`.*Did you mean 'train'"),
+        ("stages:\n  - {type: tokenizer_x}\n", r"Unknown stage type 'tokenizer_x'.*Valid types"),
+    ],
+)
 def test_bad_config_is_one_line_exit_1(tmp_path, tiny_corpus, extra, message):
     import re
+
     pipeline = write_pipeline(tmp_path, tiny_corpus, extra)
     result = CliRunner().invoke(main, ["run", str(pipeline), "--run-dir", str(tmp_path / "r")])
     assert result.exit_code == 1
@@ -150,8 +168,9 @@ def test_data_dir_from_option_and_environment(tmp_path, tiny_corpus, monkeypatch
     monkeypatch.delenv("NLP_LSTM_DATA_DIR", raising=False)
     result = runner.invoke(main, ["config", "show", str(pipeline)])
     assert result.exit_code == 1 and "--data-dir" in result.output
-    result = runner.invoke(main, ["config", "show", str(pipeline), "--data-dir",
-                                  str(tmp_path / "root")])
+    result = runner.invoke(
+        main, ["config", "show", str(pipeline), "--data-dir", str(tmp_path / "root")]
+    )
     assert result.exit_code == 0 and str(tmp_path / "root" / "tiny.tsv") in result.output
     monkeypatch.setenv("NLP_LSTM_DATA_DIR", str(tmp_path / "root"))
     assert runner.invoke(main, ["config", "validate", str(pipeline)]).exit_code == 0
@@ -162,20 +181,45 @@ def test_real_processes_print_no_tensorflow_start_up_lines(tmp_path):
     """`nlp-lstm run NAME` and `predict` from another directory: results on stdout, no C++ logs."""
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     command = [sys.executable, "-m", "nlp_lstm.cli"]
-    run = subprocess.run(command + ["run", "quickstart_classify", "--set", "train.epochs=1",
-                                    "--run-dir", str(tmp_path / "run")],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    run = subprocess.run(
+        command
+        + [
+            "run",
+            "quickstart_classify",
+            "--set",
+            "train.epochs=1",
+            "--run-dir",
+            str(tmp_path / "run"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert run.returncode == 0, run.stderr
     assert not TENSORFLOW_LOG_LINE.search(run.stderr), run.stderr
     assert run.stdout.splitlines()[0] == f"run directory: {tmp_path / 'run'}"
     assert re.search(r"^test: accuracy=", run.stdout, re.M)
     assert "read: " in run.stderr  # progress goes to stderr
-    predict = subprocess.run(command + ["predict", str(tmp_path / "run"), "a gorgeous witty film"],
-                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    predict = subprocess.run(
+        command + ["predict", str(tmp_path / "run"), "a gorgeous witty film"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert predict.returncode == 0, predict.stderr
     assert predict.stderr == ""
     assert json.loads(predict.stdout)["label"] in ("negative", "positive")
-    verbose = subprocess.run(command + ["-v", "predict", str(tmp_path / "run"), "good"],
-                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    verbose = subprocess.run(
+        command + ["-v", "predict", str(tmp_path / "run"), "good"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert verbose.returncode == 0, verbose.stderr
     assert TENSORFLOW_LOG_LINE.search(verbose.stderr)  # -v lets TensorFlow's logs through

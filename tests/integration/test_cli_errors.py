@@ -21,14 +21,22 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 # Root ignores file modes through CAP_DAC_OVERRIDE; without it root obeys them like anyone.
-DROP_CAPS = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner",
-             "--inh-caps=-dac_override,-dac_read_search,-fowner"]
+DROP_CAPS = [
+    "setpriv",
+    "--bounding-set=-dac_override,-dac_read_search,-fowner",
+    "--inh-caps=-dac_override,-dac_read_search,-fowner",
+]
 
 
 def _cli(*args, cwd=None, prefix=()):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([*prefix, sys.executable, "-m", "nlp_lstm.cli", *args],
-                          cwd=cwd or ROOT, env=env, capture_output=True, timeout=300)
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "nlp_lstm.cli", *args],
+        cwd=cwd or ROOT,
+        env=env,
+        capture_output=True,
+        timeout=300,
+    )
 
 
 def _assert_one_error(proc, code, *words):
@@ -47,6 +55,7 @@ def _assert_one_error(proc, code, *words):
 @pytest.fixture
 def read_only(tmp_path):
     """Makes a folder read-only for the CLI subprocess; returns the command prefix to use."""
+
     def make(folder):
         for path in [folder, *Path(folder).rglob("*")]:
             path.chmod(path.stat().st_mode & ~0o222)
@@ -54,11 +63,13 @@ def read_only(tmp_path):
             return ()
         if shutil.which("setpriv") is None:
             pytest.skip("running as root without setpriv: file modes do not restrict root")
-        probe = subprocess.run([*DROP_CAPS, "touch", str(Path(folder) / "probe")],
-                               capture_output=True)
+        probe = subprocess.run(
+            [*DROP_CAPS, "touch", str(Path(folder) / "probe")], capture_output=True
+        )
         if probe.returncode == 0:
             pytest.skip("cannot drop CAP_DAC_OVERRIDE here: file modes do not restrict root")
         return DROP_CAPS
+
     yield make
     for path in [tmp_path, *tmp_path.rglob("*")]:
         path.chmod(path.stat().st_mode | 0o200)
@@ -112,9 +123,17 @@ def test_generate_seed_out_of_range(tmp_path):
     _assert_one_error(proc, 2, "'--seed'", str(2**70))
 
 
-@pytest.mark.parametrize("args", [["--set", f"seed={2**70}"], ["--set", "data.split_seed=-1"],
-                                  ["--seeds", f"1,{2**70}"], ["--seeds", "0"],
-                                  ["--seeds", "1,1"], ["--seeds", "a,b"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--set", f"seed={2**70}"],
+        ["--set", "data.split_seed=-1"],
+        ["--seeds", f"1,{2**70}"],
+        ["--seeds", "0"],
+        ["--seeds", "1,1"],
+        ["--seeds", "a,b"],
+    ],
+)
 def test_run_seed_out_of_range(tmp_path, args):
     proc = _cli("run", "quickstart_classify", "--run-dir", str(tmp_path / "run"), *args)
     _assert_one_error(proc, 1, "seed")

@@ -20,12 +20,18 @@ def test_evaluate_a_split_the_run_lacks_is_one_line_and_exit_1(classifier_run, t
     config = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
     config["data"]["split_fractions"] = {"train": 0.9, "validation": 0.1}  # no test split
     (run / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "nlp_lstm.cli", "evaluate", str(run), "--split",
-                           "test"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "nlp_lstm.cli", "evaluate", str(run), "--split", "test"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 1 and proc.stdout == "", proc.stderr
     assert proc.stderr.strip() == (
         f"Error: {run}'s data has no test split (splits: train, validation). Score one of "
-        f"those, or a new file (`nlp-lstm evaluate RUN_DIR --data FILE`).")
+        f"those, or a new file (`nlp-lstm evaluate RUN_DIR --data FILE`)."
+    )
 
 
 def test_the_manifest_records_the_leakage_check(classifier_run):

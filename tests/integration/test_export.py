@@ -22,7 +22,8 @@ TEXTS = ["a gorgeous witty film", "", "x" * 100_000, "naïve café — 東京 �
 def exported(tmp_path_factory, tiny_corpus):
     root = tmp_path_factory.mktemp("export")
     result = build_pipeline(load_config(write_pipeline(root, tiny_corpus))).run(
-        run_dir=root / "run")
+        run_dir=root / "run"
+    )
     return result
 
 
@@ -39,8 +40,15 @@ def test_fresh_process_serves_strings(exported):
                           "nlp_lstm_imported": any(m.startswith("nlp_lstm") for m in sys.modules)}}))
     """)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run([sys.executable, "-c", script], input=json.dumps(TEXTS),
-                          capture_output=True, text=True, env=env, timeout=300, cwd="/")
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        input=json.dumps(TEXTS),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd="/",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     served = json.loads(proc.stdout.strip().splitlines()[-1])
     assert not served["nlp_lstm_imported"]
@@ -51,6 +59,7 @@ def test_fresh_process_serves_strings(exported):
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     from nlp_lstm.export import load_export
     import tensorflow as tf
+
     local = load_export(exported.run_dir).signatures["serving_default"](text=tf.constant(TEXTS))
     np.testing.assert_allclose(local["probabilities"].numpy(), probabilities, atol=1e-5)
 
@@ -65,8 +74,12 @@ def test_saved_model_cli_lists_the_signature(exported):
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     if not os.path.exists(cli):
         pytest.skip("saved_model_cli is not installed next to this Python")
-    proc = subprocess.run([cli, "show", "--dir", str(exported.run_dir / "export"), "--all"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [cli, "show", "--dir", str(exported.run_dir / "export"), "--all"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "signature_def['serving_default']" in proc.stdout
     assert "inputs['text']" in proc.stdout and "outputs['label']" in proc.stdout

@@ -19,17 +19,20 @@ def test_the_readme_has_api_examples():
 
 
 @pytest.mark.slow
-def test_readme_api_examples(tmp_path, monkeypatch, classifier_run, translator_run,
-                             generator_run):
+def test_readme_api_examples(tmp_path, monkeypatch, classifier_run, translator_run, generator_run):
     runs = tmp_path / "runs"
     runs.mkdir()
-    for name, run in (("quickstart_classify", classifier_run),
-                      ("quickstart_translate", translator_run),
-                      ("quickstart_generate", generator_run)):
+    for name, run in (
+        ("quickstart_classify", classifier_run),
+        ("quickstart_translate", translator_run),
+        ("quickstart_generate", generator_run),
+    ):
         (runs / name).symlink_to(run, target_is_directory=True)
     monkeypatch.chdir(tmp_path)
-    parser, runner = doctest.DocTestParser(), doctest.DocTestRunner(
-        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    parser, runner = (
+        doctest.DocTestParser(),
+        doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE),
+    )
     for index, block in enumerate(_examples()):
         runner.run(parser.get_doctest(block, {}, f"README[{index}]", str(README), 0))
     result = runner.summarize(verbose=False)
@@ -49,18 +52,27 @@ def test_the_kubernetes_example_gives_each_pod_its_tf_config():
     import sys
 
     import yaml
+
     job = yaml.safe_load(_block("yaml", "kind: Job"))
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["sh", "-c"]
     line = container["args"][0]
     assert "&& nlp-lstm run " in line
-    shown = line.split("&& nlp-lstm run ")[0] + \
-        f"&& {sys.executable} -c 'import os; print(os.environ[\"TF_CONFIG\"])'"
-    out = subprocess.run(["sh", "-c", shown], env={"JOB_COMPLETION_INDEX": "1", "PATH": "/bin"},
-                         capture_output=True, text=True, check=True).stdout
+    shown = (
+        line.split("&& nlp-lstm run ")[0]
+        + f"&& {sys.executable} -c 'import os; print(os.environ[\"TF_CONFIG\"])'"
+    )
+    out = subprocess.run(
+        ["sh", "-c", shown],
+        env={"JOB_COMPLETION_INDEX": "1", "PATH": "/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert json.loads(out) == {
         "cluster": {"worker": ["trainer-0.trainer:12345", "trainer-1.trainer:12345"]},
-        "task": {"type": "worker", "index": 1}}
+        "task": {"type": "worker", "index": 1},
+    }
     assert job["spec"]["completions"] == job["spec"]["parallelism"] == 2
 
 

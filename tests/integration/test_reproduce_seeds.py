@@ -25,8 +25,14 @@ TINY = ["train.epochs=1", "steps=[train, evaluate]"]
 
 def _cli(*args, quiet=True):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "nlp_lstm.cli", *["-q"] * quiet, *args],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "nlp_lstm.cli", *["-q"] * quiet, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def _tiny_run(directory):
@@ -68,19 +74,22 @@ def test_reproduce_fails_with_a_table_when_a_metric_differs(finished_run, tmp_pa
     # The last line is the error (the tiny corpus's leakage warning may come before it).
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("Error: 1 of ") and "metrics differ" in last, proc.stderr
-    table = proc.stdout[proc.stdout.index("metric"):].splitlines()
+    table = proc.stdout[proc.stdout.index("metric") :].splitlines()
     assert table[0].split() == ["metric", "original", "reproduced", "difference"]
     row = table[1].split()
     assert row[0] == f"{split}.accuracy" and float(row[2]) == true_value and len(table) == 2
     # Within the tolerance the same run passes.
-    proc = _cli("reproduce", str(tampered), "--run-dir", str(tmp_path / "again2"),
-                "--tolerance", "0.2")
+    proc = _cli(
+        "reproduce", str(tampered), "--run-dir", str(tmp_path / "again2"), "--tolerance", "0.2"
+    )
     assert proc.returncode == 0, proc.stderr
 
 
 def test_reproduce_refuses_changed_data_before_training(tmp_path):
     run_dir, data = _tiny_run(tmp_path / "own")
-    data.write_text(data.read_text(encoding="utf-8") + "one more line\tpositive\n", encoding="utf-8")
+    data.write_text(
+        data.read_text(encoding="utf-8") + "one more line\tpositive\n", encoding="utf-8"
+    )
     proc = _cli("reproduce", str(run_dir), "--run-dir", str(tmp_path / "again"))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
@@ -103,8 +112,16 @@ def test_reproduce_refuses_an_interrupted_run(finished_run, tmp_path):
 def test_seeds_runs_each_seed_on_the_same_split(tmp_path, tiny_corpus):
     pipeline = write_pipeline(tmp_path, tiny_corpus)
     parent = tmp_path / "sweep"
-    proc = _cli("run", str(pipeline), "--seeds", "2", "--run-dir", str(parent),
-                *[f"--set={o}" for o in TINY], quiet=False)
+    proc = _cli(
+        "run",
+        str(pipeline),
+        "--seeds",
+        "2",
+        "--run-dir",
+        str(parent),
+        *[f"--set={o}" for o in TINY],
+        quiet=False,
+    )
     assert proc.returncode == 0, proc.stderr
     # Each log line once, even after absl gave the root logger a handler during the first seed.
     assert proc.stderr.count("seed 8 (2/2): running into") == 1, proc.stderr
@@ -124,8 +141,16 @@ def test_seeds_runs_each_seed_on_the_same_split(tmp_path, tiny_corpus):
     assert (summary["min"], summary["max"], summary["n"]) == (min(losses), max(losses), 2)
     assert f"{split}.loss" in proc.stdout and "±" in proc.stdout and "ddof=1" in proc.stdout
     # --resume keeps both finished seeds and trains nothing.
-    proc = _cli("run", str(pipeline), "--seeds", "7,8", "--run-dir", str(parent), "--resume",
-                *[f"--set={o}" for o in TINY])
+    proc = _cli(
+        "run",
+        str(pipeline),
+        "--seeds",
+        "7,8",
+        "--run-dir",
+        str(parent),
+        "--resume",
+        *[f"--set={o}" for o in TINY],
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads((parent / "seeds.json").read_text())["summary"] == record["summary"]
     again = [json.loads((parent / f"seed-{s}" / "manifest.json").read_text()) for s in (7, 8)]

@@ -20,14 +20,24 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CASES = {
     # The time budget (far from spent) is part of the resumed state too.
-    "classification_time_budget": ("quickstart_classify", [
-        "data.max_examples=300", "model.hidden_dim=16", "train.time_budget_minutes=600"]),
-    "translation": ("quickstart_translate", ["data.max_examples=300", "model.hidden_dim=32",
-                                             "model.embedding_dim=16"]),
+    "classification_time_budget": (
+        "quickstart_classify",
+        ["data.max_examples=300", "model.hidden_dim=16", "train.time_budget_minutes=600"],
+    ),
+    "translation": (
+        "quickstart_translate",
+        ["data.max_examples=300", "model.hidden_dim=32", "model.embedding_dim=16"],
+    ),
     # Stateful batches carry LSTM states across batches: the hardest generation case.
-    "generation_stateful": ("quickstart_generate", [
-        "model.hidden_dim=32", "model.embedding_dim=16", "data.stateful_batches=true",
-        "data.random_window_offsets=true"]),
+    "generation_stateful": (
+        "quickstart_generate",
+        [
+            "model.hidden_dim=32",
+            "model.embedding_dim=16",
+            "data.stateful_batches=true",
+            "data.random_window_offsets=true",
+        ],
+    ),
     "forecasting": ("quickstart_forecast", ["model.units=16"]),
 }
 
@@ -35,8 +45,9 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_kill_at_a_random_step_then_resume_is_bit_identical(tmp_path, case):
     pipeline, overrides = CASES[case]
-    result = kill_and_resume(pipeline, ["train.epochs=3", *overrides], tmp_path,
-                             seed=sum(map(ord, case)))
+    result = kill_and_resume(
+        pipeline, ["train.epochs=3", *overrides], tmp_path, seed=sum(map(ord, case))
+    )
     assert result["killed_rc"] == -signal.SIGKILL, result
     assert result["resume_rc"] == 0, result["resume_output"][-3000:]
     differing, history_equal = compare(result)
@@ -57,15 +68,26 @@ def _wait_for(predicate, seconds=600):
 
 def test_a_second_writer_is_refused_and_the_first_finishes(tmp_path, tiny_corpus):
     # Long enough (tiny epochs) to be still training while the other processes start.
-    pipeline = write_pipeline(tmp_path, tiny_corpus,
-                              "train: {epochs: 150, early_stopping_patience: 0}\n")
+    pipeline = write_pipeline(
+        tmp_path, tiny_corpus, "train: {epochs: 150, early_stopping_patience: 0}\n"
+    )
     run_dir = tmp_path / "run"
-    first = subprocess.Popen(CLI + ["train", str(pipeline), "--run-dir", str(run_dir)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        CLI + ["train", str(pipeline), "--run-dir", str(run_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _wait_for(lambda: (run_dir / "manifest.json").is_file() and rundir.is_locked(run_dir))
-    others = [subprocess.Popen(CLI + ["train", str(pipeline), "--run-dir", str(run_dir)] + extra,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-              for extra in ([], ["--overwrite"], ["--resume"])]
+    others = [
+        subprocess.Popen(
+            CLI + ["train", str(pipeline), "--run-dir", str(run_dir)] + extra,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for extra in ([], ["--overwrite"], ["--resume"])
+    ]
     for second in others:
         error = second.communicate(timeout=600)[1]
         assert second.returncode == 1, error

@@ -23,11 +23,15 @@ def test_same_seed_gives_same_metrics(tmp_path, tiny_corpus):
     first = _run(pipeline, tmp_path / "a")
     second = _run(pipeline, tmp_path / "b")
     assert first.metrics == second.metrics
-    assert (tmp_path / "a" / "history.csv").read_text() == (tmp_path / "b" / "history.csv").read_text()
+    assert (tmp_path / "a" / "history.csv").read_text() == (
+        tmp_path / "b" / "history.csv"
+    ).read_text()
 
 
 def test_interrupted_run_resumes(tmp_path, tiny_corpus, monkeypatch):
-    pipeline = write_pipeline(tmp_path, tiny_corpus, "train: {epochs: 3, early_stopping_patience: 0}\n")
+    pipeline = write_pipeline(
+        tmp_path, tiny_corpus, "train: {epochs: 3, early_stopping_patience: 0}\n"
+    )
     original = keras.callbacks.CSVLogger.on_epoch_end
 
     def interrupt_after_first_epoch(self, epoch, logs=None):

@@ -18,7 +18,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def mt_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("mt")
-    (root / "mt.yaml").write_text(textwrap.dedent("""\
+    (root / "mt.yaml").write_text(
+        textwrap.dedent("""\
         name: tiny_mt
         task: translation
         seed: 3
@@ -33,8 +34,12 @@ def mt_run(tmp_path_factory):
                 decoder_layers: 1, attention: bahdanau, dropout: 0.0}
         train: {batch_size: 32, epochs: 3, learning_rate: 0.01, verbose: 0, num_buckets: 2}
         evaluate: {splits: [validation], beam_size: 3, batch_size: 64}
-        """), encoding="utf-8")
-    result = CliRunner().invoke(main, ["run", str(root / "mt.yaml"), "--run-dir", str(root / "run")])
+        """),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(
+        main, ["run", str(root / "mt.yaml"), "--run-dir", str(root / "run")]
+    )
     assert result.exit_code == 0, result.output
     return root / "run", result
 
@@ -42,10 +47,19 @@ def mt_run(tmp_path_factory):
 def test_run_reports_bleu_chrf_and_writes_artifacts(mt_run):
     run_dir, result = mt_run
     metrics = json.loads((run_dir / "metrics.json").read_text())["validation"]
-    assert set(metrics) >= {"bleu", "chrf", "bleu_signature", "bleu_greedy", "copy_source_bleu",
-                            "loss", "perplexity"}
+    assert set(metrics) >= {
+        "bleu",
+        "chrf",
+        "bleu_signature",
+        "bleu_greedy",
+        "copy_source_bleu",
+        "loss",
+        "perplexity",
+    }
     assert "nrefs:1|case:mixed|eff:no|tok:13a" in metrics["bleu_signature"]
-    assert abs(metrics["perplexity"] - 2.718281828 ** metrics["loss"]) < 1e-2 * metrics["perplexity"]
+    assert (
+        abs(metrics["perplexity"] - 2.718281828 ** metrics["loss"]) < 1e-2 * metrics["perplexity"]
+    )
     assert 0.0 <= metrics["bleu"] <= 100.0 and metrics["num_pairs"] > 0
     rows = (run_dir / "translations_validation.tsv").read_text(encoding="utf-8").splitlines()
     assert rows[0] == "source\treference\thypothesis\tgreedy"
@@ -66,8 +80,10 @@ def test_predict_and_evaluate_cli(mt_run):
     assert all(isinstance(r["translation"], str) for r in rows)
     greedy = CliRunner().invoke(main, args + ["--beam-size", "1", "--max-length", "5"])
     assert greedy.exit_code == 0, greedy.output
-    assert all(len(json.loads(line)["translation"].split()) <= 5
-               for line in greedy.output.strip().splitlines())
+    assert all(
+        len(json.loads(line)["translation"].split()) <= 5
+        for line in greedy.output.strip().splitlines()
+    )
     scored = CliRunner().invoke(main, ["evaluate", str(run_dir), "--split", "test"])
     assert scored.exit_code == 0, scored.output
     assert "test: bleu=" in scored.output
@@ -80,7 +96,7 @@ def test_fresh_process_translates_from_export(mt_run):
         import json, sys
         import tensorflow as tf
         import tensorflow_text  # registers the TF-Text ops
-        m = tf.saved_model.load({str(run_dir / 'export')!r})
+        m = tf.saved_model.load({str(run_dir / "export")!r})
         text = tf.constant(["The cat sees the dog.", "", "x " * 3000, "\\u6771\\U0001F642 ¿?"])
         out = m.signatures["translate"](text=text)
         greedy = m.signatures["translate_with_options"](text=text, beam_size=tf.constant(1),
@@ -90,8 +106,14 @@ def test_fresh_process_translates_from_export(mt_run):
                           "greedy_ids": greedy["token_ids"].numpy().shape[1],
                           "nlp_lstm": any(k.startswith("nlp_lstm") for k in sys.modules)}}))
     """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=300, cwd="/", env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd="/",
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert len(out["beam"]) == 4 and not out["nlp_lstm"]

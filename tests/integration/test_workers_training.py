@@ -17,8 +17,16 @@ from tests.testing import write_pipeline, write_tiny_tsv
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CLI = [sys.executable, "-m", "nlp_lstm.cli", "run"]
-QUICK = ["--set", "train.epochs=3", "--set", "train.early_stopping_patience=0",
-         "--set", "train.verbose=0", "--set", "steps=[train,evaluate]"]
+QUICK = [
+    "--set",
+    "train.epochs=3",
+    "--set",
+    "train.early_stopping_patience=0",
+    "--set",
+    "train.verbose=0",
+    "--set",
+    "steps=[train,evaluate]",
+]
 
 
 def _env():
@@ -58,16 +66,36 @@ def test_two_workers_match_one_worker(tmp_path):
     """Same pipeline, seed and global batch (32), through the same custom loop: `--workers 1`
     (multi_worker on a cluster of one) and `--workers 2`. (One process with model.fit scored
     0.8000 against 0.8133 for both in BENCHMARKS.md: another RNG stream, within seed noise.)"""
-    one = subprocess.run(CLI + ["quickstart_classify", "--run-dir", str(tmp_path / "one"), *QUICK,
-                                "--workers", "1", "--set", "train.distribution=multi_worker"],
-                         env=_env(), capture_output=True, text=True, timeout=900)
+    one = subprocess.run(
+        CLI
+        + [
+            "quickstart_classify",
+            "--run-dir",
+            str(tmp_path / "one"),
+            *QUICK,
+            "--workers",
+            "1",
+            "--set",
+            "train.distribution=multi_worker",
+        ],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert one.returncode == 0, one.stderr[-3000:]
-    two = subprocess.run(CLI + ["quickstart_classify", "--run-dir", str(tmp_path / "two"), *QUICK,
-                                "--workers", "2"],
-                         env=_env(), capture_output=True, text=True, timeout=900)
+    two = subprocess.run(
+        CLI + ["quickstart_classify", "--run-dir", str(tmp_path / "two"), *QUICK, "--workers", "2"],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert two.returncode == 0, two.stderr[-3000:]
-    accuracy = {name: json.loads((tmp_path / name / "metrics.json").read_text())["test"]["accuracy"]
-                for name in ("one", "two")}
+    accuracy = {
+        name: json.loads((tmp_path / name / "metrics.json").read_text())["test"]["accuracy"]
+        for name in ("one", "two")
+    }
     assert abs(accuracy["one"] - accuracy["two"]) <= 0.01, accuracy
     manifest = json.loads((tmp_path / "two" / "manifest.json").read_text())
     assert manifest["status"] == "finished" and manifest["epochs_run"] == 3
@@ -77,6 +105,7 @@ def test_two_workers_match_one_worker(tmp_path):
 
 def _consecutive_free_ports():
     import socket
+
     for _ in range(50):
         with socket.socket() as first, socket.socket() as second:
             first.bind(("127.0.0.1", 0))
@@ -97,13 +126,33 @@ def test_slurm_tasks_join_one_cluster_and_train_as_two_workers(tmp_path):
     run_dir = tmp_path / "slurm"
     procs = []
     for rank in range(2):
-        env = dict(_env(), SLURM_PROCID=str(rank), SLURM_STEP_NUM_TASKS="2",
-                   SLURM_STEP_NODELIST="localhost", SLURM_STEP_TASKS_PER_NODE="2",
-                   TMPDIR=str(tmp_path))
-        procs.append(subprocess.Popen(
-            CLI + ["quickstart_classify", "--run-dir", str(run_dir), *QUICK, "--cluster", "slurm",
-                   "--cluster-port", str(port)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        env = dict(
+            _env(),
+            SLURM_PROCID=str(rank),
+            SLURM_STEP_NUM_TASKS="2",
+            SLURM_STEP_NODELIST="localhost",
+            SLURM_STEP_TASKS_PER_NODE="2",
+            TMPDIR=str(tmp_path),
+        )
+        procs.append(
+            subprocess.Popen(
+                CLI
+                + [
+                    "quickstart_classify",
+                    "--run-dir",
+                    str(run_dir),
+                    *QUICK,
+                    "--cluster",
+                    "slurm",
+                    "--cluster-port",
+                    str(port),
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     outputs = [proc.communicate(timeout=900) for proc in procs]
     for proc, (_, stderr) in zip(procs, outputs):
         assert proc.returncode == 0, stderr[-3000:]
@@ -111,14 +160,23 @@ def test_slurm_tasks_join_one_cluster_and_train_as_two_workers(tmp_path):
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "finished" and manifest["epochs_run"] == 3
     assert manifest["distribution"] == {
-        "strategy": "multi_worker", "workers": 2, "replicas": 2,
-        "cluster": {"worker": [f"localhost:{port}", f"localhost:{port + 1}"]}}
-    loopback = subprocess.run(CLI + ["quickstart_classify", "--run-dir", str(tmp_path / "two"),
-                                     *QUICK, "--workers", "2"],
-                              env=_env(), capture_output=True, text=True, timeout=900)
+        "strategy": "multi_worker",
+        "workers": 2,
+        "replicas": 2,
+        "cluster": {"worker": [f"localhost:{port}", f"localhost:{port + 1}"]},
+    }
+    loopback = subprocess.run(
+        CLI + ["quickstart_classify", "--run-dir", str(tmp_path / "two"), *QUICK, "--workers", "2"],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert loopback.returncode == 0, loopback.stderr[-3000:]
-    accuracy = [json.loads((path / "metrics.json").read_text())["test"]["accuracy"]
-                for path in (run_dir, tmp_path / "two")]
+    accuracy = [
+        json.loads((path / "metrics.json").read_text())["test"]["accuracy"]
+        for path in (run_dir, tmp_path / "two")
+    ]
     assert abs(accuracy[0] - accuracy[1]) <= 0.01, accuracy
 
 
@@ -126,10 +184,20 @@ def test_killed_worker_stops_the_run_then_resume_finishes_it(tmp_path):
     data = write_tiny_tsv(tmp_path / "tiny.tsv", repeats=24)
     pipeline = write_pipeline(tmp_path, data, extra="steps: [train, evaluate]\n")
     run_dir = tmp_path / "run"
-    args = [str(pipeline), "--run-dir", str(run_dir), "--workers", "2",
-            "--set", "train.epochs=4", "--set", "train.early_stopping_patience=0"]
-    launcher = subprocess.Popen(CLI + args, env=_env(), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+    args = [
+        str(pipeline),
+        "--run-dir",
+        str(run_dir),
+        "--workers",
+        "2",
+        "--set",
+        "train.epochs=4",
+        "--set",
+        "train.early_stopping_patience=0",
+    ]
+    launcher = subprocess.Popen(
+        CLI + args, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 600
         while not (run_dir / "checkpoints" / "resume.npz").exists():
@@ -156,8 +224,9 @@ def test_killed_worker_stops_the_run_then_resume_finishes_it(tmp_path):
     assert manifest["error"].startswith("TrainingError: Worker 1 of 2 was killed by SIGKILL")
     assert manifest["end_time"]
 
-    resumed = subprocess.run(CLI + args + ["--resume"], env=_env(), capture_output=True,
-                             text=True, timeout=900)
+    resumed = subprocess.run(
+        CLI + args + ["--resume"], env=_env(), capture_output=True, text=True, timeout=900
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "finished" and manifest["epochs_run"] == 4, manifest
@@ -191,29 +260,50 @@ def _tiny(*overrides):
 TASKS = {
     "translation": (
         "quickstart_translate",
-        _tiny("train.epochs=1", "train.batch_size=64", "model.hidden_dim=32",
-              "model.embedding_dim=16", "evaluate.beam_size=1", "evaluate.splits=[test]"),
+        _tiny(
+            "train.epochs=1",
+            "train.batch_size=64",
+            "model.hidden_dim=32",
+            "model.embedding_dim=16",
+            "evaluate.beam_size=1",
+            "evaluate.splits=[test]",
+        ),
         ["loss", "padding_share", "token_accuracy", "val_loss", "val_token_accuracy"],
-        [("test", "loss", 0.05)]),
+        [("test", "loss", 0.05)],
+    ),
     "generation": (
         "quickstart_generate",
-        _tiny("data.stateful_batches=false", "train.epochs=1", "model.hidden_dim=32",
-              "model.embedding_dim=16"),
+        _tiny(
+            "data.stateful_batches=false",
+            "train.epochs=1",
+            "model.hidden_dim=32",
+            "model.embedding_dim=16",
+        ),
         ["loss", "val_loss"],
-        [("validation", "loss", 0.02)]),
+        [("validation", "loss", 0.02)],
+    ),
     "forecasting": (
         "quickstart_forecast",
-        _tiny("train.epochs=2", "model.units=16", "train.monitor=val_mse",
-              "train.early_stopping_patience=1"),
+        _tiny(
+            "train.epochs=2",
+            "model.units=16",
+            "train.monitor=val_mse",
+            "train.early_stopping_patience=1",
+        ),
         ["loss", "mae", "mse", "val_loss", "val_mae", "val_mse"],
-        [("test", "mse", 0.02), ("test", "mae", 0.02)]),
+        [("test", "mse", 0.02), ("test", "mae", 0.02)],
+    ),
 }
 # The text tasks again with their corpus streamed from Arrow (as one larger than memory would
 # be): each worker reads the table itself and the chief caches token ids in the run directory.
 for _task in ("translation", "generation"):
     _pipeline, _settings, _columns, _compared = TASKS[_task]
-    TASKS[f"{_task}_streamed"] = (_pipeline, _settings + _tiny("data.streaming=always"),
-                                  _columns, _compared)
+    TASKS[f"{_task}_streamed"] = (
+        _pipeline,
+        _settings + _tiny("data.streaming=always"),
+        _columns,
+        _compared,
+    )
 
 
 @pytest.mark.parametrize("task", sorted(TASKS))
@@ -226,8 +316,13 @@ def test_every_task_trains_on_two_workers_as_in_one_process(tmp_path, task):
     runs = {"one": ["--set", "train.distribution=mirrored"], "two": ["--workers", "2"]}
     for name, how in runs.items():
         run_dir = tmp_path / name
-        done = subprocess.run(CLI + [pipeline, "--run-dir", str(run_dir), *tiny, *quiet, *how],
-                              env=_env(), capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            CLI + [pipeline, "--run-dir", str(run_dir), *tiny, *quiet, *how],
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         assert not _processes_running(str(run_dir)), "a worker outlived the run"
         assert f"run directory: {run_dir}" in done.stdout

@@ -5,27 +5,44 @@ cost of training, which the limits do not depend on."""
 import pytest
 
 # Small limits, so that a test at and over each one is cheap.
-LIMITS = {"max_batch_rows": 8, "max_input_chars": 300, "max_new_tokens": 40,
-          "max_output_length": 30, "max_beam_size": 4}
-EXPORTS = {"classifier": ("quickstart_classify", ["data.max_examples=200"]),
-           "translator": ("quickstart_translate", ["data.max_examples=200",
-                                                   "evaluate.max_output_tokens=20"]),
-           "generator": ("quickstart_generate", ["data.max_examples=5000"])}
+LIMITS = {
+    "max_batch_rows": 8,
+    "max_input_chars": 300,
+    "max_new_tokens": 40,
+    "max_output_length": 30,
+    "max_beam_size": 4,
+}
+EXPORTS = {
+    "classifier": ("quickstart_classify", ["data.max_examples=200"]),
+    "translator": (
+        "quickstart_translate",
+        ["data.max_examples=200", "evaluate.max_output_tokens=20"],
+    ),
+    "generator": ("quickstart_generate", ["data.max_examples=5000"]),
+}
 
 
 def _export(tmp_path_factory, kind):
     from nlp_lstm import presets
     from nlp_lstm.config import load_config
     from nlp_lstm.pipeline import build_pipeline
+
     name, overrides = EXPORTS[kind]
     from nlp_lstm.schema import FIELDS
-    task = {"classifier": "classification", "translator": "translation",
-            "generator": "generation"}[kind]
+
+    task = {"classifier": "classification", "translator": "translation", "generator": "generation"}[
+        kind
+    ]
     # Only the limits the task's export reads: a key only other tasks read is refused.
-    limits = [f"export.limits.{key}={value}" for key, value in LIMITS.items()
-              if task in (FIELDS[f"export.limits.{key}"].metadata.get("tasks") or (task,))]
-    config = load_config(presets.find_pipeline(name), overrides + limits + [
-        "steps=[export]", "export.verify=false", "train.verbose=0"])
+    limits = [
+        f"export.limits.{key}={value}"
+        for key, value in LIMITS.items()
+        if task in (FIELDS[f"export.limits.{key}"].metadata.get("tasks") or (task,))
+    ]
+    config = load_config(
+        presets.find_pipeline(name),
+        overrides + limits + ["steps=[export]", "export.verify=false", "train.verbose=0"],
+    )
     run_dir = tmp_path_factory.mktemp(f"{kind}_export") / "run"
     return build_pipeline(config).run(run_dir=run_dir).run_dir / "export"
 

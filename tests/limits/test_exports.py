@@ -28,9 +28,14 @@ def _warm(predictor):
     """`predictor` after one call of each signature (the first call builds the function, which
     takes seconds and is not what the timings below are about)."""
     from benchmarks.fuzz import WARM_UP
+
     for function in predictor.loaded.signatures.values():
-        function(**{key: tf.constant(["a"] if spec.shape.rank else WARM_UP[key], spec.dtype)
-                    for key, spec in function.structured_input_signature[1].items()})
+        function(
+            **{
+                key: tf.constant(["a"] if spec.shape.rank else WARM_UP[key], spec.dtype)
+                for key, spec in function.structured_input_signature[1].items()
+            }
+        )
     return predictor
 
 
@@ -50,8 +55,10 @@ def generator(generator_export):
 
 
 def _feeds(**values):
-    return {key: tf.constant(value, tf.int64 if key == "seed" else None)
-            for key, value in values.items()}
+    return {
+        key: tf.constant(value, tf.int64 if key == "seed" else None)
+        for key, value in values.items()
+    }
 
 
 def _refused(call, *words):
@@ -71,33 +78,52 @@ def test_the_export_records_its_limits(classifier, translator, generator):
     for predictor in (classifier, translator, generator):
         path = predictor.metadata["path"]
         metadata = json.loads(open(f"{path}/assets.extra/nlp_lstm.json").read())
-        assert metadata["limits"] == {key: LIMITS[key]
-                                      for key in limits_lib.TASK_LIMITS[predictor.task]}
+        assert metadata["limits"] == {
+            key: LIMITS[key] for key in limits_lib.TASK_LIMITS[predictor.task]
+        }
         assert predictor.limits == metadata["limits"]
 
 
 def test_huge_max_length_is_refused_at_once(translator):
-    with pytest.raises(ValueError, match=r"`max_length` must be an int in \[1, 30\] "
-                                         r"\(this export's limits.max_output_length\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"`max_length` must be an int in \[1, 30\] "
+        r"\(this export's limits.max_output_length\)",
+    ):
         translator.translate(["a dog"], max_length=200_000_000)
     signatures = translator.loaded.signatures
-    line = _refused(lambda: signatures["translate_greedy"](
-        **_feeds(text=["a dog"], max_length=200_000_000)), "`max_length`", "max_output_length")
+    line = _refused(
+        lambda: signatures["translate_greedy"](**_feeds(text=["a dog"], max_length=200_000_000)),
+        "`max_length`",
+        "max_output_length",
+    )
     assert line.endswith("Received: 200000000.")
-    _refused(lambda: signatures["translate_with_options"](
-        **_feeds(text=["a dog"], beam_size=2, max_length=200_000_000)), "`max_length`")
-    _refused(lambda: signatures["translate_greedy"](**_feeds(text=["a dog"], max_length=0)),
-             "`max_length`")
-    out = signatures["translate_greedy"](**_feeds(text=["a dog"], max_length=LIMITS[
-        "max_output_length"]))
+    _refused(
+        lambda: signatures["translate_with_options"](
+            **_feeds(text=["a dog"], beam_size=2, max_length=200_000_000)
+        ),
+        "`max_length`",
+    )
+    _refused(
+        lambda: signatures["translate_greedy"](**_feeds(text=["a dog"], max_length=0)),
+        "`max_length`",
+    )
+    out = signatures["translate_greedy"](
+        **_feeds(text=["a dog"], max_length=LIMITS["max_output_length"])
+    )
     assert out["token_ids"].shape[1] <= LIMITS["max_output_length"]
 
 
 def test_huge_beam_is_refused_at_once(translator):
     with pytest.raises(ValueError, match="max_beam_size"):
         translator.translate("a dog", beam_size=2**30)
-    _refused(lambda: translator.loaded.signatures["translate_with_options"](
-        **_feeds(text=["a dog"], beam_size=2**30, max_length=5)), "`beam_size`", "[1, 4]")
+    _refused(
+        lambda: translator.loaded.signatures["translate_with_options"](
+            **_feeds(text=["a dog"], beam_size=2**30, max_length=5)
+        ),
+        "`beam_size`",
+        "[1, 4]",
+    )
     assert isinstance(translator.translate("a dog", beam_size=LIMITS["max_beam_size"]), dict)
 
 
@@ -105,21 +131,36 @@ def test_huge_max_new_tokens_is_refused_at_once(generator):
     for value in (2**31 - 1, 2_000_000, LIMITS["max_new_tokens"] + 1, -1):
         with pytest.raises(ValueError, match="max_new_tokens"):
             generator.generate("The ", max_new_tokens=value)
-        _refused(lambda: generator.loaded.signatures["generate"](
-            **_feeds(prompt=["The "], **{**GENERATE, "max_new_tokens": value})),
-            "`max_new_tokens`", "limits.max_new_tokens")
-    assert len(generator.generate("The ", max_new_tokens=LIMITS["max_new_tokens"],
-                                  temperature=0.0)) > 0
+        _refused(
+            lambda: generator.loaded.signatures["generate"](
+                **_feeds(prompt=["The "], **{**GENERATE, "max_new_tokens": value})
+            ),
+            "`max_new_tokens`",
+            "limits.max_new_tokens",
+        )
+    assert (
+        len(generator.generate("The ", max_new_tokens=LIMITS["max_new_tokens"], temperature=0.0))
+        > 0
+    )
 
 
-@pytest.mark.parametrize("option, value", [("temperature", float("nan")), ("temperature", -1.0),
-                                           ("temperature", float("inf")), ("top_p", 0.0),
-                                           ("top_p", float("nan")), ("top_p", 1.5),
-                                           ("top_k", -1)])
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("temperature", float("nan")),
+        ("temperature", -1.0),
+        ("temperature", float("inf")),
+        ("top_p", 0.0),
+        ("top_p", float("nan")),
+        ("top_p", 1.5),
+        ("top_k", -1),
+    ],
+)
 def test_bad_sampling_options_are_refused_in_the_graph(generator, option, value):
     signature = generator.loaded.signatures["generate"]
-    _refused(lambda: signature(**_feeds(prompt=["a"], **{**GENERATE, option: value})),
-             f"`{option}`")
+    _refused(
+        lambda: signature(**_feeds(prompt=["a"], **{**GENERATE, option: value})), f"`{option}`"
+    )
 
 
 def test_zero_new_tokens_and_no_prompts_give_empty_results(generator):
@@ -139,30 +180,37 @@ def test_empty_batches_give_empty_outputs(classifier, translator):
     out = classify(text=empty)
     assert out["probabilities"].shape == (0, 2) and out["label"].dtype == tf.string
     signatures = translator.loaded.signatures
-    for out in (signatures["translate"](text=empty),
-                signatures["translate_greedy"](**_feeds(text=empty, max_length=5)),
-                signatures["translate_with_options"](**_feeds(text=empty, beam_size=3,
-                                                              max_length=5))):
+    for out in (
+        signatures["translate"](text=empty),
+        signatures["translate_greedy"](**_feeds(text=empty, max_length=5)),
+        signatures["translate_with_options"](**_feeds(text=empty, beam_size=3, max_length=5)),
+    ):
         assert out["translation"].shape == (0,) and out["token_ids"].shape[0] == 0
         assert out["score"].dtype == tf.float32
     assert classifier.predict([]) == [] and translator.translate([]) == []
 
 
-def test_rows_and_characters_over_the_limits_are_refused(classifier, translator, generator,
-                                                          classifier_export):
+def test_rows_and_characters_over_the_limits_are_refused(
+    classifier, translator, generator, classifier_export
+):
     rows, chars = LIMITS["max_batch_rows"], LIMITS["max_input_chars"]
     classify = classifier.loaded.signatures["serving_default"]
     assert classify(text=tf.constant(["x" * chars] * rows))["label"].shape == (rows,)
     _refused(lambda: classify(text=tf.constant(["a"] * (rows + 1))), "`text`", "max_batch_rows")
-    _refused(lambda: classify(text=tf.constant(["é" * (chars + 1)])), "`text`",
-             "max_input_chars")
+    _refused(lambda: classify(text=tf.constant(["é" * (chars + 1)])), "`text`", "max_input_chars")
     translate = translator.loaded.signatures["translate"]
     _refused(lambda: translate(text=tf.constant(["a"] * (rows + 1))), "max_batch_rows")
     generate = generator.loaded.signatures["generate"]
-    _refused(lambda: generate(**_feeds(prompt=["x" * (chars + 1)], **GENERATE)),
-             "`prompt`", "max_input_chars")
-    for predictor, call in ((classifier, "predict"), (translator, "translate"),
-                            (generator, "generate")):
+    _refused(
+        lambda: generate(**_feeds(prompt=["x" * (chars + 1)], **GENERATE)),
+        "`prompt`",
+        "max_input_chars",
+    )
+    for predictor, call in (
+        (classifier, "predict"),
+        (translator, "translate"),
+        (generator, "generate"),
+    ):
         with pytest.raises(ValueError, match=r"\[1\]` has 301 characters"):
             getattr(predictor, call)(["fine", "x" * (chars + 1)])
         with pytest.raises(ValueError, match="max_batch_rows"):
@@ -189,13 +237,16 @@ def test_an_export_without_limits_gets_the_defaults(classifier_export, tmp_path,
 def test_export_defaults_over_the_limits_fail_at_build_time():
     from nlp_lstm import presets
     from nlp_lstm.pipeline import build_pipeline
-    config = load_config(presets.find_pipeline("quickstart_translate"),
-                         ["export.limits.max_beam_size=2"])
+
+    config = load_config(
+        presets.find_pipeline("quickstart_translate"), ["export.limits.max_beam_size=2"]
+    )
     with pytest.raises(ConfigError, match=r"evaluate.beam_size.*over export.limits.max_beam_size"):
         build_pipeline(config)
 
 
 def test_the_fuzz_runner_states_the_same_ranges():
     from benchmarks import fuzz
+
     assert fuzz.OPTIONS == limits_lib.OPTIONS
     assert np.isfinite(limits_lib.OPTIONS["temperature"][2])

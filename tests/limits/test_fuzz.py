@@ -20,24 +20,38 @@ EXAMPLES = 60  # per export; the long run takes 10,000
 
 
 def _signature_specs(loaded):
-    return {name: {key: (spec.dtype.name, spec.shape.rank)
-                   for key, spec in function.structured_input_signature[1].items()}
-            for name, function in loaded.signatures.items()}
+    return {
+        name: {
+            key: (spec.dtype.name, spec.shape.rank)
+            for key, spec in function.structured_input_signature[1].items()
+        }
+        for name, function in loaded.signatures.items()
+    }
 
 
 def _fuzz(export_dir):
     loaded = nlp_lstm.load(export_dir).loaded
     limits, _ = fuzz.read_limits(export_dir)
-    specs = {name: dict(function.structured_input_signature[1])
-             for name, function in loaded.signatures.items()}
+    specs = {
+        name: dict(function.structured_input_signature[1])
+        for name, function in loaded.signatures.items()
+    }
     seen = {"ok": 0, "refused": 0}
     for name, spec in specs.items():  # the first call builds the function: not timed
-        loaded.signatures[name](**{key: tf.constant(["a"] if value.shape.rank else
-                                                    fuzz.WARM_UP[key], value.dtype)
-                                   for key, value in spec.items()})
+        loaded.signatures[name](
+            **{
+                key: tf.constant(["a"] if value.shape.rank else fuzz.WARM_UP[key], value.dtype)
+                for key, value in spec.items()
+            }
+        )
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(fuzz.strategies(_signature_specs(loaded), limits))
     def check(call):
         name, inputs = call
@@ -72,12 +86,21 @@ def test_fuzz_the_generator(generator_export):
     _fuzz(generator_export)
 
 
-@pytest.mark.parametrize("inputs, refused", [
-    ({"text": ["a"] * 9}, True), ({"text": ["a"] * 8}, False), ({"text": ["x" * 301]}, True),
-    ({"text": [b"\xff" * 400]}, False), ({"text": [], "beam_size": 5, "max_length": 3}, True),
-    ({"text": [], "max_length": 0}, True), ({"prompt": [], "max_new_tokens": 0}, False),
-    ({"prompt": [], "top_p": 0.0}, True), ({"prompt": [], "temperature": float("nan")}, True),
-])
+@pytest.mark.parametrize(
+    "inputs, refused",
+    [
+        ({"text": ["a"] * 9}, True),
+        ({"text": ["a"] * 8}, False),
+        ({"text": ["x" * 301]}, True),
+        ({"text": [b"\xff" * 400]}, False),
+        ({"text": [], "beam_size": 5, "max_length": 3}, True),
+        ({"text": [], "max_length": 0}, True),
+        ({"prompt": [], "max_new_tokens": 0}, False),
+        ({"prompt": [], "top_p": 0.0}, True),
+        ({"prompt": [], "temperature": float("nan")}, True),
+    ],
+)
 def test_the_oracle(inputs, refused):
     from tests.limits.conftest import LIMITS
+
     assert fuzz.expected_refusal(inputs, LIMITS) is refused

@@ -9,8 +9,14 @@ from nlp_lstm.models import LSTMCausalLM
 
 @pytest.mark.parametrize("tie, layers", [(False, 1), (True, 2)])
 def test_step_by_step_state_matches_full_rerun(tie, layers):
-    model = LSTMCausalLM(vocabulary_size=20, embedding_dim=6, hidden_dim=8, num_layers=layers,
-                         tie_embeddings=tie, dropout=0.0)
+    model = LSTMCausalLM(
+        vocabulary_size=20,
+        embedding_dim=6,
+        hidden_dim=8,
+        num_layers=layers,
+        tie_embeddings=tie,
+        dropout=0.0,
+    )
     ids = np.array([[4, 5, 6, 7, 8, 9], [9, 8, 7, 6, 5, 4]])
     full = np.asarray(model(ids))
     assert full.shape == (2, 6, 20)
@@ -32,8 +38,10 @@ def test_training_lowers_the_loss_and_reloads(tmp_path):
     model = LSTMCausalLM(vocabulary_size=12, embedding_dim=8, hidden_dim=16, num_layers=1)
     ids = np.tile(np.arange(4, 12), (16, 2))
     x, y = ids[:, :-1], ids[:, 1:]
-    model.compile(optimizer=keras.optimizers.Adam(0.02),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.02),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     before = model.evaluate(x, y, verbose=0)
     model.fit(x, y, epochs=1, batch_size=4, verbose=0)
     assert model.evaluate(x, y, verbose=0) < 0.9 * before
@@ -42,8 +50,9 @@ def test_training_lowers_the_loss_and_reloads(tmp_path):
     np.testing.assert_allclose(reloaded(x[:2]), model(x[:2]), atol=1e-6)
 
 
-@pytest.mark.parametrize("kwargs, match", [({"hidden_dim": 0}, "hidden_dim"),
-                                           ({"dropout": 1.0}, "dropout")])
+@pytest.mark.parametrize(
+    "kwargs, match", [({"hidden_dim": 0}, "hidden_dim"), ({"dropout": 1.0}, "dropout")]
+)
 def test_invalid_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         LSTMCausalLM(vocabulary_size=10, **kwargs)
@@ -51,8 +60,9 @@ def test_invalid_arguments(kwargs, match):
 
 def test_carried_states_continue_rows_across_training_batches():
     """carry_states: batch 2 starts where batch 1 ended, row by row, like one long pass."""
-    model = LSTMCausalLM(vocabulary_size=20, embedding_dim=6, hidden_dim=8, num_layers=2,
-                         dropout=0.0)
+    model = LSTMCausalLM(
+        vocabulary_size=20, embedding_dim=6, hidden_dim=8, num_layers=2, dropout=0.0
+    )
     ids = np.random.default_rng(0).integers(1, 20, size=(3, 8))
     full = np.asarray(model(ids))
     weights_before = len(model.weights)
@@ -65,8 +75,8 @@ def test_carried_states_continue_rows_across_training_batches():
     # Inference ignores them (zero states); a reset starts training from zero states again.
     assert not np.allclose(np.asarray(model(ids[:, 4:])), second, atol=1e-4)
     model.reset_carried_states()
-    np.testing.assert_allclose(np.asarray(model(ids[:, :4], training=True)), full[:, :4],
-                               atol=1e-5)
+    np.testing.assert_allclose(np.asarray(model(ids[:, :4], training=True)), full[:, :4], atol=1e-5)
     model.carry_states(None)
-    np.testing.assert_allclose(np.asarray(model(ids[:, 4:], training=True)),
-                               np.asarray(model(ids[:, 4:])), atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(model(ids[:, 4:], training=True)), np.asarray(model(ids[:, 4:])), atol=1e-6
+    )

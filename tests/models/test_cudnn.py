@@ -49,14 +49,17 @@ def test_unidirectional_report_lists_each_layer():
     assert all(e["eligible_kernel"] == "cudnn" for e in report["layers"])
 
 
-@pytest.mark.parametrize("kwargs, padding_side, reason", [
-    ({"recurrent_dropout": 0.2}, "right", "recurrent_dropout=0.2"),
-    ({"activation": "relu"}, "right", "activation=relu"),
-    ({"recurrent_activation": "tanh"}, "right", "recurrent_activation=tanh"),
-    ({"unroll": True}, "right", "unroll=True"),
-    ({"use_bias": False}, "right", "use_bias=False"),
-    ({}, "left", "padding_side=left"),
-])
+@pytest.mark.parametrize(
+    "kwargs, padding_side, reason",
+    [
+        ({"recurrent_dropout": 0.2}, "right", "recurrent_dropout=0.2"),
+        ({"activation": "relu"}, "right", "activation=relu"),
+        ({"recurrent_activation": "tanh"}, "right", "recurrent_activation=tanh"),
+        ({"unroll": True}, "right", "unroll=True"),
+        ({"use_bias": False}, "right", "use_bias=False"),
+        ({}, "left", "padding_side=left"),
+    ],
+)
 def test_each_blocking_setting_is_reported(kwargs, padding_side, reason):
     report = cudnn_report(tiny(bidirectional=False, **kwargs), padding_side=padding_side)
     (entry,) = report["layers"]
@@ -75,12 +78,25 @@ def test_blocking_settings_cover_both_bidirectional_halves():
 
 
 def test_several_blocking_settings_are_listed_together():
-    report = cudnn_report(tiny(recurrent_dropout=0.1, activation="relu", unroll=True,
-                               use_bias=False, bidirectional=False), padding_side="left")
+    report = cudnn_report(
+        tiny(
+            recurrent_dropout=0.1,
+            activation="relu",
+            unroll=True,
+            use_bias=False,
+            bidirectional=False,
+        ),
+        padding_side="left",
+    )
     (entry,) = report["layers"]
     reasons = " | ".join(entry["blocking_settings"])
-    for reason in ("recurrent_dropout=0.1", "activation=relu", "unroll=True", "use_bias=False",
-                   "padding_side=left"):
+    for reason in (
+        "recurrent_dropout=0.1",
+        "activation=relu",
+        "unroll=True",
+        "use_bias=False",
+        "padding_side=left",
+    ):
         assert reason in reasons
     assert len(entry["blocking_settings"]) == 5
 
@@ -95,15 +111,21 @@ def test_check_cudnn_is_silent_when_all_eligible(default_model):
 
 def test_check_cudnn_warns_when_not_strict():
     report = cudnn_report(tiny(activation="relu", bidirectional=False))
-    with pytest.warns(UserWarning, match=r"1 LSTM layer\(s\) cannot use the cuDNN kernel.*"
-                                         r"activation=relu.*strict_cudnn"):
+    with pytest.warns(
+        UserWarning,
+        match=r"1 LSTM layer\(s\) cannot use the cuDNN kernel.*"
+        r"activation=relu.*strict_cudnn",
+    ):
         check_cudnn(report, strict=False)
 
 
 def test_check_cudnn_raises_when_strict():
     report = cudnn_report(tiny(unroll=True, bidirectional=False), padding_side="left")
-    with pytest.raises(ConfigError, match=r"1 LSTM layer\(s\) cannot use the cuDNN kernel.*"
-                                          r"unroll=True.*padding_side=left"):
+    with pytest.raises(
+        ConfigError,
+        match=r"1 LSTM layer\(s\) cannot use the cuDNN kernel.*"
+        r"unroll=True.*padding_side=left",
+    ):
         check_cudnn(report, strict=True)
 
 

@@ -10,18 +10,28 @@ from nlp_lstm.models.text_classifier import POOLINGS
 from tests.testing import run_model_test
 
 # Right-padded ids; the last row is all padding (an empty text).
-IDS = np.array([[4, 5, 6, 0, 0],
-                [7, 8, 0, 0, 0],
-                [4, 9, 5, 6, 0],
-                [7, 8, 9, 7, 8],
-                [4, 0, 0, 0, 0],
-                [0, 0, 0, 0, 0]], dtype=np.int64)
+IDS = np.array(
+    [
+        [4, 5, 6, 0, 0],
+        [7, 8, 0, 0, 0],
+        [4, 9, 5, 6, 0],
+        [7, 8, 9, 7, 8],
+        [4, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0],
+    ],
+    dtype=np.int64,
+)
 LABELS = np.array([0, 1, 0, 1, 0, 1])
 
 
 def tiny(**kwargs):
-    args = {"num_classes": 2, "vocabulary_size": 10, "embedding_dim": 4, "hidden_dim": 4,
-            "dropout": 0.0}
+    args = {
+        "num_classes": 2,
+        "vocabulary_size": 10,
+        "embedding_dim": 4,
+        "hidden_dim": 4,
+        "dropout": 0.0,
+    }
     args.update(kwargs)
     return LSTMTextClassifier(**args)
 
@@ -92,8 +102,7 @@ def test_run_model_test_every_pooling(pooling, bidirectional, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("bidirectional", [True, False], ids=["bi", "uni"])
 def test_run_model_test_two_layers_and_head(bidirectional, tmp_path):
-    model = tiny(pooling="attention", bidirectional=bidirectional, num_layers=2,
-                 head_hidden_dim=3)
+    model = tiny(pooling="attention", bidirectional=bidirectional, num_layers=2, head_hidden_dim=3)
     reloaded = run_model_test(model, IDS, LABELS, 2, tmp_path, epochs=3)
     assert reloaded.get_config()["num_layers"] == 2
     assert len(reloaded.backbone.lstm_layers()) == (4 if bidirectional else 2)
@@ -101,15 +110,33 @@ def test_run_model_test_two_layers_and_head(bidirectional, tmp_path):
 
 
 def test_get_config_round_trip():
-    model = tiny(pooling="max_mean", num_layers=2, head_hidden_dim=3, bidirectional=False,
-                 recurrent_dropout=0.1, activation="relu", unroll=True, use_bias=False)
+    model = tiny(
+        pooling="max_mean",
+        num_layers=2,
+        head_hidden_dim=3,
+        bidirectional=False,
+        recurrent_dropout=0.1,
+        activation="relu",
+        unroll=True,
+        use_bias=False,
+    )
     config = model.get_config()
-    for key, value in {"num_classes": 2, "vocabulary_size": 10, "embedding_dim": 4,
-                       "hidden_dim": 4, "num_layers": 2, "bidirectional": False,
-                       "pooling": "max_mean", "dropout": 0.0, "head_hidden_dim": 3,
-                       "recurrent_dropout": 0.1, "activation": "relu",
-                       "recurrent_activation": "sigmoid", "unroll": True,
-                       "use_bias": False}.items():
+    for key, value in {
+        "num_classes": 2,
+        "vocabulary_size": 10,
+        "embedding_dim": 4,
+        "hidden_dim": 4,
+        "num_layers": 2,
+        "bidirectional": False,
+        "pooling": "max_mean",
+        "dropout": 0.0,
+        "head_hidden_dim": 3,
+        "recurrent_dropout": 0.1,
+        "activation": "relu",
+        "recurrent_activation": "sigmoid",
+        "unroll": True,
+        "use_bias": False,
+    }.items():
         assert config[key] == value, key
     clone = LSTMTextClassifier.from_config(config)
     assert clone.get_config() == config
@@ -128,8 +155,9 @@ def test_from_config_with_same_weights_gives_same_outputs():
 
 def test_backbone_output_shape():
     for bidirectional, width in ((True, 6), (False, 3)):
-        backbone = LSTMBackbone(vocabulary_size=10, embedding_dim=4, hidden_dim=3,
-                                bidirectional=bidirectional)
+        backbone = LSTMBackbone(
+            vocabulary_size=10, embedding_dim=4, hidden_dim=3, bidirectional=bidirectional
+        )
         assert tuple(backbone(IDS).shape) == (len(IDS), IDS.shape[1], width)
         assert backbone.output_dim == width
 
@@ -142,8 +170,11 @@ def test_padding_mask_keeps_first_position():
 def test_registered_under_lstm_text_classifier():
     assert MODELS.get("lstm_text_classifier") is LSTMTextClassifier
     assert keras.saving.get_registered_object("nlp_lstm>LSTMTextClassifier") is LSTMTextClassifier
-    model = MODELS.build({"type": "lstm_text_classifier", "hidden_dim": 2, "embedding_dim": 2},
-                         num_classes=3, vocabulary_size=7)
+    model = MODELS.build(
+        {"type": "lstm_text_classifier", "hidden_dim": 2, "embedding_dim": 2},
+        num_classes=3,
+        vocabulary_size=7,
+    )
     assert model.num_classes == 3 and model.backbone.vocabulary_size == 7
 
 
@@ -158,22 +189,25 @@ def test_last_pooling_with_left_padding_reads_the_last_token():
     np.testing.assert_allclose(left, right, atol=1e-6)
 
 
-@pytest.mark.parametrize("kwargs, argument", [
-    ({"num_classes": 1}, "num_classes"),
-    ({"num_classes": 2.0}, "num_classes"),
-    ({"pooling": "sum"}, "pooling"),
-    ({"head_hidden_dim": -1}, "head_hidden_dim"),
-    ({"head_hidden_dim": 2.5}, "head_hidden_dim"),
-    ({"vocabulary_size": 0}, "vocabulary_size"),
-    ({"embedding_dim": True}, "embedding_dim"),
-    ({"hidden_dim": 0}, "hidden_dim"),
-    ({"num_layers": 0}, "num_layers"),
-    ({"dropout": 1.0}, "dropout"),
-    ({"embedding_dropout": -0.5}, "embedding_dropout"),
-    ({"recurrent_dropout": -0.1}, "recurrent_dropout"),
-    ({"activation": "swish"}, "activation"),
-    ({"recurrent_activation": "hard_sigmoid"}, "recurrent_activation"),
-])
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        ({"num_classes": 1}, "num_classes"),
+        ({"num_classes": 2.0}, "num_classes"),
+        ({"pooling": "sum"}, "pooling"),
+        ({"head_hidden_dim": -1}, "head_hidden_dim"),
+        ({"head_hidden_dim": 2.5}, "head_hidden_dim"),
+        ({"vocabulary_size": 0}, "vocabulary_size"),
+        ({"embedding_dim": True}, "embedding_dim"),
+        ({"hidden_dim": 0}, "hidden_dim"),
+        ({"num_layers": 0}, "num_layers"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"embedding_dropout": -0.5}, "embedding_dropout"),
+        ({"recurrent_dropout": -0.1}, "recurrent_dropout"),
+        ({"activation": "swish"}, "activation"),
+        ({"recurrent_activation": "hard_sigmoid"}, "recurrent_activation"),
+    ],
+)
 def test_bad_args(kwargs, argument):
     with pytest.raises(ValueError, match=rf"`{argument}`.*Received: {argument}="):
         tiny(**kwargs)

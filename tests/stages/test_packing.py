@@ -15,9 +15,14 @@ def pack(rows, **kwargs):
 # run_stage_test batches its examples with Dataset.batch, which needs equal-length rows, so its
 # examples have one length; ragged batches of mixed lengths are checked with direct calls.
 
+
 def test_run_stage_test_truncates_tail():
-    stage, rows = run_stage_test(SequencePacker, {"sequence_length": 4},
-                                 [[5, 6, 7, 8, 9], [1, 2, 3, 4, 5]], [[5, 6, 7, 8], [1, 2, 3, 4]])
+    stage, rows = run_stage_test(
+        SequencePacker,
+        {"sequence_length": 4},
+        [[5, 6, 7, 8, 9], [1, 2, 3, 4, 5]],
+        [[5, 6, 7, 8], [1, 2, 3, 4]],
+    )
     assert rows == [[5, 6, 7, 8], [1, 2, 3, 4]]
     assert stage.length == 4
     # A ragged batch is padded to its longest row, capped at sequence_length.
@@ -25,25 +30,37 @@ def test_run_stage_test_truncates_tail():
 
 
 def test_truncate_head_keeps_the_end():
-    _, rows = run_stage_test(SequencePacker, {"sequence_length": 3, "truncate": "head"},
-                             [[5, 6, 7, 8, 9], [1, 2, 3, 4, 5]], [[7, 8, 9], [3, 4, 5]])
+    _, rows = run_stage_test(
+        SequencePacker,
+        {"sequence_length": 3, "truncate": "head"},
+        [[5, 6, 7, 8, 9], [1, 2, 3, 4, 5]],
+        [[7, 8, 9], [3, 4, 5]],
+    )
     assert rows == [[7, 8, 9], [3, 4, 5]]
-    assert pack([[5, 6, 7, 8, 9], [5]], sequence_length=3, truncate="head") == \
-        [[7, 8, 9], [5, 0, 0]]
+    assert pack([[5, 6, 7, 8, 9], [5]], sequence_length=3, truncate="head") == [
+        [7, 8, 9],
+        [5, 0, 0],
+    ]
 
 
 def test_start_and_end_values():
-    _, rows = run_stage_test(SequencePacker,
-                             {"sequence_length": 5, "start_value": 2, "end_value": 3},
-                             [[5, 6, 7, 8, 9], [5, 4, 0, 0, 0]], [[2, 5, 6, 7, 3], [2, 5, 4, 0, 3]])
+    _, rows = run_stage_test(
+        SequencePacker,
+        {"sequence_length": 5, "start_value": 2, "end_value": 3},
+        [[5, 6, 7, 8, 9], [5, 4, 0, 0, 0]],
+        [[2, 5, 6, 7, 3], [2, 5, 4, 0, 3]],
+    )
     assert rows == [[2, 5, 6, 7, 3], [2, 5, 4, 0, 3]]
-    assert pack([[5, 6, 7, 8, 9], [5]], sequence_length=5, start_value=2, end_value=3) == \
-        [[2, 5, 6, 7, 3], [2, 5, 3, 0, 0]]
+    assert pack([[5, 6, 7, 8, 9], [5]], sequence_length=5, start_value=2, end_value=3) == [
+        [2, 5, 6, 7, 3],
+        [2, 5, 3, 0, 0],
+    ]
 
 
 def test_start_and_end_with_head_truncation():
-    assert pack([[5, 6, 7, 8, 9]], sequence_length=4, start_value=2, end_value=3,
-                truncate="head") == [[2, 8, 9, 3]]
+    assert pack(
+        [[5, 6, 7, 8, 9]], sequence_length=4, start_value=2, end_value=3, truncate="head"
+    ) == [[2, 8, 9, 3]]
 
 
 def test_only_start_or_only_end():
@@ -56,18 +73,26 @@ def test_right_padding():
 
 
 def test_left_padding():
-    _, rows = run_stage_test(SequencePacker, {"sequence_length": 4, "padding_side": "left"},
-                             [[5, 6], [7, 8]], [[5, 6], [7, 8]])
+    _, rows = run_stage_test(
+        SequencePacker,
+        {"sequence_length": 4, "padding_side": "left"},
+        [[5, 6], [7, 8]],
+        [[5, 6], [7, 8]],
+    )
     assert rows == [[5, 6], [7, 8]]
-    assert pack([[5, 6], [7, 8, 9, 10, 11]], sequence_length=4, padding_side="left") == \
-        [[0, 0, 5, 6], [7, 8, 9, 10]]
+    assert pack([[5, 6], [7, 8, 9, 10, 11]], sequence_length=4, padding_side="left") == [
+        [0, 0, 5, 6],
+        [7, 8, 9, 10],
+    ]
     assert pack([[5], [7, 8, 9]], sequence_length=8, padding_side="left") == [[0, 0, 5], [7, 8, 9]]
 
 
 def test_custom_pad_value():
     assert pack([[5], [7, 8]], sequence_length=4, pad_value=-1) == [[5, -1], [7, 8]]
-    assert pack([[5], [7, 8]], sequence_length=4, pad_value=-1, padding_side="left") == \
-        [[-1, 5], [7, 8]]
+    assert pack([[5], [7, 8]], sequence_length=4, pad_value=-1, padding_side="left") == [
+        [-1, 5],
+        [7, 8],
+    ]
 
 
 def test_batch_padded_to_longest_row_capped_at_sequence_length():
@@ -145,26 +170,45 @@ def test_percentile_before_adapt_raises():
 
 
 def test_get_config_round_trip():
-    stage = SequencePacker(sequence_length=6, truncate="head", padding_side="left", pad_value=9,
-                           start_value=2, end_value=3, name="packer")
+    stage = SequencePacker(
+        sequence_length=6,
+        truncate="head",
+        padding_side="left",
+        pad_value=9,
+        start_value=2,
+        end_value=3,
+        name="packer",
+    )
     config = stage.get_config()
-    assert config == {"name": "packer", "sequence_length": 6, "truncate": "head",
-                      "padding_side": "left", "pad_value": 9, "start_value": 2, "end_value": 3,
-                      "resolved_length": None}
+    assert config == {
+        "name": "packer",
+        "sequence_length": 6,
+        "truncate": "head",
+        "padding_side": "left",
+        "pad_value": 9,
+        "start_value": 2,
+        "end_value": 3,
+        "resolved_length": None,
+    }
     assert SequencePacker.from_config(config).get_config() == config
 
 
-@pytest.mark.parametrize("kwargs, pattern", [
-    ({"sequence_length": 0}, r"`sequence_length`.*Received: sequence_length=0"),
-    ({"sequence_length": 2, "start_value": 2, "end_value": 3},
-     r"`sequence_length` must be > number of start/end tokens \(2\).*sequence_length=2"),
-    ({"sequence_length": True}, r"`sequence_length`.*Received: sequence_length=True"),
-    ({"sequence_length": 4.0}, r"`sequence_length`.*Received: sequence_length=4.0"),
-    ({"sequence_length": "p101"}, r"`sequence_length`.*percentile.*sequence_length='p101'"),
-    ({"sequence_length": "95"}, r"`sequence_length`.*sequence_length='95'"),
-    ({"truncate": "middle"}, r"`truncate` must be 'head' or 'tail'.*truncate='middle'"),
-    ({"padding_side": "top"}, r"`padding_side`.*padding_side='top'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, pattern",
+    [
+        ({"sequence_length": 0}, r"`sequence_length`.*Received: sequence_length=0"),
+        (
+            {"sequence_length": 2, "start_value": 2, "end_value": 3},
+            r"`sequence_length` must be > number of start/end tokens \(2\).*sequence_length=2",
+        ),
+        ({"sequence_length": True}, r"`sequence_length`.*Received: sequence_length=True"),
+        ({"sequence_length": 4.0}, r"`sequence_length`.*Received: sequence_length=4.0"),
+        ({"sequence_length": "p101"}, r"`sequence_length`.*percentile.*sequence_length='p101'"),
+        ({"sequence_length": "95"}, r"`sequence_length`.*sequence_length='95'"),
+        ({"truncate": "middle"}, r"`truncate` must be 'head' or 'tail'.*truncate='middle'"),
+        ({"padding_side": "top"}, r"`padding_side`.*padding_side='top'"),
+    ],
+)
 def test_bad_args(kwargs, pattern):
     with pytest.raises(ValueError, match=pattern):
         SequencePacker(**kwargs)

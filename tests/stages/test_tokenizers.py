@@ -4,8 +4,13 @@ import pytest
 import tensorflow as tf
 
 from nlp_lstm.errors import ConfigError
-from nlp_lstm.stages import (CharacterTokenizer, TextNormalizer, UnicodeScriptTokenizer,
-                             WhitespaceTokenizer, WordPieceTokenizer)
+from nlp_lstm.stages import (
+    CharacterTokenizer,
+    TextNormalizer,
+    UnicodeScriptTokenizer,
+    WhitespaceTokenizer,
+    WordPieceTokenizer,
+)
 from tests.testing import run_stage_test
 
 
@@ -16,14 +21,19 @@ def utf8(*texts):
 def run_normalizer_test(kwargs, pairs):
     """run_stage_test on one-string batches (its list conversion does not take scalar strings),
     plus a direct call on each scalar string."""
-    stage, _ = run_stage_test(TextNormalizer, kwargs, [[text] for text, _ in pairs],
-                              [utf8(expected) for _, expected in pairs])
+    stage, _ = run_stage_test(
+        TextNormalizer,
+        kwargs,
+        [[text] for text, _ in pairs],
+        [utf8(expected) for _, expected in pairs],
+    )
     for text, expected in pairs:
         assert stage(tf.constant(text)).numpy() == expected.encode("utf-8")
     return stage
 
 
 # -- TextNormalizer ----------------------------------------------------------------------------
+
 
 def test_text_normalizer_nfkc_lowercase():
     # Fullwidth C (U+FF23), the "fi" ligature (U+FB01) and upper case all fold under
@@ -63,12 +73,15 @@ def test_text_normalizer_rejects_non_string_input():
         TextNormalizer()(tf.constant([1, 2]))
 
 
-@pytest.mark.parametrize("kwargs, argument", [
-    ({"form": "NFX"}, "form"),
-    ({"form": "nfkc"}, "form"),
-    ({"lowercase": "yes"}, "lowercase"),
-    ({"lowercase": 1}, "lowercase"),
-])
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        ({"form": "NFX"}, "form"),
+        ({"form": "nfkc"}, "form"),
+        ({"lowercase": "yes"}, "lowercase"),
+        ({"lowercase": 1}, "lowercase"),
+    ],
+)
 def test_text_normalizer_bad_args(kwargs, argument):
     with pytest.raises(ValueError, match=f"`{argument}`.*Received: {argument}="):
         TextNormalizer(**kwargs)
@@ -76,10 +89,14 @@ def test_text_normalizer_bad_args(kwargs, argument):
 
 # -- WhitespaceTokenizer -----------------------------------------------------------------------
 
+
 def test_whitespace_tokenizer():
-    _, rows = run_stage_test(WhitespaceTokenizer, {},
-                             ["a witty  film", " tabs\tand\nnewlines ", ""],
-                             [[b"a", b"witty", b"film"], [b"tabs", b"and", b"newlines"], []])
+    _, rows = run_stage_test(
+        WhitespaceTokenizer,
+        {},
+        ["a witty  film", " tabs\tand\nnewlines ", ""],
+        [[b"a", b"witty", b"film"], [b"tabs", b"and", b"newlines"], []],
+    )
     assert rows == [[b"a", b"witty", b"film"], [b"tabs", b"and", b"newlines"], []]
 
 
@@ -96,10 +113,14 @@ def test_whitespace_tokenizer_config_has_no_arguments():
 
 # -- UnicodeScriptTokenizer --------------------------------------------------------------------
 
+
 def test_unicode_script_tokenizer():
-    run_stage_test(UnicodeScriptTokenizer, {},
-                   ["witty, fun!", "東京abc 12"],
-                   [[b"witty", b",", b"fun", b"!"], utf8("東京", "abc", "12")])
+    run_stage_test(
+        UnicodeScriptTokenizer,
+        {},
+        ["witty, fun!", "東京abc 12"],
+        [[b"witty", b",", b"fun", b"!"], utf8("東京", "abc", "12")],
+    )
 
 
 def test_unicode_script_tokenizer_keep_whitespace():
@@ -116,9 +137,14 @@ def test_unicode_script_tokenizer_keep_whitespace():
 
 # -- CharacterTokenizer ------------------------------------------------------------------------
 
+
 def test_character_tokenizer():
-    run_stage_test(CharacterTokenizer, {}, ["né", "a b", "🙂"],
-                   [utf8("n", "é"), [b"a", b" ", b"b"], utf8("🙂")])
+    run_stage_test(
+        CharacterTokenizer,
+        {},
+        ["né", "a b", "🙂"],
+        [utf8("n", "é"), [b"a", b" ", b"b"], utf8("🙂")],
+    )
 
 
 def test_character_tokenizer_replaces_invalid_bytes():
@@ -133,8 +159,11 @@ VOCAB = ["[UNK]", "film", "##s", "a", "the"]
 
 def test_wordpiece_tokenizer_given_vocabulary():
     stage, rows = run_stage_test(
-        WordPieceTokenizer, {"vocabulary": VOCAB}, ["a films", "the film zzz"],
-        [[b"a", b"film", b"##s"], [b"the", b"film", b"[UNK]"]])
+        WordPieceTokenizer,
+        {"vocabulary": VOCAB},
+        ["a films", "the film zzz"],
+        [[b"a", b"film", b"##s"], [b"the", b"film", b"[UNK]"]],
+    )
     assert stage.is_adapted
     assert rows == [[b"a", b"film", b"##s"], [b"the", b"film", b"[UNK]"]]
 
@@ -155,8 +184,12 @@ def test_wordpiece_tokenizer_adapt_learns_vocabulary():
     # The learner keeps whole words seen at least 10 times (its default lower threshold).
     corpus = ["the film films"] * 12 + ["a filming"]
     stage, _ = run_stage_test(
-        WordPieceTokenizer, {"vocabulary_size": 40}, ["the films", "film"],
-        [[b"the", b"films"], [b"film"]], adapt_data=corpus)
+        WordPieceTokenizer,
+        {"vocabulary_size": 40},
+        ["the films", "film"],
+        [[b"the", b"films"], [b"film"]],
+        adapt_data=corpus,
+    )
     vocabulary = stage.vocabulary
     assert vocabulary[0] == "[UNK]"
     assert len(vocabulary) == len(set(vocabulary))
@@ -179,10 +212,13 @@ def test_wordpiece_tokenizer_before_adapt_raises():
         stage(tf.constant("a film"))
 
 
-@pytest.mark.parametrize("kwargs, argument", [
-    ({"vocabulary_size": 4}, "vocabulary_size"),
-    ({"vocabulary_size": "big"}, "vocabulary_size"),
-])
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        ({"vocabulary_size": 4}, "vocabulary_size"),
+        ({"vocabulary_size": "big"}, "vocabulary_size"),
+    ],
+)
 def test_wordpiece_tokenizer_bad_args(kwargs, argument):
     with pytest.raises(ValueError, match=f"`{argument}`.*Received: {argument}="):
         WordPieceTokenizer(**kwargs)

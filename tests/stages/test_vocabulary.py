@@ -25,17 +25,25 @@ def adapted(rows, **kwargs):
 def test_given_vocabulary_lookup():
     vocabulary = SPECIALS + ["good", "film"]
     # run_stage_test batches with Dataset.batch, so its examples have one length.
-    stage, rows = run_stage_test(Vocabulary, {"vocabulary": vocabulary},
-                                 [["good", "film"], ["meh", "good"], ["film", "film"]],
-                                 [[4, 5], [1, 4], [5, 5]])
+    stage, rows = run_stage_test(
+        Vocabulary,
+        {"vocabulary": vocabulary},
+        [["good", "film"], ["meh", "good"], ["film", "film"]],
+        [[4, 5], [1, 4], [5, 5]],
+    )
     assert rows == [[4, 5], [1, 4], [5, 5]]
     assert stage.vocabulary_size == 6
 
 
 def test_adapt_through_run_stage_test():
     # Dense (equal-length) token batches also adapt: "a" x3, "b" x2, "c" x1.
-    stage, _ = run_stage_test(Vocabulary, {}, [["a", "c"], ["b", "zzz"]], [[4, 6], [5, 1]],
-                              adapt_data=[["a", "b"], ["a", "b"], ["a", "c"]])
+    stage, _ = run_stage_test(
+        Vocabulary,
+        {},
+        [["a", "c"], ["b", "zzz"]],
+        [[4, 6], [5, 1]],
+        adapt_data=[["a", "b"], ["a", "b"], ["a", "c"]],
+    )
     assert stage.vocabulary == SPECIALS + ["a", "b", "c"]
 
 
@@ -133,16 +141,21 @@ def test_call_before_adapt_raises():
         vocab.vocabulary_size  # noqa: B018
 
 
-@pytest.mark.parametrize("kwargs, pattern", [
-    ({"max_size": 4}, r"`max_size` must be an int > 4.*Received: max_size=4"),
-    ({"max_size": "big"}, r"`max_size`.*Received: max_size='big'"),
-    ({"min_frequency": 0}, r"`min_frequency` must be an int >= 1.*Received: min_frequency=0"),
-    ({"special_tokens": ["[PAD]"]}, r"`special_tokens`.*Received: special_tokens="),
-    ({"special_tokens": ["[PAD]", "[PAD]"]}, r"`special_tokens`.*distinct"),
-    ({"vocabulary": ["good", "[PAD]", "[UNK]", "[BOS]", "[EOS]"]},
-     r"`vocabulary` must start with the special tokens"),
-    ({"vocabulary": SPECIALS + ["a", "a"]}, r"`vocabulary` has duplicate tokens"),
-])
+@pytest.mark.parametrize(
+    "kwargs, pattern",
+    [
+        ({"max_size": 4}, r"`max_size` must be an int > 4.*Received: max_size=4"),
+        ({"max_size": "big"}, r"`max_size`.*Received: max_size='big'"),
+        ({"min_frequency": 0}, r"`min_frequency` must be an int >= 1.*Received: min_frequency=0"),
+        ({"special_tokens": ["[PAD]"]}, r"`special_tokens`.*Received: special_tokens="),
+        ({"special_tokens": ["[PAD]", "[PAD]"]}, r"`special_tokens`.*distinct"),
+        (
+            {"vocabulary": ["good", "[PAD]", "[UNK]", "[BOS]", "[EOS]"]},
+            r"`vocabulary` must start with the special tokens",
+        ),
+        ({"vocabulary": SPECIALS + ["a", "a"]}, r"`vocabulary` has duplicate tokens"),
+    ],
+)
 def test_bad_args(kwargs, pattern):
     with pytest.raises(ValueError, match=pattern):
         Vocabulary(**kwargs)

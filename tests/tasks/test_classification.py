@@ -27,9 +27,7 @@ def metrics():
 
 def test_confusion_matrix(metrics):
     # Rows are true labels, columns predictions.
-    assert metrics["confusion_matrix"] == [[1, 1, 0],
-                                           [0, 2, 0],
-                                           [1, 0, 1]]
+    assert metrics["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
 
 
 def test_accuracy_and_counts(metrics):
@@ -69,11 +67,14 @@ def test_perfect_predictions():
 def test_class_never_predicted_or_absent_has_zero_scores():
     # "pos" (2) never occurs and is never predicted: precision, recall and f1 are 0, not NaN.
     metrics = classification_metrics([0, 1], probabilities_for([0, 0]), LABEL_NAMES)
-    assert metrics["per_class"]["pos"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0,
-                                           "support": 0}
+    assert metrics["per_class"]["pos"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
     assert metrics["per_class"]["neu"]["precision"] == 0.0
-    assert metrics["per_class"]["neg"] == {"precision": 0.5, "recall": 1.0,
-                                           "f1": round(2 / 3, 4), "support": 1}
+    assert metrics["per_class"]["neg"] == {
+        "precision": 0.5,
+        "recall": 1.0,
+        "f1": round(2 / 3, 4),
+        "support": 1,
+    }
 
 
 def test_empty_split():
@@ -97,8 +98,10 @@ def test_plot_confusion_matrix_writes_a_png(tmp_path, metrics):
 
 def test_plot_history_writes_a_png(tmp_path):
     history = tmp_path / "history.csv"
-    history.write_text("epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,0.7,0.5,0.69\n"
-                       "1,0.8,0.4,0.7,0.55\n", encoding="utf-8")
+    history.write_text(
+        "epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,0.7,0.5,0.69\n1,0.8,0.4,0.7,0.55\n",
+        encoding="utf-8",
+    )
     path = tmp_path / "history.png"
     plot_history(history, path)
     assert path.read_bytes()[:8] == PNG_MAGIC

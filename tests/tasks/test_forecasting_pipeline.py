@@ -16,8 +16,13 @@ from nlp_lstm.config import load_config
 from nlp_lstm.data import SAMPLES_DIR
 from nlp_lstm.pipeline import build_pipeline, load_run
 
-TINY = ["train.epochs=1", "train.verbose=0", "model.units=8", "stages.1.input_length=48",
-        "stages.1.horizon=12"]
+TINY = [
+    "train.epochs=1",
+    "train.verbose=0",
+    "model.units=8",
+    "stages.1.input_length=48",
+    "stages.1.horizon=12",
+]
 
 
 @pytest.fixture(scope="module")
@@ -60,12 +65,18 @@ def test_export_serves_raw_values_in_a_tensorflow_only_process(run):
         imported = any(m.startswith("nlp_lstm") for m in sys.modules)
         print(json.dumps({{"forecast": out.tolist(), "nlp_lstm_imported": imported}}))
     """)
-    data = np.loadtxt(SAMPLES_DIR / "demand.csv", delimiter=",", skiprows=1,
-                      usecols=(1, 2, 3))
+    data = np.loadtxt(SAMPLES_DIR / "demand.csv", delimiter=",", skiprows=1, usecols=(1, 2, 3))
     history = np.stack([data[-48:], data[-148:-100]]).astype(np.float32)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run([sys.executable, "-c", script], input=json.dumps(history.tolist()),
-                          capture_output=True, text=True, env=env, timeout=300, cwd="/")
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        input=json.dumps(history.tolist()),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd="/",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     served = json.loads(proc.stdout.strip().splitlines()[-1])
     assert not served["nlp_lstm_imported"]
@@ -79,8 +90,11 @@ def test_export_serves_raw_values_in_a_tensorflow_only_process(run):
 
 def test_predictor_checks_its_input(run):
     predictor = load(run.run_dir)
-    assert predictor.task == "forecasting" and predictor.target_columns == ["temperature",
-                                                                            "load", "price"]
+    assert predictor.task == "forecasting" and predictor.target_columns == [
+        "temperature",
+        "load",
+        "price",
+    ]
     assert predictor.forecast(np.ones([48, 3])).shape == (12, 3)
     with pytest.raises(ValueError, match=r"shape \[48, 3\]"):
         predictor.forecast(np.ones([47, 3]))
@@ -93,14 +107,16 @@ def test_predictor_checks_its_input(run):
 def test_the_forecast_graph_enforces_its_limits(run):
     import tensorflow as tf
     from nlp_lstm.limits import error_line
+
     predictor = load(run.run_dir)
     rows = predictor.limits["max_batch_rows"]
     forecast = tf.saved_model.load(str(run.run_dir / "export")).signatures["forecast"]
     assert forecast(history=tf.zeros([0, 48, 3]))["forecast"].shape == (0, 12, 3)
     with pytest.raises(tf.errors.InvalidArgumentError) as err:
         forecast(history=tf.zeros([rows + 1, 48, 3]))
-    assert error_line(err.value).startswith(f"`history` has more than {rows} rows (limits."
-                                            f"max_batch_rows")
+    assert error_line(err.value).startswith(
+        f"`history` has more than {rows} rows (limits.max_batch_rows"
+    )
     history = np.ones([2, 48, 3], np.float32)
     history[1, 7, 2] = np.inf
     with pytest.raises(tf.errors.InvalidArgumentError) as err:
@@ -110,8 +126,13 @@ def test_the_forecast_graph_enforces_its_limits(run):
 
 def _cli(*args):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", "nlp_lstm.cli", *args], capture_output=True,
-                          text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "nlp_lstm.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 @pytest.mark.slow  # a CLI or server process that imports TensorFlow
@@ -141,10 +162,12 @@ def test_restored_run_evaluates_the_same(run):
 @pytest.mark.slow
 def test_tuning_scores_trials_on_validation_mse(tmp_path):
     from nlp_lstm import tuning
+
     config = load_config(presets.find_pipeline("quickstart_forecast"), TINY)
     assert config.tune.objective == "val_mse" and tuning.objective_direction(config.tune) == "min"
-    summary, ranked, _ = tuning.tune(build_pipeline(config), {"model.revin": {"boolean": True}},
-                                     "test", tmp_path / "t")
+    summary, ranked, _ = tuning.tune(
+        build_pipeline(config), {"model.revin": {"boolean": True}}, "test", tmp_path / "t"
+    )
     assert summary["completed"] >= 2 and summary["objective"] == "val_mse"
     assert ranked[0]["score"] <= ranked[-1]["score"]
 
@@ -168,6 +191,7 @@ def test_evaluate_scores_a_new_file_and_checks_its_columns(run, tmp_path):
 def test_the_server_forecasts_and_names_the_bad_field(run, tmp_path):
     import httpx
     from tests.serving_helpers import Server
+
     data = np.loadtxt(SAMPLES_DIR / "demand.csv", delimiter=",", skiprows=1, usecols=(1, 2, 3))
     window = data[-48:].astype(np.float32).tolist()
     url = "/v1/models/demand:predict"
@@ -181,26 +205,45 @@ def test_the_server_forecasts_and_names_the_bad_field(run, tmp_path):
             assert got.shape == (2, 12, 3)
             expected = load(run.run_dir).forecast(np.asarray([window, window]))
             np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3)
-            named = client.post(url, json={"signature_name": "forecast",
-                                           "instances": [{"history": window}]})
+            named = client.post(
+                url, json={"signature_name": "forecast", "instances": [{"history": window}]}
+            )
             assert named.status_code == 200
-            np.testing.assert_allclose(named.json()["predictions"], expected[:1], rtol=1e-4,
-                                       atol=1e-3)
+            np.testing.assert_allclose(
+                named.json()["predictions"], expected[:1], rtol=1e-4, atol=1e-3
+            )
             columnar = client.post(url, json={"inputs": {"history": [window]}})
-            assert columnar.status_code == 200 and np.shape(columnar.json()["outputs"]) == \
-                (1, 12, 3)
+            assert columnar.status_code == 200 and np.shape(columnar.json()["outputs"]) == (
+                1,
+                12,
+                3,
+            )
             nan = [row[:] for row in window]
             nan[5][1] = float("nan")
-            bad = {"too many rows in a window": ([window + window[:1]], "instances[0].history`",
-                                                 "48 elements"),
-                   "a short row": ([window[:3] + [[1.0, 2.0]] + window[4:]],
-                                   "instances[0].history[3]`", "3 elements"),
-                   "NaN": ([nan], "instances[0].history[5][1]`", "finite number"),
-                   "a string": ([[["x"] * 3] + window[1:]], "instances[0].history[0][0]`",
-                                "finite number")}
+            bad = {
+                "too many rows in a window": (
+                    [window + window[:1]],
+                    "instances[0].history`",
+                    "48 elements",
+                ),
+                "a short row": (
+                    [window[:3] + [[1.0, 2.0]] + window[4:]],
+                    "instances[0].history[3]`",
+                    "3 elements",
+                ),
+                "NaN": ([nan], "instances[0].history[5][1]`", "finite number"),
+                "a string": (
+                    [[["x"] * 3] + window[1:]],
+                    "instances[0].history[0][0]`",
+                    "finite number",
+                ),
+            }
             for case, (instances, field, why) in bad.items():
-                response = client.post(url, content=json.dumps({"instances": instances}),
-                                       headers={"content-type": "application/json"})
+                response = client.post(
+                    url,
+                    content=json.dumps({"instances": instances}),
+                    headers={"content-type": "application/json"},
+                )
                 assert response.status_code == 400, case
                 error = response.json()["error"]
                 assert field in error and why in error, (case, error)
@@ -220,7 +263,8 @@ def _calendar_series(path, rows=400, start="2024-03-01 00:00:00"):
     temp = 15 + 5 * np.cos(2 * np.pi * hours / 24)
     lines = ["date,load,temp"] + [
         f"{str(np.datetime64(int(t0 + 3600 * i), 's')).replace('T', ' ')},{a:.4f},{b:.4f}"
-        for i, a, b in zip(hours, load_, temp)]
+        for i, a, b in zip(hours, load_, temp)
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -228,40 +272,62 @@ def _calendar_series(path, rows=400, start="2024-03-01 00:00:00"):
 @pytest.fixture(scope="module")
 def calendar_run(tmp_path_factory):
     from nlp_lstm.config import config_from_dict
+
     folder = tmp_path_factory.mktemp("calendar")
-    raw = {"task": "forecasting", "seed": 7, "steps": ["train", "evaluate", "export"],
-           "data": {"source": "files", "path": str(_calendar_series(folder / "series.csv")),
-                    "timestamp_column": "date", "variables": "multivariate",
-                    "split": "fractions",
-                    "split_fractions": {"train": 0.7, "validation": 0.15, "test": 0.15}},
-           "stages": [{"type": "zscore_scaler"},
-                      {"type": "calendar_features", "hour": True, "weekday": True,
-                       "month": False},
-                      {"type": "windower", "input_length": CAL_LENGTH, "horizon": CAL_HORIZON}],
-           "model": {"type": "lstm_forecaster", "units": 8, "segment_length": 6,
-                     "channel_independence": True, "revin": True},
-           "train": {"batch_size": 32, "epochs": 1, "verbose": 0},
-           "evaluate": {"splits": ["validation", "test"], "seasonal_period": 24}}
+    raw = {
+        "task": "forecasting",
+        "seed": 7,
+        "steps": ["train", "evaluate", "export"],
+        "data": {
+            "source": "files",
+            "path": str(_calendar_series(folder / "series.csv")),
+            "timestamp_column": "date",
+            "variables": "multivariate",
+            "split": "fractions",
+            "split_fractions": {"train": 0.7, "validation": 0.15, "test": 0.15},
+        },
+        "stages": [
+            {"type": "zscore_scaler"},
+            {"type": "calendar_features", "hour": True, "weekday": True, "month": False},
+            {"type": "windower", "input_length": CAL_LENGTH, "horizon": CAL_HORIZON},
+        ],
+        "model": {
+            "type": "lstm_forecaster",
+            "units": 8,
+            "segment_length": 6,
+            "channel_independence": True,
+            "revin": True,
+        },
+        "train": {"batch_size": 32, "epochs": 1, "verbose": 0},
+        "evaluate": {"splits": ["validation", "test"], "seasonal_period": 24},
+    }
     return build_pipeline(config_from_dict(raw)).run(run_dir=folder / "run")
 
 
 def _calendar_windows(run, count=3):
     """(raw history [n, L, 2], timestamps [n, L]) of the last windows of the series."""
     import pandas as pd
+
     table = pd.read_csv(run.run_dir.parent / "series.csv")
     values = table[["load", "temp"]].to_numpy(np.float32)
     seconds = pd.to_datetime(table["date"]).to_numpy().astype("datetime64[s]").astype(np.int64)
     ends = [len(table) - i * 7 for i in range(count)]
-    return (np.stack([values[end - CAL_LENGTH:end] for end in ends]),
-            np.stack([seconds[end - CAL_LENGTH:end] for end in ends]))
+    return (
+        np.stack([values[end - CAL_LENGTH : end] for end in ends]),
+        np.stack([seconds[end - CAL_LENGTH : end] for end in ends]),
+    )
 
 
 def test_calendar_run_trains_evaluates_and_exports_two_inputs(calendar_run):
     import tensorflow as tf
+
     run = calendar_run
     test = run.metrics["test"]
-    assert np.isfinite(test["mse"]) and set(test["baselines"]) == {"repeat", "seasonal_naive",
-                                                                   "linear"}
+    assert np.isfinite(test["mse"]) and set(test["baselines"]) == {
+        "repeat",
+        "seasonal_naive",
+        "linear",
+    }
     assert run.manifest["cudnn"]["layers"][0]["eligible_kernel"] == "cudnn"
     meta = json.loads((run.run_dir / "export" / "assets.extra" / "nlp_lstm.json").read_text())
     assert meta["calendar_features"] == {"hour": True, "weekday": True, "month": False}
@@ -279,13 +345,15 @@ def test_calendar_run_trains_evaluates_and_exports_two_inputs(calendar_run):
     assert got.shape == (3, CAL_HORIZON, 2)
     # the in-memory model on the z-scored values and the calendar features of the same rows
     task = load_run(run.run_dir, lock=False).task
-    inputs = np.concatenate([task.scaler(history).numpy(),
-                             task.calendar(tf.constant(seconds)).numpy()], axis=-1)
+    inputs = np.concatenate(
+        [task.scaler(history).numpy(), task.calendar(tf.constant(seconds)).numpy()], axis=-1
+    )
     expected = task.scaler.inverse(task.model(inputs), task.data.target_indices).numpy()
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-4, atol=1e-3)
     # the timestamps matter: other hours give another forecast
-    shifted = forecast(history=tf.constant(history),
-                       timestamps=tf.constant(seconds + 5 * 3600))["forecast"].numpy()
+    shifted = forecast(history=tf.constant(history), timestamps=tf.constant(seconds + 5 * 3600))[
+        "forecast"
+    ].numpy()
     assert np.abs(shifted - got.numpy()).max() > 1e-6
     with pytest.raises(tf.errors.InvalidArgumentError, match="`timestamps` must have one row"):
         forecast(history=tf.constant(history), timestamps=tf.constant(seconds[:2]))
@@ -308,8 +376,9 @@ def test_calendar_predictor_needs_timestamps(calendar_run):
     with pytest.raises(ValueError, match="int seconds.*float64"):
         predictor.forecast(history, seconds.astype(np.float64))
     with pytest.raises(ValueError, match="takes no `timestamps`"):
-        load_plain = predictor.__class__(predictor.loaded, {**predictor.metadata,
-                                                            "calendar_features": None})
+        load_plain = predictor.__class__(
+            predictor.loaded, {**predictor.metadata, "calendar_features": None}
+        )
         load_plain.forecast(history, seconds)
 
 
@@ -326,24 +395,32 @@ def test_calendar_run_restores_and_scores_a_new_file(calendar_run, tmp_path):
 
 def test_calendar_server_parses_two_inputs_and_names_the_bad_field(calendar_run):
     from nlp_lstm.serving_signatures import RequestError, ServedModel
+
     served = ServedModel("calendar", load(calendar_run.run_dir))
     history, seconds = _calendar_windows(calendar_run, count=1)
     window, times = history[0].tolist(), seconds[0].tolist()
     call = served.parse({"instances": [{"history": window, "timestamps": times}]})
     assert call.rows == 1 and call.batched["timestamps"] == [times]
     got = call.signature.call(call.batched, call.scalars)["forecast"]
-    np.testing.assert_allclose(got, load(calendar_run.run_dir).forecast(history, seconds),
-                               rtol=1e-5)
-    bad = {"a float": (times[:5] + [1.5] + times[6:], "instances[0].timestamps[5]`",
-                       "an integer"),
-           "a string": (times[:5] + ["2024-01-01"] + times[6:], "instances[0].timestamps[5]`",
-                        "an integer"),
-           "a short row": (times[:-1], "instances[0].timestamps`", "24 elements")}
+    np.testing.assert_allclose(
+        got, load(calendar_run.run_dir).forecast(history, seconds), rtol=1e-5
+    )
+    bad = {
+        "a float": (times[:5] + [1.5] + times[6:], "instances[0].timestamps[5]`", "an integer"),
+        "a string": (
+            times[:5] + ["2024-01-01"] + times[6:],
+            "instances[0].timestamps[5]`",
+            "an integer",
+        ),
+        "a short row": (times[:-1], "instances[0].timestamps`", "24 elements"),
+    }
     for case, (value, field, why) in bad.items():
         with pytest.raises(RequestError) as err:
             served.parse({"instances": [{"history": window, "timestamps": value}]})
-        assert err.value.status == 400 and field in str(err.value) and why in str(err.value), \
-            (case, str(err.value))
+        assert err.value.status == 400 and field in str(err.value) and why in str(err.value), (
+            case,
+            str(err.value),
+        )
     with pytest.raises(RequestError, match="missing 'timestamps'"):
         served.parse({"instances": [{"history": window}]})
 
@@ -365,34 +442,45 @@ def test_calendar_export_runs_in_a_tensorflow_only_process(calendar_run):
     """)
     history, seconds = _calendar_windows(calendar_run)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          input=json.dumps({"history": history.tolist(),
-                                            "timestamps": seconds.tolist()}),
-                          env=env, timeout=300, cwd="/")
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        input=json.dumps({"history": history.tolist(), "timestamps": seconds.tolist()}),
+        env=env,
+        timeout=300,
+        cwd="/",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     served = json.loads(proc.stdout.strip().splitlines()[-1])
     assert not served["nlp_lstm_imported"]
-    np.testing.assert_allclose(served["forecast"], load(calendar_run.run_dir).forecast(
-        history, seconds), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(
+        served["forecast"],
+        load(calendar_run.run_dir).forecast(history, seconds),
+        rtol=1e-4,
+        atol=1e-3,
+    )
 
 
 @pytest.mark.slow  # a CLI or server process that imports TensorFlow
 def test_calendar_forecast_and_evaluate_cli(calendar_run, tmp_path):
     recent = _calendar_series(tmp_path / "latest.csv", rows=60, start="2024-06-01 00:00:00")
     out = tmp_path / "next.csv"
-    proc = _cli("forecast", str(calendar_run.run_dir), "--input", str(recent), "--output",
-                str(out))
+    proc = _cli("forecast", str(calendar_run.run_dir), "--input", str(recent), "--output", str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = list(csv.reader(out.open(encoding="utf-8")))
     assert rows[0] == ["date", "load", "temp"] and len(rows) == CAL_HORIZON + 1
     assert rows[1][0] == "2024-06-03 12:00:00"
     import pandas as pd
+
     table = pd.read_csv(recent)
     seconds = pd.to_datetime(table["date"]).to_numpy().astype("datetime64[s]").astype(np.int64)
     expected = load(calendar_run.run_dir).forecast(
-        table[["load", "temp"]].to_numpy(np.float32)[-CAL_LENGTH:], seconds[-CAL_LENGTH:])
-    np.testing.assert_allclose([[float(v) for v in row[1:]] for row in rows[1:]], expected,
-                               rtol=1e-4, atol=1e-3)
+        table[["load", "temp"]].to_numpy(np.float32)[-CAL_LENGTH:], seconds[-CAL_LENGTH:]
+    )
+    np.testing.assert_allclose(
+        [[float(v) for v in row[1:]] for row in rows[1:]], expected, rtol=1e-4, atol=1e-3
+    )
     proc = _cli("evaluate", str(calendar_run.run_dir), "--data", str(recent))
     assert proc.returncode == 0, proc.stderr[-2000:]
     folder = next((calendar_run.run_dir / "evaluations").glob("latest-*"))
@@ -404,10 +492,12 @@ def test_calendar_forecast_and_evaluate_cli(calendar_run, tmp_path):
 def test_calendar_server_forecasts_with_timestamps(calendar_run, tmp_path):
     import httpx
     from tests.serving_helpers import Server
+
     history, seconds = _calendar_windows(calendar_run, count=2)
     expected = load(calendar_run.run_dir).forecast(history, seconds)
-    instances = [{"history": h.tolist(), "timestamps": t.tolist()}
-                 for h, t in zip(history, seconds)]
+    instances = [
+        {"history": h.tolist(), "timestamps": t.tolist()} for h, t in zip(history, seconds)
+    ]
     url = "/v1/models/calendar:predict"
     with Server({"calendar": calendar_run.run_dir}, tmp_path / "serve.log") as server:
         with httpx.Client(base_url=server.url, timeout=60) as client:
@@ -416,15 +506,20 @@ def test_calendar_server_forecasts_with_timestamps(calendar_run, tmp_path):
             assert inputs["timestamps"]["dtype"] == "DT_INT64"
             answer = client.post(url, json={"instances": instances})
             assert answer.status_code == 200, answer.text
-            np.testing.assert_allclose(answer.json()["predictions"], expected, rtol=1e-4,
-                                       atol=1e-3)
-            columnar = client.post(url, json={"inputs": {
-                "history": history.tolist(), "timestamps": seconds.tolist()}})
+            np.testing.assert_allclose(answer.json()["predictions"], expected, rtol=1e-4, atol=1e-3)
+            columnar = client.post(
+                url, json={"inputs": {"history": history.tolist(), "timestamps": seconds.tolist()}}
+            )
             assert columnar.status_code == 200, columnar.text
-            np.testing.assert_allclose(columnar.json()["outputs"], expected, rtol=1e-4,
-                                       atol=1e-3)
-            bad = [dict(instances[0], timestamps=instances[0]["timestamps"][:5] + ["noon"]
-                        + instances[0]["timestamps"][6:])]
+            np.testing.assert_allclose(columnar.json()["outputs"], expected, rtol=1e-4, atol=1e-3)
+            bad = [
+                dict(
+                    instances[0],
+                    timestamps=instances[0]["timestamps"][:5]
+                    + ["noon"]
+                    + instances[0]["timestamps"][6:],
+                )
+            ]
             response = client.post(url, json={"instances": bad})
             assert response.status_code == 400
             error = response.json()["error"]

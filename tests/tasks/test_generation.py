@@ -16,8 +16,9 @@ SEED = tf.constant([3, 0], tf.int64)
 
 
 def _sample(temperature=1.0, top_k=0, top_p=1.0, seed=SEED):
-    return sample_next(LOGITS, tf.constant(temperature), tf.constant(top_k),
-                       tf.constant(top_p), seed).numpy()
+    return sample_next(
+        LOGITS, tf.constant(temperature), tf.constant(top_k), tf.constant(top_p), seed
+    ).numpy()
 
 
 def test_greedy_limits_equal_argmax():
@@ -43,28 +44,36 @@ def test_top_k_and_top_p_stay_in_the_allowed_set():
         picked = _sample(top_p=0.5, seed=tf.constant([s, 2], tf.int64))
         for row, p in enumerate(picked):
             ranked = probs[row][order[row]]
-            allowed = order[row][:np.searchsorted(np.cumsum(ranked), 0.5) + 1]
+            allowed = order[row][: np.searchsorted(np.cumsum(ranked), 0.5) + 1]
             assert p in allowed
 
 
 def _generator(specials=("[PAD]", "[UNK]", "[BOS]", "[EOS]")):
-    vocabulary = Vocabulary(vocabulary=list(specials) + list("abc .\n"),
-                            special_tokens=list(specials))
+    vocabulary = Vocabulary(
+        vocabulary=list(specials) + list("abc .\n"), special_tokens=list(specials)
+    )
     stages = [TextNormalizer(form="NFC", lowercase=False), CharacterTokenizer(), vocabulary]
-    model = LSTMCausalLM(vocabulary_size=len(specials) + 6, embedding_dim=4, hidden_dim=8,
-                         num_layers=1)
+    model = LSTMCausalLM(
+        vocabulary_size=len(specials) + 6, embedding_dim=4, hidden_dim=8, num_layers=1
+    )
     return TextGenerator(Preprocessor(stages), model)
 
 
 def _run(generator, prompts, seed=1, n=12, temperature=1.0):
-    out = generator.generate(tf.constant(prompts), tf.constant(n), tf.constant(temperature),
-                             tf.constant(0), tf.constant(1.0), tf.constant(seed, tf.int64))
+    out = generator.generate(
+        tf.constant(prompts),
+        tf.constant(n),
+        tf.constant(temperature),
+        tf.constant(0),
+        tf.constant(1.0),
+        tf.constant(seed, tf.int64),
+    )
     return [t.decode() for t in out["text"].numpy()], out["token_ids"].numpy()
 
 
 def test_generator_is_seeded_batched_and_robust():
     generator = _generator()
-    prompts = ["ab", "", "zz\u6771\U0001F642", "x" * 4096]
+    prompts = ["ab", "", "zz\u6771\U0001f642", "x" * 4096]
     texts, ids = _run(generator, prompts)
     assert ids.shape == (4, 12)
     again, again_ids = _run(generator, prompts)

@@ -8,15 +8,18 @@ from nlp_lstm.models.losses import MaskedSequenceLoss, MaskedTokenAccuracy
 from nlp_lstm.tasks.translation import detokenize
 
 
-@pytest.mark.parametrize("joined, text", [
-    ("El perro ve al perro .", "El perro ve al perro."),
-    ("¿ Abre la niña la carta ?", "¿Abre la niña la carta?"),
-    ("Two young , White males are outside .", "Two young, White males are outside."),
-    ("A man ' s hat ( red ) .", "A man's hat (red)."),
-    ("A boy in a T - shirt", "A boy in a T-shirt"),
-    ("A bi ##ke race", "A bike race"),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    "joined, text",
+    [
+        ("El perro ve al perro .", "El perro ve al perro."),
+        ("¿ Abre la niña la carta ?", "¿Abre la niña la carta?"),
+        ("Two young , White males are outside .", "Two young, White males are outside."),
+        ("A man ' s hat ( red ) .", "A man's hat (red)."),
+        ("A boy in a T - shirt", "A boy in a T-shirt"),
+        ("A bi ##ke race", "A bike race"),
+        ("", ""),
+    ],
+)
 def test_detokenize(joined, text):
     assert detokenize(tf.constant([joined])).numpy()[0].decode() == text
 
@@ -31,11 +34,13 @@ def test_masked_loss_ignores_padding_and_smooths():
     # Changing logits at padded positions changes nothing.
     shifted = logits.numpy()
     shifted[1, 1:] += 100.0
-    np.testing.assert_allclose(float(MaskedSequenceLoss()(target, tf.constant(shifted))),
-                               expected, rtol=1e-5)
+    np.testing.assert_allclose(
+        float(MaskedSequenceLoss()(target, tf.constant(shifted))), expected, rtol=1e-5
+    )
     assert float(MaskedSequenceLoss(label_smoothing=0.1)(target, logits)) != pytest.approx(expected)
     accuracy = MaskedTokenAccuracy()
     accuracy.update_state(target, logits)
-    right = np.mean([np.argmax(logits[0, 0]) == 4, np.argmax(logits[0, 1]) == 2,
-                     np.argmax(logits[1, 0]) == 1])
+    right = np.mean(
+        [np.argmax(logits[0, 0]) == 4, np.argmax(logits[0, 1]) == 2, np.argmax(logits[1, 0]) == 1]
+    )
     np.testing.assert_allclose(float(accuracy.result()), right)

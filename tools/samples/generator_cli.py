@@ -19,10 +19,14 @@ def generator_main(argv, doc, out_path, make_bytes, describe):
         describe: callable. bytes -> a short summary such as "4000 pairs".
     """
     parser = argparse.ArgumentParser(description=doc.split("\n", 1)[0])
-    parser.add_argument("--out", type=Path, default=out_path,
-                        help=f"output path (default: {out_path})")
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 if the output file differs from a fresh generation")
+    parser.add_argument(
+        "--out", type=Path, default=out_path, help=f"output path (default: {out_path})"
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 if the output file differs from a fresh generation",
+    )
     args = parser.parse_args(argv)
     data = make_bytes()
     if args.check:

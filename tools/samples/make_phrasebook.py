@@ -40,39 +40,68 @@ NUM_PAIRS = 4000
 
 # English noun (singular, plural) -> Spanish (singular, plural, gender, animate).
 NOUNS = {
-    "cat": ("gato", "gatos", "m", True), "dog": ("perro", "perros", "m", True),
-    "girl": ("niña", "niñas", "f", True), "boy": ("niño", "niños", "m", True),
-    "woman": ("mujer", "mujeres", "f", True), "man": ("hombre", "hombres", "m", True),
-    "teacher": ("maestra", "maestras", "f", True), "horse": ("caballo", "caballos", "m", True),
-    "book": ("libro", "libros", "m", False), "apple": ("manzana", "manzanas", "f", False),
-    "door": ("puerta", "puertas", "f", False), "car": ("coche", "coches", "m", False),
-    "letter": ("carta", "cartas", "f", False), "house": ("casa", "casas", "f", False),
-    "bread": ("pan", "panes", "m", False), "window": ("ventana", "ventanas", "f", False),
-    "key": ("llave", "llaves", "f", False), "table": ("mesa", "mesas", "f", False),
+    "cat": ("gato", "gatos", "m", True),
+    "dog": ("perro", "perros", "m", True),
+    "girl": ("niña", "niñas", "f", True),
+    "boy": ("niño", "niños", "m", True),
+    "woman": ("mujer", "mujeres", "f", True),
+    "man": ("hombre", "hombres", "m", True),
+    "teacher": ("maestra", "maestras", "f", True),
+    "horse": ("caballo", "caballos", "m", True),
+    "book": ("libro", "libros", "m", False),
+    "apple": ("manzana", "manzanas", "f", False),
+    "door": ("puerta", "puertas", "f", False),
+    "car": ("coche", "coches", "m", False),
+    "letter": ("carta", "cartas", "f", False),
+    "house": ("casa", "casas", "f", False),
+    "bread": ("pan", "panes", "m", False),
+    "window": ("ventana", "ventanas", "f", False),
+    "key": ("llave", "llaves", "f", False),
+    "table": ("mesa", "mesas", "f", False),
 }
 ENGLISH_PLURALS = {"man": "men", "woman": "women", "key": "keys"}
 # English adjective -> Spanish masculine singular; the other forms follow regular rules.
-ADJECTIVES = {"small": "pequeño", "old": "viejo", "red": "rojo", "black": "negro",
-              "white": "blanco", "new": "nuevo", "big": "grande", "green": "verde",
-              "happy": "contento", "tired": "cansado"}
+ADJECTIVES = {
+    "small": "pequeño",
+    "old": "viejo",
+    "red": "rojo",
+    "black": "negro",
+    "white": "blanco",
+    "new": "nuevo",
+    "big": "grande",
+    "green": "verde",
+    "happy": "contento",
+    "tired": "cansado",
+}
 ANIMATE_ONLY = {"happy", "tired"}
 HUMANS = {"girl", "boy", "woman", "man", "teacher"}
 NOT_FOR_HUMANS = {"red", "black", "white", "green", "new"}
 # English base verb -> (third person singular, Spanish singular, Spanish plural, takes animate).
 VERBS = {
-    "see": ("sees", "ve", "ven", True), "want": ("wants", "quiere", "quieren", False),
-    "eat": ("eats", "come", "comen", False), "read": ("reads", "lee", "leen", False),
-    "buy": ("buys", "compra", "compran", False), "open": ("opens", "abre", "abren", False),
-    "find": ("finds", "encuentra", "encuentran", True), "call": ("calls", "llama", "llaman", True),
-    "carry": ("carries", "lleva", "llevan", False), "love": ("loves", "quiere", "quieren", True),
+    "see": ("sees", "ve", "ven", True),
+    "want": ("wants", "quiere", "quieren", False),
+    "eat": ("eats", "come", "comen", False),
+    "read": ("reads", "lee", "leen", False),
+    "buy": ("buys", "compra", "compran", False),
+    "open": ("opens", "abre", "abren", False),
+    "find": ("finds", "encuentra", "encuentran", True),
+    "call": ("calls", "llama", "llaman", True),
+    "carry": ("carries", "lleva", "llevan", False),
+    "love": ("loves", "quiere", "quieren", True),
 }
 EDIBLE = {"apple", "bread"}
 READABLE = {"book", "letter"}
 OPENABLE = {"door", "window", "book", "letter", "car", "house"}
-PLACES = [("in the park", "en el parque"), ("at home", "en casa"), ("today", "hoy"),
-          ("every morning", "cada mañana"), ("in the kitchen", "en la cocina"),
-          ("with my friend", "con mi amigo"), ("at night", "por la noche"),
-          ("in the garden", "en el jardín")]
+PLACES = [
+    ("in the park", "en el parque"),
+    ("at home", "en casa"),
+    ("today", "hoy"),
+    ("every morning", "cada mañana"),
+    ("in the kitchen", "en la cocina"),
+    ("with my friend", "con mi amigo"),
+    ("at night", "por la noche"),
+    ("in the garden", "en el jardín"),
+]
 
 
 def adjective(word, gender, plural):
@@ -90,14 +119,24 @@ class NounPhrase:
     """One noun phrase, rendered in both languages."""
 
     def __init__(self, rng, animate=None, allowed=None):
-        choices = [n for n, v in NOUNS.items() if (animate is None or v[3] == animate)
-                   and (allowed is None or n in allowed)]
+        choices = [
+            n
+            for n, v in NOUNS.items()
+            if (animate is None or v[3] == animate) and (allowed is None or n in allowed)
+        ]
         self.noun = rng.choice(choices)
         self.plural = rng.random() < 0.3
-        self.determiner = rng.choice(["the", "the", "a", "my"]) if not self.plural else \
-            rng.choice(["the", "the", "my"])
-        adjectives = [a for a in ADJECTIVES if (NOUNS[self.noun][3] or a not in ANIMATE_ONLY)
-                      and (self.noun not in HUMANS or a not in NOT_FOR_HUMANS)]
+        self.determiner = (
+            rng.choice(["the", "the", "a", "my"])
+            if not self.plural
+            else rng.choice(["the", "the", "my"])
+        )
+        adjectives = [
+            a
+            for a in ADJECTIVES
+            if (NOUNS[self.noun][3] or a not in ANIMATE_ONLY)
+            and (self.noun not in HUMANS or a not in NOT_FOR_HUMANS)
+        ]
         self.adjective = rng.choice(adjectives) if rng.random() < 0.45 else None
 
     @property
@@ -117,8 +156,9 @@ class NounPhrase:
     def spanish(self):
         singular, plural, gender, _ = NOUNS[self.noun]
         if self.determiner == "the":
-            det = {("m", False): "el", ("f", False): "la", ("m", True): "los",
-                   ("f", True): "las"}[gender, self.plural]
+            det = {("m", False): "el", ("f", False): "la", ("m", True): "los", ("f", True): "las"}[
+                gender, self.plural
+            ]
         elif self.determiner == "a":
             det = "un" if gender == "m" else "una"
         else:
@@ -139,8 +179,15 @@ def object_spanish(phrase):
 def sentence(rng):
     verb = rng.choice(list(VERBS))
     third, es_singular, es_plural, takes_animate = VERBS[verb]
-    allowed = EDIBLE if verb == "eat" else READABLE if verb == "read" else \
-        OPENABLE if verb == "open" else None
+    allowed = (
+        EDIBLE
+        if verb == "eat"
+        else READABLE
+        if verb == "read"
+        else OPENABLE
+        if verb == "open"
+        else None
+    )
     subject = NounPhrase(rng, animate=True)
     obj = NounPhrase(rng, animate=None if takes_animate else False, allowed=allowed)
     if verb == "love":
@@ -185,8 +232,13 @@ def render(pairs):
 
 
 def main(argv: list[str] | None = None) -> int:
-    return generator_main(argv, __doc__, OUT_PATH, lambda: render(generate()),
-                          lambda data: f"{len(data.splitlines()) - 1} pairs")
+    return generator_main(
+        argv,
+        __doc__,
+        OUT_PATH,
+        lambda: render(generate()),
+        lambda data: f"{len(data.splitlines()) - 1} pairs",
+    )
 
 
 if __name__ == "__main__":

@@ -86,7 +86,12 @@ OUT_PATH = Path(__file__).resolve().parents[2] / "nlp_lstm" / "samples" / "play.
 # speaker tag -> (how others name them, pronoun he/she, vocatives used by others, weight);
 # a speaker names themself by the last word of the tag ("Haverick", "Tobias").
 CHARACTERS = {
-    "DUKE HAVERICK": ("the duke", "he", ["my lord", "good my lord", "your grace", "my lord duke"], 3),
+    "DUKE HAVERICK": (
+        "the duke",
+        "he",
+        ["my lord", "good my lord", "your grace", "my lord duke"],
+        3,
+    ),
     "ROSAMEL": ("Rosamel", "she", ["Rosamel", "lady", "sweet Rosamel", "fair Rosamel"], 5),
     "ALDREDO": ("Aldredo", "he", ["Aldredo", "sir", "good Aldredo", "cousin"], 5),
     "MERIBEL": ("Meribel", "she", ["Meribel", "lady", "gentle Meribel", "mistress"], 4),
@@ -98,11 +103,20 @@ CHARACTERS = {
 PRONOUNS = {"he": ("he", "him", "his"), "she": ("she", "her", "her")}
 
 SETTINGS = [
-    "A room in the duke's palace", "The orchard", "A street in Castelmoor",
-    "Before the tower", "The harbour, at night", "The great hall",
-    "A chapel by the river", "The north wall", "Rosamel's chamber",
-    "A tavern near the market", "The garden, by moonlight", "The river gate",
-    "A road outside the town", "The same; later",
+    "A room in the duke's palace",
+    "The orchard",
+    "A street in Castelmoor",
+    "Before the tower",
+    "The harbour, at night",
+    "The great hall",
+    "A chapel by the river",
+    "The north wall",
+    "Rosamel's chamber",
+    "A tavern near the market",
+    "The garden, by moonlight",
+    "The river gate",
+    "A road outside the town",
+    "The same; later",
 ]
 
 # --------------------------------------------------------------------------
@@ -118,61 +132,208 @@ SETTINGS = [
 RULES: dict[str, list[str]] = {
     # -- words --------------------------------------------------------------
     "item": [  # things one can carry, keep, steal or lose
-        "letter", "ring", "sword", "purse", "lantern", "seal", "portrait",
-        "crown", "candle", "cup", "cloak", "old map",
-        "silver key", "silver key", "silver key", "silver key",
+        "letter",
+        "ring",
+        "sword",
+        "purse",
+        "lantern",
+        "seal",
+        "portrait",
+        "crown",
+        "candle",
+        "cup",
+        "cloak",
+        "old map",
+        "silver key",
+        "silver key",
+        "silver key",
+        "silver key",
     ],
     "noun": [
-        "{item}", "{item}", "{item}", "horse", "garden", "tower", "river",
-        "moon", "storm", "feast", "bell", "gate", "ship", "wedding", "quarrel",
-        "oath", "banner", "night",
+        "{item}",
+        "{item}",
+        "{item}",
+        "horse",
+        "garden",
+        "tower",
+        "river",
+        "moon",
+        "storm",
+        "feast",
+        "bell",
+        "gate",
+        "ship",
+        "wedding",
+        "quarrel",
+        "oath",
+        "banner",
+        "night",
     ],
     "thing": [  # abstract nouns, no article
-        "love", "grief", "honour", "fortune", "mercy", "patience", "envy",
-        "courage", "shame", "hope", "anger", "sorrow", "joy", "treason",
+        "love",
+        "grief",
+        "honour",
+        "fortune",
+        "mercy",
+        "patience",
+        "envy",
+        "courage",
+        "shame",
+        "hope",
+        "anger",
+        "sorrow",
+        "joy",
+        "treason",
     ],
     "adj": [
-        "fair", "foul", "sweet", "bitter", "cold", "gentle", "proud", "heavy",
-        "strange", "true", "false", "noble", "idle", "weary", "merry", "wicked",
-        "honest", "pale", "dark", "bright", "sad", "wild", "quiet", "cruel",
-        "kind", "old", "young", "hollow", "golden", "stubborn",
+        "fair",
+        "foul",
+        "sweet",
+        "bitter",
+        "cold",
+        "gentle",
+        "proud",
+        "heavy",
+        "strange",
+        "true",
+        "false",
+        "noble",
+        "idle",
+        "weary",
+        "merry",
+        "wicked",
+        "honest",
+        "pale",
+        "dark",
+        "bright",
+        "sad",
+        "wild",
+        "quiet",
+        "cruel",
+        "kind",
+        "old",
+        "young",
+        "hollow",
+        "golden",
+        "stubborn",
     ],
     "mood": [
-        "sad", "merry", "pale", "heavy", "strange", "weary", "troubled",
-        "quiet", "angry", "glad", "idle", "cold",
+        "sad",
+        "merry",
+        "pale",
+        "heavy",
+        "strange",
+        "weary",
+        "troubled",
+        "quiet",
+        "angry",
+        "glad",
+        "idle",
+        "cold",
     ],
     "verb": [
-        "find", "keep", "seek", "bring", "break", "mend", "follow", "watch",
-        "guard", "trust", "answer", "forgive", "carry", "open", "hide", "burn",
-        "sell", "steal", "bury", "mark", "fetch", "lose",
+        "find",
+        "keep",
+        "seek",
+        "bring",
+        "break",
+        "mend",
+        "follow",
+        "watch",
+        "guard",
+        "trust",
+        "answer",
+        "forgive",
+        "carry",
+        "open",
+        "hide",
+        "burn",
+        "sell",
+        "steal",
+        "bury",
+        "mark",
+        "fetch",
+        "lose",
     ],
     "pverb": ["find", "follow", "watch", "trust", "answer", "forgive", "seek", "warn"],
     "pp": [
-        "found", "kept", "sought", "brought", "broken", "mended", "followed",
-        "watched", "guarded", "answered", "carried", "opened", "hidden",
-        "burned", "sold", "stolen", "stolen", "lost", "lost", "buried", "taken",
+        "found",
+        "kept",
+        "sought",
+        "brought",
+        "broken",
+        "mended",
+        "followed",
+        "watched",
+        "guarded",
+        "answered",
+        "carried",
+        "opened",
+        "hidden",
+        "burned",
+        "sold",
+        "stolen",
+        "stolen",
+        "lost",
+        "lost",
+        "buried",
+        "taken",
     ],
     "place": [
-        "the orchard", "the tower", "the chapel", "the market", "the river gate",
-        "the north wall", "the duke's hall", "the harbour", "Castelmoor",
-        "Belhaven", "the garden", "the tavern", "the old mill", "the court",
+        "the orchard",
+        "the tower",
+        "the chapel",
+        "the market",
+        "the river gate",
+        "the north wall",
+        "the duke's hall",
+        "the harbour",
+        "Castelmoor",
+        "Belhaven",
+        "the garden",
+        "the tavern",
+        "the old mill",
+        "the court",
     ],
     "time": [
-        "tonight", "ere morning", "before the bell tolls twelve",
-        "before the bell tolls twelve", "by sunset", "within this hour",
-        "tomorrow at dawn", "this very night", "ere the moon is up",
+        "tonight",
+        "ere morning",
+        "before the bell tolls twelve",
+        "before the bell tolls twelve",
+        "by sunset",
+        "within this hour",
+        "tomorrow at dawn",
+        "this very night",
+        "ere the moon is up",
     ],
     "oath": [
-        "By the old moon", "By the old moon", "Upon my life", "On my honour",
-        "By this hand", "As the river runs", "By my faith",
+        "By the old moon",
+        "By the old moon",
+        "Upon my life",
+        "On my honour",
+        "By this hand",
+        "As the river runs",
+        "By my faith",
     ],
     "door": ["gate", "gate", "door", "river gate", "tower door"],
     "insult": ["rogue", "villain", "knave", "fool", "dog", "rascal", "thief"],
     "exclaim": [
-        "Alas!", "Fie, fie!", "O me!", "Away!", "Hark! the bell.", "Peace, I say!",
-        "Heaven forbid!", "Ha! ha!", "What, ho!", "O strange!", "Soft! who comes?",
-        "Out, out, you {insult}!", "Alas, poor heart!", "O {adj} {thing}!",
-        "Away, away!", "Enough!",
+        "Alas!",
+        "Fie, fie!",
+        "O me!",
+        "Away!",
+        "Hark! the bell.",
+        "Peace, I say!",
+        "Heaven forbid!",
+        "Ha! ha!",
+        "What, ho!",
+        "O strange!",
+        "Soft! who comes?",
+        "Out, out, you {insult}!",
+        "Alas, poor heart!",
+        "O {adj} {thing}!",
+        "Away, away!",
+        "Enough!",
     ],
     # -- clauses (no final punctuation) -------------------------------------
     "clause": [
@@ -197,7 +358,10 @@ RULES: dict[str, list[str]] = {
     ],
     # -- sentences ------------------------------------------------------------
     "statement": [
-        "{Clause}.", "{Clause}.", "{Clause}.", "{Clause}.",
+        "{Clause}.",
+        "{Clause}.",
+        "{Clause}.",
+        "{Clause}.",
         "{Clause}; {clause}.",
         "Hear me: {clause}.",
         "Mark me well, {addr}: {clause}.",
@@ -247,7 +411,9 @@ RULES: dict[str, list[str]] = {
     ],
     # -- questions, by kind, and the answers that fit them -------------------
     "q_where": [
-        "Where is {qname}?", "Where is {qname}, {addr}?", "Saw you {qname} today?",
+        "Where is {qname}?",
+        "Where is {qname}, {addr}?",
+        "Saw you {qname} today?",
         "Where hath {qname} gone?",
     ],
     "a_where": [
@@ -260,7 +426,9 @@ RULES: dict[str, list[str]] = {
     ],
     "time2": ["at dawn", "at noon", "at dusk", "last night", "this morning"],
     "q_news": [
-        "What news from {place}?", "What news, {addr}?", "What news of the {item}?",
+        "What news from {place}?",
+        "What news, {addr}?",
+        "What news of the {item}?",
     ],
     "a_news": [
         "Ill news, {addr}: the {item} is {pp}.",
@@ -278,9 +446,14 @@ RULES: dict[str, list[str]] = {
         "Will you swear it, {addr}?",
     ],
     "a_yesno": [
-        "Ay, {addr}, and gladly.", "Ay, {addr}.", "Ay; {clause}.",
-        "No, by the old moon, I will not.", "No, {addr}.", "Not I, {addr}.",
-        "Perhaps; but not {time}.", "I cannot say.",
+        "Ay, {addr}, and gladly.",
+        "Ay, {addr}.",
+        "Ay; {clause}.",
+        "No, by the old moon, I will not.",
+        "No, {addr}.",
+        "Not I, {addr}.",
+        "Perhaps; but not {time}.",
+        "I cannot say.",
     ],
     "q_why": [
         "Why do you look so {mood}, {addr}?",
@@ -295,8 +468,10 @@ RULES: dict[str, list[str]] = {
     ],
     "q_who": ["Who goes there?", "Who's there?"],
     "a_who": [
-        "A friend! 'Tis I, {self}.", "A friend to the duke.",
-        "{Self}, {addr}; put up your sword.", "No one, {addr}; the wind.",
+        "A friend! 'Tis I, {self}.",
+        "A friend to the duke.",
+        "{Self}, {addr}; put up your sword.",
+        "No one, {addr}; the wind.",
     ],
 }
 QUESTION_KINDS = ["where", "news", "yesno", "yesno", "why"]  # "who" only opens a scene
@@ -308,7 +483,7 @@ _ARTICLE = re.compile(r"\b([Aa]) (?=[aeiouAEIOU]|hon)")
 def cap(s: str) -> str:
     """Upper-case the first letter, looking past a leading apostrophe ('tis)."""
     i = 1 if s[:1] == "'" else 0
-    return s[:i] + s[i:i + 1].upper() + s[i + 1:]
+    return s[:i] + s[i : i + 1].upper() + s[i + 1 :]
 
 
 class Grammar:
@@ -351,14 +526,21 @@ class Play:
 
     def context(self, speaker: str, listener: str, question: dict | None) -> dict[str, str]:
         others = [t for t in self.tags if t not in (speaker, listener)]
-        about = question["about"] if question and question["kind"] == "where" else self.rng.choice(others)
+        about = (
+            question["about"]
+            if question and question["kind"] == "where"
+            else self.rng.choice(others)
+        )
         other = self.rng.choice([t for t in others if t != about])
         name, pron, _, _ = CHARACTERS[other]
         subj, obj, poss = PRONOUNS[pron]
         ctx = {
             "addr": self.rng.choice(CHARACTERS[listener][2]),
             "self": speaker.split()[-1].title(),
-            "other": name, "opron": subj, "oobj": obj, "oposs": poss,
+            "other": name,
+            "opron": subj,
+            "oobj": obj,
+            "oposs": poss,
         }
         qname, qpron, _, _ = CHARACTERS[about]
         ctx.update(zip(("qpron", "qobj", "qposs"), PRONOUNS[qpron]))
@@ -366,8 +548,9 @@ class Play:
         ctx["_about"] = about
         return ctx
 
-    def speech(self, speaker: str, listener: str, question: dict | None,
-               first: bool, last: bool) -> tuple[list[str], dict | None]:
+    def speech(
+        self, speaker: str, listener: str, question: dict | None, first: bool, last: bool
+    ) -> tuple[list[str], dict | None]:
         """Return the lines of one speech and the question it leaves open, if any."""
         rng, g = self.rng, self.g
         ctx = self.context(speaker, listener, question)
@@ -418,8 +601,9 @@ class Play:
                 listener = prev
             else:
                 listener = rng.choice([t for t in on if t != speaker])
-            lines, question = self.speech(speaker, listener, question,
-                                          first=i < 2, last=i == n_speeches - 1)
+            lines, question = self.speech(
+                speaker, listener, question, first=i < 2, last=i == n_speeches - 1
+            )
             # speaker tags are the only all-capital lines ending in ':'
             assert not any(re.fullmatch(r"[A-Z ]+:", line) for line in lines), lines
             blocks.append(speaker + ":\n" + "\n".join(lines))
@@ -447,8 +631,13 @@ def render(text: str) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return generator_main(argv, __doc__, OUT_PATH, lambda: render(Play().generate()),
-                          lambda data: f"{len(re.findall(rb'^[A-Z][A-Z ]+:$', data, re.M))} speeches")
+    return generator_main(
+        argv,
+        __doc__,
+        OUT_PATH,
+        lambda: render(Play().generate()),
+        lambda data: f"{len(re.findall(rb'^[A-Z][A-Z ]+:$', data, re.M))} speeches",
+    )
 
 
 if __name__ == "__main__":

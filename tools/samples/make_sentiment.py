@@ -78,152 +78,463 @@ POS, NEG = 1, -1
 
 # (phrase, plural?)
 FILM_SUBJECTS = [
-    "the film", "this movie", "the picture", "the director's latest",
-    "the director\u2019s latest", "the sequel", "the remake", "this documentary",
-    "the feature", "this thriller", "this comedy", "the drama",
-    "the animated feature", "the biopic", "this horror flick", "the musical",
-    "the adaptation", "this little indie", "the blockbuster", "the debut feature",
-    "this western", "the romance", "this war epic", "the prequel",
-    "this crime caper", "the mystery", "this family film", "the heist movie",
-    "the reboot", "this sci-fi outing", "the period piece", "the satire",
+    "the film",
+    "this movie",
+    "the picture",
+    "the director's latest",
+    "the director\u2019s latest",
+    "the sequel",
+    "the remake",
+    "this documentary",
+    "the feature",
+    "this thriller",
+    "this comedy",
+    "the drama",
+    "the animated feature",
+    "the biopic",
+    "this horror flick",
+    "the musical",
+    "the adaptation",
+    "this little indie",
+    "the blockbuster",
+    "the debut feature",
+    "this western",
+    "the romance",
+    "this war epic",
+    "the prequel",
+    "this crime caper",
+    "the mystery",
+    "this family film",
+    "the heist movie",
+    "the reboot",
+    "this sci-fi outing",
+    "the period piece",
+    "the satire",
 ]
 
 ASPECTS = [
-    ("the acting", False), ("the plot", False), ("the score", False),
-    ("the cinematography", False), ("the script", False), ("the dialogue", False),
-    ("the pacing", False), ("the editing", False), ("the soundtrack", False),
-    ("the lead performance", False), ("the supporting cast", False),
-    ("the visual effects", True), ("the costume design", False),
-    ("the ending", False), ("the screenplay", False), ("the direction", False),
-    ("the set design", False), ("the lighting", False),
-    ("the chemistry between the leads", False), ("the third act", False),
-    ("the opening scene", False), ("the villain", False), ("the humor", False),
-    ("the twist", False), ("the camerawork", False),
-    ("the production design", False), ("the storytelling", False),
-    ("the character development", False), ("the world-building", False),
-    ("the fight choreography", False), ("the sound design", False),
-    ("the performances", True), ("the action sequences", True),
-    ("the jokes", True), ("the songs", True), ("the characters", True),
-    ("the special effects", True), ("the flashbacks", True),
-    ("the musical numbers", True), ("the battle scenes", True),
+    ("the acting", False),
+    ("the plot", False),
+    ("the score", False),
+    ("the cinematography", False),
+    ("the script", False),
+    ("the dialogue", False),
+    ("the pacing", False),
+    ("the editing", False),
+    ("the soundtrack", False),
+    ("the lead performance", False),
+    ("the supporting cast", False),
+    ("the visual effects", True),
+    ("the costume design", False),
+    ("the ending", False),
+    ("the screenplay", False),
+    ("the direction", False),
+    ("the set design", False),
+    ("the lighting", False),
+    ("the chemistry between the leads", False),
+    ("the third act", False),
+    ("the opening scene", False),
+    ("the villain", False),
+    ("the humor", False),
+    ("the twist", False),
+    ("the camerawork", False),
+    ("the production design", False),
+    ("the storytelling", False),
+    ("the character development", False),
+    ("the world-building", False),
+    ("the fight choreography", False),
+    ("the sound design", False),
+    ("the performances", True),
+    ("the action sequences", True),
+    ("the jokes", True),
+    ("the songs", True),
+    ("the characters", True),
+    ("the special effects", True),
+    ("the flashbacks", True),
+    ("the musical numbers", True),
+    ("the battle scenes", True),
 ]
 
 # Polar word lists are ordered roughly by how common the word is in real
 # reviews: Grammar.zpick draws them with Zipf-like weights, so a few words
 # ("great", "boring") are frequent and the long tail is rare.
 POS_ADJ = [
-    "great", "good", "brilliant", "excellent", "wonderful", "funny",
-    "beautiful", "moving", "gripping", "charming", "clever", "superb",
-    "fantastic", "delightful", "stunning", "fun", "strong", "smart",
-    "masterful", "riveting", "heartfelt", "captivating", "hilarious",
-    "witty", "gorgeous", "breathtaking", "compelling", "inventive", "thoughtful",
-    "tender", "exhilarating", "luminous", "sharp", "elegant", "polished",
-    "memorable", "magnificent", "spellbinding", "engaging",
-    "refreshing", "touching", "powerful", "assured", "vibrant", "nuanced",
-    "dazzling", "enchanting", "poignant", "sublime",
-    "terrific", "lovely", "satisfying",
-    "enjoyable", "rewarding", "intelligent", "fresh", "confident",
-    "absorbing", "immersive", "rich", "layered", "stylish", "electric",
-    "graceful", "joyous", "irresistible", "thrilling", "striking", "affecting",
+    "great",
+    "good",
+    "brilliant",
+    "excellent",
+    "wonderful",
+    "funny",
+    "beautiful",
+    "moving",
+    "gripping",
+    "charming",
+    "clever",
+    "superb",
+    "fantastic",
+    "delightful",
+    "stunning",
+    "fun",
+    "strong",
+    "smart",
+    "masterful",
+    "riveting",
+    "heartfelt",
+    "captivating",
+    "hilarious",
+    "witty",
+    "gorgeous",
+    "breathtaking",
+    "compelling",
+    "inventive",
+    "thoughtful",
+    "tender",
+    "exhilarating",
+    "luminous",
+    "sharp",
+    "elegant",
+    "polished",
+    "memorable",
+    "magnificent",
+    "spellbinding",
+    "engaging",
+    "refreshing",
+    "touching",
+    "powerful",
+    "assured",
+    "vibrant",
+    "nuanced",
+    "dazzling",
+    "enchanting",
+    "poignant",
+    "sublime",
+    "terrific",
+    "lovely",
+    "satisfying",
+    "enjoyable",
+    "rewarding",
+    "intelligent",
+    "fresh",
+    "confident",
+    "absorbing",
+    "immersive",
+    "rich",
+    "layered",
+    "stylish",
+    "electric",
+    "graceful",
+    "joyous",
+    "irresistible",
+    "thrilling",
+    "striking",
+    "affecting",
 ]
 
 NEG_ADJ = [
-    "bad", "boring", "dull", "awful", "terrible", "weak", "predictable",
-    "tedious", "flat", "messy", "lazy", "clumsy", "disappointing", "bland",
-    "mediocre", "forgettable", "lifeless", "incoherent",
-    "tiresome", "sluggish", "shallow", "wooden",
-    "dreadful", "painful", "bloated",
-    "pretentious", "uninspired", "stale", "contrived",
-    "clich\u00e9d", "muddled", "grating", "hollow", "overlong",
-    "amateurish", "laughable", "cheap", "sloppy",
-    "joyless", "tone-deaf", "insipid", "derivative", "plodding", "confusing",
-    "annoying", "ugly", "cringeworthy", "mind-numbing", "unwatchable", "poor",
-    "horrible", "dreary", "limp", "soulless", "overwrought",
-    "heavy-handed", "turgid", "na\u00efve", "tacky", "lackluster", "exhausting",
-    "charmless", "humorless", "generic", "underwhelming",
+    "bad",
+    "boring",
+    "dull",
+    "awful",
+    "terrible",
+    "weak",
+    "predictable",
+    "tedious",
+    "flat",
+    "messy",
+    "lazy",
+    "clumsy",
+    "disappointing",
+    "bland",
+    "mediocre",
+    "forgettable",
+    "lifeless",
+    "incoherent",
+    "tiresome",
+    "sluggish",
+    "shallow",
+    "wooden",
+    "dreadful",
+    "painful",
+    "bloated",
+    "pretentious",
+    "uninspired",
+    "stale",
+    "contrived",
+    "clich\u00e9d",
+    "muddled",
+    "grating",
+    "hollow",
+    "overlong",
+    "amateurish",
+    "laughable",
+    "cheap",
+    "sloppy",
+    "joyless",
+    "tone-deaf",
+    "insipid",
+    "derivative",
+    "plodding",
+    "confusing",
+    "annoying",
+    "ugly",
+    "cringeworthy",
+    "mind-numbing",
+    "unwatchable",
+    "poor",
+    "horrible",
+    "dreary",
+    "limp",
+    "soulless",
+    "overwrought",
+    "heavy-handed",
+    "turgid",
+    "na\u00efve",
+    "tacky",
+    "lackluster",
+    "exhausting",
+    "charmless",
+    "humorless",
+    "generic",
+    "underwhelming",
 ]
 
 # Degree words: polarity-neutral, safe before either kind of adjective.
 INTENSIFIERS = [
-    "very", "really", "truly", "remarkably", "incredibly", "genuinely",
-    "utterly", "thoroughly", "absolutely", "deeply", "quite", "rather",
-    "extraordinarily", "exceptionally", "consistently", "surprisingly",
-    "unexpectedly", "simply", "so", "pretty", "altogether", "downright",
-    "strikingly", "frankly", "endlessly", "often",
+    "very",
+    "really",
+    "truly",
+    "remarkably",
+    "incredibly",
+    "genuinely",
+    "utterly",
+    "thoroughly",
+    "absolutely",
+    "deeply",
+    "quite",
+    "rather",
+    "extraordinarily",
+    "exceptionally",
+    "consistently",
+    "surprisingly",
+    "unexpectedly",
+    "simply",
+    "so",
+    "pretty",
+    "altogether",
+    "downright",
+    "strikingly",
+    "frankly",
+    "endlessly",
+    "often",
 ]
 DOWNTONERS = ["a bit", "slightly", "somewhat", "a little", "fairly", "mostly", "largely"]
 
 # (third person singular, base form)
 POS_FILM_VERBS = [
-    ("works", "work"), ("delivers", "deliver"), ("shines", "shine"),
-    ("soars", "soar"), ("succeeds", "succeed"), ("sparkles", "sparkle"),
-    ("excels", "excel"), ("triumphs", "triumph"), ("dazzles", "dazzle"),
-    ("resonates", "resonate"), ("enthralls", "enthrall"), ("charms", "charm"),
-    ("impresses", "impress"), ("satisfies", "satisfy"), ("lands", "land"),
-    ("sings", "sing"), ("clicks", "click"),
+    ("works", "work"),
+    ("delivers", "deliver"),
+    ("shines", "shine"),
+    ("soars", "soar"),
+    ("succeeds", "succeed"),
+    ("sparkles", "sparkle"),
+    ("excels", "excel"),
+    ("triumphs", "triumph"),
+    ("dazzles", "dazzle"),
+    ("resonates", "resonate"),
+    ("enthralls", "enthrall"),
+    ("charms", "charm"),
+    ("impresses", "impress"),
+    ("satisfies", "satisfy"),
+    ("lands", "land"),
+    ("sings", "sing"),
+    ("clicks", "click"),
 ]
 NEG_FILM_VERBS = [
-    ("drags", "drag"), ("fails", "fail"), ("flops", "flop"),
-    ("falters", "falter"), ("stumbles", "stumble"), ("sputters", "sputter"),
-    ("collapses", "collapse"), ("misfires", "misfire"), ("bores", "bore"),
-    ("disappoints", "disappoint"), ("fizzles", "fizzle"), ("sinks", "sink"),
-    ("grates", "grate"), ("meanders", "meander"), ("plods", "plod"),
-    ("crumbles", "crumble"), ("stalls", "stall"),
+    ("drags", "drag"),
+    ("fails", "fail"),
+    ("flops", "flop"),
+    ("falters", "falter"),
+    ("stumbles", "stumble"),
+    ("sputters", "sputter"),
+    ("collapses", "collapse"),
+    ("misfires", "misfire"),
+    ("bores", "bore"),
+    ("disappoints", "disappoint"),
+    ("fizzles", "fizzle"),
+    ("sinks", "sink"),
+    ("grates", "grate"),
+    ("meanders", "meander"),
+    ("plods", "plod"),
+    ("crumbles", "crumble"),
+    ("stalls", "stall"),
 ]
 VERB_TAILS = [
-    "", "", "", "", " from start to finish", " in every scene",
-    " on every level", " throughout", " for most of its runtime",
-    " in the second half", " right from the opening credits",
+    "",
+    "",
+    "",
+    "",
+    " from start to finish",
+    " in every scene",
+    " on every level",
+    " throughout",
+    " for most of its runtime",
+    " in the second half",
+    " right from the opening credits",
 ]
 
 # (past, base) with "I" / "we" / "my whole family" as the experiencer.
 POS_EXP_VERBS = [
-    ("loved", "love"), ("adored", "adore"), ("enjoyed", "enjoy"),
-    ("admired", "admire"), ("relished", "relish"), ("cherished", "cherish"),
-    ("savored", "savor"), ("treasured", "treasure"),
-    ("was moved by", "be moved by"), ("was gripped by", "be gripped by"),
-    ("was charmed by", "be charmed by"), ("was blown away by", "be blown away by"),
-    ("fell in love with", "fall in love with"), ("laughed all the way through", "laugh all the way through"),
+    ("loved", "love"),
+    ("adored", "adore"),
+    ("enjoyed", "enjoy"),
+    ("admired", "admire"),
+    ("relished", "relish"),
+    ("cherished", "cherish"),
+    ("savored", "savor"),
+    ("treasured", "treasure"),
+    ("was moved by", "be moved by"),
+    ("was gripped by", "be gripped by"),
+    ("was charmed by", "be charmed by"),
+    ("was blown away by", "be blown away by"),
+    ("fell in love with", "fall in love with"),
+    ("laughed all the way through", "laugh all the way through"),
 ]
 NEG_EXP_VERBS = [
-    ("hated", "hate"), ("loathed", "loathe"), ("despised", "despise"),
-    ("detested", "detest"), ("resented", "resent"),
-    ("was bored by", "be bored by"), ("was annoyed by", "be annoyed by"),
-    ("was irritated by", "be irritated by"), ("was put off by", "be put off by"),
-    ("regretted watching", "regret watching"), ("dozed off during", "doze off during"),
-    ("walked out of", "walk out of"), ("cringed through", "cringe through"),
+    ("hated", "hate"),
+    ("loathed", "loathe"),
+    ("despised", "despise"),
+    ("detested", "detest"),
+    ("resented", "resent"),
+    ("was bored by", "be bored by"),
+    ("was annoyed by", "be annoyed by"),
+    ("was irritated by", "be irritated by"),
+    ("was put off by", "be put off by"),
+    ("regretted watching", "regret watching"),
+    ("dozed off during", "doze off during"),
+    ("walked out of", "walk out of"),
+    ("cringed through", "cringe through"),
 ]
 # experiencer verbs that also read well with an aspect as object
 ASPECT_OK_VERBS = {
-    "loved", "adored", "enjoyed", "admired", "relished", "savored",
-    "was moved by", "was charmed by", "was blown away by", "hated", "loathed",
-    "despised", "detested", "was bored by", "was annoyed by", "was irritated by",
-    "was put off by", "cringed through",
+    "loved",
+    "adored",
+    "enjoyed",
+    "admired",
+    "relished",
+    "savored",
+    "was moved by",
+    "was charmed by",
+    "was blown away by",
+    "hated",
+    "loathed",
+    "despised",
+    "detested",
+    "was bored by",
+    "was annoyed by",
+    "was irritated by",
+    "was put off by",
+    "cringed through",
 }
-EXPERIENCERS = ["I", "I", "I", "we", "my partner", "my whole family", "the audience",
-                "my friends", "everyone in the theater", "the kids"]
+EXPERIENCERS = [
+    "I",
+    "I",
+    "I",
+    "we",
+    "my partner",
+    "my whole family",
+    "the audience",
+    "my friends",
+    "everyone in the theater",
+    "the kids",
+]
 
 POS_NOUNS = [
-    "a masterpiece", "a triumph", "a gem", "a delight", "a joy", "a treat",
-    "a knockout", "a crowd-pleaser", "a tour de force", "a revelation",
-    "a must-see", "a winner", "a marvel", "a small miracle", "a real achievement",
-    "a breath of fresh air", "an instant classic", "a pleasure",
+    "a masterpiece",
+    "a triumph",
+    "a gem",
+    "a delight",
+    "a joy",
+    "a treat",
+    "a knockout",
+    "a crowd-pleaser",
+    "a tour de force",
+    "a revelation",
+    "a must-see",
+    "a winner",
+    "a marvel",
+    "a small miracle",
+    "a real achievement",
+    "a breath of fresh air",
+    "an instant classic",
+    "a pleasure",
 ]
 NEG_NOUNS = [
-    "a mess", "a disaster", "a bore", "a slog", "a letdown", "a misfire",
-    "a dud", "a chore", "a failure", "a trainwreck", "a waste of time",
-    "an embarrassment", "a snooze", "a fiasco", "a missed opportunity",
-    "a cash grab", "a headache", "an ordeal",
+    "a mess",
+    "a disaster",
+    "a bore",
+    "a slog",
+    "a letdown",
+    "a misfire",
+    "a dud",
+    "a chore",
+    "a failure",
+    "a trainwreck",
+    "a waste of time",
+    "an embarrassment",
+    "a snooze",
+    "a fiasco",
+    "a missed opportunity",
+    "a cash grab",
+    "a headache",
+    "an ordeal",
 ]
 
-POS_MANNER = ["beautifully", "brilliantly", "wonderfully", "expertly", "gracefully",
-              "skillfully", "lovingly", "masterfully", "deftly", "confidently",
-              "superbly", "elegantly", "thoughtfully", "tenderly"]
-NEG_MANNER = ["clumsily", "lazily", "poorly", "awkwardly", "sloppily", "carelessly",
-              "badly", "haphazardly", "ineptly", "tediously", "crudely", "blandly",
-              "woodenly", "shoddily"]
-PARTICIPLES = ["handled", "executed", "crafted", "shot", "written", "directed",
-               "staged", "edited", "acted", "paced", "put together", "realized"]
+POS_MANNER = [
+    "beautifully",
+    "brilliantly",
+    "wonderfully",
+    "expertly",
+    "gracefully",
+    "skillfully",
+    "lovingly",
+    "masterfully",
+    "deftly",
+    "confidently",
+    "superbly",
+    "elegantly",
+    "thoughtfully",
+    "tenderly",
+]
+NEG_MANNER = [
+    "clumsily",
+    "lazily",
+    "poorly",
+    "awkwardly",
+    "sloppily",
+    "carelessly",
+    "badly",
+    "haphazardly",
+    "ineptly",
+    "tediously",
+    "crudely",
+    "blandly",
+    "woodenly",
+    "shoddily",
+]
+PARTICIPLES = [
+    "handled",
+    "executed",
+    "crafted",
+    "shot",
+    "written",
+    "directed",
+    "staged",
+    "edited",
+    "acted",
+    "paced",
+    "put together",
+    "realized",
+]
 
 # Fixed recommendation phrases: (positive form, negative form) where the
 # negative form is the positive one with a negation in it, and vice versa.
@@ -243,39 +554,96 @@ VERDICT_PAIRS = [
     ("I cannot wait for the sequel", "I hope there is no sequel"),
 ]
 POS_SHORT = [
-    "Loved it", "Loved every minute", "A triumph", "Absolutely brilliant",
-    "What a gem", "Highly recommended", "Simply wonderful", "Pure joy",
-    "Go see it", "Two thumbs up", "An instant classic", "Stunning work",
-    "Best film of the year", "Worth every minute", "A must-see",
-    "Not bad at all", "Never boring", "Not a dull moment", "Could not fault it",
+    "Loved it",
+    "Loved every minute",
+    "A triumph",
+    "Absolutely brilliant",
+    "What a gem",
+    "Highly recommended",
+    "Simply wonderful",
+    "Pure joy",
+    "Go see it",
+    "Two thumbs up",
+    "An instant classic",
+    "Stunning work",
+    "Best film of the year",
+    "Worth every minute",
+    "A must-see",
+    "Not bad at all",
+    "Never boring",
+    "Not a dull moment",
+    "Could not fault it",
 ]
 NEG_SHORT = [
-    "Hated it", "Total waste of time", "What a mess", "Avoid", "Skip it",
-    "Save your money", "Utterly dull", "Painfully boring", "A real letdown",
-    "Worst film of the year", "Not worth it", "Not good at all", "Never again",
-    "Not funny at all", "Could not finish it", "Two hours I will never get back",
-    "Deeply disappointing", "Not for me",
+    "Hated it",
+    "Total waste of time",
+    "What a mess",
+    "Avoid",
+    "Skip it",
+    "Save your money",
+    "Utterly dull",
+    "Painfully boring",
+    "A real letdown",
+    "Worst film of the year",
+    "Not worth it",
+    "Not good at all",
+    "Never again",
+    "Not funny at all",
+    "Could not finish it",
+    "Two hours I will never get back",
+    "Deeply disappointing",
+    "Not for me",
 ]
 
 # "despite X" / "even with X" noun phrases
 POS_CONCESSION_NP = [
-    "a strong cast", "gorgeous visuals", "a promising premise", "a lovely score",
-    "some clever dialogue", "a charming lead", "a few great jokes",
-    "stunning cinematography", "a brilliant opening scene", "its big budget",
-    "some inventive camerawork", "a terrific villain",
+    "a strong cast",
+    "gorgeous visuals",
+    "a promising premise",
+    "a lovely score",
+    "some clever dialogue",
+    "a charming lead",
+    "a few great jokes",
+    "stunning cinematography",
+    "a brilliant opening scene",
+    "its big budget",
+    "some inventive camerawork",
+    "a terrific villain",
 ]
 NEG_CONCESSION_NP = [
-    "a clunky script", "a slow start", "some rough edges", "a thin plot",
-    "a few dull stretches", "a weak villain", "its modest budget",
-    "some wooden acting", "an overlong runtime", "a predictable ending",
-    "some sloppy editing", "a messy third act",
+    "a clunky script",
+    "a slow start",
+    "some rough edges",
+    "a thin plot",
+    "a few dull stretches",
+    "a weak villain",
+    "its modest budget",
+    "some wooden acting",
+    "an overlong runtime",
+    "a predictable ending",
+    "some sloppy editing",
+    "a messy third act",
 ]
 
 OPENERS = [
-    "Honestly,", "To be fair,", "Frankly,", "In my opinion,", "For me,",
-    "I have to say,", "Admittedly,", "Personally,", "For what it's worth,",
-    "Truth be told,", "As far as I can tell,", "I think", "I guess",
-    "Let me be clear:", "Well,", "OK,", "So,", "In short,",
+    "Honestly,",
+    "To be fair,",
+    "Frankly,",
+    "In my opinion,",
+    "For me,",
+    "I have to say,",
+    "Admittedly,",
+    "Personally,",
+    "For what it's worth,",
+    "Truth be told,",
+    "As far as I can tell,",
+    "I think",
+    "I guess",
+    "Let me be clear:",
+    "Well,",
+    "OK,",
+    "So,",
+    "In short,",
 ]
 CONTEXT_SENTENCES = [
     "I saw it at a caf\u00e9 screening downtown.",
@@ -306,19 +674,34 @@ CONTEXT_SENTENCES = [
     "The film takes place over a single night \u2014 mostly in one apartment.",
 ]
 VERDICT_MARKERS = [
-    "Overall,", "In the end,", "All in all,", "Bottom line:", "On balance,",
-    "Ultimately,", "Taken as a whole,", "When all is said and done,",
-    "Still, overall,", "In sum,",
+    "Overall,",
+    "In the end,",
+    "All in all,",
+    "Bottom line:",
+    "On balance,",
+    "Ultimately,",
+    "Taken as a whole,",
+    "When all is said and done,",
+    "Still, overall,",
+    "In sum,",
 ]
 CONTRAST_CONNECTORS = [
-    ", but ", ". But ", ", yet ", "; however, ", ". But ", ". Still, ",
-    ". That said, ", ", but in the end ", " \u2014 but ", ", although in the end ",
+    ", but ",
+    ". But ",
+    ", yet ",
+    "; however, ",
+    ". But ",
+    ". Still, ",
+    ". That said, ",
+    ", but in the end ",
+    " \u2014 but ",
+    ", although in the end ",
 ]
 CONCESSIVE_OPENERS = ["Although", "Though", "While", "Even though", "Even if"]
 
-POS_EMOJI = ["\U0001F44D", "\u2764\ufe0f", "\U0001F60D", "\u2b50"]
-NEG_EMOJI = ["\U0001F44E", "\U0001F634", "\U0001F612", "\U0001F480"]
-NEUTRAL_EMOJI = ["\U0001F3AC", "\U0001F37F"]
+POS_EMOJI = ["\U0001f44d", "\u2764\ufe0f", "\U0001f60d", "\u2b50"]
+NEG_EMOJI = ["\U0001f44e", "\U0001f634", "\U0001f612", "\U0001f480"]
+NEUTRAL_EMOJI = ["\U0001f3ac", "\U0001f37f"]
 
 
 # --------------------------------------------------------------------------
@@ -397,11 +780,22 @@ class Grammar:
                 return f"{subj} {verb} {self.degree(pol)}{adj}{second}"
             return f"{self.join_be(subj, be)} {self.degree(pol)}{adj}{second}"
         adj = self.adj(-pol)
-        neg = self.zpick([
-            "not", "never", "not very", "hardly", "not at all", "far from",
-            "not particularly", "anything but", "not remotely", "by no means",
-            "in no way",
-        ], 1.5)
+        neg = self.zpick(
+            [
+                "not",
+                "never",
+                "not very",
+                "hardly",
+                "not at all",
+                "far from",
+                "not particularly",
+                "anything but",
+                "not remotely",
+                "by no means",
+                "in no way",
+            ],
+            1.5,
+        )
         if neg == "not" and be in ("is", "are", "was", "were") and self.chance(0.4):
             be = {"is": "isn't", "are": "aren't", "was": "wasn't", "were": "weren't"}[be]
             return f"{subj} {be} {adj}"
@@ -427,7 +821,9 @@ class Grammar:
             return f"{subj} {aux} {base}{tail}"
         if form == 2:
             return f"{subj} never {base if plural else third}{tail}"
-        return f"{subj} {self.pick(['rarely', 'hardly ever', 'seldom'])} {base if plural else third}"
+        return (
+            f"{subj} {self.pick(['rarely', 'hardly ever', 'seldom'])} {base if plural else third}"
+        )
 
     def experience(self, pol: int, negated: bool) -> str:
         who = self.pick(EXPERIENCERS)
@@ -440,7 +836,9 @@ class Grammar:
         else:
             obj = self.pick(FILM_SUBJECTS)
         if not negated:
-            adv = self.pick(["", "", "", "really ", "absolutely ", "truly ", "genuinely ", "completely "])
+            adv = self.pick(
+                ["", "", "", "really ", "absolutely ", "truly ", "genuinely ", "completely "]
+            )
             if past.startswith("was "):
                 if who in ("we", "my friends", "the kids"):
                     past = "were " + past[4:]
@@ -550,8 +948,10 @@ class Grammar:
         be = "are" if plural else "is"
         subj2, plural2 = self.pick(ASPECTS)
         be2 = "are" if plural2 else "is"
-        return (f"Not only {be} {subj} {self.adj(pol)}, but {subj2} {be2} also "
-                f"{self.adj(pol)}{self.end(pol)}")
+        return (
+            f"Not only {be} {subj} {self.adj(pol)}, but {subj2} {be2} also "
+            f"{self.adj(pol)}{self.end(pol)}"
+        )
 
     def r_multi(self, pol: int) -> str:
         sentences = []
@@ -571,15 +971,21 @@ class Grammar:
 
     def r_context(self, pol: int) -> str:
         """A neutral context sentence plus one or two opinion sentences."""
-        builder = self.pick([self.r_simple, self.r_simple, self.r_negated, self.r_contrast, self.r_concessive])
+        builder = self.pick(
+            [self.r_simple, self.r_simple, self.r_negated, self.r_contrast, self.r_concessive]
+        )
         body = cap(builder(pol))
         ctx = self.pick(CONTEXT_SENTENCES)
         return f"{ctx} {body}" if self.chance(0.7) else f"{body} {ctx}"
 
     def review(self, pol: int) -> str:
         builders = (
-            [self.r_simple] * 48 + [self.r_negated] * 15 + [self.r_contrast] * 11
-            + [self.r_concessive] * 7 + [self.r_multi] * 7 + [self.r_context] * 7
+            [self.r_simple] * 48
+            + [self.r_negated] * 15
+            + [self.r_contrast] * 11
+            + [self.r_concessive] * 7
+            + [self.r_multi] * 7
+            + [self.r_context] * 7
             + [self.r_short] * 5
         )
         text = cap(self.pick(builders)(pol))
@@ -632,8 +1038,13 @@ def render(rows: list[tuple[str, str]]) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return generator_main(argv, __doc__, OUT_PATH, lambda: render(generate()),
-                          lambda data: f"{len(data.splitlines()) - 1} rows")
+    return generator_main(
+        argv,
+        __doc__,
+        OUT_PATH,
+        lambda: render(generate()),
+        lambda data: f"{len(data.splitlines()) - 1} rows",
+    )
 
 
 if __name__ == "__main__":

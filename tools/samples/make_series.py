@@ -48,15 +48,27 @@ def generate(seed=SEED):
         when = START + datetime.timedelta(hours=t)
         hour, weekday = when.hour, when.weekday()
         temp_noise = 0.8 * temp_noise + rng.gauss(0.0, 0.6)
-        temperature = (8.0 + 5.0 * math.sin(2 * math.pi * (hour - 9) / 24)
-                       + 4.0 * math.sin(2 * math.pi * t / (24 * 60)) + temp_noise)
+        temperature = (
+            8.0
+            + 5.0 * math.sin(2 * math.pi * (hour - 9) / 24)
+            + 4.0 * math.sin(2 * math.pi * t / (24 * 60))
+            + temp_noise
+        )
         after = t >= REGIME_CHANGE
-        daily = (math.exp(-((hour - 8) ** 2) / 6.0) * 9.0
-                 + math.exp(-((hour - 19) ** 2) / 8.0) * 12.0)
+        daily = (
+            math.exp(-((hour - 8) ** 2) / 6.0) * 9.0 + math.exp(-((hour - 19) ** 2) / 8.0) * 12.0
+        )
         weekly = -6.0 if weekday >= 5 else 1.5 * math.sin(2 * math.pi * weekday / 5)
         load_noise = 0.7 * load_noise + rng.gauss(0.0, 1.0)
-        load = (40.0 + 0.004 * t + daily * (1.5 if after else 1.0) + weekly
-                - 0.6 * temperature + (12.0 if after else 0.0) + load_noise)
+        load = (
+            40.0
+            + 0.004 * t
+            + daily * (1.5 if after else 1.0)
+            + weekly
+            - 0.6 * temperature
+            + (12.0 if after else 0.0)
+            + load_noise
+        )
         base = load if previous_load is None else previous_load
         price = 5.0 + 0.8 * base + rng.gauss(0.0, 1.5)
         previous_load = load
@@ -65,8 +77,13 @@ def generate(seed=SEED):
 
 
 def main(argv=None):
-    return generator_main(argv, __doc__, OUT_PATH, lambda: generate().encode("ascii"),
-                          lambda data: f"{len(data.splitlines()) - 1} rows")
+    return generator_main(
+        argv,
+        __doc__,
+        OUT_PATH,
+        lambda: generate().encode("ascii"),
+        lambda data: f"{len(data.splitlines()) - 1} rows",
+    )
 
 
 if __name__ == "__main__":
