@@ -105,9 +105,10 @@ class Ours:
     def __init__(self, raw_config, ids_path):
         import keras
 
-        from nlp_lstm import inputs, training
-        from nlp_lstm.config import config_from_dict
+        from nlp_lstm.config.loading import config_from_dict
+        from nlp_lstm.data import inputs
         from nlp_lstm.pipeline import build_pipeline
+        from nlp_lstm.training import fit as training
 
         self.task = build_pipeline(config_from_dict(raw_config)).task
         keras.utils.set_random_seed(self.task.config.seed)
@@ -123,7 +124,7 @@ class Ours:
         corpora.save_ids(ids_path, {split: self._ids(split) for split in ("train", "test")})
 
     def _ids(self, split):
-        from nlp_lstm import inputs
+        from nlp_lstm.data import inputs
 
         pairs = list(
             inputs.trimmed_ids(
@@ -207,7 +208,7 @@ class Ours:
     def tokenize_seconds(self):
         """Seconds for one pass of the train texts through the preprocessor (what the cache
         saves)."""
-        from nlp_lstm import inputs
+        from nlp_lstm.data import inputs
 
         start = time.perf_counter()
         for _ in inputs.trimmed_ids(self.task.data.to_tf("train"), self.task.preprocessor):

@@ -43,7 +43,7 @@ CALL_TIMEOUT_S = 10.0
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 METADATA_FILE = Path("assets.extra") / "nlp_lstm.json"
-# The ranges of the scalar inputs, as `nlp_lstm.limits.OPTIONS` states them (kept apart so the
+# The ranges of the scalar inputs, as `nlp_lstm.export.limits.OPTIONS` states them (kept apart so the
 # child and this script need no nlp_lstm; tests/limits checks they agree).
 OPTIONS = {
     "max_new_tokens": ("int", 0, "max_new_tokens"),
@@ -65,7 +65,7 @@ WARM_UP = {
     "top_p": 1.0,
     "seed": 1,
 }
-# How the graph's own refusals (`nlp_lstm.limits`) start: "`max_length` must be ...", "A `text`
+# How the graph's own refusals (`nlp_lstm.export.limits`) start: "`max_length` must be ...", "A `text`
 # row has ...".
 LIMIT_MARK = re.compile(r"assertion failed: \[(A )?`")
 
@@ -353,7 +353,8 @@ def fuzz_export(export_dir, examples, seed=0, max_seconds=None, progress=None):
     `max_seconds`: per signature, stop calling after this long (the inputs Hypothesis still
     draws are counted as `not_run`); `progress`: a path rewritten with the figures so far every
     200 calls."""
-    from hypothesis import HealthCheck, given, seed as hypothesis_seed, settings
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import seed as hypothesis_seed
 
     limits, metadata = read_limits(export_dir)
     runner = Child(export_dir)

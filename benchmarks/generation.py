@@ -15,8 +15,8 @@ import tensorflow as tf
 
 from benchmarks import harness
 from benchmarks.peers import naive_generation
-from nlp_lstm.config import load_config
-from nlp_lstm.export import load_export
+from nlp_lstm.config.loading import load_config
+from nlp_lstm.export.saved_model import load_export
 from nlp_lstm.pipeline import build_pipeline, load_run
 
 PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"

@@ -206,8 +206,9 @@ def child(args):
     """One run in this process; prints one JSON line of figures."""
     started = time.time()
     memory = MemorySampler()
-    from nlp_lstm.config import load_config
+    from nlp_lstm.config.loading import load_config
     from nlp_lstm.pipeline import build_pipeline
+    from nlp_lstm.training.trainers import Trainer
 
     run_dir = Path(args.dir) / f"run-{args.child}"
     yaml_path = Path(args.dir) / f"{args.child}.yaml"
@@ -227,7 +228,7 @@ def child(args):
     memory.phase = "train (token ids, steps)"
     task.build_model()
     timer = StepTimer(args.steps)
-    task.train(run_dir, extra_callbacks=[timer.callback])
+    Trainer(task).train(run_dir, extra_callbacks=[timer.callback])
     batch = config.train.batch_size
     if args.task == "generation":  # every step is batch windows of window_length tokens
         lengths = None

@@ -65,7 +65,7 @@ def _run(run_dir, epochs, workers=None, extra=()):
 def _train_tokens():
     """Real tokens of one epoch of the quickstart's train split (its adapted preprocessing)."""
     from nlp_lstm import presets
-    from nlp_lstm.config import load_config
+    from nlp_lstm.config.loading import load_config
     from nlp_lstm.pipeline import build_pipeline
 
     task = build_pipeline(load_config(presets.find_pipeline(PIPELINE))).task
@@ -83,11 +83,12 @@ def _allreduce_worker(index, ports, repeats):
         }
     )
     import tensorflow as tf
-    from nlp_lstm import distributed
+
+    from nlp_lstm.training import distribution as distributed
 
     strategy = distributed.make_strategy("multi_worker")
     from nlp_lstm import presets
-    from nlp_lstm.config import load_config
+    from nlp_lstm.config.loading import load_config
     from nlp_lstm.pipeline import build_pipeline
 
     task = build_pipeline(load_config(presets.find_pipeline(PIPELINE))).task
@@ -118,7 +119,7 @@ def _allreduce_worker(index, ports, repeats):
 
 
 def _allreduce(repeats=30):
-    from nlp_lstm.distributed import free_ports
+    from nlp_lstm.runs.workers import free_ports
 
     ports = free_ports(2)
     procs = [
@@ -247,7 +248,7 @@ def print_estimate(gradient_bytes, step_ms, parameters, workers=8, gbit_s=10.0):
 
 def _steps_per_epoch():
     from nlp_lstm import presets
-    from nlp_lstm.config import load_config
+    from nlp_lstm.config.loading import load_config
     from nlp_lstm.pipeline import build_pipeline
 
     task = build_pipeline(load_config(presets.find_pipeline(PIPELINE))).task

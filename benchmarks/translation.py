@@ -16,10 +16,10 @@ import tensorflow as tf
 
 from benchmarks import flops, harness
 from benchmarks.peers import python_decoding
-from nlp_lstm.config import load_config
-from nlp_lstm.export import load_export
+from nlp_lstm.config.loading import load_config
+from nlp_lstm.export.saved_model import load_export
 from nlp_lstm.pipeline import Pipeline, load_run
-from nlp_lstm.tasks.translation import TranslationTask
+from nlp_lstm.tasks.translation.task import TranslationTask
 
 PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
 BATCH_SIZE = 64

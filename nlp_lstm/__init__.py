@@ -12,14 +12,14 @@ from nlp_lstm.version import __version__
 _LAZY = {
     "models": ("nlp_lstm.models", None),
     "stages": ("nlp_lstm.stages", None),
-    "PipelineConfig": ("nlp_lstm.config", "PipelineConfig"),
-    "load_config": ("nlp_lstm.config", "load_config"),
-    "Preprocessor": ("nlp_lstm.preprocessor", "Preprocessor"),
+    "PipelineConfig": ("nlp_lstm.config.loading", "PipelineConfig"),
+    "load_config": ("nlp_lstm.config.loading", "load_config"),
+    "Preprocessor": ("nlp_lstm.stages.preprocessor", "Preprocessor"),
     "tasks": ("nlp_lstm.tasks", None),
     "Pipeline": ("nlp_lstm.pipeline", "Pipeline"),
     "build_pipeline": ("nlp_lstm.pipeline", "build_pipeline"),
     "load_run": ("nlp_lstm.pipeline", "load_run"),
-    "load_export": ("nlp_lstm.export", "load_export"),
+    "load_export": ("nlp_lstm.export.saved_model", "load_export"),
     "load": ("nlp_lstm.api", "load"),
 }
 

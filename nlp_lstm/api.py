@@ -9,8 +9,8 @@ Only the SavedModel is read (with the metadata it carries in assets.extra/), so 
 was copied away from its run directory loads the same way.
 """
 
-from nlp_lstm import export
 from nlp_lstm.errors import ExportError
+from nlp_lstm.export import saved_model as export
 from nlp_lstm.tasks import TASKS
 
 # How an export written without metadata is recognised: its signature names.

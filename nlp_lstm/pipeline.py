@@ -15,10 +15,14 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from nlp_lstm import distributed, plots, rundir
-from nlp_lstm.config import PipelineConfig, config_from_dict, dump_config
+from nlp_lstm import artifacts
+from nlp_lstm.config.loading import PipelineConfig, config_from_dict, dump_config
 from nlp_lstm.errors import ConfigError, RunDirError
+from nlp_lstm.runs import rundir
 from nlp_lstm.tasks import TASKS
+from nlp_lstm.training import distribution as distributed
+from nlp_lstm.training.history import plot_history
+from nlp_lstm.training.trainers import trainer_for
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +77,7 @@ class Pipeline:
             "fingerprint": self.task.data.fingerprint,
             **self.task.evaluate(out, ["data"]),
         }
-        rundir.atomic_write_json(out / "metrics.json", metrics)
+        artifacts.atomic_write_json(out / "metrics.json", metrics)
         return metrics, out
 
     def run(self, run_dir=None, overwrite=False, resume=False, runs_root="runs"):
@@ -113,7 +117,7 @@ class Pipeline:
                 shutil.rmtree(run_dir, ignore_errors=True)
             raise
         rundir.clean_leftovers(run_dir)
-        manifest = rundir.read_json(run_dir / "manifest.json") if resuming else None
+        manifest = artifacts.read_json(run_dir / "manifest.json") if resuming else None
         manifest = manifest or {
             "pipeline": config.name,
             "task": config.task,
@@ -128,30 +132,30 @@ class Pipeline:
         manifest.update(status="running", resumed=resuming)
         manifest.pop("error", None)
         manifest.pop("end_time", None)
-        rundir.atomic_write_text(run_dir / "config.yaml", dump_config(config))
-        rundir.atomic_write_json(run_dir / "manifest.json", manifest)
-        metrics = rundir.read_json(run_dir / "metrics.json", {})
+        artifacts.atomic_write_text(run_dir / "config.yaml", dump_config(config))
+        artifacts.atomic_write_json(run_dir / "manifest.json", manifest)
+        metrics = artifacts.read_json(run_dir / "metrics.json", {})
         policy = keras.mixed_precision.global_policy().name
         self._training_started = False
         try:
             self._run_steps(run_dir, manifest, metrics)
         except KeyboardInterrupt:
             manifest.update(status="interrupted", end_time=rundir.now())
-            rundir.atomic_write_json(run_dir / "manifest.json", manifest)
+            artifacts.atomic_write_json(run_dir / "manifest.json", manifest)
             raise
         except BaseException as err:
             if created and not self._training_started and not manifest["steps_done"]:
                 logger.info("Removing %s: the run failed before training.", run_dir)
                 shutil.rmtree(run_dir, ignore_errors=True)
                 raise
-            rundir.atomic_write_json(
+            artifacts.atomic_write_json(
                 run_dir / "manifest.json", rundir.record_failure(manifest, err)
             )
             raise
         finally:
             keras.mixed_precision.set_global_policy(policy)
         manifest.update(status="finished", end_time=rundir.now())
-        rundir.atomic_write_json(run_dir / "manifest.json", manifest)
+        artifacts.atomic_write_json(run_dir / "manifest.json", manifest)
         return RunResult(run_dir, metrics, manifest)
 
     def _run_steps(self, run_dir, manifest, metrics):
@@ -183,27 +187,21 @@ class Pipeline:
                 manifest["embeddings"] = task.embedding_coverage
             manifest["num_parameters"] = int(task.model.count_params())
             manifest["distribution"] = distributed.describe(self.strategy)
-            rundir.atomic_write_json(run_dir / "manifest.json", manifest)
+            artifacts.atomic_write_json(run_dir / "manifest.json", manifest)
         if "train" in config.steps and not trained:
             start = time.perf_counter()
             self._training_started = True
+            history = trainer_for(task, self.strategy, self.resume_source).train(run_dir)
             if self.strategy is not None:
-                history = task.train(
-                    run_dir, strategy=self.strategy, resume_source=self.resume_source
-                )
                 # Evaluation, export and the saved model use a plain copy, outside the strategy.
                 weights = task.model.get_weights()
                 task.build_model()
                 task.model.set_weights(weights)
-            else:
-                history = task.train(run_dir)
             timings["train"] = round(time.perf_counter() - start, 2)
             # All epochs, counting those an interrupted earlier process finished.
             manifest["epochs_run"] = getattr(history, "epochs_done", len(history.epoch))
             task.save_model(run_dir)
-            plots.plot_history(
-                run_dir / "history.csv", run_dir / "history.png", task.history_metrics
-            )
+            plot_history(run_dir / "history.csv", run_dir / "history.png", task.history_metrics)
             self._done(run_dir, manifest, "train")
         for step in ("evaluate", "export"):
             if step not in config.steps:
@@ -211,7 +209,7 @@ class Pipeline:
             start = time.perf_counter()
             if step == "evaluate":
                 metrics.update(task.evaluate(run_dir))
-                rundir.atomic_write_json(run_dir / "metrics.json", metrics)
+                artifacts.atomic_write_json(run_dir / "metrics.json", metrics)
             else:
                 manifest["export"] = task.export(run_dir)
             timings[step] = round(time.perf_counter() - start, 2)
@@ -221,7 +219,7 @@ class Pipeline:
     def _done(run_dir, manifest, step):
         if step not in manifest["steps_done"]:
             manifest["steps_done"].append(step)
-        rundir.atomic_write_json(run_dir / "manifest.json", manifest)
+        artifacts.atomic_write_json(run_dir / "manifest.json", manifest)
 
 
 def build_pipeline(config: PipelineConfig):

@@ -214,7 +214,7 @@ def test_runner_reaches_tasks_only_through_the_registry():
 def test_every_task_module_is_registered():
     from nlp_lstm.tasks import TASKS
 
-    modules = {p.stem for p in (PACKAGE / "tasks").glob("*.py")} - {"__init__", "base"}
-    assert set(TASKS.names()) == modules
+    folders = {p.parent.name for p in (PACKAGE / "tasks").glob("*/task.py")}
+    assert set(TASKS.names()) == folders
     for name in TASKS.names():
-        assert TASKS.get(name).__module__ == f"nlp_lstm.tasks.{name}"
+        assert TASKS.get(name).__module__ == f"nlp_lstm.tasks.{name}.task"

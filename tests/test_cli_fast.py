@@ -4,6 +4,7 @@ Nothing here trains. The library calls behind `run` and `tune` are replaced by f
 the signatures the CLI relies on (no `log=` arguments), so these tests are hermetic.
 """
 
+import importlib
 import logging
 import subprocess
 import sys
@@ -186,12 +187,11 @@ def test_tune_takes_shipped_names_and_passes_no_log(fake_pipeline, tmp_path, mon
     def run_distributed(child_args, workers, host="127.0.0.1"):
         calls["run_distributed"] = (child_args, workers, host)
 
-    tuning = types.ModuleType("nlp_lstm.tuning")
+    tuning = types.ModuleType("nlp_lstm.runs.tuning")
     tuning.tune, tuning.run_distributed = tune, run_distributed
     tuning.is_distributed_child = lambda: False  # this test is the chief's CLI
-    tuning.read_search_space = lambda path: ({"model.hidden_dim": {"choice": [8]}}, str(path))
-    monkeypatch.setitem(sys.modules, "nlp_lstm.tuning", tuning)
-    monkeypatch.setattr(nlp_lstm, "tuning", tuning, raising=False)
+    monkeypatch.setitem(sys.modules, "nlp_lstm.runs.tuning", tuning)
+    monkeypatch.setattr(importlib.import_module("nlp_lstm.runs"), "tuning", tuning, raising=False)
     result = CliRunner().invoke(
         main,
         [

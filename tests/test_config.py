@@ -1,4 +1,4 @@
-"""Tests for nlp_lstm/config.py (load, compose, override, check) and build_pipeline."""
+"""Tests for nlp_lstm/config/loading.py (load, compose, override, check) and build_pipeline."""
 
 import copy
 import dataclasses
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nlp_lstm.config import (
+from nlp_lstm.config.loading import (
     TASK_NAMES,
     PipelineConfig,
     config_from_dict,
@@ -542,7 +542,7 @@ def test_hash_is_stable(tiny_yaml):
     assert len(first.hash()) == 16
     # The same in a fresh interpreter with another hash seed.
     code = (
-        "import sys; from nlp_lstm.config import load_config; "
+        "import sys; from nlp_lstm.config.loading import load_config; "
         "print(load_config(sys.argv[1]).hash())"
     )
     env = {**os.environ, "PYTHONHASHSEED": "123"}

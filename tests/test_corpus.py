@@ -2,10 +2,11 @@
 
 import pytest
 
-from nlp_lstm import inputs
-from nlp_lstm.config import config_from_dict
-from nlp_lstm.data import read_corpus
+from nlp_lstm.config.loading import config_from_dict
+from nlp_lstm.data import inputs
+from nlp_lstm.data.running_text import read_corpus
 from nlp_lstm.errors import InputDataError
+from nlp_lstm.training.trainers import Trainer
 
 
 def _config(**data):
@@ -59,8 +60,9 @@ def test_bad_inputs(tmp_path):
 
 
 def _window_task(tmp_path, random_offsets):
-    from nlp_lstm.pipeline import build_pipeline
     import random
+
+    from nlp_lstm.pipeline import build_pipeline
 
     rng = random.Random(0)
     text = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(400))
@@ -197,7 +199,7 @@ def test_stateful_batches_train_and_reject_too_short_text(tmp_path):
         task.config, train=dataclasses.replace(task.config.train, epochs=2, verbose=0)
     )
     task.build_model()
-    history = task.train(tmp_path / "run")
+    history = Trainer(task).train(tmp_path / "run")
     assert len(history.history["loss"]) == task.config.train.epochs
     assert all(loss == loss for loss in history.history["loss"])  # finite, not NaN
     assert task.model._carried is None  # switched off after training

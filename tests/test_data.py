@@ -1,4 +1,4 @@
-"""Tests for nlp_lstm/data.py: reading files into train/validation/test and clear input errors."""
+"""Tests for nlp_lstm/data/texts.py: reading files into train/validation/test and clear input errors."""
 
 import json
 import os
@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nlp_lstm.config import config_from_dict, load_config
-from nlp_lstm.data import TextDataset, read_dataset
+from nlp_lstm.config.loading import config_from_dict, load_config
+from nlp_lstm.data.texts import TextDataset, read_dataset
 from nlp_lstm.errors import InputDataError
 from tests.testing import NEGATIVE, POSITIVE, write_pipeline, write_tiny_tsv
 
@@ -475,7 +475,7 @@ def test_input_data_errors_are_value_errors(tmp_path):
 def test_hub_source_offline_gives_input_data_error():
     code = textwrap.dedent("""\
         from nlp_lstm.config import config_from_dict
-        from nlp_lstm.data import read_dataset
+        from nlp_lstm.data.texts import read_dataset
         from nlp_lstm.errors import InputDataError
         config = config_from_dict({"data": {"source": "hub",
                                             "hub_name": "some-user/nonexistent-dataset"},

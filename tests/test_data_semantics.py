@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 import yaml
 
-from nlp_lstm import plots
-from nlp_lstm.config import config_from_dict, dump_config, load_config
-from nlp_lstm.data import read_corpus, read_dataset, read_labelled_file
+from nlp_lstm.config.loading import config_from_dict, dump_config, load_config
+from nlp_lstm.config.schema import FIELDS
+from nlp_lstm.data.pairs import read_pair_file, read_parallel
+from nlp_lstm.data.running_text import read_corpus
+from nlp_lstm.data.texts import read_dataset, read_labelled_file
 from nlp_lstm.errors import ConfigError, InputDataError
-from nlp_lstm.parallel_data import read_pair_file, read_parallel
-from nlp_lstm.schema import FIELDS
+from nlp_lstm.training import history
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINES = sorted(glob.glob(str(ROOT / "nlp_lstm" / "presets" / "pipelines" / "*.yaml")))
@@ -152,6 +153,7 @@ def test_jsonl_number_text_is_one_line_and_exit_1_from_the_cli(tmp_path):
         encoding="utf-8",
     )
     from click.testing import CliRunner
+
     from nlp_lstm.cli import main
 
     # In process (TensorFlow is loaded already); the subprocess path is test_config_validate_...
@@ -318,12 +320,12 @@ def test_an_empty_validation_split_fails_at_read_naming_the_fraction(tmp_path):
 
 
 def test_history_plot_survives_epochs_without_validation_metrics(tmp_path):
-    history = tmp_path / "history.csv"
-    history.write_text(
+    history_file = tmp_path / "history.csv"
+    history_file.write_text(
         "epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,0.69,NA,NA\n1,0.6,0.6,NA,NA\n",
         encoding="utf-8",
     )
-    plots.plot_history(history, tmp_path / "history.png", ("loss", "accuracy"))
+    history.plot_history(history_file, tmp_path / "history.png", ("loss", "accuracy"))
     assert (tmp_path / "history.png").stat().st_size > 1000
 
 
@@ -454,6 +456,7 @@ def test_a_runs_config_yaml_validates_and_runs_again(tmp_path):
 
 def test_config_validate_checks_every_search_space_value():
     from click.testing import CliRunner
+
     from nlp_lstm.cli import main
 
     result = CliRunner().invoke(

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nlp_lstm.decoding import beam_search, greedy_decode
 from nlp_lstm.models import LSTMSeq2Seq
+from nlp_lstm.models.decoding import beam_search, greedy_decode
 
 PAD, START, END, A, B, X = range(6)
 

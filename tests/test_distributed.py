@@ -9,9 +9,11 @@ import pytest
 import tensorflow as tf
 from click.testing import CliRunner
 
-from nlp_lstm import distributed, inputs
 from nlp_lstm.cli import main
+from nlp_lstm.data import inputs
 from nlp_lstm.errors import ConfigError
+from nlp_lstm.runs import workers
+from nlp_lstm.training import distribution as distributed
 
 CLUSTER = json.dumps(
     {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 1}}
@@ -112,7 +114,7 @@ def test_bad_flags_exit_2_with_one_line(tiny_corpus, tmp_path, monkeypatch, args
 
 def test_stateful_batches_cannot_be_sharded():
     from nlp_lstm import presets
-    from nlp_lstm.config import load_config
+    from nlp_lstm.config.loading import load_config
 
     with pytest.raises(ConfigError, match=r"train\.distribution.*stateful_batches"):
         load_config(
@@ -123,7 +125,7 @@ def test_stateful_batches_cannot_be_sharded():
 
 def test_ema_is_rejected_under_the_distributed_loop():
     from nlp_lstm import presets
-    from nlp_lstm.config import load_config
+    from nlp_lstm.config.loading import load_config
 
     with pytest.raises(ConfigError, match=r"train\.ema_momentum.*one_device"):
         load_config(
@@ -156,7 +158,8 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 import keras
 import numpy as np
 
-from nlp_lstm import distributed_fit, training
+from nlp_lstm.training import custom_loop as distributed_fit
+from nlp_lstm.training import fit as training
 from nlp_lstm.config import TrainConfig
 
 train = TrainConfig(optimizer="sgd", learning_rate=0.5, clipnorm=float(sys.argv[1]))
@@ -254,20 +257,21 @@ def test_two_replicas_clip_the_summed_gradient_as_one_process(tmp_path, clipnorm
 
 
 def test_a_launcher_marks_a_running_run_failed_but_never_a_finished_one(tmp_path):
-    from nlp_lstm import rundir
+    from nlp_lstm import artifacts
     from nlp_lstm.errors import TrainingError
+    from nlp_lstm.runs import rundir
 
     error = TrainingError("Worker 1 of 2 was killed by SIGKILL; the other workers were stopped.")
     running, finished = tmp_path / "running", tmp_path / "finished"
     for path, status in ((running, "running"), (finished, "finished")):
         path.mkdir()
-        rundir.atomic_write_json(path / "manifest.json", {"status": status, "steps_done": []})
+        artifacts.atomic_write_json(path / "manifest.json", {"status": status, "steps_done": []})
     assert rundir.mark_failed(running, error) is True
-    manifest = rundir.read_json(running / "manifest.json")
+    manifest = artifacts.read_json(running / "manifest.json")
     assert manifest["status"] == "failed" and manifest["end_time"]
     assert manifest["error"] == f"TrainingError: {error}"
     assert rundir.mark_failed(finished, error) is False
-    assert rundir.read_json(finished / "manifest.json")["status"] == "finished"
+    assert artifacts.read_json(finished / "manifest.json")["status"] == "finished"
     assert rundir.mark_failed(tmp_path / "absent", error) is False
     assert not (tmp_path / "absent").exists()
     with rundir.RunDirLock(running):  # held by this process: re-entrant, so it still writes
@@ -279,8 +283,10 @@ def test_the_loop_logs_what_model_fit_logs_on_one_replica(tmp_path):
     and a weight penalty (`model.losses`): the loop on one replica logs the same names and
     values as `model.fit`."""
     import keras
-    from nlp_lstm import distributed_fit, training
-    from nlp_lstm.config import TrainConfig
+
+    from nlp_lstm.config.loading import TrainConfig
+    from nlp_lstm.training import custom_loop as distributed_fit
+    from nlp_lstm.training import fit as training
 
     train = TrainConfig(
         batch_size=8,
@@ -383,7 +389,7 @@ def test_slurm_tasks_get_one_worker_each(monkeypatch, gpus, visible):
     task keeps all of its node's GPUs, and a CPU node (no GPU visible) gets no device variable."""
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", gpus)
     config = json.loads(
-        distributed.slurm_tf_config(23456, dict(SLURM_TWO_NODES, CUDA_VISIBLE_DEVICES=gpus))
+        workers.slurm_tf_config(23456, dict(SLURM_TWO_NODES, CUDA_VISIBLE_DEVICES=gpus))
     )
     assert config == {
         "cluster": {"worker": ["node07:23456", "node08:23456"]},
@@ -400,7 +406,7 @@ def test_two_slurm_tasks_on_a_gpu_node_split_its_gpus(monkeypatch):
         SLURM_STEP_TASKS_PER_NODE="2",
         CUDA_VISIBLE_DEVICES="0,1,2,3",
     )
-    config = json.loads(distributed.slurm_tf_config(9000, environ))
+    config = json.loads(workers.slurm_tf_config(9000, environ))
     assert config["cluster"] == {"worker": ["gpu01:9000", "gpu01:9001"]}
     assert config["task"]["index"] == 1
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "2,3"
@@ -408,13 +414,13 @@ def test_two_slurm_tasks_on_a_gpu_node_split_its_gpus(monkeypatch):
 
 def test_slurm_without_its_variables_or_with_a_bad_count_names_them():
     with pytest.raises(ConfigError, match=r"SLURM_PROCID, SLURM_STEP_NUM_TASKS.*not set.*srun"):
-        distributed.slurm_tf_config(9000, {"CUDA_VISIBLE_DEVICES": ""})
+        workers.slurm_tf_config(9000, {"CUDA_VISIBLE_DEVICES": ""})
     with pytest.raises(
         ConfigError,
         match=r"Requested 2 tasks but only 3 were assigned\. "
         r"Received: SLURM_PROCID='1'",
     ):
-        distributed.slurm_tf_config(
+        workers.slurm_tf_config(
             9000,
             dict(
                 SLURM_TWO_NODES,

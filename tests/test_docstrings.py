@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 
 MODULES = [
-    "nlp_lstm.registry",
-    "nlp_lstm.preprocessor",
+    "nlp_lstm.config.registry",
+    "nlp_lstm.stages.preprocessor",
     "nlp_lstm.stages.tokenizers",
     "nlp_lstm.stages.vocabulary",
     "nlp_lstm.stages.packing",
@@ -18,7 +18,7 @@ MODULES = [
     "nlp_lstm.models.causal_lm",
     "nlp_lstm.models.seq2seq",
     "nlp_lstm.models.forecasting",
-    "nlp_lstm.decoding",
+    "nlp_lstm.models.decoding",
 ]
 
 

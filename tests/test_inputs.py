@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from nlp_lstm import inputs
+from nlp_lstm.data import inputs
 from nlp_lstm.stages import SequencePacker
 
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nlp_lstm import arrow_data
-from nlp_lstm import data as data_lib
-from nlp_lstm.config import load_config
+from nlp_lstm.config.loading import load_config
+from nlp_lstm.data import texts as data_lib
+from nlp_lstm.data.streaming import columns as arrow_data
 from nlp_lstm.errors import InputDataError
 from nlp_lstm.pipeline import build_pipeline
 from tests.testing import forbid_memory_maps, write_pipeline, write_tiny_tsv
@@ -206,7 +206,7 @@ def test_label_codes_and_texts_are_the_same_across_record_batches(tmp_path, monk
 RSS_SCRIPT = r"""
 import json, os, sys
 from pathlib import Path
-from nlp_lstm import arrow_data
+from nlp_lstm.data.streaming import columns as arrow_data
 from nlp_lstm.config import load_config
 
 def status():

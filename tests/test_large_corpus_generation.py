@@ -9,12 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nlp_lstm import data as data_lib
-from nlp_lstm import inputs, rundir, running_text
-from nlp_lstm.config import config_from_dict, load_config
+from nlp_lstm import artifacts
+from nlp_lstm.config.loading import config_from_dict, load_config
+from nlp_lstm.data import inputs, running_text
+from nlp_lstm.data import texts as data_lib
 from nlp_lstm.pipeline import build_pipeline
+from nlp_lstm.tasks.generation import streaming
 
-PRESETS = Path(data_lib.__file__).parent / "presets" / "pipelines"
+PRESETS = Path(data_lib.__file__).parents[1] / "presets" / "pipelines"
 # Line ends of every kind, multi-byte characters (2, 3 and 4 bytes) and a combining accent.
 ALPHABET = ["a", "b", "c", " ", "  ", "\n", "\n\n", "\r\n", "\r", "é", "東", "🙂", "e\u0301"]
 
@@ -70,9 +72,9 @@ def _tasks(make_config, run_dir=None):
 @pytest.fixture()
 def small_blocks(monkeypatch):
     """Checkpoints, reads and tokenized blocks of a few bytes, so that every border is hit."""
-    monkeypatch.setattr(running_text, "INDEX_BYTES", 7)
-    monkeypatch.setattr(running_text, "READ_BYTES", 5)
-    monkeypatch.setattr(running_text, "BLOCK_CHARS", 64)
+    monkeypatch.setattr(streaming, "INDEX_BYTES", 7)
+    monkeypatch.setattr(streaming, "READ_BYTES", 5)
+    monkeypatch.setattr(streaming, "BLOCK_CHARS", 64)
 
 
 def _split_texts(corpus):
@@ -91,10 +93,10 @@ def test_ranges_equal_the_in_memory_splits(tmp_path, small_blocks, layout):
         data = {"train": first, "validation": second}
     if layout == "max_examples":
         data["max_examples"] = 300
-    in_memory = data_lib.read_corpus(_config("never", **data))
-    streamed = running_text.read_corpus(_config("always", **data))
-    assert isinstance(streamed, running_text.StreamedCorpus)
-    assert all(isinstance(p, running_text.TextRange) for p in streamed.splits.values())
+    in_memory = running_text.read_corpus(_config("never", **data))
+    streamed = streaming.read_corpus(_config("always", **data))
+    assert isinstance(streamed, streaming.StreamedCorpus)
+    assert all(isinstance(p, streaming.TextRange) for p in streamed.splits.values())
     assert streamed.counts() == in_memory.counts()
     assert _split_texts(streamed) == in_memory.splits
     assert streamed.fingerprint == in_memory.fingerprint
@@ -107,20 +109,18 @@ def test_ranges_equal_the_in_memory_splits(tmp_path, small_blocks, layout):
 
 def test_auto_streams_above_the_byte_threshold_and_keeps_the_file_checks(tmp_path):
     path = _write(tmp_path / "t.txt", _text(0, 400))
-    assert running_text.read_corpus(
-        _config("auto", path=path, streaming_threshold_bytes=100)
-    ).streamed
-    small = running_text.read_corpus(_config("auto", path=path, streaming_threshold_bytes=10**9))
+    assert streaming.read_corpus(_config("auto", path=path, streaming_threshold_bytes=100)).streamed
+    small = streaming.read_corpus(_config("auto", path=path, streaming_threshold_bytes=10**9))
     assert not getattr(small, "streamed", False)
     (tmp_path / "bad.txt").write_bytes(b"ok\nbad \xff\n")
     with pytest.raises(data_lib.InputDataError, match=r"bad.txt:2"):
-        running_text.read_corpus(_config("always", path=str(tmp_path / "bad.txt")))
+        streaming.read_corpus(_config("always", path=str(tmp_path / "bad.txt")))
     (tmp_path / "empty.txt").write_text("", encoding="utf-8")
     with pytest.raises(data_lib.InputDataError, match=r"empty.txt.*empty"):
-        running_text.read_corpus(_config("always", path=str(tmp_path / "empty.txt")))
+        streaming.read_corpus(_config("always", path=str(tmp_path / "empty.txt")))
     (tmp_path / "t.txt.gz").write_bytes(b"\x1f\x8b")
     with pytest.raises(data_lib.InputDataError, match=r"gzip.*data.streaming: never"):
-        running_text.read_corpus(_config("always", path=str(tmp_path / "t.txt.gz")))
+        streaming.read_corpus(_config("always", path=str(tmp_path / "t.txt.gz")))
 
 
 # Stage chains that replace the preset's: whitespace runs kept as tokens (never cut), WordPiece
@@ -143,7 +143,7 @@ CHAINS = {
     "preset", ["quickstart_generate", "play_words", "unicode_words", "wordpiece"]
 )
 def test_streamed_ids_equal_the_in_memory_ids_of_the_sample_play(tmp_path, monkeypatch, preset):
-    monkeypatch.setattr(running_text, "BLOCK_CHARS", 20_000)  # the play is cut into ~9 blocks
+    monkeypatch.setattr(streaming, "BLOCK_CHARS", 20_000)  # the play is cut into ~9 blocks
     path = PRESETS / f"{'play_words' if preset in CHAINS else preset}.yaml"
 
     def make_config(streaming):
@@ -157,7 +157,7 @@ def test_streamed_ids_equal_the_in_memory_ids_of_the_sample_play(tmp_path, monke
     )
     for split in ("train", "validation"):
         ids = streamed.token_ids(split)
-        assert isinstance(ids, running_text.TokenIds)
+        assert isinstance(ids, streaming.TokenIds)
         np.testing.assert_array_equal(ids[0 : len(ids)], in_memory.token_ids(split))
 
 
@@ -192,7 +192,7 @@ def test_streamed_batches_equal_the_in_memory_batches(tmp_path, layout):
 def test_above_the_exact_shuffle_limit_the_order_is_a_seeded_permutation(
     tmp_path, monkeypatch, random_offsets
 ):
-    monkeypatch.setattr(running_text, "EXACT_SHUFFLE_WINDOWS", 10)
+    monkeypatch.setattr(streaming, "EXACT_SHUFFLE_WINDOWS", 10)
     path = _write(tmp_path / "t.txt", _text(2, 1500))
     in_memory, streamed = _tasks(
         lambda s: _config(s, path=path, random_window_offsets=random_offsets), tmp_path
@@ -226,14 +226,14 @@ def test_id_file_is_written_atomically_and_reused(tmp_path):
         raise KeyboardInterrupt  # a process killed while writing
 
     with pytest.raises(KeyboardInterrupt):
-        running_text.write_ids(target, failing(), task.preprocessor)
+        streaming.write_ids(target, failing(), task.preprocessor)
     [tmp] = target.parent.iterdir()
     assert not target.exists() and tmp.name.startswith(f".{target.name}.tmp-")
-    rundir.remove_stale_temporaries(target.parent)
+    artifacts.remove_stale_temporaries(target.parent)
     assert tmp.exists()  # this process is running: it might be another worker still writing
     dead = tmp.with_name(tmp.name.rsplit("-", 1)[0] + "-999999999")
     tmp.rename(dead)
-    rundir.remove_stale_temporaries(target.parent)
+    artifacts.remove_stale_temporaries(target.parent)
     assert not dead.exists()
     ids = task.token_ids("train")
     assert [p.name for p in target.parent.iterdir()] == [target.name]
@@ -243,7 +243,7 @@ def test_id_file_is_written_atomically_and_reused(tmp_path):
         raise AssertionError("the id file must be reused, not written again")
         yield
 
-    again = running_text.write_ids(target, forbidden(), task.preprocessor)
+    again = streaming.write_ids(target, forbidden(), task.preprocessor)
     np.testing.assert_array_equal(again[0 : len(again)], ids[0 : len(ids)])
     written = target.stat().st_mtime_ns
     _, resumed = _tasks(lambda s: _config(s, path=path))  # a resumed run in a new process
@@ -283,7 +283,7 @@ def test_vocabulary_learns_from_a_seeded_sample_of_whole_lines(tmp_path):
     vocabulary = streamed.preprocessor.vocabulary.vocabulary
     assert vocabulary == in_memory.preprocessor.vocabulary.vocabulary
     assert 1000 < len(vocabulary) - 4 < len(whole.preprocessor.vocabulary.vocabulary) - 4
-    texts = list(running_text.sample_texts(streamed.data.splits["train"], 1500, 1337)())
+    texts = list(streaming.sample_texts(streamed.data.splits["train"], 1500, 1337)())
     assert all(t.endswith("\n") and t.split("\n")[0] in lines for t in texts)
     assert 1200 <= sum(t.count("\n") for t in texts) <= 2000
 
@@ -307,7 +307,7 @@ def test_a_tiny_streamed_language_model_trains_end_to_end(tmp_path):
 
 RSS_SCRIPT = r"""
 import json, sys
-from nlp_lstm import inputs
+from nlp_lstm.data import inputs
 from nlp_lstm.config import load_config
 from nlp_lstm.pipeline import build_pipeline
 from nlp_lstm.tasks.generation import unigram_entropy_bits

@@ -6,10 +6,12 @@ import textwrap
 import numpy as np
 import pytest
 
-from nlp_lstm import arrow_parallel, parallel_data
-from nlp_lstm.config import load_config
+from nlp_lstm.config.loading import load_config
+from nlp_lstm.data import pairs as parallel_data
+from nlp_lstm.data.streaming import pairs as arrow_parallel
 from nlp_lstm.errors import InputDataError
 from nlp_lstm.pipeline import build_pipeline
+from nlp_lstm.tasks.translation import streaming
 from tests.testing import forbid_memory_maps
 
 SUBJECTS = ["the cat", "the dog", "a bird", "my friend", "the child", "a man"]
@@ -309,14 +311,14 @@ def test_length_limits_drop_and_truncate_as_in_memory(table, tmp_path):
     )
     kept = [
         (s.tolist(), t.tolist())
-        for s, t in arrow_parallel.streamed_pairs(task, "train", True).as_numpy_iterator()
+        for s, t in streaming.streamed_pairs(task, "train", True).as_numpy_iterator()
     ]
     assert sorted(kept) == sorted(
         (s.tolist(), t.tolist()) for s, t in zip(*in_memory.pairs("train", True))
     )
     rows = [
         (s.tolist(), t.tolist())
-        for s, t in arrow_parallel.streamed_pairs(task, "validation", False).as_numpy_iterator()
+        for s, t in streaming.streamed_pairs(task, "validation", False).as_numpy_iterator()
     ]
     assert sorted(rows) == sorted(
         (s.tolist(), t.tolist()) for s, t in zip(*in_memory.pairs("validation"))
@@ -351,7 +353,7 @@ def test_token_ids_equal_the_in_memory_ones(table, tmp_path):
     task.cache_dir = tmp_path / "ids"
     streamed = sorted(
         (s.tolist(), t.tolist())
-        for s, t in arrow_parallel.streamed_pairs(task, "test", False).as_numpy_iterator()
+        for s, t in streaming.streamed_pairs(task, "test", False).as_numpy_iterator()
     )
     texts = _texts(task.data.splits["test"])
     expected = sorted(
@@ -367,6 +369,7 @@ def test_token_ids_equal_the_in_memory_ones(table, tmp_path):
 @pytest.mark.slow
 def test_a_tiny_streamed_translation_run_trains_end_to_end(line_files, tmp_path, monkeypatch):
     import tensorflow as tf
+
     from nlp_lstm.pipeline import load_run
 
     run_dir = tmp_path / "run"

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from nlp_lstm.config import config_from_dict
-from nlp_lstm.leakage import leakage_report, normalise, warnings
+from nlp_lstm.config.loading import config_from_dict
+from nlp_lstm.data.leakage import leakage_report, normalise, warnings
 from nlp_lstm.pipeline import build_pipeline
 
 STAGES = [

@@ -75,7 +75,7 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_sample_set_is_balanced_and_shipped():
-    from nlp_lstm.data import SAMPLES_DIR
+    from nlp_lstm.data.splitting import SAMPLES_DIR
 
     rows = (SAMPLES_DIR / "sentiment.tsv").read_text(encoding="utf-8").splitlines()
     assert rows[0] == "text\tlabel"
@@ -88,8 +88,8 @@ def test_sample_set_is_balanced_and_shipped():
 
 
 def test_mr_data_splits_80_10_10(shared_data):
-    from nlp_lstm.config import load_config
-    from nlp_lstm.data import read_dataset
+    from nlp_lstm.config.loading import load_config
+    from nlp_lstm.data.texts import read_dataset
 
     config = load_config(ROOT / "pipelines" / "mr_bilstm.yaml", data_dir=str(shared_data))
     data = read_dataset(config)
@@ -140,7 +140,7 @@ def test_presets_find_shipped_pipelines_and_search_spaces():
 @pytest.mark.parametrize("name", sorted(p.stem for p in (PRESETS / "pipelines").glob("*.yaml")))
 def test_every_shipped_pipeline_loads_and_has_a_description(name, tmp_path):
     from nlp_lstm import presets
-    from nlp_lstm.config import load_config
+    from nlp_lstm.config.loading import load_config
 
     config = load_config(presets.find_pipeline(name), data_dir=str(tmp_path))  # reads no data
     assert config.name == name

@@ -4,8 +4,8 @@ import gzip
 
 import pytest
 
-from nlp_lstm.config import config_from_dict
-from nlp_lstm.parallel_data import read_parallel
+from nlp_lstm.config.loading import config_from_dict
+from nlp_lstm.data.pairs import read_parallel
 from nlp_lstm.errors import ConfigError, InputDataError
 
 

@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 
 from nlp_lstm.errors import ConfigError
-from nlp_lstm.preprocessor import Preprocessor, check_stage_chain
 from nlp_lstm.stages import SequencePacker, TextNormalizer, Vocabulary, WhitespaceTokenizer
+from nlp_lstm.stages.preprocessor import Preprocessor, check_stage_chain
 
 TOKENS = ["[PAD]", "[UNK]", "[BOS]", "[EOS]", "good", "film"]
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from nlp_lstm import rundir
+from nlp_lstm import artifacts
 from nlp_lstm.cli import main
 from nlp_lstm.errors import RunDirError
+from nlp_lstm.runs import rundir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,7 +30,7 @@ def _hold_lock(run_dir):
     """A separate process holding `run_dir`'s lock until killed; returns it once it holds it."""
     code = textwrap.dedent(f"""
         import sys, time
-        from nlp_lstm import rundir
+        from nlp_lstm.runs import rundir
         lock = rundir.RunDirLock({str(run_dir)!r}).acquire()
         print("locked", flush=True)
         time.sleep(120)
@@ -74,7 +75,7 @@ def test_the_lock_is_reentrant_within_one_process(tmp_path):
 
 def _interrupted_run(run_dir, status="interrupted"):
     run_dir.mkdir()
-    rundir.atomic_write_json(run_dir / "manifest.json", {"status": status, "config_hash": "h"})
+    artifacts.atomic_write_json(run_dir / "manifest.json", {"status": status, "config_hash": "h"})
     (run_dir / "history.csv").write_text("epoch\n0\n")
     (run_dir / "checkpoints").mkdir()
 
@@ -120,7 +121,7 @@ def test_strict_json_turns_non_finite_numbers_into_null(tmp_path):
         "ok": np.float64(0.25),
         "n": 3,
     }
-    rundir.atomic_write_json(tmp_path / "m.json", data)
+    artifacts.atomic_write_json(tmp_path / "m.json", data)
     assert _strict_loads((tmp_path / "m.json").read_text()) == {
         "loss": None,
         "best": None,

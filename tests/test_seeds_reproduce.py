@@ -5,8 +5,13 @@ import math
 import pytest
 
 from nlp_lstm.errors import ConfigError
-from nlp_lstm.reproduce import Reproduction, compare_metrics, flatten_metrics, format_differences
-from nlp_lstm.seeds import format_summary, parse_seeds, summarize
+from nlp_lstm.runs.reproduce import (
+    Reproduction,
+    compare_metrics,
+    flatten_metrics,
+    format_differences,
+)
+from nlp_lstm.runs.seeds import format_summary, parse_seeds, summarize
 
 
 def test_a_count_starts_at_the_config_seed_and_a_list_is_taken_as_given():

@@ -1,9 +1,9 @@
-"""Tests for nlp_lstm/training.py: the training time budget, including across a resume."""
+"""Tests for nlp_lstm/training/fit.py: the training time budget, including across a resume."""
 
 import json
 import types
 
-from nlp_lstm import training
+from nlp_lstm.training import fit as training
 
 
 class Clock:
@@ -62,7 +62,7 @@ def test_a_resumed_run_counts_the_time_already_spent(tmp_path, monkeypatch):
 
 
 def test_no_budget_adds_no_callback(tmp_path):
-    from nlp_lstm.config import TrainConfig
+    from nlp_lstm.config.loading import TrainConfig
 
     names = {type(c).__name__ for c in training.callbacks(TrainConfig(), str(tmp_path))}
     assert "TimeBudget" not in names

@@ -1,4 +1,4 @@
-"""Tests for the resume state, the per-epoch input order and the NaN stop (nlp_lstm/training.py)."""
+"""Tests for the resume state, the per-epoch input order and the NaN stop (nlp_lstm/training/fit.py)."""
 
 import json
 
@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nlp_lstm import inputs, training
+from nlp_lstm.data import inputs
 from nlp_lstm.errors import TrainingError
+from nlp_lstm.training import fit as training
 
 
 def _data(seed=3):

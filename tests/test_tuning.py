@@ -6,11 +6,10 @@ from pathlib import Path
 import pytest
 
 from nlp_lstm import build_pipeline, load_config
-from nlp_lstm.config import load_config as load
+from nlp_lstm.config.loading import load_config as load
 from nlp_lstm.errors import ConfigError
+from nlp_lstm.runs import tuning
 from tests.testing import write_pipeline
-
-from nlp_lstm import tuning
 
 keras_tuner = pytest.importorskip("keras_tuner")
 
@@ -30,7 +29,7 @@ def tiny_config(tmp_path, tiny_corpus):
 
 
 def test_space_parses_into_keras_tuner_hyperparameters(tiny_config):
-    from nlp_lstm.tuning import define_hyperparameters, parse_search_space
+    from nlp_lstm.runs.search_space import define_hyperparameters, parse_search_space
 
     params = parse_search_space(SPACE, tiny_config)
     hp = keras_tuner.HyperParameters()
@@ -51,7 +50,7 @@ def test_space_parses_into_keras_tuner_hyperparameters(tiny_config):
 
 
 def test_fixed_condition_drops_entries(tiny_config):
-    from nlp_lstm.tuning import parse_search_space
+    from nlp_lstm.runs.search_space import parse_search_space
 
     params = parse_search_space(
         {
@@ -76,7 +75,7 @@ def test_fixed_condition_drops_entries(tiny_config):
     ],
 )
 def test_bad_spaces_are_config_errors(tiny_config, space, message):
-    from nlp_lstm.tuning import parse_search_space
+    from nlp_lstm.runs.search_space import parse_search_space
 
     with pytest.raises(ConfigError, match=message):
         parse_search_space(space, tiny_config)
@@ -84,7 +83,7 @@ def test_bad_spaces_are_config_errors(tiny_config, space, message):
 
 @pytest.mark.slow
 def test_random_search_writes_results_resumes_and_keys_projects(tmp_path, tiny_config):
-    from nlp_lstm import tuning
+    from nlp_lstm.runs import tuning
 
     space = {"model.hidden_dim": {"choice": [4, 8]}, "model.dropout": {"choice": [0.0, 0.2]}}
     config = tiny_config.__class__(
@@ -233,7 +232,7 @@ def test_a_worker_that_dies_does_not_stop_the_search(tmp_path, tiny_corpus):
 
 @pytest.mark.slow
 def test_search_works_for_language_models(tmp_path):
-    from nlp_lstm import tuning
+    from nlp_lstm.runs import tuning
 
     (tmp_path / "t.txt").write_text("ROSA:\nWhere is the key?\n\n" * 80, encoding="utf-8")
     (tmp_path / "lm.yaml").write_text(
@@ -256,7 +255,7 @@ def test_search_works_for_language_models(tmp_path):
 
 @pytest.mark.slow
 def test_search_works_for_translation_with_a_conditional_attention_entry(tmp_path):
-    from nlp_lstm import tuning
+    from nlp_lstm.runs import search_space, tuning
 
     (tmp_path / "mt.yaml").write_text(
         "task: translation\nseed: 2\n"
@@ -269,10 +268,10 @@ def test_search_works_for_translation_with_a_conditional_attention_entry(tmp_pat
         encoding="utf-8",
     )
     config = load(tmp_path / "mt.yaml")
-    space, _ = tuning.read_search_space(
+    space, _ = search_space.read_search_space(
         Path(__file__).parents[1] / "configs" / "search" / "seq2seq_small.yaml"
     )
-    params = tuning.parse_search_space(space, config)
+    params = search_space.parse_search_space(space, config)
     assert "model.attention" in [p.name for p in params]
     summary, ranked, _ = tuning.tune(
         build_pipeline(config),
@@ -284,7 +283,7 @@ def test_search_works_for_translation_with_a_conditional_attention_entry(tmp_pat
     assert sorted(r["model.attention"] for r in ranked) == ["bahdanau", "luong"]
     # The same entry does not apply to a classification pipeline (the condition is on task).
     with pytest.raises(ConfigError, match="No entry"):
-        tuning.parse_search_space(
+        search_space.parse_search_space(
             {"model.attention": space["model.attention"]},
             load(write_pipeline(tmp_path, tmp_path / "x.tsv")),
         )
@@ -293,7 +292,7 @@ def test_search_works_for_translation_with_a_conditional_attention_entry(tmp_pat
 @pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ["random", "grid", "hyperband", "bayesian"])
 def test_every_algorithm_runs_and_the_seed_fixes_the_trials(tmp_path, tiny_corpus, algorithm):
-    from nlp_lstm import tuning
+    from nlp_lstm.runs import tuning
 
     pipeline = write_pipeline(
         tmp_path,
@@ -321,7 +320,7 @@ def test_every_algorithm_runs_and_the_seed_fixes_the_trials(tmp_path, tiny_corpu
 def test_a_reduce_on_plateau_trial_lowers_its_learning_rate(tmp_path, tiny_corpus):
     """Trials train through the run's own callbacks: a learning rate too small to move the loss
     is a plateau, so ReduceLROnPlateau must lower it within the trial (it did not before)."""
-    from nlp_lstm import tuning
+    from nlp_lstm.runs import search_space, tuning
 
     config = load(
         write_pipeline(
@@ -334,7 +333,7 @@ def test_a_reduce_on_plateau_trial_lowers_its_learning_rate(tmp_path, tiny_corpu
     )
     task = build_pipeline(config).task
     task.read()
-    params = tuning.parse_search_space({"model.hidden_dim": {"choice": [4]}}, config)
+    params = search_space.parse_search_space({"model.hidden_dim": {"choice": [4]}}, config)
     tuner = tuning.make_tuner(task, params, tmp_path / "tuner" / "project")
     tuner.search(verbose=0)
     trial = tuner.oracle.get_best_trials(1)[0]
@@ -359,7 +358,7 @@ def test_a_reduce_on_plateau_trial_lowers_its_learning_rate(tmp_path, tiny_corpu
     ],
 )
 def test_auto_direction_minimises_losses_and_errors(objective, direction):
-    from nlp_lstm.schema import TuneConfig
+    from nlp_lstm.config.schema import TuneConfig
 
     assert tuning.objective_direction(TuneConfig(objective=objective)) == direction
     assert tuning.objective_direction(TuneConfig(objective=objective, direction="max")) == "max"

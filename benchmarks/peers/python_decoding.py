@@ -5,7 +5,7 @@ once, then runs the decoder eagerly from a Python `for` loop, one call per outpu
 picks the next token from the logits it returns. `PythonStepDecoder` does that with a trained
 `LSTMSeq2Seq`: `encode` once per batch, then `decode_step` once per step, without `tf.function`.
 Greedy decoding takes the argmax; beam search is the alive/finished algorithm of
-`nlp_lstm.decoding.beam_search` (GNMT length penalty, the same end-of-sentence handling and
+`nlp_lstm.models.decoding.beam_search` (GNMT length penalty, the same end-of-sentence handling and
 stopping rule) written in NumPy, so both systems do the same work and give the same translations.
 The special ids, the separator and the stage chain come from the run's preprocessors, as in the
 export.
@@ -14,9 +14,9 @@ export.
 import numpy as np
 import tensorflow as tf
 
-from nlp_lstm.tasks.translation import detokenize
+from nlp_lstm.tasks.translation.metrics import detokenize
 
-# Stands in for -inf, as in nlp_lstm.decoding: finite, so sums and comparisons never give NaN.
+# Stands in for -inf, as in nlp_lstm.models.decoding: finite, so sums and comparisons never give NaN.
 NEGATIVE = np.float32(-1e9)
 
 
@@ -83,7 +83,7 @@ class PythonStepDecoder:
         return np.stack(columns, axis=1) if columns else np.zeros([batch, 0], np.int64)
 
     def beam_search(self, source_ids, max_length, beam_size):
-        """Target ids [B, L] of the best hypothesis per row, as `nlp_lstm.decoding.beam_search`."""
+        """Target ids [B, L] of the best hypothesis per row, as `nlp_lstm.models.decoding.beam_search`."""
         encoder_outputs, source_mask, states = self.model.encode(source_ids)
         batch, k = int(source_ids.shape[0]), beam_size
         # Row b's hypotheses sit at b * k ... b * k + k - 1; only the decoder states are

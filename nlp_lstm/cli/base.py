@@ -164,7 +164,7 @@ def _library_errors(func):
 
 def _writable_run_dir(run_dir, option=None):
     """A one-line error, before TensorFlow loads, when files cannot be written in `run_dir`."""
-    from nlp_lstm import rundir
+    from nlp_lstm.runs import rundir
 
     if option is None:  # an existing RUN_DIR argument (evaluate, export)
         rundir.check_writable(
@@ -181,7 +181,7 @@ def _writable_run_dir(run_dir, option=None):
 
 
 def _load(pipeline, overrides, data_dir):
-    from nlp_lstm.config import load_config
+    from nlp_lstm.config.loading import load_config
 
     return load_config(pipeline, overrides, data_dir or os.environ.get(DATA_DIR_ENV))
 

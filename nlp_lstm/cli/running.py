@@ -24,8 +24,8 @@ from nlp_lstm.cli.base import (
 def _strategy(config):
     """The run's tf.distribute strategy (None: one device) and whether this process is the chief;
     created before any other TensorFlow op, as MultiWorkerMirroredStrategy requires."""
-    from nlp_lstm import distributed
     from nlp_lstm.errors import ConfigError
+    from nlp_lstm.training import distribution as distributed
 
     try:
         kind = distributed.resolve(config.train.distribution)
@@ -81,6 +81,7 @@ def _run_non_chief(config, strategy, run_dir, resume):
     the end); with --resume it reads the chief's resume state from --run-dir."""
     import shutil
     import tempfile
+
     from nlp_lstm.pipeline import build_pipeline
 
     runner = build_pipeline(dataclasses.replace(config, steps=["train"]))
@@ -97,9 +98,10 @@ def _run_non_chief(config, strategy, run_dir, resume):
 
 def _run_workers(pipeline, overrides, data_dir, run_dir, overwrite, resume, workers):
     """`run --workers N`: N processes of the same run on a loopback cluster (see
-    `distributed.run_workers`)."""
-    from nlp_lstm import distributed, rundir
+    `nlp_lstm.runs.workers.run_workers`)."""
     from nlp_lstm.errors import TrainingError
+    from nlp_lstm.runs import rundir
+    from nlp_lstm.runs import workers as launcher
 
     if overwrite and resume:
         raise click.UsageError(
@@ -123,7 +125,7 @@ def _run_workers(pipeline, overrides, data_dir, run_dir, overwrite, resume, work
         args += ["--data-dir", str(data_dir)]
     args += ["--overwrite"] * bool(overwrite) + ["--resume"] * bool(resume)
     try:
-        distributed.run_workers(args, workers, log_dir=run_dir)
+        launcher.run_workers(args, workers, log_dir=run_dir)
     except TrainingError as err:
         # A stopped chief could not write its status; the manifest must not say "running".
         rundir.mark_failed(run_dir, err)
@@ -134,7 +136,7 @@ def _join_cluster(cluster, port, seeds, workers):
     """`run --cluster slurm`: sets TF_CONFIG from the Slurm job step's variables."""
     import os
 
-    from nlp_lstm import distributed
+    from nlp_lstm.runs import workers as launcher
 
     for flag, value in (("--workers", workers), ("--seeds", seeds)):
         if value is not None:
@@ -149,9 +151,7 @@ def _join_cluster(cluster, port, seeds, workers):
         )
     # Before TensorFlow opens the GPUs: the resolver may set CUDA_VISIBLE_DEVICES.
     _start_tensorflow(
-        before_devices=lambda: os.environ.__setitem__(
-            "TF_CONFIG", distributed.slurm_tf_config(port)
-        )
+        before_devices=lambda: os.environ.__setitem__("TF_CONFIG", launcher.slurm_tf_config(port))
     )
 
 
@@ -224,7 +224,7 @@ def run(
     if seeds is None:
         _run(pipeline, overrides, data_dir, run_dir, overwrite, resume)
         return
-    from nlp_lstm.seeds import format_summary, parse_seeds, run_seeds
+    from nlp_lstm.runs.seeds import format_summary, parse_seeds, run_seeds
 
     config = _load(pipeline, overrides, data_dir)
     _one_process_only(config, "--seeds")
@@ -275,8 +275,8 @@ def reproduce(run_dir, new_run_dir, tolerance, allow_data_change):
     """
     _writable_run_dir(new_run_dir or str(Path(run_dir).parent), "--run-dir")
     _start_tensorflow()
-    from nlp_lstm.reproduce import format_differences
-    from nlp_lstm.reproduce import reproduce as reproduce_run
+    from nlp_lstm.runs.reproduce import format_differences
+    from nlp_lstm.runs.reproduce import reproduce as reproduce_run
 
     with _progress_off_stdout():
         report = reproduce_run(run_dir, new_run_dir, tolerance, allow_data_change)
@@ -367,11 +367,11 @@ def tune_command(
     _one_process_only(config, "tune")
     _writable_run_dir(run_dir, "--run-dir")
     _start_tensorflow()
-    from nlp_lstm import rundir, tuning
     from nlp_lstm.pipeline import build_pipeline
+    from nlp_lstm.runs import rundir, search_space, tuning
 
     space, where = (
-        tuning.read_search_space(search_path)
+        search_space.read_search_space(search_path)
         if search_path
         else (config.tune.search_space, config.where("tune.search_space"))
     )
@@ -427,7 +427,7 @@ def config():
 @_library_errors
 def show(pipeline, overrides, data_dir, origin):
     """Print the resolved config of PIPELINE: the keys its task uses."""
-    from nlp_lstm.config import format_config
+    from nlp_lstm.config.loading import format_config
 
     click.echo(format_config(_load(pipeline, overrides, data_dir), origin=origin).rstrip("\n"))
 
@@ -453,16 +453,18 @@ def validate(pipeline, overrides, data_dir):
 def _check_search_values(config):
     """Builds the task once per choice (and per end of each range) of the config's search space,
     so that `model.hidden_dim: {choice: [0, 64]}` fails here and not in the first trial."""
-    from nlp_lstm import tuning
     from nlp_lstm.errors import ConfigError
+    from nlp_lstm.runs import search_space
     from nlp_lstm.tasks import TASKS
 
     where = config.where("tune.search_space")
-    for param in tuning.parse_search_space(config.tune.search_space, config, where):
+    for param in search_space.parse_search_space(config.tune.search_space, config, where):
         spec = param.spec
         for value in spec.get("choice") or [spec[k] for k in ("min", "max") if k in spec]:
             try:
-                TASKS.get(config.task).from_config(tuning.apply_values(config, {param.name: value}))
+                TASKS.get(config.task).from_config(
+                    search_space.apply_values(config, {param.name: value})
+                )
             except ConfigError as err:
                 raise ConfigError(
                     f"Search space entry `{param.name}` ({where}): the value "

@@ -69,7 +69,7 @@ def evaluate(run_dir, splits, data_path, **columns):
         raise click.UsageError("Give either --split or --data, not both.")
     _writable_run_dir(run_dir)
     _start_tensorflow()
-    from nlp_lstm import rundir
+    from nlp_lstm import artifacts
     from nlp_lstm.pipeline import load_run
 
     pipeline = load_run(run_dir, with_data=data_path is None)
@@ -81,9 +81,9 @@ def evaluate(run_dir, splits, data_path, **columns):
         return
     with _progress_off_stdout():
         scored = pipeline.evaluate(run_dir, list(splits) or None)
-    metrics = rundir.read_json(Path(run_dir) / "metrics.json", {})
+    metrics = artifacts.read_json(Path(run_dir) / "metrics.json", {})
     metrics.update(scored)
-    rundir.atomic_write_json(Path(run_dir) / "metrics.json", metrics)
+    artifacts.atomic_write_json(Path(run_dir) / "metrics.json", metrics)
     _echo_metrics(scored)
 
 
@@ -161,7 +161,7 @@ def _as_json(as_json):
 @_library_errors
 def predict(target, texts, input_path, column, as_json, batch_size, beam_size, max_length):
     """Classify or translate TEXTS with a run directory or an exported SavedModel (TARGET)."""
-    from nlp_lstm.data import read_texts
+    from nlp_lstm.data.texts import read_texts
 
     texts = list(texts) + (read_texts(input_path, column) if input_path else [])
     if not texts:
@@ -276,7 +276,7 @@ def generate(
     as_json,
 ):
     """Generate text with a language-model run directory or its exported SavedModel (TARGET)."""
-    from nlp_lstm.data import read_texts
+    from nlp_lstm.data.texts import read_texts
 
     prompts = list(prompts) + (read_texts(input_path, column) if input_path else [])
     prompts = prompts or ([] if input_path else [""])
@@ -322,7 +322,8 @@ def forecast(target, input_path, output_path):
     or its exported SavedModel (TARGET); writes a CSV of the next timestamps and values."""
     import csv
     import io
-    from nlp_lstm import series
+
+    from nlp_lstm.data import series
 
     predictor = _load_predictor(target, ("forecasting",), 64, "forecast")
     meta = predictor.metadata
@@ -342,9 +343,9 @@ def forecast(target, input_path, output_path):
             [series.format_timestamp(when, meta["step_seconds"]), *(f"{v:.6g}" for v in row)]
         )
     if output_path:
-        from nlp_lstm import rundir
+        from nlp_lstm import artifacts
 
-        rundir.atomic_write_text(Path(output_path), handle.getvalue())
+        artifacts.atomic_write_text(Path(output_path), handle.getvalue())
         click.echo(f"forecast: {output_path} ({len(values)} steps)", err=True)
     else:
         click.echo(handle.getvalue(), nl=False)
@@ -418,7 +419,7 @@ def serve(
     """Serve exports over HTTP with TF Serving's REST API (/v1/models/NAME:predict)."""
     models = _named_exports(paths)
     _start_tensorflow()
-    from nlp_lstm.serving import run_server
+    from nlp_lstm.serving.server import run_server
 
     run_server(
         models,

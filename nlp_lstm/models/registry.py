@@ -2,7 +2,7 @@
 
 import keras
 
-from nlp_lstm.registry import Registry
+from nlp_lstm.config.registry import Registry
 
 MODELS = Registry("model")
 

@@ -2,7 +2,7 @@
 
 Attention sits after the decoder LSTMs (Luong et al., 2015), so teacher-forced training runs
 the whole target through the cuDNN-eligible LSTM layers; decoding then carries each decoder
-layer's (h, c) one token at a time through the layers' cells (see nlp_lstm.decoding).
+layer's (h, c) one token at a time through the layers' cells (see nlp_lstm.models.decoding).
 """
 
 import keras
@@ -121,7 +121,7 @@ class LSTMSeq2Seq(keras.Model):
     padding in both vocabularies; sources are right-padded. The decoder starts from tanh
     projections of the top encoder layer's final forward and backward states, one per decoder
     layer. Every LSTM keeps the cuDNN-eligible defaults. For greedy and beam search decoding
-    use `nlp_lstm.decoding`.
+    use `nlp_lstm.models.decoding`.
 
     Args:
         source_vocabulary_size: int. Number of source token ids; filled in by the pipeline.

@@ -2,8 +2,8 @@
 
 import keras
 
+from nlp_lstm.config.registry import Registry
 from nlp_lstm.errors import ConfigError
-from nlp_lstm.registry import Registry
 
 STAGES = Registry("stage")
 

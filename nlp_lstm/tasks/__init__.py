@@ -5,10 +5,10 @@ Importing this package fills the registry; the runner (`nlp_lstm.pipeline`) look
 """
 
 from nlp_lstm.tasks.base import TASKS, Task, register_task
-from nlp_lstm.tasks.classification import ClassificationTask
-from nlp_lstm.tasks.forecasting import ForecastingTask
-from nlp_lstm.tasks.generation import GenerationTask
-from nlp_lstm.tasks.translation import TranslationTask
+from nlp_lstm.tasks.classification.task import ClassificationTask
+from nlp_lstm.tasks.forecasting.task import ForecastingTask
+from nlp_lstm.tasks.generation.task import GenerationTask
+from nlp_lstm.tasks.translation.task import TranslationTask
 
 __all__ = [
     "TASKS",

@@ -3,10 +3,8 @@
 A task knows its data, its preprocessing, its model's inputs, its metrics, its serving module and
 its export signatures. The runner knows none of these: it seeds, keeps the run directory and the
 manifest, and calls a task's steps in order. Tasks register by name in `TASKS`, and the runner
-reaches them only through it.
-"""
+reaches them only through it."""
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -15,28 +13,34 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from nlp_lstm import export, inputs, leakage, rundir, training
+from nlp_lstm import artifacts
+from nlp_lstm.config.registry import Registry, bind_kwargs
+from nlp_lstm.data import inputs, leakage
 from nlp_lstm.errors import ConfigError, InputDataError, RunDirError
-from nlp_lstm.limits import export_limits, task_limits
+from nlp_lstm.export import saved_model as export
+from nlp_lstm.export.limits import task_limits
 from nlp_lstm.models import MODELS, check_cudnn, cudnn_report
-from nlp_lstm.preprocessor import Preprocessor, build_stages, check_stage_chain
-from nlp_lstm.registry import Registry, bind_kwargs
+from nlp_lstm.stages.preprocessor import Preprocessor, build_stages, check_stage_chain
 from nlp_lstm.version import __version__
 
 logger = logging.getLogger(__name__)
+
 # Streamed corpora cache their token ids in this folder of the run directory.
 TOKEN_IDS_DIR = "token_ids"
 
 TASKS = Registry("task")
+
 # Running text: the shortest line the leakage check compares.
 LEAKAGE_MIN_LINE = 40
+
 # Streamed corpora: the leakage check compares a seeded sample of at most this many examples of
 # each split (a lower bound of the duplicates; the manifest records the sample size).
 LEAKAGE_SAMPLE = 100_000
+
 # Texts that every text export must survive: empty, blank, very long, mixed scripts, combining.
 EDGE_CASE_TEXTS = ["", " ", "x" * 100_000, "naïve café — 東京 🙂", "\u0301\u200b"]
+
 STATE_FILE = "preprocessor.json"
 
 
@@ -98,7 +102,7 @@ class Task:
         """Writes and reads a streamed corpus' token ids under RUN_DIR/token_ids, and removes
         what killed writers left there."""
         self.cache_dir = Path(run_dir) / TOKEN_IDS_DIR
-        rundir.remove_stale_temporaries(self.cache_dir)
+        artifacts.remove_stale_temporaries(self.cache_dir)
 
     @classmethod
     def from_config(cls, config):
@@ -196,7 +200,7 @@ class Task:
 
     def data_manifest(self):
         """What the manifest records of the data read, with the leakage check (duplicates across
-        splits, see `nlp_lstm.leakage`); logs a warning when a share is above
+        splits, see `nlp_lstm.data.leakage`); logs a warning when a share is above
         `data.leakage_warn_share`."""
         units, unit = self.leakage_units()
         if units is None:  # the task's splits cannot share examples (e.g. disjoint time ranges)
@@ -319,86 +323,8 @@ class Task:
         """Callbacks this task adds to training (a run and every tuning trial get them)."""
         return []
 
-    def train(self, run_dir, extra_callbacks=(), strategy=None, resume_source=None, **fit_options):
-        """Trains `self.model` with the run's callbacks; `fit_options` go to `training.fit`
-        (the tuner passes its epochs and verbosity). Under a tf.distribute `strategy` (the model
-        built in its scope) the custom loop of `distributed_fit` trains instead. A streamed
-        corpus caches its token ids in RUN_DIR/token_ids."""
-        self.use_run_dir(run_dir)
-        if strategy is not None:
-            return self._train_distributed(
-                run_dir, extra_callbacks, strategy, resume_source, **fit_options
-            )
-        counter = inputs.PaddingCounter() if self.counts_padding else None
-        validation = self.datasets("validation") if self.has_split("validation") else None
-        try:
-            return training.fit(
-                self.model,
-                self.datasets("train", True, counter),
-                validation,
-                self.config.train,
-                str(run_dir),
-                self.steps_per_epoch(),
-                counter,
-                extra_callbacks=self.training_callbacks(self.model, run_dir)
-                + list(extra_callbacks),
-                **self.compile_arguments(),
-                **fit_options,
-            )
-        finally:
-            self.after_training(self.model)
-
+    # Whether the training batches count their padding (history.csv's padding_share).
     counts_padding = True
-
-    def _train_distributed(self, run_dir, extra_callbacks, strategy, resume_source, **fit_options):
-        from nlp_lstm import distributed, distributed_fit
-
-        if getattr(self.config.data, "stateful_batches", False):
-            raise ConfigError(
-                "data.stateful_batches carries LSTM states from batch to batch, "
-                "which sharded batches cannot do. Received: "
-                "data.stateful_batches=True with a multi-replica "
-                "train.distribution. Set one of them off."
-            )
-        if self.config.train.ema_momentum is not None:  # train.distribution: auto, on a cluster
-            from nlp_lstm.config_checks import EMA_UNDER_A_STRATEGY
-
-            raise ConfigError(
-                f"{EMA_UNDER_A_STRATEGY} Received: train.ema_momentum="
-                f"{self.config.train.ema_momentum} with a tf.distribute strategy."
-            )
-        replicas = strategy.num_replicas_in_sync
-        global_config = self.config
-        train = global_config.train
-        per_replica = dataclasses.replace(
-            train,
-            batch_size=distributed.per_replica_batch(train.batch_size, replicas),
-            batch_tokens=train.batch_tokens // replicas,
-        )
-        self.config = dataclasses.replace(global_config, train=per_replica)
-        counter = inputs.PaddingCounter() if self.counts_padding else None
-        try:
-            steps = distributed.steps_per_epoch(self.steps_per_epoch(), replicas)
-            validation = self.datasets("validation") if self.has_split("validation") else None
-            train_ds = self.datasets("train", True, counter)
-            return distributed_fit.fit(
-                self.model,
-                train_ds,
-                validation,
-                train,
-                str(run_dir),
-                steps,
-                strategy,
-                counter,
-                extra_callbacks=self.training_callbacks(self.model, run_dir)
-                + list(extra_callbacks),
-                resume_source=resume_source,
-                **self.compile_arguments(),
-                **fit_options,
-            )
-        finally:
-            self.config = global_config
-            self.after_training(self.model)
 
     def after_training(self, model):
         """Undoes what `training_callbacks` set on the model for training only."""
@@ -449,9 +375,9 @@ class Task:
         self.preprocessor = Preprocessor.from_config(state["preprocessor"])
 
     def save_state(self, run_dir):
-        rundir.atomic_write_json(Path(run_dir) / STATE_FILE, self.state())
+        artifacts.atomic_write_json(Path(run_dir) / STATE_FILE, self.state())
         vocabulary = self.preprocessor.vocabulary.vocabulary
-        rundir.atomic_write_text(Path(run_dir) / "vocabulary.txt", "\n".join(vocabulary) + "\n")
+        artifacts.atomic_write_text(Path(run_dir) / "vocabulary.txt", "\n".join(vocabulary) + "\n")
 
     def has_state(self, run_dir):
         return (Path(run_dir) / STATE_FILE).is_file()
@@ -466,7 +392,7 @@ class Task:
         run_dir = Path(run_dir)
         try:
             self.restore(
-                rundir.read_json(run_dir / STATE_FILE, None) or _missing(run_dir / STATE_FILE)
+                artifacts.read_json(run_dir / STATE_FILE, None) or _missing(run_dir / STATE_FILE)
             )
             if with_model:
                 if not (run_dir / "model.keras").is_file():
@@ -502,86 +428,3 @@ def check_model_values(model_cls, entry, placeholders, config):
 
 def _missing(path):
     raise FileNotFoundError(2, "No such file", str(path))
-
-
-class Predictor:
-    """Plain Python over one loaded export: a string or a list of strings in, Python objects out.
-
-    Long lists are cut into batches of `batch_size` (at most the export's
-    `limits.max_batch_rows`); `progress=True` shows a progress bar. The
-    task modules subclass it (`ClassifierPredictor`, `TranslatorPredictor`, `GeneratorPredictor`);
-    `nlp_lstm.load(path)` picks the right one.
-
-    Args:
-        loaded: the object `tf.saved_model.load` returned for the export.
-        metadata: dict. What the export says of itself (task, signatures, labels, defaults).
-        batch_size: int or None. Inputs per call of a signature (None: 64, or the export's
-            limits.max_batch_rows when that is lower).
-        progress: bool. Show a progress bar over the batches (tqdm).
-    """
-
-    task = None
-
-    def __init__(self, loaded, metadata, batch_size=None, progress=False):
-        limits = export_limits(metadata)
-        if batch_size is None:
-            batch_size = min(64, limits["max_batch_rows"])
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(
-                f"`batch_size` must be an int >= 1. Received: batch_size={batch_size!r}."
-            )
-        self.loaded = loaded
-        self.metadata = metadata
-        # What one call may ask for: the export's limits (the defaults for an older export).
-        self.limits = limits
-        self.batch_size = self.check_batch_size(batch_size)
-        self.progress = progress
-
-    def __repr__(self):
-        return f"<{type(self).__name__} of {self.metadata.get('path', 'an export')}>"
-
-    def signature(self, name):
-        return self.loaded.signatures[name]
-
-    def check_batch_size(self, batch_size):
-        """`batch_size`, or a ValueError when one call of the export would not take it."""
-        limit = self.limits["max_batch_rows"]
-        if batch_size > limit:
-            raise ValueError(
-                f"`batch_size` must be at most {limit} (this export's "
-                f"limits.max_batch_rows). Received: batch_size={batch_size}."
-            )
-        return batch_size
-
-    def batches(self, items, batch_size=None):
-        """`items` in slices of `batch_size`, with a progress bar when asked for."""
-        size = self.check_batch_size(batch_size) if batch_size else self.batch_size
-        starts = range(0, len(items), size)
-        if self.progress and len(starts) > 1:
-            from tqdm.auto import tqdm
-
-            starts = tqdm(starts, unit="batch", desc=type(self).__name__)
-        for start in starts:
-            yield items[start : start + size]
-
-
-def as_text_list(texts, name="texts"):
-    """(list of str, whether one string was given), or a ValueError naming what is wrong."""
-    if isinstance(texts, str):
-        return [texts], True
-    if isinstance(texts, (list, tuple)):
-        for index, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise ValueError(
-                    f"`{name}[{index}]` must be a string. Received: "
-                    f"{type(text).__name__} {text!r:.60}."
-                )
-        return list(texts), False
-    raise ValueError(
-        f"`{name}` must be a string or a list of strings. Received: {type(texts).__name__}."
-    )
-
-
-def predict_batches(model):
-    """A traced inference call of `model` that retraces only for new shape classes."""
-    return tf.function(lambda x: model(x, training=False), reduce_retracing=True)

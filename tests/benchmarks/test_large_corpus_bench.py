@@ -6,7 +6,7 @@ import csv
 import pytest
 
 from benchmarks import large_corpus
-from nlp_lstm.config import load_config
+from nlp_lstm.config.loading import load_config
 
 
 @pytest.mark.parametrize("task", ["classification", "generation", "translation"])

@@ -12,7 +12,7 @@ PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
 
 def _untrained(pipeline, overrides):
     """A task of `pipeline` with its stages adapted and its model built (weights untrained)."""
-    from nlp_lstm.config import load_config
+    from nlp_lstm.config.loading import load_config
     from nlp_lstm.pipeline import build_pipeline
 
     task = build_pipeline(load_config(PIPELINES / pipeline, overrides)).task

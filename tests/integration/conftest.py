@@ -16,7 +16,7 @@ RUNS = {
 
 def _trained(tmp_path_factory, kind):
     from nlp_lstm import presets
-    from nlp_lstm.config import load_config
+    from nlp_lstm.config.loading import load_config
     from nlp_lstm.pipeline import build_pipeline
 
     name, overrides = RUNS[kind]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from nlp_lstm import build_pipeline, load_config
-from nlp_lstm.export import GPU_ONLY_OPS, graph_ops
+from nlp_lstm.export.saved_model import GPU_ONLY_OPS, graph_ops
 from tests.testing import write_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -57,8 +57,9 @@ def test_fresh_process_serves_strings(exported):
     probabilities = np.asarray(served["probabilities"])
     assert probabilities.shape == (len(TEXTS), 2) and np.isfinite(probabilities).all()
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
-    from nlp_lstm.export import load_export
     import tensorflow as tf
+
+    from nlp_lstm.export.saved_model import load_export
 
     local = load_export(exported.run_dir).signatures["serving_default"](text=tf.constant(TEXTS))
     np.testing.assert_allclose(local["probabilities"].numpy(), probabilities, atol=1e-5)

@@ -1,6 +1,5 @@
 """Every notebook executes top to bottom on tiny settings (NLP_LSTM_TINY=1)."""
 
-import os
 from pathlib import Path
 
 import pytest

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from nlp_lstm import rundir
+from nlp_lstm.runs import rundir
 from tests.integration.resume_check import CLI, compare, kill_and_resume
 from tests.testing import write_pipeline
 

@@ -22,8 +22,8 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 
-from nlp_lstm import serving  # noqa: E402
-from nlp_lstm.serving_signatures import strip_padding, to_json  # noqa: E402
+from nlp_lstm.serving import server as serving
+from nlp_lstm.serving.signatures import strip_padding, to_json
 from tests.serving_helpers import Server  # noqa: E402
 
 TEXTS = [

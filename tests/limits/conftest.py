@@ -24,11 +24,11 @@ EXPORTS = {
 
 def _export(tmp_path_factory, kind):
     from nlp_lstm import presets
-    from nlp_lstm.config import load_config
+    from nlp_lstm.config.loading import load_config
     from nlp_lstm.pipeline import build_pipeline
 
     name, overrides = EXPORTS[kind]
-    from nlp_lstm.schema import FIELDS
+    from nlp_lstm.config.schema import FIELDS
 
     task = {"classifier": "classification", "translator": "translation", "generator": "generation"}[
         kind

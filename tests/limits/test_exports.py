@@ -16,9 +16,9 @@ import pytest
 import tensorflow as tf
 
 import nlp_lstm
-from nlp_lstm import limits as limits_lib
-from nlp_lstm.config import load_config
+from nlp_lstm.config.loading import load_config
 from nlp_lstm.errors import ConfigError
+from nlp_lstm.export import limits as limits_lib
 from tests.limits.conftest import LIMITS
 
 GENERATE = dict(max_new_tokens=5, temperature=1.0, top_k=0, top_p=1.0, seed=3)
@@ -228,7 +228,7 @@ def test_an_export_without_limits_gets_the_defaults(classifier_export, tmp_path,
     metadata = json.loads(metadata_file.read_text())
     del metadata["limits"]
     metadata_file.write_text(json.dumps(metadata))
-    with caplog.at_level(logging.WARNING, logger="nlp_lstm.limits"):
+    with caplog.at_level(logging.WARNING, logger="nlp_lstm.export.limits"):
         predictor = nlp_lstm.load(old)
     assert predictor.limits == limits_lib.task_limits(limits_lib.DEFAULT_LIMITS, "classification")
     assert "records no limits" in caplog.text and "Re-export" in caplog.text

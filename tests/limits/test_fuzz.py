@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 
 import nlp_lstm
 from benchmarks import fuzz
-from nlp_lstm.limits import error_line
+from nlp_lstm.export.limits import error_line
 
 EXAMPLES = 60  # per export; the long run takes 10,000
 

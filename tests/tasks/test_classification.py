@@ -1,4 +1,4 @@
-"""Classification metrics on a hand-computed example, and the plots (nlp_lstm/plots.py)."""
+"""Classification metrics on a hand-computed example, and the plots (nlp_lstm/tasks/plots.py)."""
 
 import json
 import math
@@ -6,8 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from nlp_lstm.plots import plot_confusion_matrix, plot_history
-from nlp_lstm.tasks.classification import classification_metrics
+from nlp_lstm.tasks.classification.metrics import classification_metrics
+from nlp_lstm.tasks.plots import plot_confusion_matrix
+from nlp_lstm.training.history import plot_history
 
 LABEL_NAMES = ["neg", "neu", "pos"]
 LABELS = [0, 0, 1, 1, 2, 2]

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nlp_lstm import forecast_metrics as fm
-from nlp_lstm import series
-from nlp_lstm.config import config_from_dict
+from nlp_lstm.config.loading import config_from_dict
+from nlp_lstm.data import series
 from nlp_lstm.errors import ConfigError, InputDataError
 from nlp_lstm.models import MODELS, LSTMForecaster, LSTMSeq2SeqForecaster, cudnn_report
 from nlp_lstm.stages import CalendarFeatures, Windower, ZScoreScaler
 from nlp_lstm.tasks import ForecastingTask
+from nlp_lstm.tasks.forecasting import metrics as fm
 
 ETT = Path(__file__).resolve().parents[3] / "shared" / "data" / "ett" / "ETTh1.csv"
 HOUR = 3600

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from nlp_lstm import load, presets
-from nlp_lstm.config import load_config
-from nlp_lstm.data import SAMPLES_DIR
+from nlp_lstm.config.loading import load_config
+from nlp_lstm.data.splitting import SAMPLES_DIR
 from nlp_lstm.pipeline import build_pipeline, load_run
 
 TINY = [
@@ -106,7 +106,8 @@ def test_predictor_checks_its_input(run):
 
 def test_the_forecast_graph_enforces_its_limits(run):
     import tensorflow as tf
-    from nlp_lstm.limits import error_line
+
+    from nlp_lstm.export.limits import error_line
 
     predictor = load(run.run_dir)
     rows = predictor.limits["max_batch_rows"]
@@ -161,7 +162,7 @@ def test_restored_run_evaluates_the_same(run):
 
 @pytest.mark.slow
 def test_tuning_scores_trials_on_validation_mse(tmp_path):
-    from nlp_lstm import tuning
+    from nlp_lstm.runs import tuning
 
     config = load_config(presets.find_pipeline("quickstart_forecast"), TINY)
     assert config.tune.objective == "val_mse" and tuning.objective_direction(config.tune) == "min"
@@ -190,6 +191,7 @@ def test_evaluate_scores_a_new_file_and_checks_its_columns(run, tmp_path):
 @pytest.mark.slow  # a CLI or server process that imports TensorFlow
 def test_the_server_forecasts_and_names_the_bad_field(run, tmp_path):
     import httpx
+
     from tests.serving_helpers import Server
 
     data = np.loadtxt(SAMPLES_DIR / "demand.csv", delimiter=",", skiprows=1, usecols=(1, 2, 3))
@@ -271,7 +273,7 @@ def _calendar_series(path, rows=400, start="2024-03-01 00:00:00"):
 
 @pytest.fixture(scope="module")
 def calendar_run(tmp_path_factory):
-    from nlp_lstm.config import config_from_dict
+    from nlp_lstm.config.loading import config_from_dict
 
     folder = tmp_path_factory.mktemp("calendar")
     raw = {
@@ -394,7 +396,7 @@ def test_calendar_run_restores_and_scores_a_new_file(calendar_run, tmp_path):
 
 
 def test_calendar_server_parses_two_inputs_and_names_the_bad_field(calendar_run):
-    from nlp_lstm.serving_signatures import RequestError, ServedModel
+    from nlp_lstm.serving.signatures import RequestError, ServedModel
 
     served = ServedModel("calendar", load(calendar_run.run_dir))
     history, seconds = _calendar_windows(calendar_run, count=1)
@@ -491,6 +493,7 @@ def test_calendar_forecast_and_evaluate_cli(calendar_run, tmp_path):
 @pytest.mark.slow  # a CLI or server process that imports TensorFlow
 def test_calendar_server_forecasts_with_timestamps(calendar_run, tmp_path):
     import httpx
+
     from tests.serving_helpers import Server
 
     history, seconds = _calendar_windows(calendar_run, count=2)

@@ -1,15 +1,14 @@
 """Sampling in the graph: greedy limits, seeds, batches, empty prompts and unknown characters."""
 
 import numpy as np
-import tensorflow as tf
-
 import pytest
+import tensorflow as tf
 
 from nlp_lstm.errors import ConfigError
 from nlp_lstm.models import LSTMCausalLM
-from nlp_lstm.preprocessor import Preprocessor
-from nlp_lstm.tasks.generation import TextGenerator, sample_next
 from nlp_lstm.stages import CharacterTokenizer, TextNormalizer, Vocabulary
+from nlp_lstm.stages.preprocessor import Preprocessor
+from nlp_lstm.tasks.generation.serving import TextGenerator, sample_next
 
 LOGITS = tf.constant(np.random.RandomState(0).normal(size=(4, 30)), tf.float32)
 SEED = tf.constant([3, 0], tf.int64)

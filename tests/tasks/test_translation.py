@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from nlp_lstm.models.losses import MaskedSequenceLoss, MaskedTokenAccuracy
-from nlp_lstm.tasks.translation import detokenize
+from nlp_lstm.tasks.translation.metrics import detokenize
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,1 @@
+"""Text classification: the task, its metrics, its serving module and its predictor."""

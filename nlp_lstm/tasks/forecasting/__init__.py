@@ -1,0 +1,1 @@
+"""Time-series forecasting: the task, its metrics, its serving module and its predictor."""

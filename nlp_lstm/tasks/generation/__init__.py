@@ -1,0 +1,1 @@
+"""Text generation (a language model): the task, its streamed corpus, sampling, predictor."""

@@ -1,0 +1,1 @@
+"""Translation: the task, its metrics (sacreBLEU), its streamed pairs, serving module and predictor."""
