@@ -72,43 +72,127 @@ def forbid_memory_maps(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", forbidden)
 
 
-def _to_list(value):
+def to_python(value):
+    """Tensors, ragged tensors, arrays and tuples of them as nested Python lists and scalars."""
+    if isinstance(value, dict):
+        return {key: to_python(item) for key, item in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [to_python(item) for item in value]
     if isinstance(value, tf.RaggedTensor):
         return value.to_list()
-    value = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
-    return value.tolist() if isinstance(value, np.ndarray) else value
+    if hasattr(value, "numpy"):
+        value = value.numpy()
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    return value
 
 
-def run_stage_test(cls, init_kwargs, input_data, expected_output, adapt_data=None):
-    """Checks a stage: direct call, unbatched and batched ds.map, and the get_config round trip.
+def assert_same(got, expected, where="output", rtol=1e-5, atol=1e-6):
+    """Asserts two nested outputs are equal: floats within `rtol`/`atol`, everything else
+    exactly; a failure names the position (`where[1][0]`) and both values."""
+    got, expected = to_python(got), to_python(expected)
+    if isinstance(expected, dict):
+        assert isinstance(got, dict) and set(got) == set(expected), f"{where}: {got!r}"
+        for key in expected:
+            assert_same(got[key], expected[key], f"{where}[{key!r}]", rtol, atol)
+    elif isinstance(expected, list):
+        assert isinstance(got, list) and len(got) == len(expected), (
+            f"{where}: got {got!r}, expected {expected!r}"
+        )
+        for index, (item, wanted) in enumerate(zip(got, expected)):
+            assert_same(item, wanted, f"{where}[{index}]", rtol, atol)
+    elif isinstance(expected, float) or isinstance(got, float):
+        assert abs(got - expected) <= atol + rtol * abs(expected), (
+            f"{where}: got {got!r}, expected {expected!r}"
+        )
+    else:
+        assert got == expected, f"{where}: got {got!r}, expected {expected!r}"
 
-    `input_data` is a list of examples; `expected_output` the list of per-example outputs.
+
+def _examples_tensor(examples):
+    """All examples as one tensor: dense when they share a shape, else ragged."""
+    shapes = {np.shape(example) for example in examples}
+    return tf.constant(examples) if len(shapes) == 1 else tf.ragged.constant(examples)
+
+
+def _batch_rows(batch):
+    """The rows of a batched stage output (a tensor, ragged tensor or tuple of them)."""
+    if isinstance(batch, (tuple, list)):
+        return [list(row) for row in zip(*(_batch_rows(part) for part in batch))]
+    return to_python(batch)
+
+
+def _unpad(row, expected, stage):
+    """`row` of a dense batch without the padding the stage added to reach the batch's longest
+    row; checks that what is cut off is the stage's `pad_value` on its `padding_side`."""
+    if not isinstance(row, list) or not isinstance(expected, list) or len(row) <= len(expected):
+        return row
+    if not hasattr(stage, "pad_value"):
+        return row  # no padding stage: the length difference is a real mismatch
+    extra = len(row) - len(expected)
+    left = getattr(stage, "padding_side", "right") == "left"
+    padding, kept = (
+        (row[:extra], row[extra:]) if left else (row[len(expected) :], row[: len(expected)])
+    )
+    assert padding == [stage.pad_value] * extra, f"padding {padding!r} is not pad_value"
+    return kept
+
+
+def run_stage_test(cls, init_kwargs, input_data, expected_output, adapt_data=None, batched=True):
+    """Checks a stage on each example: direct calls, unbatched and batched `ds.map`, and the
+    `get_config` (and Keras serialization) round trip.
+
+    Args:
+        cls: the stage class.
+        init_kwargs: dict. Constructor arguments.
+        input_data: list. The examples, one stage input each (a string, a token or id list, a
+            numeric row, a timestamp, a whole series); examples of different lengths are batched
+            as one ragged tensor.
+        expected_output: list. The stage's output for each example alone (a tuple for a stage
+            that returns several tensors). Floats are compared within 1e-5.
+        adapt_data: list or None. Examples to `adapt` on (in batches of 2) before the checks.
+        batched: bool. Also call the stage on a batch of all the examples, directly and in
+            `ds.batch(...).map`, and compare each row with its example's output (padding a
+            dense batch adds, up to its longest row, is checked and cut off).
+
+    Returns:
+        (stage, rows): the adapted stage and the rows of its batched `ds.map` output (None
+        when not `batched`).
     """
+    import keras
+
+    assert len(input_data) == len(expected_output), "one expected output per example"
     stage = cls(**init_kwargs)
     if adapt_data is not None:
-        stage.adapt(tf.data.Dataset.from_tensor_slices(adapt_data).batch(2))
-    # Direct, one example at a time.
-    for example, expected in zip(input_data, expected_output):
-        assert _to_list(stage(tf.constant(example))) == expected
-    # Unbatched ds.map.
-    ds = tf.data.Dataset.from_tensor_slices(
-        tf.ragged.constant(input_data) if isinstance(input_data[0], list) else input_data
-    )
-    got = [_to_list(x) for x in ds.map(stage)]
-    assert got == expected_output
-    # Batched ds.map gives the same rows (padding aside, compared per example).
-    batched = (
-        ds.ragged_batch(len(input_data)).map(stage)
-        if isinstance(input_data[0], list)
-        else ds.batch(len(input_data)).map(stage)
-    )
-    batch = next(iter(batched))
-    rows = _to_list(batch)
-    assert len(rows) == len(expected_output)
-    # Round trip: a stage rebuilt from its config behaves the same.
-    clone = cls.from_config(stage.get_config())
-    assert clone.get_config() == stage.get_config()
-    assert [_to_list(clone(tf.constant(e))) for e in input_data] == expected_output
+        stage.adapt(tf.data.Dataset.from_tensor_slices(_examples_tensor(adapt_data)).batch(2))
+    examples = _examples_tensor(input_data)
+
+    def check_each(call, label):
+        for index, expected in enumerate(expected_output):
+            assert_same(call(examples[index]), expected, f"{label}, example {index}")
+
+    check_each(stage, "direct call")
+    dataset = tf.data.Dataset.from_tensor_slices(examples)
+    got = list(dataset.map(stage))
+    assert len(got) == len(expected_output)
+    for index, (out, expected) in enumerate(zip(got, expected_output)):
+        assert_same(out, expected, f"unbatched ds.map, example {index}")
+    rows = None
+    if batched:
+        direct = _batch_rows(stage(examples))
+        rows = _batch_rows(next(iter(dataset.batch(len(input_data)).map(stage))))
+        for label, batch in (("direct batched call", direct), ("batched ds.map", rows)):
+            assert len(batch) == len(expected_output), f"{label}: {len(batch)} rows"
+            for index, (row, expected) in enumerate(zip(batch, expected_output)):
+                assert_same(
+                    _unpad(row, to_python(expected), stage), expected, f"{label}, row {index}"
+                )
+    config = stage.get_config()
+    clone = cls.from_config(config)
+    assert clone.get_config() == config
+    check_each(clone, "from_config clone")
+    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(stage))
+    assert type(revived) is cls and revived.get_config() == config
     return stage, rows
 
 
