@@ -32,7 +32,7 @@ from nlp_lstm.pipeline import build_pipeline
 from nlp_lstm.stages import STAGES
 from tests.testing import write_pipeline
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG_FILES = sorted((ROOT / "configs").rglob("*.yaml"))
 PIPELINE_FILES = sorted((ROOT / "pipelines").glob("*.yaml"))
 QUICKSTART = ROOT / "pipelines" / "quickstart_classify.yaml"

@@ -1,7 +1,7 @@
 """Corpora larger than memory (data.streaming=always), on corpora small enough for CI.
 
-Classification here; translation in tests/test_large_corpus_translation.py, generation in
-tests/test_large_corpus_generation.py.
+Classification here; translation in tests/data/streaming/test_large_corpus_translation.py,
+generation in tests/tasks/generation/test_large_corpus.py.
 """
 
 import numpy as np
@@ -259,7 +259,7 @@ def test_reading_a_large_corpus_keeps_no_file_pages_resident(tmp_path):
     large = write_pipeline(
         tmp_path / "large", _write_rss_corpus(tmp_path / "large" / "large.tsv", 1_500_000)
     )
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[3]
     output = subprocess.run(
         [sys.executable, "-c", RSS_SCRIPT, str(small), str(large)],
         check=True,

@@ -20,7 +20,7 @@ from nlp_lstm import presets
 from nlp_lstm.cli import base as cli
 from nlp_lstm.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_importing_the_cli_imports_no_tensorflow():

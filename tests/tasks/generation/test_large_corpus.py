@@ -386,7 +386,7 @@ def test_streaming_a_large_corpus_keeps_anonymous_memory_bounded(tmp_path):
     large_text = _write_words(tmp_path / "large.txt", 45)
     large = _lm_yaml(tmp_path / "large.yaml", large_text)
     size = large_text.stat().st_size
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[3]
     output = subprocess.run(
         [
             sys.executable,

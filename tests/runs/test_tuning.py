@@ -269,7 +269,7 @@ def test_search_works_for_translation_with_a_conditional_attention_entry(tmp_pat
     )
     config = load(tmp_path / "mt.yaml")
     space, _ = search_space.read_search_space(
-        Path(__file__).parents[1] / "configs" / "search" / "seq2seq_small.yaml"
+        Path(__file__).resolve().parents[2] / "configs" / "search" / "seq2seq_small.yaml"
     )
     params = search_space.parse_search_space(space, config)
     assert "model.attention" in [p.name for p in params]

@@ -17,7 +17,7 @@ from nlp_lstm.data.texts import TextDataset, read_dataset
 from nlp_lstm.errors import InputDataError
 from tests.testing import NEGATIVE, POSITIVE, write_pipeline, write_tiny_tsv
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MODEL = {"type": "lstm_text_classifier"}
 
 

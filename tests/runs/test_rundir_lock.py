@@ -16,7 +16,7 @@ from nlp_lstm.cli import main
 from nlp_lstm.errors import RunDirError
 from nlp_lstm.runs import rundir
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _strict_loads(text):

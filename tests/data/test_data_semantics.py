@@ -20,7 +20,7 @@ from nlp_lstm.data.texts import read_dataset, read_labelled_file
 from nlp_lstm.errors import ConfigError, InputDataError
 from nlp_lstm.training import history
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PIPELINES = sorted(glob.glob(str(ROOT / "nlp_lstm" / "presets" / "pipelines" / "*.yaml")))
 CLASSIFY = {"type": "lstm_text_classifier"}
 TRANSLATE = {
