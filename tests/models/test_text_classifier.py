@@ -45,7 +45,7 @@ def check_probabilities(out, num_rows, num_classes):
 
 # Every pooling with bidirectional LSTMs, plus the unidirectional paths that differ ("last"
 # reads the backward half from position 0 only when bidirectional). A forward pass each; the
-# fit and reload of run_model_test is slow, so most combinations run under --run-slow.
+# fit and reload of run_model_test is slow, so these combinations run it under --run-slow.
 FORWARD_CASES = [
     {"pooling": "last"},
     {"pooling": "mean"},
@@ -80,30 +80,44 @@ def test_extra_right_padding_does_not_change_outputs(pooling):
     np.testing.assert_allclose(model(wider), model(IDS), atol=1e-6)
 
 
-def test_run_model_test(tmp_path):
-    # One fit: unidirectional "last" pooling with a hidden head layer, the cheapest to trace.
-    model = tiny(pooling="last", bidirectional=False, head_hidden_dim=4)
-    reloaded = run_model_test(model, IDS, LABELS, 2, tmp_path)
-    assert isinstance(reloaded, LSTMTextClassifier)
-    assert reloaded.get_config()["bidirectional"] is False
-    assert reloaded.get_config()["head_hidden_dim"] == 4
-    check_probabilities(reloaded(IDS), len(IDS), 2)
+def run_classifier_test(**kwargs):
+    """run_model_test on IDS with three Adam steps, trained in a graph as a run trains."""
+    args = {
+        "num_classes": 2,
+        "vocabulary_size": 10,
+        "embedding_dim": 4,
+        "hidden_dim": 4,
+        "dropout": 0.0,
+        **kwargs,
+    }
+    return run_model_test(
+        LSTMTextClassifier,
+        args,
+        IDS,
+        (len(IDS), 2),
+        LABELS,
+        "sparse_categorical_crossentropy",
+        learning_rate=0.05,
+        steps=3,
+        run_eagerly=False,
+    )
 
 
+# The fast case (unidirectional "last" pooling with a head layer) is in test_model_harness.py.
 @pytest.mark.slow
 @pytest.mark.parametrize("bidirectional", [True, False], ids=["bi", "uni"])
 @pytest.mark.parametrize("pooling", POOLINGS)
-def test_run_model_test_every_pooling(pooling, bidirectional, tmp_path):
-    model = tiny(pooling=pooling, bidirectional=bidirectional)
-    reloaded = run_model_test(model, IDS, LABELS, 2, tmp_path, epochs=3)
+def test_run_model_test_every_pooling(pooling, bidirectional):
+    reloaded = run_classifier_test(pooling=pooling, bidirectional=bidirectional)
     check_probabilities(reloaded(IDS), len(IDS), 2)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("bidirectional", [True, False], ids=["bi", "uni"])
-def test_run_model_test_two_layers_and_head(bidirectional, tmp_path):
-    model = tiny(pooling="attention", bidirectional=bidirectional, num_layers=2, head_hidden_dim=3)
-    reloaded = run_model_test(model, IDS, LABELS, 2, tmp_path, epochs=3)
+def test_run_model_test_two_layers_and_head(bidirectional):
+    reloaded = run_classifier_test(
+        pooling="attention", bidirectional=bidirectional, num_layers=2, head_hidden_dim=3
+    )
     assert reloaded.get_config()["num_layers"] == 2
     assert len(reloaded.backbone.lstm_layers()) == (4 if bidirectional else 2)
     check_probabilities(reloaded(IDS), len(IDS), 2)
