@@ -45,3 +45,18 @@ def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared benchmark data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A factory: `tiny_run(task_name, *overrides)` runs the task's shipped quickstart made tiny
+    (`tests.testing.tiny_run`: one epoch on a few dozen examples, small layers, then `overrides`,
+    "key=value" strings) in a new folder; returns (pipeline, result). Session-scoped, so module
+    fixtures can share a run; each call trains a new one."""
+    from tests import testing
+
+    def make(task_name, *overrides):
+        run_dir = tmp_path_factory.mktemp(f"tiny-{task_name}") / "run"
+        return testing.tiny_run(task_name, run_dir, *overrides)
+
+    return make

@@ -1,5 +1,9 @@
 """Test helpers: one per component type, plus tiny data and config writers."""
 
+import json
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -251,3 +255,208 @@ def run_model_test(
     assert type(reloaded) is cls and reloaded.get_config() == config
     np.testing.assert_allclose(reloaded(input_data), model(input_data), rtol=1e-5, atol=1e-6)
     return reloaded
+
+
+# -- tasks -------------------------------------------------------------------------------------
+
+# Task -> (shipped quickstart pipeline, overrides that make it tiny: a few dozen training
+# examples in one batch, one epoch, small layers). `tiny_run` applies these first.
+TINY_RUNS = {
+    "classification": (
+        "quickstart_classify",
+        [
+            "data.max_examples=64",
+            "train.batch_size=64",
+            "train.bucketing=false",
+            "model.embedding_dim=8",
+            "model.hidden_dim=8",
+        ],
+    ),
+    "translation": (
+        "quickstart_translate",
+        [
+            "data.max_examples=48",
+            "train.batch_size=64",
+            "train.num_buckets=1",
+            "model.embedding_dim=8",
+            "model.hidden_dim=16",
+            "evaluate.splits=[validation]",
+            "evaluate.beam_size=2",
+        ],
+    ),
+    "generation": (
+        "quickstart_generate",
+        [
+            "data.max_examples=2000",
+            "data.window_length=32",
+            "train.batch_size=64",
+            "model.embedding_dim=8",
+            "model.hidden_dim=16",
+        ],
+    ),
+    "forecasting": (
+        "quickstart_forecast",
+        [
+            "stages.1.input_length=24",
+            "stages.1.horizon=6",
+            "train.batch_size=4096",
+            "model.units=8",
+            "model.segment_length=6",
+        ],
+    ),
+}
+TINY_COMMON = ["train.epochs=1", "train.verbose=0"]
+
+
+def tiny_pipeline(task_name, *overrides):
+    """The Pipeline (built, not run) of the task's shipped quickstart made tiny: `TINY_RUNS`,
+    then `overrides` ("key=value" strings, as `--set` takes them)."""
+    from nlp_lstm import presets
+    from nlp_lstm.config.loading import load_config
+    from nlp_lstm.pipeline import build_pipeline
+
+    name, tiny = TINY_RUNS[task_name]
+    config = load_config(presets.find_pipeline(name), [*TINY_COMMON, *tiny, *overrides])
+    assert config.task == task_name, f"{name} runs task {config.task!r}"
+    return build_pipeline(config)
+
+
+def tiny_run(task_name, run_dir, *overrides):
+    """Runs `tiny_pipeline(task_name, *overrides)` in `run_dir`.
+
+    Returns:
+        (pipeline, result): the Pipeline, whose task keeps the trained model in memory, and the
+        RunResult (run_dir, metrics, manifest).
+    """
+    pipeline = tiny_pipeline(task_name, *overrides)
+    return pipeline, pipeline.run(run_dir=Path(run_dir))
+
+
+# Runs in a new Python process: loads an export with TensorFlow and TF-Text's op kernels only,
+# calls its signatures on the inputs read from stdin and prints their outputs as JSON. The
+# tensorflow_text package's own __init__ imports Keras (for its Keras layers), so its op
+# libraries are loaded directly; importing keras or nlp_lstm would fail.
+FRESH_PROCESS_SCRIPT = """
+import glob, importlib.util, json, os, sys
+text_ops = os.path.join(
+    importlib.util.find_spec("tensorflow_text").submodule_search_locations[0], "python", "ops"
+)
+for name in ("keras", "tf_keras", "nlp_lstm", "tensorflow_text"):
+    sys.modules[name] = None
+import tensorflow as tf
+for library in sorted(glob.glob(os.path.join(text_ops, "_*.so"))):
+    tf.load_op_library(library)
+
+def plain(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value
+
+request = json.loads(sys.stdin.read())
+loaded = tf.saved_model.load(request["export_dir"])
+outputs = []
+for name, feeds in request["calls"]:
+    tensors = {key: tf.constant(value, tf.as_dtype(dtype)) for key, (value, dtype) in feeds.items()}
+    result = loaded.signatures[name](**tensors)
+    outputs.append({key: plain(tensor.numpy().tolist()) for key, tensor in result.items()})
+imported = sorted(m for m in sys.modules if m.split(".")[0] in ("keras", "nlp_lstm"))
+print(json.dumps({"signatures": sorted(loaded.signatures), "outputs": outputs,
+                  "imported": [m for m in imported if sys.modules[m] is not None]}))
+"""
+
+
+def _feed(value):
+    """(nested list, dtype name) of one signature input, for JSON."""
+    array = np.asarray(value)
+    dtype = "string" if array.dtype.kind in "USO" else array.dtype.name
+    return (array.tolist(), dtype)
+
+
+def _plain_outputs(result):
+    """A signature's outputs as JSON-ready lists (bytes decoded), as the fresh process prints."""
+    return json.loads(
+        json.dumps(
+            {key: to_python(tensor) for key, tensor in result.items()},
+            default=lambda b: b.decode("utf-8", errors="replace"),
+        )
+    )
+
+
+def call_export_in_fresh_process(export_dir, calls, timeout=300):
+    """Calls an export's signatures in a new Python process that imports only TensorFlow (and
+    loads TF-Text's op kernels): not nlp_lstm, not keras.
+
+    Args:
+        export_dir: str or Path. The SavedModel directory.
+        calls: list of (signature name, {input name: array-like}).
+        timeout: float. Seconds the process may take.
+
+    Returns:
+        dict: "signatures" (the export's signature names), "outputs" (one dict of output name ->
+        nested lists per call, bytes decoded as UTF-8) and "imported" (keras or nlp_lstm
+        modules the process imported: none).
+    """
+    request = {
+        "export_dir": str(export_dir),
+        "calls": [(name, {key: _feed(v) for key, v in feeds.items()}) for name, feeds in calls],
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS_SCRIPT],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd="/",
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    served = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert served["imported"] == [], served["imported"]
+    return served
+
+
+def run_task_test(task_name, run_dir, probes, *overrides):
+    """Checks a task from reading to a reloaded export: a tiny run (`tiny_pipeline`: one epoch
+    of one batch or a few, then the export; no evaluate step), its export reloaded in a fresh
+    process (`call_export_in_fresh_process`) and called on raw inputs, and the same calls in
+    this process through `nlp_lstm.load` (which must give the task's predictor), whose outputs
+    must be equal; the first call's also equal the trained model's (the export's module).
+
+    Args:
+        task_name: str. A name in TASKS.
+        run_dir: str or Path. Where the run goes (must not hold a run).
+        probes: callable. task -> list of (signature name, {input name: raw array-like}).
+        overrides: str. More "key=value" overrides after the tiny ones.
+
+    Returns:
+        (pipeline, result, served): the Pipeline, the RunResult and what the fresh process
+        returned.
+    """
+    import nlp_lstm
+
+    pipeline = tiny_pipeline(task_name, "steps=[train,export]", *overrides)
+    task = pipeline.task
+    # Keep the module the export wraps around the trained model: its main signature is traced
+    # already (by the export's verification), where a new module would trace it again.
+    modules, make_module = [], task.serving_module
+    task.serving_module = lambda: modules.append(make_module()) or modules[-1]
+    result = pipeline.run(run_dir=Path(run_dir))
+    assert result.manifest["status"] == "finished"
+    assert result.manifest["steps_done"] == ["train", "export"]
+    functions = task.signatures(modules[0] if modules else make_module())
+    calls = probes(task)
+    assert calls and {name for name, _ in calls} <= set(functions)
+    served = call_export_in_fresh_process(result.run_dir / "export", calls)
+    assert set(served["signatures"]) == set(functions)
+    predictor = nlp_lstm.load(result.run_dir)
+    assert predictor.task == task_name
+    for index, ((name, feeds), got) in enumerate(zip(calls, served["outputs"])):
+        tensors = {key: tf.constant(value) for key, value in feeds.items()}
+        expected = _plain_outputs(predictor.signature(name)(**tensors))
+        assert_same(got, expected, f"call {index} ({name})", rtol=1e-4, atol=1e-5)
+        if index == 0:
+            trained = _plain_outputs(functions[name](**tensors))
+            assert_same(got, trained, f"call 0 ({name}), trained model", rtol=1e-4, atol=1e-5)
+    return pipeline, result, served

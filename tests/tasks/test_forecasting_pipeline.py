@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from nlp_lstm import load, presets
 from nlp_lstm.config.loading import load_config
 from nlp_lstm.data.splitting import SAMPLES_DIR
 from nlp_lstm.pipeline import build_pipeline, load_run
+from tests.testing import call_export_in_fresh_process
 
 TINY = [
     "train.epochs=1",
@@ -26,9 +26,10 @@ TINY = [
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    config = load_config(presets.find_pipeline("quickstart_forecast"), TINY)
-    return build_pipeline(config).run(run_dir=tmp_path_factory.mktemp("forecast") / "run")
+def run(tiny_run):
+    # TINY with the quickstart's batches and segments (tiny_run's own are one batch of 4096).
+    _, result = tiny_run("forecasting", *TINY, "train.batch_size=32", "model.segment_length=12")
+    return result
 
 
 def test_metrics_report_model_and_baselines_on_all_windows(run):
@@ -46,6 +47,31 @@ def test_metrics_report_model_and_baselines_on_all_windows(run):
     assert run.manifest["cudnn"]["layers"][0]["eligible_kernel"] == "cudnn"
 
 
+def test_test_mse_recomputed_from_the_series_and_the_export_beats_repeat(run):
+    """The model's and Repeat's test MSE recomputed from demand.csv and the export's forecasts:
+    the 70/15/15 row borders, z-scores with the train rows' mean and std (ddof 0), every
+    window whose targets lie in the test rows."""
+    values = np.loadtxt(SAMPLES_DIR / "demand.csv", delimiter=",", skiprows=1, usecols=(1, 2, 3))
+    rows = len(values)
+    train_end = int(rows * 0.7)
+    starts = np.arange(train_end + int(rows * 0.15), rows - 12 + 1)
+    history = np.stack([values[start - 48 : start] for start in starts])
+    truth = np.stack([values[start : start + 12] for start in starts])
+    std = values[:train_end].std(axis=0)  # the train mean cancels out of forecast - truth
+
+    def mse(forecast):
+        return float(np.mean(((forecast - truth) / std) ** 2))
+
+    test = run.metrics["test"]
+    assert test["num_windows"] == len(starts)
+    repeat = np.repeat(history[:, -1:], 12, axis=1)
+    assert mse(repeat) == pytest.approx(test["baselines"]["repeat"]["mse"], abs=1e-5)
+    assert mse(load(run.run_dir).forecast(history)) == pytest.approx(test["mse"], abs=2e-5)
+    # One epoch of the LSTM beats Repeat (the last value), by both errors.
+    assert test["mse"] < test["baselines"]["repeat"]["mse"]
+    assert test["mae"] < test["baselines"]["repeat"]["mae"]
+
+
 def _recent(tmp_path, rows=60):
     lines = (SAMPLES_DIR / "demand.csv").read_text(encoding="utf-8").splitlines()
     path = tmp_path / "recent.csv"
@@ -53,34 +79,14 @@ def _recent(tmp_path, rows=60):
     return path, lines[-1].split(",")[0]
 
 
+@pytest.mark.slow  # a process that imports TensorFlow
 def test_export_serves_raw_values_in_a_tensorflow_only_process(run):
-    export_dir = run.run_dir / "export"
-    script = textwrap.dedent(f"""
-        import json, sys
-        import numpy as np
-        import tensorflow as tf
-        model = tf.saved_model.load({str(export_dir)!r})
-        history = np.asarray(json.loads(sys.stdin.read()), np.float32)
-        out = model.signatures["forecast"](history=tf.constant(history))["forecast"].numpy()
-        imported = any(m.startswith("nlp_lstm") for m in sys.modules)
-        print(json.dumps({{"forecast": out.tolist(), "nlp_lstm_imported": imported}}))
-    """)
     data = np.loadtxt(SAMPLES_DIR / "demand.csv", delimiter=",", skiprows=1, usecols=(1, 2, 3))
     history = np.stack([data[-48:], data[-148:-100]]).astype(np.float32)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        input=json.dumps(history.tolist()),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        cwd="/",
+    served = call_export_in_fresh_process(
+        run.run_dir / "export", [("forecast", {"history": history})]
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    served = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert not served["nlp_lstm_imported"]
-    forecast = np.asarray(served["forecast"])
+    forecast = np.asarray(served["outputs"][0]["forecast"])
     assert forecast.shape == (2, 12, 3)
     # raw values out: the load column stays on its own scale (tens), not z-scored
     assert 20 < forecast[..., 1].mean() < 100
@@ -379,7 +385,7 @@ def test_calendar_predictor_needs_timestamps(calendar_run):
         predictor.forecast(history, seconds.astype(np.float64))
     with pytest.raises(ValueError, match="takes no `timestamps`"):
         load_plain = predictor.__class__(
-            predictor.loaded, {**predictor.metadata, "calendar_features": None}
+            predictor.loaded, {**predictor.metadata, "calendar_features": None}, predictor.limits
         )
         load_plain.forecast(history, seconds)
 
@@ -429,35 +435,13 @@ def test_calendar_server_parses_two_inputs_and_names_the_bad_field(calendar_run)
 
 @pytest.mark.slow  # a process that imports TensorFlow
 def test_calendar_export_runs_in_a_tensorflow_only_process(calendar_run):
-    export_dir = calendar_run.run_dir / "export"
-    script = textwrap.dedent(f"""
-        import json, sys
-        import numpy as np
-        import tensorflow as tf
-        model = tf.saved_model.load({str(export_dir)!r})
-        given = json.loads(sys.stdin.read())
-        out = model.signatures["forecast"](
-            history=tf.constant(np.asarray(given["history"], np.float32)),
-            timestamps=tf.constant(np.asarray(given["timestamps"], np.int64)))["forecast"]
-        imported = any(m.startswith("nlp_lstm") for m in sys.modules)
-        print(json.dumps({{"forecast": out.numpy().tolist(), "nlp_lstm_imported": imported}}))
-    """)
     history, seconds = _calendar_windows(calendar_run)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        input=json.dumps({"history": history.tolist(), "timestamps": seconds.tolist()}),
-        env=env,
-        timeout=300,
-        cwd="/",
+    served = call_export_in_fresh_process(
+        calendar_run.run_dir / "export",
+        [("forecast", {"history": history, "timestamps": seconds})],
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    served = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert not served["nlp_lstm_imported"]
     np.testing.assert_allclose(
-        served["forecast"],
+        served["outputs"][0]["forecast"],
         load(calendar_run.run_dir).forecast(history, seconds),
         rtol=1e-4,
         atol=1e-3,
