@@ -45,6 +45,7 @@ def write_pipeline(directory, data_path, extra=""):
     path.write_text(
         textwrap.dedent(f"""\
         name: tiny
+        task: classification
         seed: 7
         data: {{source: files, path: {data_path}}}
         stages:
