@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -34,6 +35,18 @@ def finished_run(tmp_path_factory):
     result = CliRunner().invoke(main, ["run", str(pipeline), "--run-dir", str(run_dir)])
     assert result.exit_code == 0, result.output
     return pipeline, run_dir, result
+
+
+def check_accuracy_and_majority(values):
+    """A split's accuracy and majority baseline recomputed from its confusion matrix (rows: true
+    labels), and the per-class supports from its rows."""
+    confusion = np.asarray(values["confusion_matrix"])
+    total = confusion.sum()
+    assert total == values["num_examples"] > 0
+    assert values["accuracy"] == round(np.trace(confusion) / total, 4)
+    assert values["majority_baseline"] == round(confusion.sum(axis=1).max() / total, 4)
+    supports = [entry["support"] for entry in values["per_class"].values()]
+    assert supports == confusion.sum(axis=1).tolist()
 
 
 @pytest.mark.slow
@@ -62,7 +75,11 @@ def test_run_writes_the_run_directory(finished_run):
     assert manifest["export"]["gpu_only_ops"] == []
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert set(metrics) == {"validation", "test"}
-    assert 0.0 <= metrics["test"]["accuracy"] <= 1.0 and "macro_f1" in metrics["test"]
+    for split, values in metrics.items():
+        check_accuracy_and_majority(values)
+        assert f"{split}: accuracy={values['accuracy']}, macro_f1={values['macro_f1']}" in (
+            result.output
+        )
     with open(run_dir / "history.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 2
@@ -201,6 +218,11 @@ def test_real_processes_print_no_tensorflow_start_up_lines(tmp_path):
     assert not TENSORFLOW_LOG_LINE.search(run.stderr), run.stderr
     assert run.stdout.splitlines()[0] == f"run directory: {tmp_path / 'run'}"
     assert re.search(r"^test: accuracy=", run.stdout, re.M)
+    # One epoch of the quickstart beats always answering the most frequent class.
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    for values in metrics.values():
+        check_accuracy_and_majority(values)
+        assert values["accuracy"] > values["majority_baseline"]
     assert "read: " in run.stderr  # progress goes to stderr
     predict = subprocess.run(
         command + ["predict", str(tmp_path / "run"), "a gorgeous witty film"],
