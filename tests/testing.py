@@ -1,4 +1,6 @@
-"""Test helpers: one per component type, plus tiny data and config writers."""
+"""Test helpers: one per component type (`run_stage_test`, `run_model_test`, `run_task_test`,
+after keras-hub's test_case.py), tiny runs of the shipped quickstarts (`tiny_run`), an export
+called in a fresh process (`call_export_in_fresh_process`), and tiny data and config writers."""
 
 import json
 import os
