@@ -53,7 +53,7 @@ WORDS = "  - {{type: whitespace_tokenizer}}\n  - {{type: vocabulary, max_size: 2
 OUTPUT_WORDS = WORDS.replace("20000", "16000")
 PIPELINES = {
     "classification": (
-        "name: large-corpus\nseed: 1337\n"
+        "name: large-corpus\ntask: classification\nseed: 1337\n"
         "data: {{source: files, path: {path}, streaming: {streaming}, " + SPLITS + "}}\n"
         "stages:\n" + WORDS + "  - {{type: sequence_packer, sequence_length: 64}}\n"
         "model: {{type: lstm_text_classifier, embedding_dim: 64, hidden_dim: 64, dropout: 0.0}}\n"

@@ -13,34 +13,30 @@ from nlp_lstm.errors import ExportError
 from nlp_lstm.export import saved_model as export
 from nlp_lstm.tasks import TASKS
 
-# How an export written without metadata is recognised: its signature names.
-SIGNATURE_TASKS = (
-    ("translate", "translation"),
-    ("generate", "generation"),
-    ("forecast", "forecasting"),
-    ("serving_default", "classification"),
-)
-
 
 def export_metadata(path, loaded):
-    """The export's own metadata, or what its signatures imply for an older export."""
+    """The export's own metadata, or what its signatures imply for an older export (the task
+    whose `signature_names` it has), completed or refused by its task."""
     metadata = export.read_metadata(path)
     if "task" not in metadata:
         names = set(loaded.signatures)
-        task = next((task for name, task in SIGNATURE_TASKS if name in names), None)
+        matches = {
+            name: len(names & set(TASKS.get(name).signature_names)) for name in TASKS.names()
+        }
+        task = max(matches, key=matches.get) if any(matches.values()) else None
         if task is None:
             raise ExportError(
                 f"{path} is not an nlp_lstm export (its signatures: "
                 f"{', '.join(sorted(names)) or 'none'})."
             )
         metadata = {"task": task, "signatures": sorted(names), **metadata}
-    if metadata["task"] == "classification" and "labels" not in metadata:
+    if metadata["task"] not in TASKS.names():
         raise ExportError(
-            f"{path} records no label names (it was exported before nlp_lstm "
-            f"wrote them). Re-export it: `nlp-lstm export RUN_DIR`."
+            f"{path} is an export of task {metadata['task']!r}, which this nlp_lstm does not "
+            f"have (its tasks: {', '.join(TASKS.names())}). Load it with the nlp_lstm that wrote "
+            f"it (version {metadata.get('nlp_lstm_version', 'unknown')})."
         )
-    if metadata["task"] == "classification":
-        metadata.setdefault("signature", "serving_default")
+    metadata = TASKS.get(metadata["task"]).check_export_metadata(path, metadata)
     metadata["path"] = str(export.export_path(path))
     return metadata
 
@@ -62,4 +58,4 @@ def load(path, batch_size=None, progress=False):
     loaded = export.load_export(path)
     metadata = export_metadata(path, loaded)
     task = TASKS.get(metadata["task"])
-    return task.predictor(loaded, metadata, batch_size=batch_size, progress=progress)
+    return task.load_predictor(loaded, metadata, batch_size=batch_size, progress=progress)

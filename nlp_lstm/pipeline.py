@@ -19,7 +19,7 @@ from nlp_lstm import artifacts
 from nlp_lstm.config.loading import PipelineConfig, config_from_dict, dump_config
 from nlp_lstm.errors import ConfigError, RunDirError
 from nlp_lstm.runs import rundir
-from nlp_lstm.tasks import TASKS
+from nlp_lstm.tasks import task_for
 from nlp_lstm.training import distribution as distributed
 from nlp_lstm.training.history import plot_history
 from nlp_lstm.training.trainers import trainer_for
@@ -39,7 +39,7 @@ class Pipeline:
 
     Args:
         config: PipelineConfig. The resolved, checked config.
-        task: Task. Built from the same config (`TASKS.get(config.task).from_config(config)`).
+        task: Task. Built from the same config (`task_for(config).from_config(config)`).
     """
 
     def __init__(self, config, task):
@@ -225,7 +225,7 @@ class Pipeline:
 def build_pipeline(config: PipelineConfig):
     """The runner and its task, with the stages built and the model entry checked (no data read,
     no training)."""
-    return Pipeline(config, TASKS.get(config.task).from_config(config))
+    return Pipeline(config, task_for(config).from_config(config))
 
 
 def load_run(run_dir, with_data=True, lock=True):
@@ -247,7 +247,7 @@ def load_run(run_dir, with_data=True, lock=True):
     import yaml
 
     config = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")))
-    task = TASKS.get(config.task)(config, None)
+    task = task_for(config)(config, None)
     task.load_state(run_dir)
     if with_data:
         task.read()

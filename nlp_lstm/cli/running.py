@@ -428,8 +428,11 @@ def config():
 def show(pipeline, overrides, data_dir, origin):
     """Print the resolved config of PIPELINE: the keys its task uses."""
     from nlp_lstm.config.loading import format_config
+    from nlp_lstm.tasks import task_for
 
-    click.echo(format_config(_load(pipeline, overrides, data_dir), origin=origin).rstrip("\n"))
+    config = _load(pipeline, overrides, data_dir)
+    text = format_config(config, task_for(config).config_keys, origin=origin)
+    click.echo(text.rstrip("\n"))
 
 
 @config.command()
@@ -455,16 +458,14 @@ def _check_search_values(config):
     so that `model.hidden_dim: {choice: [0, 64]}` fails here and not in the first trial."""
     from nlp_lstm.errors import ConfigError
     from nlp_lstm.runs import search_space
-    from nlp_lstm.tasks import TASKS
+    from nlp_lstm.tasks import task_for
 
     where = config.where("tune.search_space")
     for param in search_space.parse_search_space(config.tune.search_space, config, where):
         spec = param.spec
         for value in spec.get("choice") or [spec[k] for k in ("min", "max") if k in spec]:
             try:
-                TASKS.get(config.task).from_config(
-                    search_space.apply_values(config, {param.name: value})
-                )
+                task_for(config).from_config(search_space.apply_values(config, {param.name: value}))
             except ConfigError as err:
                 raise ConfigError(
                     f"Search space entry `{param.name}` ({where}): the value "

@@ -101,20 +101,23 @@ def export_command(run_dir):
     click.echo(f"export: {summary['path']} (signature {summary['signature']})")
 
 
-def _load_predictor(target, task, batch_size, command):
+def _load_predictor(target, batch_size, command):
+    """The predictor of TARGET, or an ExportError when its task is used by another command."""
     _start_tensorflow()
     from nlp_lstm import load
     from nlp_lstm.errors import ExportError
+    from nlp_lstm.tasks import TASKS
 
     try:
         predictor = load(target, batch_size=batch_size, progress=sys.stderr.isatty())
     except ValueError as err:  # a batch size over the export's limits.max_batch_rows
         raise click.BadParameter(str(err), param_hint="'--batch-size'") from None
-    if predictor.task not in task:
-        other = {"generation": "generate", "forecasting": "forecast"}.get(predictor.task, "predict")
+    verb = TASKS.get(predictor.task).cli_verb
+    if verb != command:
+        tasks = [name for name in TASKS.names() if TASKS.get(name).cli_verb == command]
         raise ExportError(
             f"{target} is a {predictor.task} export; `nlp-lstm {command}` is for "
-            f"{' and '.join(task)}. Use `nlp-lstm {other}`."
+            f"{' and '.join(tasks)}. Use `nlp-lstm {verb}`."
         )
     return predictor
 
@@ -166,8 +169,8 @@ def predict(target, texts, input_path, column, as_json, batch_size, beam_size, m
     texts = list(texts) + (read_texts(input_path, column) if input_path else [])
     if not texts:
         raise click.UsageError("Give texts as arguments or --input FILE.")
-    predictor = _load_predictor(target, ("classification", "translation"), batch_size, "predict")
-    if predictor.task == "translation":
+    predictor = _load_predictor(target, batch_size, "predict")
+    if hasattr(predictor, "translate"):
         try:
             translated = predictor.translate(texts, beam_size=beam_size, max_length=max_length)
         except ValueError as err:
@@ -175,7 +178,9 @@ def predict(target, texts, input_path, column, as_json, batch_size, beam_size, m
         rows = [{"text": t, **r} for t, r in zip(texts, translated)]
         for row in rows:
             click.echo(
-                json.dumps(row, ensure_ascii=False) if _as_json(as_json) else row["translation"]
+                json.dumps(row, ensure_ascii=False)
+                if _as_json(as_json)
+                else row[predictor.text_field]
             )
         return
     if beam_size or max_length:
@@ -280,7 +285,7 @@ def generate(
 
     prompts = list(prompts) + (read_texts(input_path, column) if input_path else [])
     prompts = prompts or ([] if input_path else [""])
-    predictor = _load_predictor(target, ("generation",), batch_size, "generate")
+    predictor = _load_predictor(target, batch_size, "generate")
     try:
         texts = predictor.generate(
             prompts,
@@ -325,7 +330,7 @@ def forecast(target, input_path, output_path):
 
     from nlp_lstm.data import series
 
-    predictor = _load_predictor(target, ("forecasting",), 64, "forecast")
+    predictor = _load_predictor(target, 64, "forecast")
     meta = predictor.metadata
     timestamps, history = series.read_recent(input_path, meta)
     # An export with calendar features computes them from the history rows' timestamps.

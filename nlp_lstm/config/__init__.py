@@ -5,7 +5,6 @@ the checks across keys (`checks`), and the name -> class registries that build c
 from nlp_lstm.config.loading import (
     DATA_DIR_ENV,
     DATA_DIR_PLACEHOLDER,
-    TASK_NAMES,
     DataConfig,
     EmbeddingsConfig,
     EvaluateConfig,
@@ -29,7 +28,6 @@ from nlp_lstm.config.loading import (
 __all__ = [
     "DATA_DIR_ENV",
     "DATA_DIR_PLACEHOLDER",
-    "TASK_NAMES",
     "DataConfig",
     "EmbeddingsConfig",
     "EvaluateConfig",

@@ -102,28 +102,6 @@ def _check_fields(config, where):
             raise _impossible(where, key, value, f"It must be {text}{null}.")
 
 
-def _keys_are_read_by_the_task(config, where):
-    """Fails on a key set to other than its default but read only by other tasks: it would be
-    silently ignored."""
-    for key, field in FIELDS.items():
-        tasks = field.metadata.get("tasks") if field.metadata else None
-        if not tasks or config.task in tasks:
-            continue
-        value = functools.reduce(getattr, key.split("."), config)
-        if value != _default(field):
-            raise ConfigError(
-                f"{where(key)} is read only by task {' and '.join(tasks)}, and this "
-                f"pipeline's task is {config.task}: it would be ignored. Received: "
-                f"{key.rpartition('.')[2]}={value!r}. Remove the key."
-            )
-
-
-def _default(field):
-    if field.default_factory is not dataclasses.MISSING:
-        return field.default_factory()
-    return field.default
-
-
 def _split_fractions_sum_to_one(config):
     fractions = config.data.split_fractions
     if set(fractions) - set(SPLITS) or "train" not in fractions:
@@ -173,13 +151,8 @@ def _numpy_embeddings_have_words(config):
         return "embeddings.words", None, "format=numpy needs a word list file in embeddings.words."
 
 
-def _target_side_is_translation_only(config):
-    if config.task != "translation" and (config.target_stages or config.shared_vocabulary):
-        return (
-            "target_stages" if config.target_stages else "shared_vocabulary",
-            config.target_stages or config.shared_vocabulary,
-            "target_stages and shared_vocabulary are for task: translation only.",
-        )
+def _one_target_vocabulary(config):
+    # (A task that reads neither key refuses both: `Task.check_config_keys`.)
     if config.shared_vocabulary and config.target_stages:
         return (
             "target_stages",
@@ -205,7 +178,7 @@ def _model_and_stages_have_types(config):
 
 
 def _token_budget_needs_buckets(config):
-    # (Other tasks than those that read it are refused by `_keys_are_read_by_the_task`.)
+    # (A task that reads no token budget refuses it: `Task.check_config_keys`.)
     train = config.train
     if train.batch_tokens and not train.bucketing:
         return (
@@ -256,7 +229,7 @@ CROSS_CHECKS = (
     _split_fractions_sum_to_one,
     _data_source_is_complete,
     _numpy_embeddings_have_words,
-    _target_side_is_translation_only,
+    _one_target_vocabulary,
     _model_and_stages_have_types,
     _token_budget_needs_buckets,
     _sharded_batches_are_not_stateful,
@@ -271,7 +244,6 @@ def build_config(raw, where, **internal):
     """The checked `PipelineConfig` of merged plain data; `internal`: sources and provenance."""
     config = dataclasses.replace(_to_dataclass(PipelineConfig, raw, "", where), **internal)
     _check_fields(config, where)
-    _keys_are_read_by_the_task(config, where)
     for problem in filter(None, (check(config) for check in CROSS_CHECKS)):
         raise _impossible(where, *problem)
     return config

@@ -19,7 +19,6 @@ from nlp_lstm.config.keys import describe_origin, get_value, mark_origin, set_va
 from nlp_lstm.config.schema import (
     FIELDS,
     INTERNAL_KEYS,
-    TASK_NAMES,
     DataConfig,
     EmbeddingsConfig,
     EvaluateConfig,
@@ -27,6 +26,7 @@ from nlp_lstm.config.schema import (
     PipelineConfig,
     TrainConfig,
     TuneConfig,
+    is_scoped,
     setting,
 )
 from nlp_lstm.errors import ConfigError
@@ -34,7 +34,6 @@ from nlp_lstm.errors import ConfigError
 __all__ = [
     "DATA_DIR_ENV",
     "DATA_DIR_PLACEHOLDER",
-    "TASK_NAMES",
     "DataConfig",
     "EmbeddingsConfig",
     "EvaluateConfig",
@@ -223,9 +222,10 @@ def _flow(value):
     ).strip()[1:-1]
 
 
-def _yaml_lines(node, key, task, provenance, inherited=None):
-    """Block YAML of mapping `node` at dotted `key`, without the keys only other tasks read;
-    with `provenance`, each value's line ends in `# <its origin>`."""
+def _yaml_lines(node, key, task_keys, provenance, inherited=None):
+    """Block YAML of mapping `node` at dotted `key`, without the scoped keys that are not in
+    `task_keys` (the task's `config_keys`); with `provenance`, each value's line ends in
+    `# <its origin>`."""
 
     def leaf(text, dotted):
         origin = provenance.get(dotted) or inherited or "default" if provenance is not None else ""
@@ -234,15 +234,17 @@ def _yaml_lines(node, key, task, provenance, inherited=None):
     lines = []
     for name, value in node.items():
         dotted = f"{key}.{name}" if key else str(name)
-        if task not in (
-            (FIELDS[dotted].metadata.get("tasks") if dotted in FIELDS else None) or (task,)
+        if (
+            dotted in FIELDS
+            and is_scoped(dotted)
+            and not any(dotted == k or dotted.startswith(k + ".") for k in task_keys)
         ):
             continue
         if dotted in INTERNAL_KEYS:  # filled by the loader: no origin of its own
             lines += [f"{name}:"] + [f"- {_flow(v)}" for v in value] if value else [f"{name}: []"]
         elif isinstance(value, dict) and value:
             lines += [f"{_flow(name)}:"] + [
-                f"  {line}" for line in _yaml_lines(value, dotted, task, provenance, inherited)
+                f"  {line}" for line in _yaml_lines(value, dotted, task_keys, provenance, inherited)
             ]
         elif isinstance(value, list) and any(isinstance(v, dict) and v for v in value):
             lines.append(f"{_flow(name)}:")
@@ -250,7 +252,7 @@ def _yaml_lines(node, key, task, provenance, inherited=None):
             below = (provenance or {}).get(dotted) or inherited
             for i, item in enumerate(value):
                 sub = (
-                    _yaml_lines(item, f"{dotted}.{i}", task, provenance, below)
+                    _yaml_lines(item, f"{dotted}.{i}", task_keys, provenance, below)
                     if isinstance(item, dict) and item
                     else [leaf(_flow(item), f"{dotted}.{i}")]
                 )
@@ -260,15 +262,16 @@ def _yaml_lines(node, key, task, provenance, inherited=None):
     return lines
 
 
-def format_config(config, origin=False):
+def format_config(config, task_keys, origin=False):
     """The YAML that `nlp-lstm config show` prints: only the keys the config's task reads.
 
     Args:
         config: PipelineConfig.
+        task_keys: tuple of str. The scoped keys the task reads (its `Task.config_keys`).
         origin: bool. End each value's line with `# <file that set it>` or `# default`.
     """
     provenance = config.provenance if origin else None
-    return "\n".join(_yaml_lines(config.to_dict(), "", config.task, provenance)) + "\n"
+    return "\n".join(_yaml_lines(config.to_dict(), "", task_keys, provenance)) + "\n"
 
 
 def dump_config(config):

@@ -1,4 +1,4 @@
-"""The config schema: each key's type, default, limits and the tasks that read it.
+"""The config schema: each key's type, default, limits, and whether only some tasks read it.
 
 `setting(...)` declares a field with its limits beside it. `set_value` and `get_value` address
 keys by dotted path. Checking merged plain data into a `PipelineConfig` is config_checks.py's job,
@@ -12,9 +12,6 @@ import operator
 import typing
 
 from nlp_lstm.config.keys import describe_origin
-
-# The values of `task`; a field's `tasks=` names some of them. Adding a task starts here.
-TASK_NAMES = ("classification", "translation", "generation", "forecasting")
 
 SPLITS = ("train", "validation", "test")
 
@@ -39,7 +36,7 @@ def setting(
     ge=None,
     lt=None,
     le=None,
-    tasks=None,
+    scoped=False,
     null=None,
     atomic=False,
     path=False,
@@ -48,18 +45,16 @@ def setting(
     """A dataclass field that carries its limits in `metadata`, where the checker reads them.
 
     `choices` (for a list: of each element), bounds `gt`/`ge`/`lt`/`le` (null is not checked),
-    `tasks`: the tasks that read the key (None: all), `null`: what null means (for messages),
+    `scoped`: only some tasks read the key, and each of those lists it in its `config_keys`
+    (a key that is not scoped is read by every task), `null`: what null means (for messages),
     `atomic`: a later file replaces the mapping whole, `path`: a path relative to its YAML file.
     """
-    tasks = tasks.split() if isinstance(tasks, str) else tasks
-    if set(tasks or ()) - set(TASK_NAMES):
-        raise ValueError(f"setting(tasks={tasks!r}): use names from TASK_NAMES {TASK_NAMES}.")
     bounds = {k: v for k, v in dict(gt=gt, ge=ge, lt=lt, le=le).items() if v is not None}
     metadata = dict(
         help=help,
         choices=choices,
         bounds=bounds,
-        tasks=tasks and tuple(tasks),
+        scoped=scoped,
         null=null,
         atomic=atomic,
         path=path,
@@ -75,12 +70,6 @@ _Str, _Float = typing.Optional[str], typing.Optional[float]  # null: unset, or d
 
 _List, _Dict = typing.Optional[list], typing.Optional[dict]
 
-_CT, _C, _T, _G = "classification translation", "classification", "translation", "generation"
-
-_TEXT = "classification translation generation"
-
-_F = "forecasting"
-
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
@@ -93,7 +82,7 @@ class DataConfig:
     format: str = setting(
         "auto",
         "auto infers the format from the file suffix",
-        tasks=_CT,
+        scoped=True,
         choices=("auto", "csv", "tsv", "json", "jsonl", "text", "parquet"),
     )
     path: _Str = setting(None, "one file (or glob) of all examples, split by fractions", path=True)
@@ -101,23 +90,28 @@ class DataConfig:
         None,
         "train file (or glob); the splits not given as files are cut from it by split_fractions",
         path=True,
+        scoped=True,
     )
-    validation: _Str = setting(None, "validation file (or glob), used as it is", path=True)
-    test: _Str = setting(None, "test file (or glob), used as it is", path=True)
+    validation: _Str = setting(
+        None, "validation file (or glob), used as it is", path=True, scoped=True
+    )
+    test: _Str = setting(None, "test file (or glob), used as it is", path=True, scoped=True)
     label_files: _Dict = setting(
         None,
         "source=label_files: label -> file (or glob) of lines",
         atomic=True,
         path=True,
-        tasks=_C,
+        scoped=True,
     )
     sample: _Str = setting(None, "source=sample: a set in nlp_lstm/samples, e.g. sentiment")
-    hub_name: _Str = setting(None, "source=hub: a Hugging Face Hub dataset", tasks=_C)
-    hub_config: _Str = setting(None, "source=hub: its config", tasks=_C)
-    hub_splits: _Dict = setting(None, "source=hub: split -> hub split", atomic=True, tasks=_C)
-    text_column: str = setting("text", "column of the input text", tasks=_C)
-    label_column: str = setting("label", "column of the label", tasks=_C)
-    labels: _List = setting(None, "fixed label order; default: the sorted train labels", tasks=_C)
+    hub_name: _Str = setting(None, "source=hub: a Hugging Face Hub dataset", scoped=True)
+    hub_config: _Str = setting(None, "source=hub: its config", scoped=True)
+    hub_splits: _Dict = setting(None, "source=hub: split -> hub split", atomic=True, scoped=True)
+    text_column: str = setting("text", "column of the input text", scoped=True)
+    label_column: str = setting("label", "column of the label", scoped=True)
+    labels: _List = setting(
+        None, "fixed label order; default: the sorted train labels", scoped=True
+    )
     split_fractions: dict = setting(
         dict(train=0.8, validation=0.1, test=0.1),
         "fractions of the splits cut by seeded, stratified sampling",
@@ -129,8 +123,9 @@ class DataConfig:
         "independent of the training seed so that splits stay fixed",
         ge=0,
         le=SEED_MAX,
+        scoped=True,
     )
-    delimiter: _Str = setting(None, "csv/tsv delimiter; default , or tab", tasks=_CT)
+    delimiter: _Str = setting(None, "csv/tsv delimiter; default , or tab", scoped=True)
     max_examples: int = setting(
         0,
         "keep at most this many examples of each split, a sample "
@@ -138,6 +133,7 @@ class DataConfig:
         "a contiguous range of this many characters at a seeded offset); "
         "0 keeps all",
         ge=0,
+        scoped=True,
     )
     streaming: str = setting(
         "auto",
@@ -148,13 +144,13 @@ class DataConfig:
         "ids on disk under the run directory; never: hold them in memory; "
         "auto: always when the data files pass streaming_threshold_bytes",
         choices=("auto", "always", "never"),
-        tasks=_TEXT,
+        scoped=True,
     )
     streaming_threshold_bytes: int = setting(
         512 * 2**20,
         "streaming=auto: the size of the data files above which the corpus is streamed",
         gt=0,
-        tasks=_TEXT,
+        scoped=True,
     )
     vocabulary_sample: int = setting(
         1_000_000,
@@ -164,7 +160,7 @@ class DataConfig:
         "lines), seeded by split_seed; smaller train splits are "
         "learned from whole; 0: always all",
         ge=0,
-        tasks=_TEXT,
+        scoped=True,
     )
     leakage_warn_share: float = setting(
         0.01,
@@ -173,70 +169,73 @@ class DataConfig:
         "(normalised text; counts go to the manifest)",
         ge=0,
         le=1,
+        scoped=True,
     )
     window_length: int = setting(
-        128, "tokens per training window (the context in training)", gt=0, tasks=_G
+        128, "tokens per training window (the context in training)", gt=0, scoped=True
     )
     random_window_offsets: bool = setting(
         True,
         "start each training window at a seeded random offset in its slot, drawn anew every epoch",
-        tasks=_G,
+        scoped=True,
     )
     stateful_batches: bool = setting(
         False,
         "truncated BPTT: the train split becomes batch_size "
         "streams and each batch starts from the states the previous "
         "one ended with (reset every epoch)",
-        tasks=_G,
+        scoped=True,
     )
-    source_column: str = setting("source", "column of the source text", tasks=_T)
-    target_column: str = setting("target", "column of the target text", tasks=_T)
+    source_column: str = setting("source", "column of the source text", scoped=True)
+    target_column: str = setting("target", "column of the target text", scoped=True)
     source_language: _Str = setting(
         None,
         "line-aligned files (line i translates line i): replaces `{lang}` in data.path/train/...",
-        tasks=_T,
+        scoped=True,
     )
-    target_language: _Str = setting(None, "the other language code of source_language", tasks=_T)
-    column_names: _List = setting(None, "header-less csv/tsv: the column names, in order", tasks=_T)
+    target_language: _Str = setting(None, "the other language code of source_language", scoped=True)
+    column_names: _List = setting(
+        None, "header-less csv/tsv: the column names, in order", scoped=True
+    )
     max_source_tokens: int = setting(
-        80, "longer training pairs are dropped and evaluation sources truncated", gt=0, tasks=_T
+        80, "longer training pairs are dropped and evaluation sources truncated", gt=0, scoped=True
     )
-    max_target_tokens: int = setting(80, "longer training pairs are dropped", gt=0, tasks=_T)
-    timestamp_column: str = setting("date", "column of the timestamps (regular steps)", tasks=_F)
+    max_target_tokens: int = setting(80, "longer training pairs are dropped", gt=0, scoped=True)
+    timestamp_column: str = setting("date", "column of the timestamps (regular steps)", scoped=True)
     timestamp_format: _Str = setting(
-        None, "strptime format, e.g. %d-%m-%y; null: inferred", tasks=_F
+        None, "strptime format, e.g. %d-%m-%y; null: inferred", scoped=True
     )
     feature_columns: _List = setting(
-        None, "input series columns; null: all but the timestamp", tasks=_F
+        None, "input series columns; null: all but the timestamp", scoped=True
     )
     target_columns: _List = setting(
-        None, "predicted columns; null: all inputs (multivariate) or the last one", tasks=_F
+        None, "predicted columns; null: all inputs (multivariate) or the last one", scoped=True
     )
     variables: str = setting(
         "multivariate",
         "all in, all out; one in, one out; all in, targets out",
         choices=("multivariate", "univariate", "multivariate_to_one"),
-        tasks=_F,
+        scoped=True,
     )
     split: str = setting(
         "fractions",
         "time-ordered split_fractions, split_borders (rows or dates)"
         " or the ETT protocol (12/4/4 months)",
         choices=("fractions", "rows", "dates", "ett"),
-        tasks=_F,
+        scoped=True,
     )
     split_borders: _Dict = setting(
         None,
         "split rows/dates: first row (or date) of validation, test and optionally `end` (excluded)",
         atomic=True,
-        tasks=_F,
+        scoped=True,
     )
     fill_gaps: str = setting(
         "none",
         "none: a timestamp gap is an error; forward or linear fill;"
         " keep: rows are the steps (trading days)",
         choices=("none", "forward", "linear", "keep"),
-        tasks=_F,
+        scoped=True,
     )
 
 
@@ -283,8 +282,8 @@ class TrainConfig:
     clipvalue: _Float = setting(
         None, "clip each gradient element to +-clipvalue", gt=0, null="to disable clipping"
     )
-    label_smoothing: float = setting(0.0, "target probability spread uniformly", ge=0, tasks=_T)
-    loss: str = setting("mse", "training loss (mae: SegRNN's)", choices=("mse", "mae"), tasks=_F)
+    label_smoothing: float = setting(0.0, "target probability spread uniformly", ge=0, scoped=True)
+    loss: str = setting("mse", "training loss (mae: SegRNN's)", choices=("mse", "mae"), scoped=True)
     ema_momentum: _Float = setting(
         None,
         "evaluate, checkpoint and export an exponential moving average of the weights (e.g. 0.99)",
@@ -301,16 +300,16 @@ class TrainConfig:
         null="for no time limit",
     )
     monitor: str = setting("val_loss", "metric of early stopping, checkpoints and plateaus")
-    bucketing: bool = setting(True, "batch examples of similar length together", tasks=_CT)
-    num_buckets: int = setting(8, "length buckets (from train length quantiles)", gt=0, tasks=_CT)
+    bucketing: bool = setting(True, "batch examples of similar length together", scoped=True)
+    num_buckets: int = setting(8, "length buckets (from train length quantiles)", gt=0, scoped=True)
     batch_tokens: int = setting(
         0,
         "with bucketing: tokens per batch at each bucket's longest "
         "length (short texts come in larger batches); 0 uses batch_size",
         ge=0,
-        tasks=_CT,
+        scoped=True,
     )
-    shuffle_buffer: int = setting(10000, "examples in the shuffle buffer", gt=0, tasks=_CT)
+    shuffle_buffer: int = setting(10000, "examples in the shuffle buffer", gt=0, scoped=True)
     strict_cudnn: bool = setting(False, "fail (not warn) when a layer cannot use cuDNN")
     precision: str = setting(
         "float32", "the Keras dtype policy", choices=("float32", "mixed_bfloat16", "mixed_float16")
@@ -330,11 +329,13 @@ class TrainConfig:
 class EvaluateConfig:
     splits: list = setting(["validation", "test"], "the splits scored", choices=SPLITS)
     batch_size: int = setting(128, "examples per evaluation batch", gt=0)
-    beam_size: int = setting(4, "beam of evaluation and export (1: greedy)", gt=0, tasks=_T)
-    length_penalty: float = setting(0.6, "GNMT length normalisation exponent", ge=0, tasks=_T)
-    max_output_tokens: int = setting(0, "most output tokens; 0: max_target_tokens", ge=0, tasks=_T)
+    beam_size: int = setting(4, "beam of evaluation and export (1: greedy)", gt=0, scoped=True)
+    length_penalty: float = setting(0.6, "GNMT length normalisation exponent", ge=0, scoped=True)
+    max_output_tokens: int = setting(
+        0, "most output tokens; 0: max_target_tokens", ge=0, scoped=True
+    )
     seasonal_period: int = setting(
-        24, "steps per season of the seasonal-naive baseline", gt=0, tasks=_F
+        24, "steps per season of the seasonal-naive baseline", gt=0, scoped=True
     )
 
 
@@ -350,20 +351,21 @@ class ExportLimitsConfig:
         le=2**31 - 1,
         null="the task's default: 100000, and 4096 for generation (a prompt is read one step "
         "per token, so a 100,000-character prompt takes about 15 s on 2 cores)",
+        scoped=True,
     )
     max_new_tokens: int = setting(
-        1024, "generate: most max_new_tokens", gt=0, le=2**31 - 1, tasks=_G
+        1024, "generate: most max_new_tokens", gt=0, le=2**31 - 1, scoped=True
     )
     max_output_length: int = setting(
-        1024, "translate: most max_length (output tokens)", gt=0, le=2**31 - 1, tasks=_T
+        1024, "translate: most max_length (output tokens)", gt=0, le=2**31 - 1, scoped=True
     )
-    max_beam_size: int = setting(16, "translate: most beam_size", gt=0, le=2**31 - 1, tasks=_T)
+    max_beam_size: int = setting(16, "translate: most beam_size", gt=0, le=2**31 - 1, scoped=True)
 
 
 @dataclasses.dataclass(frozen=True)
 class ExportConfig:
     verify: bool = setting(True, "reload the SavedModel and compare it with the Keras model")
-    signature: str = setting("serving_default", "name of the string-in signature")
+    signature: str = setting("serving_default", "name of the string-in signature", scoped=True)
     limits: ExportLimitsConfig = setting(
         ExportLimitsConfig,
         "what one call of an exported signature may ask for; larger values are refused",
@@ -392,7 +394,7 @@ class TuneConfig:
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     name: str = setting("pipeline", "run directory prefix; default: the pipeline file's stem")
-    task: str = setting("classification", "the task the pipeline runs", choices=TASK_NAMES)
+    task: _Str = setting(None, "the task the pipeline runs (a name in nlp_lstm.tasks.TASKS)")
     seed: int = setting(1337, "seeds Python, NumPy and TF once per run", ge=0, le=SEED_MAX)
     steps: list = setting(
         ["train", "evaluate", "export"],
@@ -405,13 +407,13 @@ class PipelineConfig:
     target_stages: list = setting(
         [],
         "the target side's stages; empty: the definition of `stages` with a vocabulary of its own",
-        tasks=_T,
+        scoped=True,
     )
     shared_vocabulary: bool = setting(
-        False, "one vocabulary learned on source and target text", tasks=_T
+        False, "one vocabulary learned on source and target text", scoped=True
     )
     model: dict = setting({}, "{type: ..., **kwargs}")
-    embeddings: EmbeddingsConfig = setting(EmbeddingsConfig, "pretrained word vectors", tasks=_C)
+    embeddings: EmbeddingsConfig = setting(EmbeddingsConfig, "pretrained word vectors", scoped=True)
     train: TrainConfig = setting(TrainConfig, "how the model is fit")
     evaluate: EvaluateConfig = setting(EvaluateConfig, "how the model is scored")
     export: ExportConfig = setting(ExportConfig, "the SavedModel export")
@@ -436,6 +438,24 @@ class PipelineConfig:
             {k: v for k, v in self.to_dict().items() if k != "sources"}, sort_keys=True, default=str
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def default_value(key):
+    """The default of the dotted `key` (a fresh copy of a list or mapping)."""
+    field = FIELDS[key]
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return field.default
+
+
+def is_scoped(key):
+    """Whether only some tasks read `key` (it, or a section above it, is `scoped`)."""
+    parts = key.split(".")
+    return any(
+        FIELDS[".".join(parts[:i])].metadata.get("scoped")
+        for i in range(1, len(parts) + 1)
+        if ".".join(parts[:i]) in FIELDS
+    )
 
 
 def _walk_fields(cls, prefix=""):

@@ -64,11 +64,11 @@ def series_file(config):
     data = config.data
     if data.source == "sample":
         return str(splitting.sample_path(data.sample, ".csv", "sample series"))
-    if data.source != "files" or data.train is not None:
+    if data.source != "files":
         raise ConfigError(
-            "task: forecasting reads one table: set data.source: files with "
-            "data.path (or data.source: sample); the splits are cut in time order "
-            "by data.split, not given as separate files."
+            f"A series is read from one table: set data.source: files with data.path (or "
+            f"data.source: sample); the splits are cut in time order by data.split. Received: "
+            f"data.source={data.source!r}."
         )
     files = splitting.expand_files(data.path, "path")
     if len(files) != 1:

@@ -115,6 +115,14 @@ def _load_hub(config):
     import datasets
 
     data = config.data
+    # The split mapping is checked before anything is downloaded.
+    mapping = data.hub_splits or {"train": "train", "validation": "validation", "test": "test"}
+    unknown = sorted(set(mapping) - set(SPLITS))
+    if unknown:
+        raise InputDataError(
+            f"data.hub_splits maps {', '.join(map(repr, unknown))}, which is not a split. Use "
+            f"train, validation and test as its keys. Received: hub_splits={mapping!r}."
+        )
     try:
         loaded = datasets.load_dataset(data.hub_name, data.hub_config)
     except (ConnectionError, OSError) as err:
@@ -129,7 +137,6 @@ def _load_hub(config):
         raise InputDataError(
             f"The Hub has no dataset {data.hub_name!r} (data.hub_name): {err}. Check the name."
         ) from err
-    mapping = data.hub_splits or {"train": "train", "validation": "validation", "test": "test"}
     out = {}
     for split, hub_split in mapping.items():
         if hub_split in loaded:

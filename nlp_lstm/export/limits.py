@@ -8,7 +8,8 @@ Python (the predictors, the CLI, the server) with a ValueError that does the sam
 work is done. Zero rows and, for generation, zero new tokens are in range: they give empty
 results.
 
-    >>> limits = task_limits(DEFAULT_LIMITS, "generation")
+    >>> keys = ("max_batch_rows", "max_input_chars", "max_new_tokens")  # a language model's
+    >>> limits = task_limits(DEFAULT_LIMITS, keys, {"max_input_chars": 4096})
     >>> sorted(limits)
     ['max_batch_rows', 'max_input_chars', 'max_new_tokens']
     >>> limits["max_input_chars"]  # unset: the task's default
@@ -35,15 +36,8 @@ logger = logging.getLogger(__name__)
 INT32_MAX = 2**31 - 1
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 DEFAULT_LIMITS = dataclasses.asdict(ExportLimitsConfig())
-# The limits each task's export records and enforces.
-TASK_LIMITS = {
-    "classification": ("max_batch_rows", "max_input_chars"),
-    "translation": ("max_batch_rows", "max_input_chars", "max_output_length", "max_beam_size"),
-    "generation": ("max_batch_rows", "max_input_chars", "max_new_tokens"),
-    "forecasting": ("max_batch_rows",),
-}
-# What a limit left unset (null) is, by task (`None`: the same for every task).
-TASK_DEFAULTS = {"max_input_chars": {None: 100_000, "generation": 4096}}
+# What a limit left unset (null) is, unless the task declares its own (`Task.limit_defaults`).
+UNSET_DEFAULTS = {"max_input_chars": 100_000}
 # The scalar options of the signatures: (kind, minimum, maximum or the limit that bounds it).
 OPTIONS = {
     "max_new_tokens": ("int", 0, "max_new_tokens"),
@@ -56,35 +50,30 @@ OPTIONS = {
 }
 
 
-def task_limits(limits, task):
-    """The limits of `limits` (a dict or an ExportLimitsConfig) that `task`'s export uses."""
-    if dataclasses.is_dataclass(limits):
-        limits = dataclasses.asdict(limits)
-    return {
-        key: int(_default(key, task) if limits[key] is None else limits[key])
-        for key in TASK_LIMITS[task]
-    }
+def task_limits(limits, keys, defaults=None):
+    """The limits of `limits` (a dict or an ExportLimitsConfig) named by `keys` (what one task's
+    export records: `Task.limit_keys`), with `defaults` (`Task.limit_defaults`) for those unset."""
+    if dataclasses.is_dataclass(limits):  # only the task's keys are read
+        limits = {key: getattr(limits, key) for key in keys}
+    defaults = {**UNSET_DEFAULTS, **(defaults or {})}
+    return {key: int(defaults[key] if limits[key] is None else limits[key]) for key in keys}
 
 
-def _default(key, task):
-    defaults = TASK_DEFAULTS[key]
-    return defaults.get(task, defaults[None])
-
-
-def export_limits(metadata):
+def export_limits(metadata, keys, defaults=None):
     """The limits an export records; an export written before they existed gets the defaults
     (its graph does not enforce them, the Python checks do), and a warning says so."""
     recorded = metadata.get("limits")
     if recorded is None:
+        limits = task_limits(DEFAULT_LIMITS, keys, defaults)
         logger.warning(
             "%s records no limits (exported before nlp_lstm had them); applying the "
             "defaults %s. Re-export it (`nlp-lstm export RUN_DIR`) to have them "
             "checked in the graph too.",
             metadata.get("path", "the export"),
-            task_limits(DEFAULT_LIMITS, metadata["task"]),
+            limits,
         )
-        return task_limits(DEFAULT_LIMITS, metadata["task"])
-    return task_limits({**DEFAULT_LIMITS, **recorded}, metadata["task"])
+        return limits
+    return task_limits({**DEFAULT_LIMITS, **recorded}, keys, defaults)
 
 
 # -- in Python, before a call -------------------------------------------------------------------
@@ -101,8 +90,9 @@ def check_rows(count, name, limits):
 
 
 def check_text(text, where, limits):
-    """A ValueError when the string `text` (at `where`) is longer than the export takes."""
-    if len(text) > limits["max_input_chars"]:
+    """A ValueError when the string `text` (at `where`) is longer than the export takes (an
+    export whose task records no `max_input_chars` takes any length)."""
+    if "max_input_chars" in limits and len(text) > limits["max_input_chars"]:
         raise ValueError(
             f"`{where}` has {len(text)} characters; this export takes at most "
             f"{limits['max_input_chars']} (its limits.max_input_chars). Shorten it."

@@ -33,8 +33,10 @@ PACKAGES = (
     "click",
 )
 
+
 def now():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
 
 def versions():
     out = {"python": platform.python_version()}
@@ -44,6 +46,7 @@ def versions():
         except metadata.PackageNotFoundError:
             out[name] = None
     return out
+
 
 def git_commit(directory):
     """The commit of the git checkout holding `directory`, or None outside git."""
@@ -59,7 +62,9 @@ def git_commit(directory):
         return None
     return result.stdout.strip() or None if result.returncode == 0 else None
 
+
 LOCK_FILE = ".lock"
+
 
 class RunDirLock:
     """The one-writer lock of a run directory: `fcntl.flock` on RUN_DIR/.lock.
@@ -142,12 +147,14 @@ class RunDirLock:
     def __del__(self):
         self.release()
 
+
 def lock_holder(run_dir):
     """What RUN_DIR/.lock says of its last holder ({pid, started, command}), or None."""
     try:
         return json.loads((Path(run_dir) / LOCK_FILE).read_text(encoding="utf-8") or "null")
     except (OSError, ValueError):
         return None
+
 
 def is_locked(run_dir):
     """True when a process (this one included) holds the lock of `run_dir`."""
@@ -167,9 +174,11 @@ def is_locked(run_dir):
     finally:
         os.close(fd)
 
+
 def _entries(run_dir):
     """The entries of `run_dir` other than its lock file."""
     return [p for p in Path(run_dir).iterdir() if p.name != LOCK_FILE]
+
 
 def new_run_dir(name, root="runs"):
     """A fresh `runs/<name>-<timestamp>` directory (suffixed if one exists in the same second)."""
@@ -181,6 +190,7 @@ def new_run_dir(name, root="runs"):
         index += 1
     candidate.mkdir(parents=True)
     return candidate
+
 
 def prepare_run_dir(run_dir, config_hash, overwrite=False, resume=False):
     """Checks an explicit run directory. Returns True when resuming an interrupted run.
@@ -239,10 +249,12 @@ def prepare_run_dir(run_dir, config_hash, overwrite=False, resume=False):
         )
     return True
 
+
 def record_failure(manifest, err):
     """Marks `manifest` (a dict) failed with `err`'s line and the end time."""
     manifest.update(status="failed", error=f"{type(err).__name__}: {err}"[:2000], end_time=now())
     return manifest
+
 
 def mark_failed(run_dir, err):
     """Marks the run in `run_dir` failed with `err` unless it finished: for a launcher whose
@@ -261,6 +273,7 @@ def mark_failed(run_dir, err):
     except RunDirError:
         return False
 
+
 def clean_leftovers(run_dir, export_name="export"):
     """Removes what a killed export left in `run_dir`: its `.export.tmp-*` folders, and the
     `.export.old` copy of the previous export (moved back into place if `export/` is missing).
@@ -275,12 +288,14 @@ def clean_leftovers(run_dir, export_name="export"):
         else:
             os.replace(old, current)
 
+
 def describe_machine():
     return {
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "python": sys.version.split()[0],
     }
+
 
 def check_writable(path, what="--run-dir", fix="Choose another --run-dir."):
     """Raises RunDirError unless files can be created in `path`: in the folder itself, or where it

@@ -28,8 +28,8 @@ from nlp_lstm.tasks import TASKS
 from nlp_lstm.tasks import task_for
 
 
-
 RANGE_KEYS = {"choice", "min", "max", "step", "sampling", "boolean", "when", "default"}
+
 
 @dataclasses.dataclass(frozen=True)
 class SearchParameter:
@@ -38,10 +38,12 @@ class SearchParameter:
     name: str
     spec: dict
 
+
 def _fail(name, spec, message, where):
     raise ConfigError(
         f"Search space entry `{name}` ({where}): {message} Received: {name}={spec!r}."
     )
+
 
 def read_search_space(path):
     """Reads a search-space YAML (`search_space:` mapping or a bare mapping of keys to ranges)."""
@@ -50,12 +52,14 @@ def read_search_space(path):
         return raw["tune"]["search_space"], str(path)
     return raw.get("search_space", raw), str(path)
 
+
 def apply_values(config, values):
     """A new PipelineConfig with `values` (config key -> value) written in and checked."""
     try:
         return with_values(config, values)
     except ConfigError as err:
         raise ConfigError(f"The search space sets {sorted(values)}: {err}") from err
+
 
 def parse_search_space(space, config, where="tune.search_space"):
     """Checks a search space against the config; returns the SearchParameters that apply."""
@@ -119,6 +123,7 @@ def parse_search_space(space, config, where="tune.search_space"):
     if not params:
         raise ConfigError(f"No entry of the search space ({where}) applies to this pipeline.")
     return params
+
 
 def define_hyperparameters(params, hp):
     """Declares each SearchParameter on a keras_tuner HyperParameters; returns the sampled values."""

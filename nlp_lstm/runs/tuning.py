@@ -35,6 +35,7 @@ from nlp_lstm.config.loading import dump_config, get_value, read_yaml, with_valu
 from nlp_lstm.errors import ConfigError
 from nlp_lstm.training.trainers import Trainer
 from nlp_lstm.tasks import TASKS
+from nlp_lstm.tasks import task_for
 from nlp_lstm.runs.search_space import apply_values, define_hyperparameters, parse_search_space
 
 
@@ -42,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 # Metrics where lower is better; any other objective (accuracy, F1, BLEU, ...) is maximised.
 LOWER_IS_BETTER = ("loss", "mse", "mae", "perplexity", "error")
+
 
 def objective_direction(tune):
     """`tune.direction`, or with "auto": "min" for a loss or an error (val_loss, val_mse,
@@ -51,6 +53,7 @@ def objective_direction(tune):
     name = tune.objective.lower()
     return "min" if any(word in name for word in LOWER_IS_BETTER) else "max"
 
+
 def project_key(config, params):
     blob = json.dumps(
         [config.hash(), [dataclasses.asdict(p) for p in params], dataclasses.asdict(config.tune)],
@@ -58,6 +61,7 @@ def project_key(config, params):
         default=str,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
 
 class PipelineHyperModel(keras_tuner.HyperModel):
     """Builds and trains the task's model for each trial's values, through the same
@@ -80,16 +84,14 @@ class PipelineHyperModel(keras_tuner.HyperModel):
 
     def _task_for(self, values):
         config = apply_values(self.task.config, values)
+        trial = task_for(config).from_config(config)
+        # Trials whose stage chains (source and, for translation, target) and data are equal
+        # share what the stages learned.
         key = json.dumps(
-            [
-                config.stages,
-                config.target_stages,
-                config.shared_vocabulary,
-                dataclasses.asdict(config.data),
-            ],
+            [[p.get_config() for p in trial.preprocessors()], dataclasses.asdict(config.data)],
             sort_keys=True,
+            default=str,
         )
-        trial = TASKS.get(config.task).from_config(config)
         trial.data = self.task.data
         trial.label_names = getattr(self.task, "label_names", None)
         if key not in self._stage_cache:
@@ -118,6 +120,7 @@ class PipelineHyperModel(keras_tuner.HyperModel):
     def declare_hyperparameters(self, hp):
         define_hyperparameters(self.params, hp)
 
+
 def prune_checkpoints(tuner, keep):
     """Deletes the weight checkpoints of every completed trial outside the best `keep`."""
     if not hasattr(tuner.oracle, "trials"):
@@ -132,6 +135,7 @@ def prune_checkpoints(tuner, keep):
             freed += path.stat().st_size
             path.unlink()
     return freed
+
 
 class _TrialReporting:
     """Tells the hypermodel where each trial writes, logs one line per finished trial with its
@@ -156,17 +160,22 @@ class _TrialReporting:
         logger.info("trial %s: %s score=%.4f | %s", trial.trial_id, trial.status, score, shown)
         prune_checkpoints(self, self.keep_best_checkpoints)
 
+
 class RandomSearchTuner(_TrialReporting, keras_tuner.RandomSearch):
     """keras-tuner's random search over a pipeline."""
+
 
 class GridSearchTuner(_TrialReporting, keras_tuner.GridSearch):
     """keras-tuner's grid search over a pipeline."""
 
+
 class HyperbandTuner(_TrialReporting, keras_tuner.Hyperband):
     """keras-tuner's Hyperband over a pipeline."""
 
+
 class BayesianTuner(_TrialReporting, keras_tuner.BayesianOptimization):
     """keras-tuner's Bayesian optimisation (Gaussian process) over a pipeline."""
+
 
 TUNERS = {
     "random": RandomSearchTuner,
@@ -174,6 +183,7 @@ TUNERS = {
     "hyperband": HyperbandTuner,
     "bayesian": BayesianTuner,
 }
+
 
 def make_tuner(task, params, project_dir, overwrite=False):
     """A keras-tuner tuner for `task` (its data read) over `params`, stored in `project_dir`."""
@@ -199,6 +209,7 @@ def make_tuner(task, params, project_dir, overwrite=False):
     hypermodel.declare_hyperparameters(hp)
     return cls(hypermodel, max_trials=tune.max_trials, hyperparameters=hp, **common)
 
+
 def _trial_rows(tuner, params):
     rows = []
     for trial in tuner.oracle.trials.values():
@@ -214,6 +225,7 @@ def _trial_rows(tuner, params):
         rows.append(row)
     return rows
 
+
 def write_trials(rows, params, path):
     columns = ["trial_id", "status", "score"] + [p.name for p in params]
     tmp = Path(path).with_suffix(".csv.tmp")
@@ -222,6 +234,7 @@ def write_trials(rows, params, path):
         writer.writeheader()
         writer.writerows(rows)
     tmp.replace(path)
+
 
 def plot_trials(rows, params, objective, path):
     import matplotlib
@@ -249,6 +262,7 @@ def plot_trials(rows, params, objective, path):
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
+
 def tune(pipeline, space, where, run_dir, overwrite=False):
     """Runs the search; writes trials.csv, best_config.yaml and tuning.png; returns a summary.
 
@@ -262,6 +276,7 @@ def tune(pipeline, space, where, run_dir, overwrite=False):
     finally:
         if lock is not None:
             lock.release()
+
 
 def _tune_locked(pipeline, space, where, run_dir, overwrite):
     config, task = pipeline.config, pipeline.task
@@ -330,14 +345,17 @@ def _tune_locked(pipeline, space, where, run_dir, overwrite):
     artifacts.atomic_write_json(run_dir / "tuning.json", summary)
     return summary, ranked, params
 
+
 def is_distributed_child():
     """True inside a chief or worker process started by `run_distributed`."""
     return "KERASTUNER_TUNER_ID" in os.environ
+
 
 def free_port(host):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
 
 def run_distributed(child_args, workers, host="127.0.0.1", port=None, chief_grace_s=60):
     """Runs a keras-tuner chief (oracle) and `workers` worker processes of `nlp-lstm tune`.
@@ -364,6 +382,7 @@ def run_distributed(child_args, workers, host="127.0.0.1", port=None, chief_grac
         chief.wait(timeout=30)
     logger.info("workers exited with codes %s; chief with %s", codes, chief.returncode)
     return codes
+
 
 def format_ranking(ranked, params, limit=10):
     """The ranked trials as a fixed-width text table."""

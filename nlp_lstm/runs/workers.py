@@ -20,6 +20,7 @@ from nlp_lstm.errors import ConfigError, TrainingError
 # How long the launcher lets a stopped worker exit before it kills it.
 STOP_GRACE_S = 10.0
 
+
 def free_ports(count, host="127.0.0.1"):
     sockets = []
     try:
@@ -32,6 +33,7 @@ def free_ports(count, host="127.0.0.1"):
         for sock in sockets:
             sock.close()
 
+
 def loopback_tf_config(ports, index):
     return json.dumps(
         {
@@ -40,12 +42,14 @@ def loopback_tf_config(ports, index):
         }
     )
 
+
 SLURM_VARIABLES = (
     "SLURM_PROCID",
     "SLURM_STEP_NUM_TASKS",
     "SLURM_STEP_NODELIST",
     "SLURM_STEP_TASKS_PER_NODE",
 )
+
 
 def slurm_tf_config(port_base, environ=None):
     """TF_CONFIG (a JSON string) for this task of a Slurm job step, from
@@ -96,6 +100,7 @@ def slurm_tf_config(port_base, environ=None):
         {"cluster": cluster, "task": {"type": resolver.task_type, "index": int(resolver.task_id)}}
     )
 
+
 def _node_gpus(environ):
     """GPUs on this node: CUDA_VISIBLE_DEVICES when it is set (empty: none), else nvidia-smi's
     count (none when it is missing)."""
@@ -110,6 +115,7 @@ def _node_gpus(environ):
         return 0
     return sum(line.startswith("GPU ") for line in listing.stdout.splitlines())
 
+
 def _describe_exit(code):
     if code < 0:
         try:
@@ -118,6 +124,7 @@ def _describe_exit(code):
             return f"was killed by signal {-code}"
     return f"exited with code {code}"
 
+
 def _last_line(path):
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
@@ -125,6 +132,7 @@ def _last_line(path):
     except OSError:
         return ""
     return lines[-1] if lines else ""
+
 
 PEER_FAILURE_MARKS = (
     "CoordinationServiceError",
@@ -137,9 +145,11 @@ PEER_FAILURE_MARKS = (
     "Restart your program to reset",
 )
 
+
 def _is_peer_failure(path):
     line = _last_line(path)
     return any(mark in line for mark in PEER_FAILURE_MARKS)
+
 
 def run_workers(child_args, workers, log_dir=None, poll_s=0.5):
     """Runs `nlp-lstm run` + `child_args` in `workers` processes on a loopback cluster.
@@ -220,6 +230,7 @@ def run_workers(child_args, workers, log_dir=None, poll_s=0.5):
         for handle in handles:
             handle.close()
         shutil.rmtree(logs, ignore_errors=True)
+
 
 def _stop(procs, grace_s=0.0):
     """Waits up to `grace_s` for the processes to exit, then sends SIGTERM, and SIGKILL after

@@ -15,14 +15,7 @@ import math
 import tensorflow as tf
 
 from nlp_lstm.export.limits import OPTIONS, check_option, check_rows, check_text
-
-# A generator's rows are never merged with other requests: the sampled text of a row depends on
-# its position in the batch (one seed per call), so merging would break seeded reproducibility.
-UNMERGED_TASKS = ("generation",)
-
-# The signature a request without `signature_name` gets (a classifier's is in its metadata).
-DEFAULT_SIGNATURES = {"translation": "translate", "generation": "generate"}
-
+from nlp_lstm.tasks import TASKS
 
 JSON_TYPES = {
     bool: "boolean",
@@ -354,14 +347,14 @@ class ServedModel:
 
     def __init__(self, name, predictor):
         self.name, self.predictor = name, predictor
-        task = predictor.metadata["task"]
-        self.default_signature = predictor.metadata.get("signature") or DEFAULT_SIGNATURES.get(task)
+        task = TASKS.get(predictor.task)
+        self.default_signature = predictor.metadata.get("signature") or task.default_signature
         functions = predictor.loaded.signatures
         self.skipped = sorted(
             key for key, function in functions.items() if not Signature.servable(function)
         )
         self.signatures = {
-            key: Signature(key, function, task not in UNMERGED_TASKS, predictor.limits)
+            key: Signature(key, function, task.merges(key), predictor.limits)
             for key, function in sorted(functions.items())
             if key not in self.skipped
         }

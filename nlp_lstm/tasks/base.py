@@ -19,9 +19,10 @@ from nlp_lstm.config.registry import Registry, bind_kwargs
 from nlp_lstm.data import inputs, leakage
 from nlp_lstm.errors import ConfigError, InputDataError, RunDirError
 from nlp_lstm.export import saved_model as export
-from nlp_lstm.export.limits import task_limits
+from nlp_lstm.export.limits import export_limits, task_limits
 from nlp_lstm.models import MODELS, check_cudnn, cudnn_report
 from nlp_lstm.stages.preprocessor import Preprocessor, build_stages, check_stage_chain
+from nlp_lstm.tasks.scope import check_config_keys
 from nlp_lstm.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,23 @@ class Task:
         preprocessor: Preprocessor. The (source) stage chain, not yet adapted.
     """
 
+    # -- what other modules ask a task, through TASKS; each task declares its own ---------------
+    # The keys of export.limits its export records and enforces, and its defaults for those left
+    # unset where they differ from export.limits.UNSET_DEFAULTS.
+    limit_keys = ("max_batch_rows",)
+    limit_defaults = {}
+    # Its export's signature names, the one a request without signature_name gets (None: the one
+    # the export's metadata names), and those whose concurrent requests the server may merge.
+    signature_names = ()
+    default_signature = None
+    mergeable_signatures = ()
+    # The Predictor subclass `nlp_lstm.load` returns, and the `nlp-lstm` command that uses it.
+    predictor = None
+    cli_verb = "predict"
+    # The scoped config keys (see `nlp_lstm.config.schema.is_scoped`) this task reads; a scoped
+    # key that is set for a task that does not list it is refused (`check_config_keys`).
+    config_keys = ()
+
     # Model arguments filled in from the data and the vocabulary (the user must not set them).
     injected_model_args = ("vocabulary_size",)
     # What the stage chain must end with: "ids" (ragged) or "packed" (dense, via a packer).
@@ -65,6 +83,7 @@ class Task:
     history_metrics = ("loss",)
 
     def __init__(self, config, preprocessor):
+        self.check_config_keys(config)  # every task object, however it is built
         self.config = config
         self.preprocessor = preprocessor
         self.data = None
@@ -113,6 +132,35 @@ class Task:
         task = cls(config, Preprocessor(stages))
         task.check_model_entry()
         return task
+
+    @classmethod
+    def check_config_keys(cls, config):
+        """Fails on a scoped key set to other than its default that this task does not read: it
+        would be silently ignored. The message names the tasks that do read it."""
+        check_config_keys(config, cls.config_keys, TASKS)
+
+    @classmethod
+    def limits_of(cls, limits):
+        """The export limits this task records: `limits` (an ExportLimitsConfig or a dict)
+        restricted to `limit_keys`, with the task's defaults for those unset."""
+        return task_limits(limits, cls.limit_keys, cls.limit_defaults)
+
+    @classmethod
+    def load_predictor(cls, loaded, metadata, batch_size=None, progress=False):
+        """The task's predictor over a loaded export, with the limits the export records (the
+        defaults for an export written before limits existed)."""
+        limits = export_limits(metadata, cls.limit_keys, cls.limit_defaults)
+        return cls.predictor(loaded, metadata, limits, batch_size=batch_size, progress=progress)
+
+    @classmethod
+    def merges(cls, signature):
+        """Whether the server may merge concurrent requests to `signature` into one call."""
+        return signature in cls.mergeable_signatures
+
+    @classmethod
+    def check_export_metadata(cls, path, metadata):
+        """Completes or refuses the metadata of an export of this task (`nlp_lstm.load`)."""
+        return metadata
 
     def check_model_entry(self):
         """The model entry, checked against its class without building it; returns its kwargs."""
@@ -352,7 +400,7 @@ class Task:
             "task": self.registry_name,
             "pipeline": self.config.name,
             "nlp_lstm_version": __version__,
-            "limits": task_limits(self.config.export.limits, self.registry_name),
+            "limits": self.limits_of(self.config.export.limits),
         }
 
     def export(self, run_dir):

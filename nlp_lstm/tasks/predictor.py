@@ -4,8 +4,6 @@ every task's predictor; batching within the export's limits and a progress bar.
 
 import tensorflow as tf
 
-from nlp_lstm.export.limits import export_limits
-
 
 class Predictor:
     """Plain Python over one loaded export: a string or a list of strings in, Python objects out.
@@ -18,15 +16,14 @@ class Predictor:
     Args:
         loaded: the object `tf.saved_model.load` returned for the export.
         metadata: dict. What the export says of itself (task, signatures, labels, defaults).
+        limits: dict. What one call of the export may ask for (`Task.load_predictor` reads it
+            from the metadata).
         batch_size: int or None. Inputs per call of a signature (None: 64, or the export's
             limits.max_batch_rows when that is lower).
         progress: bool. Show a progress bar over the batches (tqdm).
     """
 
-    task = None
-
-    def __init__(self, loaded, metadata, batch_size=None, progress=False):
-        limits = export_limits(metadata)
+    def __init__(self, loaded, metadata, limits, batch_size=None, progress=False):
         if batch_size is None:
             batch_size = min(64, limits["max_batch_rows"])
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
@@ -39,6 +36,11 @@ class Predictor:
         self.limits = limits
         self.batch_size = self.check_batch_size(batch_size)
         self.progress = progress
+
+    @property
+    def task(self):
+        """The name of the export's task (its metadata's `task`)."""
+        return self.metadata["task"]
 
     def __repr__(self):
         return f"<{type(self).__name__} of {self.metadata.get('path', 'an export')}>"

@@ -14,7 +14,6 @@ import pytest
 import yaml
 
 from nlp_lstm.config.loading import (
-    TASK_NAMES,
     PipelineConfig,
     config_from_dict,
     dump_config,
@@ -24,7 +23,6 @@ from nlp_lstm.config.loading import (
     parse_override,
     read_yaml,
     set_value,
-    setting,
     with_values,
 )
 from nlp_lstm.errors import ConfigError
@@ -712,7 +710,6 @@ OLD_NON_NEGATIVE = {
     "data.vocabulary_sample",
 }  # corpora larger than memory
 OLD_CHOICES = {
-    "task",
     "steps",
     "data.source",
     "data.format",
@@ -740,7 +737,6 @@ def test_the_field_limits_cover_the_old_tables():
     assert set(CHOICES) == OLD_CHOICES
     assert bounds["train.lr_decay_rate"] == {"gt": 0, "le": 1}
     assert bounds["train.ema_momentum"] == {"gt": 0, "lt": 1}
-    assert FIELDS["task"].metadata["choices"] == TASK_NAMES
 
 
 @pytest.mark.parametrize(
@@ -754,11 +750,6 @@ def test_the_field_limits_cover_the_old_tables():
             "evaluate.splits=[validation, dev]",
             r"`evaluate.splits` \(set in --set\).*splits='dev'\. "
             r"Choose from: train, validation, test\.",
-        ),
-        (
-            "task=regression",
-            r"`task`.*Choose from: classification, translation, generation, "
-            r"forecasting\.",
         ),
     ],
 )
@@ -798,46 +789,6 @@ def test_non_finite_split_fractions_are_rejected(tiny_yaml):
 
 def test_float_fields_are_found():
     assert {"train.learning_rate", "train.clipnorm", "evaluate.length_penalty"} <= set(FLOATS)
-
-
-def test_tasks_in_the_metadata_are_task_names():
-    named = {t for f in FIELDS.values() for t in f.metadata.get("tasks") or ()}
-    assert named == set(TASK_NAMES)
-    assert FIELDS["evaluate.beam_size"].metadata["tasks"] == ("translation",)
-    assert FIELDS["data.window_length"].metadata["tasks"] == ("generation",)
-    assert FIELDS["embeddings"].metadata["tasks"] == ("classification",)
-    assert FIELDS["train.batch_size"].metadata["tasks"] is None
-    with pytest.raises(ValueError, match=r"forecast.*TASK_NAMES"):
-        setting(1, "a key of an unknown task", tasks="forecast")
-
-
-def test_token_budget_is_rejected_for_generation():
-    raw = {
-        "task": "generation",
-        "data": {"source": "sample", "sample": "play"},
-        "model": {"type": "lstm_causal_lm"},
-        "train": {"batch_tokens": 512},
-    }
-    with pytest.raises(
-        ConfigError,
-        match=r"`train.batch_tokens` is read only by task "
-        r"classification and translation, and this pipeline's task is generation",
-    ):
-        config_from_dict(raw)
-
-
-def test_a_key_only_other_tasks_read_is_refused_unless_left_at_its_default():
-    from nlp_lstm import presets
-
-    pipeline = presets.find_pipeline("quickstart_translate")
-    with pytest.raises(
-        ConfigError,
-        match=r"`data.label_column` \(set in --set\) is read only by "
-        r"task classification, and this pipeline's task is translation: it would "
-        r"be ignored. Received: label_column='topic'. Remove the key.",
-    ):
-        load_config(pipeline, ["data.label_column=topic"])
-    assert load_config(pipeline, ["data.label_column=label"]).data.label_column == "label"
 
 
 # -- set_value, get_value, with_values -----------------------------------------------------------
@@ -946,13 +897,15 @@ def test_with_values_on_a_config_from_a_dict():
 
 
 def test_format_config_shows_only_the_keys_of_the_task(tiny_yaml):
+    from nlp_lstm.tasks import task_for
+
     classify = load_config(tiny_yaml)
     translate = load_config(ROOT / "pipelines" / "quickstart_translate.yaml")
-    shown = yaml.safe_load(format_config(classify))
+    shown = yaml.safe_load(format_config(classify, task_for(classify).config_keys))
     assert "beam_size" not in shown["evaluate"] and "window_length" not in shown["data"]
     assert "target_stages" not in shown and "provenance" not in shown
     assert shown["embeddings"]["trainable"] is True and shown["data"]["label_column"] == "label"
-    other = yaml.safe_load(format_config(translate))
+    other = yaml.safe_load(format_config(translate, task_for(translate).config_keys))
     assert other["evaluate"]["beam_size"] == translate.evaluate.beam_size
     assert other["train"]["label_smoothing"] == translate.train.label_smoothing
     assert "embeddings" not in other and "label_column" not in other["data"]
@@ -965,10 +918,12 @@ def test_format_config_shows_only_the_keys_of_the_task(tiny_yaml):
 
 
 def test_format_config_origin_names_the_file_of_each_value(tiny_yaml, tmp_path):
+    from nlp_lstm.tasks import task_for
+
     frag = write(tmp_path / "frag.yaml", "train: {optimizer: sgd}\n")
     pipe = write_pipeline(tmp_path, "x.tsv", extra=f"compose: [{frag}]\n")
     config = load_config(pipe, overrides=["stages.3.sequence_length=12", "data.labels=[a, 'b: c']"])
-    text = format_config(config, origin=True)
+    text = format_config(config, task_for(config).config_keys, origin=True)
     lines = text.splitlines()
     assert f"  epochs: 2  # {pipe.resolve()}" in lines
     assert f"  optimizer: sgd  # {frag.resolve()}" in lines
@@ -978,8 +933,10 @@ def test_format_config_origin_names_the_file_of_each_value(tiny_yaml, tmp_path):
     assert "  labels: [a, 'b: c']  # --set" in lines
     assert all("#" in line for line in lines if line.rstrip().endswith(tuple("0123456789")))
     # The comments change nothing: the text loads as the same YAML.
-    assert yaml.safe_load(text) == yaml.safe_load(format_config(config))
-    assert "#" not in format_config(config)
+    assert yaml.safe_load(text) == yaml.safe_load(
+        format_config(config, task_for(config).config_keys)
+    )
+    assert "#" not in format_config(config, task_for(config).config_keys)
 
 
 def test_dump_loads_back_through_load_config(tiny_yaml, tmp_path):

@@ -224,9 +224,14 @@ def test_classification_and_translation_cut_only_the_missing_splits(tmp_path):
     assert data.counts() == {"train": 40, "test": 40}
 
 
-def test_split_file_keys_are_read_by_every_task():
+def test_split_file_keys_are_read_by_every_text_task_and_refused_by_forecasting():
+    from nlp_lstm.tasks import TASKS
+    from nlp_lstm.tasks.scope import reads
+
     for key in ("data.train", "data.validation", "data.test", "data.split_seed"):
-        assert FIELDS[key].metadata["tasks"] is None, key
+        assert FIELDS[key].metadata["scoped"], key
+        readers = {name for name in TASKS.names() if reads(TASKS.get(name).config_keys, key)}
+        assert readers == {"classification", "translation", "generation"}, key
 
 
 # -- max_examples: a seeded sample of each split ------------------------------------------------
@@ -300,6 +305,7 @@ def test_an_empty_validation_split_fails_at_read_naming_the_fraction(tmp_path):
     )
     config = config_from_dict(
         {
+            "task": "classification",
             "data": {"path": str(path)},
             "model": CLASSIFY,
             "stages": [
@@ -338,6 +344,7 @@ def test_asking_for_a_split_the_data_lacks_is_an_error(tmp_path):
     )
     config = config_from_dict(
         {
+            "task": "classification",
             "data": {"path": str(path), "split_fractions": {"train": 0.9, "validation": 0.1}},
             "model": CLASSIFY,
             "stages": [

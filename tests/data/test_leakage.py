@@ -75,7 +75,12 @@ def _files(tmp_path, planted):
 
 def _task(files, **data):
     config = config_from_dict(
-        {"data": {**files, **data}, "stages": STAGES, "model": {"type": "lstm_text_classifier"}}
+        {
+            "task": "classification",
+            "data": {**files, **data},
+            "stages": STAGES,
+            "model": {"type": "lstm_text_classifier"},
+        }
     )
     task = build_pipeline(config).task
     task.read()

@@ -7,6 +7,7 @@ import pytest
 from nlp_lstm.config.loading import config_from_dict
 from nlp_lstm.data.pairs import read_parallel
 from nlp_lstm.errors import ConfigError, InputDataError
+from nlp_lstm.pipeline import build_pipeline
 
 
 def _config(**data):
@@ -101,12 +102,19 @@ def test_sample_phrasebook_and_config_checks():
     assert sum(data.counts().values()) == 4000
     with pytest.raises(ConfigError, match="target_language"):
         _config(source_language="de", train="x.{lang}")
-    with pytest.raises(ConfigError, match="`target_stages` is read only by task translation"):
-        config_from_dict(
-            {
-                "task": "classification",
-                "data": {"path": "x.tsv"},
-                "target_stages": [{"type": "vocabulary"}],
-                "model": {"type": "lstm_text_classifier"},
-            }
+    with pytest.raises(ConfigError, match="`target_stages`.* is read only by task translation"):
+        build_pipeline(
+            config_from_dict(
+                {
+                    "task": "classification",
+                    "data": {"path": "x.tsv"},
+                    "stages": [
+                        {"type": "whitespace_tokenizer"},
+                        {"type": "vocabulary"},
+                        {"type": "sequence_packer", "sequence_length": 8},
+                    ],
+                    "target_stages": [{"type": "vocabulary"}],
+                    "model": {"type": "lstm_text_classifier"},
+                }
+            )
         )

@@ -27,18 +27,12 @@ def _export(tmp_path_factory, kind):
     from nlp_lstm.config.loading import load_config
     from nlp_lstm.pipeline import build_pipeline
 
-    name, overrides = EXPORTS[kind]
-    from nlp_lstm.config.schema import FIELDS
+    from nlp_lstm.tasks import task_for
 
-    task = {"classifier": "classification", "translator": "translation", "generator": "generation"}[
-        kind
-    ]
-    # Only the limits the task's export reads: a key only other tasks read is refused.
-    limits = [
-        f"export.limits.{key}={value}"
-        for key, value in LIMITS.items()
-        if task in (FIELDS[f"export.limits.{key}"].metadata.get("tasks") or (task,))
-    ]
+    name, overrides = EXPORTS[kind]
+    task = task_for(load_config(presets.find_pipeline(name)))
+    # Only the limits the task's export records: a key only other tasks read is refused.
+    limits = [f"export.limits.{k}={v}" for k, v in LIMITS.items() if k in task.limit_keys]
     config = load_config(
         presets.find_pipeline(name),
         overrides + limits + ["steps=[export]", "export.verify=false", "train.verbose=0"],

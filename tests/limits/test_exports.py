@@ -19,6 +19,7 @@ import nlp_lstm
 from nlp_lstm.config.loading import load_config
 from nlp_lstm.errors import ConfigError
 from nlp_lstm.export import limits as limits_lib
+from nlp_lstm.tasks import TASKS, ClassificationTask
 from tests.limits.conftest import LIMITS
 
 GENERATE = dict(max_new_tokens=5, temperature=1.0, top_k=0, top_p=1.0, seed=3)
@@ -79,7 +80,7 @@ def test_the_export_records_its_limits(classifier, translator, generator):
         path = predictor.metadata["path"]
         metadata = json.loads(open(f"{path}/assets.extra/nlp_lstm.json").read())
         assert metadata["limits"] == {
-            key: LIMITS[key] for key in limits_lib.TASK_LIMITS[predictor.task]
+            key: LIMITS[key] for key in TASKS.get(predictor.task).limit_keys
         }
         assert predictor.limits == metadata["limits"]
 
@@ -230,7 +231,7 @@ def test_an_export_without_limits_gets_the_defaults(classifier_export, tmp_path,
     metadata_file.write_text(json.dumps(metadata))
     with caplog.at_level(logging.WARNING, logger="nlp_lstm.export.limits"):
         predictor = nlp_lstm.load(old)
-    assert predictor.limits == limits_lib.task_limits(limits_lib.DEFAULT_LIMITS, "classification")
+    assert predictor.limits == ClassificationTask.limits_of(limits_lib.DEFAULT_LIMITS)
     assert "records no limits" in caplog.text and "Re-export" in caplog.text
 
 

@@ -5,9 +5,11 @@ import pytest
 import tensorflow as tf
 
 from nlp_lstm.errors import ConfigError
+from nlp_lstm.export.limits import DEFAULT_LIMITS
 from nlp_lstm.models import LSTMCausalLM
 from nlp_lstm.stages import CharacterTokenizer, TextNormalizer, Vocabulary
 from nlp_lstm.stages.preprocessor import Preprocessor
+from nlp_lstm.tasks import GenerationTask
 from nlp_lstm.tasks.generation.serving import TextGenerator, sample_next
 
 LOGITS = tf.constant(np.random.RandomState(0).normal(size=(4, 30)), tf.float32)
@@ -55,7 +57,7 @@ def _generator(specials=("[PAD]", "[UNK]", "[BOS]", "[EOS]")):
     model = LSTMCausalLM(
         vocabulary_size=len(specials) + 6, embedding_dim=4, hidden_dim=8, num_layers=1
     )
-    return TextGenerator(Preprocessor(stages), model)
+    return TextGenerator(Preprocessor(stages), model, GenerationTask.limits_of(DEFAULT_LIMITS))
 
 
 def _run(generator, prompts, seed=1, n=12, temperature=1.0):

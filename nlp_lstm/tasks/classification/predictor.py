@@ -14,8 +14,6 @@ class ClassifierPredictor(Predictor):
     the export's `limits.max_input_chars` are refused (ValueError) before the model runs.
     """
 
-    task = "classification"
-
     @property
     def labels(self):
         """Class names by id, as the export records them."""

@@ -4,7 +4,7 @@ probabilities out.
 
 import tensorflow as tf
 
-from nlp_lstm.export.limits import checked_texts, task_limits
+from nlp_lstm.export.limits import checked_texts
 
 
 class ClassifierServing(tf.Module):
@@ -26,7 +26,7 @@ class ClassifierServing(tf.Module):
         self.preprocessor = preprocessor
         self.model = model
         self.label_names = tf.constant(label_names, dtype=tf.string)
-        self.limits = task_limits(limits, "classification")
+        self.limits = dict(limits)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def classify(self, text):

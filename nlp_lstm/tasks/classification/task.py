@@ -22,6 +22,7 @@ from nlp_lstm.tasks.classification.metrics import classification_metrics
 from nlp_lstm.tasks.classification.predictor import ClassifierPredictor
 from nlp_lstm.tasks.classification.serving import ClassifierServing
 from nlp_lstm.tasks.predictor import predict_batches
+from nlp_lstm.tasks.scope import BUCKET_KEYS, STREAMING_KEYS, TEXT_SPLIT_KEYS
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,40 @@ class ClassificationTask(Task):
     stage_ending = "packed"
     history_metrics = ("loss", "accuracy")
     predictor = ClassifierPredictor
+    cli_verb = "predict"
+    limit_keys = ("max_batch_rows", "max_input_chars")
+    # The string-in signature is named by export.signature; the metadata records which.
+    signature_names = ("serving_default",)
+    config_keys = (
+        *TEXT_SPLIT_KEYS,
+        "data.format",
+        "data.delimiter",
+        "data.label_files",
+        "data.hub_name",
+        "data.hub_config",
+        "data.hub_splits",
+        "data.text_column",
+        "data.label_column",
+        "data.labels",
+        *STREAMING_KEYS,
+        "embeddings",
+        *BUCKET_KEYS,
+        "export.signature",
+        "export.limits.max_input_chars",
+    )
+
+    @classmethod
+    def merges(cls, signature):
+        return True  # each text is classified on its own, whatever the signature's name
+
+    @classmethod
+    def check_export_metadata(cls, path, metadata):
+        if "labels" not in metadata:
+            raise ExportError(
+                f"{path} records no label names (it was exported before nlp_lstm "
+                f"wrote them). Re-export it: `nlp-lstm export RUN_DIR`."
+            )
+        return {"signature": "serving_default", **metadata}
 
     def __init__(self, config, preprocessor):
         super().__init__(config, preprocessor)
@@ -205,7 +240,10 @@ class ClassificationTask(Task):
     # -- export ----------------------------------------------------------------------------------
     def serving_module(self):
         return ClassifierServing(
-            self.preprocessor, self.model, self.label_names, self.config.export.limits
+            self.preprocessor,
+            self.model,
+            self.label_names,
+            self.limits_of(self.config.export.limits),
         )
 
     def signatures(self, module):

@@ -16,8 +16,6 @@ class ForecastPredictor(Predictor):
     1970-01-01, or anything numpy turns into datetime64[s] (ISO strings, datetime64 values).
     """
 
-    task = "forecasting"
-
     @property
     def columns(self):
         return list(self.metadata["columns"])

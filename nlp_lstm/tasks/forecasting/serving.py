@@ -4,7 +4,7 @@ the data's units out.
 
 import tensorflow as tf
 
-from nlp_lstm.export.limits import checked_windows, task_limits
+from nlp_lstm.export.limits import checked_windows
 
 
 class ForecastServing(tf.Module):
@@ -32,7 +32,7 @@ class ForecastServing(tf.Module):
         self.model = model
         self.calendar = calendar
         self.target_indices = list(target_indices)
-        self.limits = task_limits(limits, "forecasting")
+        self.limits = dict(limits)
         specs = [tf.TensorSpec([None, input_length, len(scaler.mean)], tf.float32, name="history")]
         if calendar is None:
             self.forecast = tf.function(self._forecast, input_signature=specs)

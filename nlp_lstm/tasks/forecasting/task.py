@@ -92,6 +92,25 @@ class ForecastingTask(Task):
     history_metrics = ("loss", "mse", "mae")
     counts_padding = False
     predictor = ForecastPredictor
+    cli_verb = "forecast"
+    limit_keys = ("max_batch_rows",)
+    signature_names = ("forecast",)
+    default_signature = "forecast"
+    mergeable_signatures = signature_names
+    config_keys = (
+        "data.format",
+        "data.delimiter",
+        "data.timestamp_column",
+        "data.timestamp_format",
+        "data.feature_columns",
+        "data.target_columns",
+        "data.variables",
+        "data.split",
+        "data.split_borders",
+        "data.fill_gaps",
+        "train.loss",
+        "evaluate.seasonal_period",
+    )
 
     def __init__(self, config, preprocessor):
         super().__init__(config, preprocessor)
@@ -351,7 +370,7 @@ class ForecastingTask(Task):
             self.model,
             self.windower.input_length,
             self.data.target_indices,
-            self.config.export.limits,
+            self.limits_of(self.config.export.limits),
             self.calendar,
         )
 

@@ -17,8 +17,6 @@ class GeneratorPredictor(Predictor):
     `limits.max_new_tokens`): a ValueError says which, before the model runs.
     """
 
-    task = "generation"
-
     def generate(
         self,
         prompts,

@@ -4,7 +4,7 @@ top-k, top-p, seeded), with the LSTM state carried in the graph.
 
 import tensorflow as tf
 
-from nlp_lstm.export.limits import DEFAULT_LIMITS, checked_option, checked_texts, task_limits
+from nlp_lstm.export.limits import checked_option, checked_texts
 
 
 def sample_next(logits, temperature, top_k, top_p, seed):
@@ -56,7 +56,7 @@ class TextGenerator(tf.Module):
             into the graph; None: the defaults.
     """
 
-    def __init__(self, preprocessor, model, limits=None):
+    def __init__(self, preprocessor, model, limits):
         super().__init__(name="nlp_lstm_generator")
         self.preprocessor = preprocessor
         self.model = model
@@ -64,7 +64,7 @@ class TextGenerator(tf.Module):
         self.tokens = tf.constant(preprocessor.vocabulary.vocabulary, dtype=tf.string)
         self.num_special = preprocessor.num_special
         self.start_id = preprocessor.special_id("start", "Generation")
-        self.limits = task_limits(limits or DEFAULT_LIMITS, "generation")
+        self.limits = dict(limits)
 
     def prompt_ids(self, prompt):
         x = self.preprocessor(prompt)

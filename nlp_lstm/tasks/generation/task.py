@@ -34,6 +34,7 @@ from nlp_lstm.tasks.generation.metrics import unigram_entropy_bits
 from nlp_lstm.tasks.generation.predictor import GeneratorPredictor
 from nlp_lstm.tasks.generation.serving import TextGenerator
 from nlp_lstm.tasks.predictor import predict_batches
+from nlp_lstm.tasks.scope import STREAMING_KEYS, TEXT_SPLIT_KEYS
 
 SAMPLE_PROMPTS = ["", "The "]
 
@@ -76,6 +77,24 @@ class GenerationTask(Task):
 
     counts_padding = False
     predictor = GeneratorPredictor
+    cli_verb = "generate"
+    limit_keys = ("max_batch_rows", "max_input_chars", "max_new_tokens")
+    # Prompts are short: a much lower unset max_input_chars than a classifier's texts.
+    limit_defaults = {"max_input_chars": 4096}
+    signature_names = ("generate",)
+    default_signature = "generate"
+    # Never merged with other requests: a row's sampled text depends on its position in the
+    # batch (one seed per call), so merging would break seeded reproducibility.
+    mergeable_signatures = ()
+    config_keys = (
+        *TEXT_SPLIT_KEYS,
+        *STREAMING_KEYS,
+        "data.window_length",
+        "data.random_window_offsets",
+        "data.stateful_batches",
+        "export.limits.max_input_chars",
+        "export.limits.max_new_tokens",
+    )
 
     def __init__(self, config, preprocessor):
         super().__init__(config, preprocessor)
@@ -270,7 +289,9 @@ class GenerationTask(Task):
         ).prefetch(tf.data.AUTOTUNE)
 
     def serving_module(self):
-        return TextGenerator(self.preprocessor, self.model, self.config.export.limits)
+        return TextGenerator(
+            self.preprocessor, self.model, self.limits_of(self.config.export.limits)
+        )
 
     def compile_arguments(self):
         return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True), "metrics": []}
@@ -284,7 +305,9 @@ class GenerationTask(Task):
     def training_callbacks(self, model, run_dir):
         """Samples after every epoch; with data.stateful_batches, states carried across batches
         and zeroed at each epoch start."""
-        generator = TextGenerator(self.preprocessor, model, self.config.export.limits)
+        generator = TextGenerator(
+            self.preprocessor, model, self.limits_of(self.config.export.limits)
+        )
         out = [EpochSamples(generator, Path(run_dir) / "samples", seed=self.config.seed)]
         if not self.config.data.stateful_batches:
             model.carry_states(None)

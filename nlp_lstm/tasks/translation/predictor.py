@@ -19,7 +19,8 @@ class TranslatorPredictor(Predictor):
     (`limits.max_input_chars`): a ValueError says which, before the model runs.
     """
 
-    task = "translation"
+    # The field of a result row that holds the translated text (what the CLI prints).
+    text_field = "translation"
 
     @property
     def defaults(self):

@@ -4,7 +4,7 @@ with the decoding loop in the graph.
 
 import tensorflow as tf
 
-from nlp_lstm.export.limits import DEFAULT_LIMITS, checked_option, checked_texts, task_limits
+from nlp_lstm.export.limits import checked_option, checked_texts
 from nlp_lstm.models.decoding import beam_search, greedy_decode
 from nlp_lstm.tasks.translation.metrics import detokenize
 
@@ -54,7 +54,7 @@ class Translator(tf.Module):
         self.default_max_length = tf.Variable(max_length, dtype=tf.int32, trainable=False)
         self.default_beam_size = tf.Variable(beam_size, dtype=tf.int32, trainable=False)
         self.length_penalty = length_penalty
-        self.limits = task_limits(limits or DEFAULT_LIMITS, "translation")
+        self.limits = dict(limits)
 
     def checked(self, text, **options):
         """`text` and the scalar `options`, each refused in the graph when out of limits."""

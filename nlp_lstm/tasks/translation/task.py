@@ -27,6 +27,7 @@ from nlp_lstm.stages.preprocessor import Preprocessor, build_stages, check_stage
 from nlp_lstm.tasks import plots
 from nlp_lstm.tasks.base import Task, register_task
 from nlp_lstm.tasks.predictor import predict_batches
+from nlp_lstm.tasks.scope import BUCKET_KEYS, STREAMING_KEYS, TEXT_SPLIT_KEYS
 from nlp_lstm.tasks.translation import streaming
 from nlp_lstm.tasks.translation.metrics import corpus_scores, write_translations
 from nlp_lstm.tasks.translation.predictor import TranslatorPredictor
@@ -48,6 +49,34 @@ class TranslationTask(Task):
     injected_model_args = ("source_vocabulary_size", "target_vocabulary_size")
     history_metrics = ("loss", "token_accuracy")
     predictor = TranslatorPredictor
+    cli_verb = "predict"
+    limit_keys = ("max_batch_rows", "max_input_chars", "max_output_length", "max_beam_size")
+    signature_names = ("translate", "translate_with_options", "translate_greedy")
+    default_signature = "translate"
+    mergeable_signatures = signature_names
+    config_keys = (
+        *TEXT_SPLIT_KEYS,
+        "data.format",
+        "data.delimiter",
+        *STREAMING_KEYS,
+        "data.source_column",
+        "data.target_column",
+        "data.source_language",
+        "data.target_language",
+        "data.column_names",
+        "data.max_source_tokens",
+        "data.max_target_tokens",
+        "target_stages",
+        "shared_vocabulary",
+        "train.label_smoothing",
+        *BUCKET_KEYS,
+        "evaluate.beam_size",
+        "evaluate.length_penalty",
+        "evaluate.max_output_tokens",
+        "export.limits.max_input_chars",
+        "export.limits.max_output_length",
+        "export.limits.max_beam_size",
+    )
 
     def __init__(self, config, preprocessor, target_preprocessor=None):
         super().__init__(config, preprocessor)
@@ -242,14 +271,6 @@ class TranslationTask(Task):
     def example_inputs(self):
         return (np.ones([1, 2], np.int64), np.ones([1, 2], np.int64))
 
-    def build_model(self):
-        if self.config.embeddings.path:
-            raise ConfigError(
-                f"Pretrained vectors are not supported for translation yet; remove "
-                f"{self.config.where('embeddings.path')}."
-            )
-        return super().build_model()
-
     def compile_arguments(self):
         pad = self.target_preprocessor.special_ids["pad"]
         return {
@@ -268,7 +289,7 @@ class TranslationTask(Task):
             self.max_output_tokens(),
             evaluate.beam_size,
             evaluate.length_penalty,
-            self.config.export.limits,
+            self.limits_of(self.config.export.limits),
         )
 
     def max_output_tokens(self):
