@@ -6,7 +6,7 @@ or data error (one line, no traceback), 2 a usage error. This package is the onl
 nlp_lstm that imports click.
 """
 
-from nlp_lstm.cli import running, using  # noqa: F401  (registers their commands on `main`)
+from nlp_lstm.cli import configs, running, using  # noqa: F401  (registers their commands)
 from nlp_lstm.cli.base import main
 
 __all__ = ["main"]

@@ -41,7 +41,8 @@ import tensorflow as tf
 
 from nlp_lstm.export.limits import error_line
 from nlp_lstm.serving.batching import Batcher
-from nlp_lstm.serving.signatures import RequestError, ServedModel
+from nlp_lstm.serving.served_model import ServedModel
+from nlp_lstm.serving.signatures import RequestError
 
 logger = logging.getLogger(__name__)
 

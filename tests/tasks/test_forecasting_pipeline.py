@@ -402,7 +402,8 @@ def test_calendar_run_restores_and_scores_a_new_file(calendar_run, tmp_path):
 
 
 def test_calendar_server_parses_two_inputs_and_names_the_bad_field(calendar_run):
-    from nlp_lstm.serving.signatures import RequestError, ServedModel
+    from nlp_lstm.serving.served_model import ServedModel
+    from nlp_lstm.serving.signatures import RequestError
 
     served = ServedModel("calendar", load(calendar_run.run_dir))
     history, seconds = _calendar_windows(calendar_run, count=1)
