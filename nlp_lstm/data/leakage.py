@@ -10,6 +10,11 @@ second). `warnings` turns the shares above a threshold into messages.
 import re
 import unicodedata
 
+# Running text: the shortest line the leakage check compares.
+MIN_LINE = 40
+# Streamed corpora: the leakage check compares a seeded sample of at most this many examples of
+# each split (a lower bound of the duplicates; the manifest records the sample size).
+SAMPLE = 100_000
 # (later split, earlier split): examples of the first that also occur in the second.
 PAIRS = (("validation", "train"), ("test", "train"), ("test", "validation"))
 _NOT_WORD = re.compile(r"[^\w\s]|_")
@@ -68,3 +73,22 @@ def warnings(report, threshold, unit="examples"):
                 f"raise data.leakage_warn_share ({threshold}) to accept it."
             )
     return out
+
+
+def split_units(splits, seed):
+    """(split -> the texts the leakage check compares, what one text is) of a reader's splits:
+    the text of each example (pairs: its source), or for running text each line of at least
+    `MIN_LINE` characters (short lines such as speaker names repeat in any text); of a streamed
+    column, a seeded sample of at most `SAMPLE` texts."""
+    units, unit = {}, "examples"
+    for split, part in splits.items():
+        if isinstance(part, str):
+            units[split] = [line for line in part.split("\n") if len(line.strip()) >= MIN_LINE]
+            unit = f"lines of {MIN_LINE}+ characters"
+        else:
+            texts = part["text"] if "text" in part else part["source"]
+            if hasattr(texts, "sample"):  # a streamed corpus: a bounded, seeded sample
+                texts = [t for batch in texts.sample(SAMPLE, seed).batches() for t in batch]
+            units[split] = texts
+            unit = "examples" if "text" in part else "source texts"
+    return units, unit

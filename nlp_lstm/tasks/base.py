@@ -32,13 +32,6 @@ TOKEN_IDS_DIR = "token_ids"
 
 TASKS = Registry("task")
 
-# Running text: the shortest line the leakage check compares.
-LEAKAGE_MIN_LINE = 40
-
-# Streamed corpora: the leakage check compares a seeded sample of at most this many examples of
-# each split (a lower bound of the duplicates; the manifest records the sample size).
-LEAKAGE_SAMPLE = 100_000
-
 # Texts that every text export must survive: empty, blank, very long, mixed scripts, combining.
 EDGE_CASE_TEXTS = ["", " ", "x" * 100_000, "naïve café — 東京 🙂", "\u0301\u200b"]
 
@@ -261,7 +254,7 @@ class Task:
         threshold = self.config.data.leakage_warn_share
         for message in leakage.warnings(report, threshold, unit):
             logger.warning("warning: %s", message)
-        sampled = {"sample": LEAKAGE_SAMPLE} if getattr(self.data, "streamed", False) else {}
+        sampled = {"sample": leakage.SAMPLE} if getattr(self.data, "streamed", False) else {}
         return {
             "fingerprint": self.data.fingerprint,
             "counts": self.data.counts(),
@@ -270,29 +263,9 @@ class Task:
         }
 
     def leakage_units(self):
-        """(split -> the texts the leakage check compares, what one text is): the text of each
-        example (translation: its source), or for running text each line of at least
-        `LEAKAGE_MIN_LINE` characters (short lines such as speaker names repeat in any text)."""
-        units, unit = {}, "examples"
-        for split, part in self.data.splits.items():
-            if isinstance(part, str):
-                units[split] = [
-                    line for line in part.split("\n") if len(line.strip()) >= LEAKAGE_MIN_LINE
-                ]
-                unit = f"lines of {LEAKAGE_MIN_LINE}+ characters"
-            else:
-                texts = part["text"] if "text" in part else part["source"]
-                if hasattr(texts, "sample"):  # a streamed corpus: a bounded, seeded sample
-                    texts = [
-                        t
-                        for batch in texts.sample(
-                            LEAKAGE_SAMPLE, self.config.data.split_seed
-                        ).batches()
-                        for t in batch
-                    ]
-                units[split] = texts
-                unit = "examples" if "text" in part else "source texts"
-        return units, unit
+        """(split -> the texts the leakage check compares, what one text is); see
+        `nlp_lstm.data.leakage.split_units`."""
+        return leakage.split_units(self.data.splits, self.config.data.split_seed)
 
     def describe_data(self):
         return "read: " + ", ".join(f"{k}={v}" for k, v in self.data.counts().items())

@@ -25,10 +25,10 @@ import numpy as np
 import tensorflow as tf
 
 from nlp_lstm import artifacts
-from nlp_lstm.data import running_text
+from nlp_lstm.data import leakage, running_text
 from nlp_lstm.data.inputs import epoch_seed, per_epoch, shuffle_seed, shuffled_per_epoch
 from nlp_lstm.errors import ConfigError, ExportError
-from nlp_lstm.tasks.base import LEAKAGE_MIN_LINE, LEAKAGE_SAMPLE, TOKEN_IDS_DIR, Task, register_task
+from nlp_lstm.tasks.base import TOKEN_IDS_DIR, Task, register_task
 from nlp_lstm.tasks.generation import streaming
 from nlp_lstm.tasks.generation.metrics import unigram_entropy_bits
 from nlp_lstm.tasks.generation.predictor import GeneratorPredictor
@@ -123,21 +123,21 @@ class GenerationTask(Task):
         )
 
     def leakage_units(self):
-        """Lines of at least `LEAKAGE_MIN_LINE` characters of each split; of a streamed corpus,
-        those of a seeded sample of about `LEAKAGE_SAMPLE` lines per split."""
+        """Lines of at least `leakage.MIN_LINE` characters of each split; of a streamed corpus,
+        those of a seeded sample of about `leakage.SAMPLE` lines per split."""
         if not self.streamed:
             return super().leakage_units()
         seed = self.config.data.split_seed
         units = {
             split: [
                 line
-                for text in streaming.sample_texts(part, LEAKAGE_SAMPLE, seed)()
+                for text in streaming.sample_texts(part, leakage.SAMPLE, seed)()
                 for line in text.split("\n")
-                if len(line.strip()) >= LEAKAGE_MIN_LINE
+                if len(line.strip()) >= leakage.MIN_LINE
             ]
             for split, part in self.data.splits.items()
         }
-        return units, f"lines of {LEAKAGE_MIN_LINE}+ characters"
+        return units, f"lines of {leakage.MIN_LINE}+ characters"
 
     def adapt_source(self):
         """The train text, read in blocks when streamed; a train range of more than
