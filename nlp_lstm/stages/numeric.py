@@ -125,18 +125,21 @@ class Windower(PreprocessingStage):
             max(first, self.input_length), end - self.horizon + 1, self.stride, dtype=np.int64
         )
 
-    def gather(self, series, starts):
-        """(inputs [n, L, columns], targets [n, H, columns]) of the windows at `starts`."""
+    def gather(self, series, starts, axis=0):
+        """(inputs [n, L, columns], targets [n, H, columns]) of the windows at `starts` (rows
+        along `axis`: 1 for a batch of series, which gives [batch, n, L, columns])."""
         starts = tf.cast(starts, tf.int64)[:, tf.newaxis]
         past = starts + tf.range(-self.input_length, 0, dtype=tf.int64)[tf.newaxis]
         future = starts + tf.range(self.horizon, dtype=tf.int64)[tf.newaxis]
-        return tf.gather(series, past), tf.gather(series, future)
+        return tf.gather(series, past, axis=axis), tf.gather(series, future, axis=axis)
 
     def call(self, series):
         series = tf.convert_to_tensor(series, tf.float32)
-        rows = tf.shape(series, out_type=tf.int64)[0]
+        # One series [rows, columns], or a batch of equally long ones [batch, rows, columns].
+        axis = 1 if series.shape.rank == 3 else 0
+        rows = tf.shape(series, out_type=tf.int64)[axis]
         starts = tf.range(self.input_length, rows - self.horizon + 1, self.stride, dtype=tf.int64)
-        return self.gather(series, starts)
+        return self.gather(series, starts, axis)
 
 
 def _civil_month(days):

@@ -111,9 +111,5 @@ def test_run_stage_test(name):
     assert type(built) is cls
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Windower.call treats a batch of series [batch, rows, columns] as one series",
-)
 def test_windower_batch_of_series():
     run_stage_test(STAGES.get("windower"), **{**STAGE_CASES["windower"], "batched": True})
