@@ -380,7 +380,8 @@ def run_server(models, host="127.0.0.1", port=8501, **app_options):
     """Loads each export and serves them until SIGTERM or SIGINT (then exits normally).
 
     On the signal the server stops listening (new connections are refused, and one accepted in the
-    instant before is closed unanswered), answers the requests already in flight (for up to GRACEFUL_SHUTDOWN_S seconds) and returns.
+    instant before is closed unanswered), answers the requests already in flight (for up to
+    GRACEFUL_SHUTDOWN_S seconds) and returns.
 
     Args:
         models: dict. {name: path}, a run directory or an export directory each.

@@ -211,8 +211,8 @@ class Task:
                 ""
                 if split == "train"
                 else (
-                    f", or set data.split_fractions.{split}: 0 (and give its share to train) to run "
-                    f"without a {split} split"
+                    f", or set data.split_fractions.{split}: 0 (and give its share to train) to "
+                    f"run without a {split} split"
                 )
             )
             raise InputDataError(

@@ -13,7 +13,8 @@ from nlp_lstm.config.schema import FIELDS, default_value, is_scoped
 from nlp_lstm.errors import ConfigError
 
 # Scoped config keys that several tasks read (each lists them in its `config_keys`): the split
-# files, split and sample of examples read from text files, the streamed reader's, and the length buckets'.
+# files, split and sample of examples read from text files, the streamed reader's, and the
+# length buckets'.
 TEXT_SPLIT_KEYS = (
     "data.train",
     "data.validation",
