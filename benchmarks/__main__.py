@@ -1,12 +1,15 @@
 """The benchmark suite: nlp_lstm against the ways people do the same jobs today, in one run.
 
-    python -m benchmarks --full --data-dir ../shared/data   # about 20 minutes; writes BENCHMARKS.md
-    python -m benchmarks --quick                            # under 3 minutes, no data root; a smoke test
+    # about 20 minutes; writes BENCHMARKS.md
+    python -m benchmarks --full --data-dir ../shared/data
+    # under 3 minutes, no data root; a smoke test
+    python -m benchmarks --quick
 
 Sections: classification (training speed against the Keras example and PyTorch, compute
 efficiency, serving latency, peak memory), generation (the exported sampler against the naive
 windowed loop), translation decoding (the exported greedy and beam search against a Python
-step loop) and, where TensorFlow sees a GPU, float32 against mixed precision on the cuDNN kernel. `--full` writes the results between the suite's markers in BENCHMARKS.md; `--quick`
+step loop) and, where TensorFlow sees a GPU, float32 against mixed precision on the cuDNN
+kernel. `--full` writes the results between the suite's markers in BENCHMARKS.md; `--quick`
 prints them (pass --output to write them too). The goals are reported, never enforced: the exit
 status is non-zero only when a benchmark fails to run.
 """

@@ -4,7 +4,8 @@ extreme inputs in a child process capped in memory, with a watchdog on each call
     python -m benchmarks.fuzz runs/quickstart_classify runs/quickstart_translate \\
         runs/quickstart_generate --examples 10000
 
-Each signature of an export gets `--examples` inputs of its own. Each input is drawn by Hypothesis (odd Unicode, invalid UTF-8, huge strings, empty batches,
+Each signature of an export gets `--examples` inputs of its own. Each input is drawn by
+Hypothesis (odd Unicode, invalid UTF-8, huge strings, empty batches,
 batches at and over the export's limits.max_batch_rows, and for each scalar input extreme ints
 -2**31, -1, 0, the limit, the limit + 1, 2**31 - 1, and NaN, the infinities, negatives and values
 around the ends of its range). The child process imports only tensorflow and registers the
@@ -43,8 +44,8 @@ CALL_TIMEOUT_S = 10.0
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 METADATA_FILE = Path("assets.extra") / "nlp_lstm.json"
-# The ranges of the scalar inputs, as `nlp_lstm.export.limits.OPTIONS` states them (kept apart so the
-# child and this script need no nlp_lstm; tests/limits checks they agree).
+# The ranges of the scalar inputs, as `nlp_lstm.export.limits.OPTIONS` states them (kept apart so
+# the child and this script need no nlp_lstm; tests/limits checks they agree).
 OPTIONS = {
     "max_new_tokens": ("int", 0, "max_new_tokens"),
     "max_length": ("int", 1, "max_output_length"),
@@ -65,8 +66,8 @@ WARM_UP = {
     "top_p": 1.0,
     "seed": 1,
 }
-# How the graph's own refusals (`nlp_lstm.export.limits`) start: "`max_length` must be ...", "A `text`
-# row has ...".
+# How the graph's own refusals (`nlp_lstm.export.limits`) start: "`max_length` must be ...",
+# "A `text` row has ...".
 LIMIT_MARK = re.compile(r"assertion failed: \[(A )?`")
 
 

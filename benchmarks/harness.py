@@ -16,7 +16,10 @@ import statistics
 import time
 from pathlib import Path
 
-MARKER = "<!-- benchmark-suite:{mode}:{edge} (written by `python -m benchmarks`; do not edit by hand) -->"
+MARKER = (
+    "<!-- benchmark-suite:{mode}:{edge} "
+    "(written by `python -m benchmarks`; do not edit by hand) -->"
+)
 
 
 def markers(mode):
@@ -73,7 +76,10 @@ class Goal:
         if self.met or self.value is None or self.target is None:
             return ""
         if self.higher_is_better:
-            return f"short by {self.target - self.value:.3g}{self.unit} ({self.value / self.target:.0%} of the target)"
+            return (
+                f"short by {self.target - self.value:.3g}{self.unit} "
+                f"({self.value / self.target:.0%} of the target)"
+            )
         return f"over by {self.value - self.target:.3g}{self.unit}"
 
 

@@ -169,7 +169,8 @@ def main():
         )
         return
     print(
-        f"machine: {os.cpu_count()} CPU cores (shared); {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+        f"machine: {os.cpu_count()} CPU cores (shared); "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     )
     tokens = _train_tokens()
     print(
@@ -240,7 +241,8 @@ def print_estimate(gradient_bytes, step_ms, parameters, workers=8, gbit_s=10.0):
             f"{'compute' if comm_ms < compute else 'network'}"
         )
     print(
-        f"  at this CPU's speed, a model of P parameters sends {2 * (workers - 1) / workers * 4:.2f}"
+        f"  at this CPU's speed, a model of P parameters sends "
+        f"{2 * (workers - 1) / workers * 4:.2f}"
         f" P bytes per step; its step stays compute-bound while that takes less than its compute"
         f" ({parameters} parameters here; an embedding table adds bytes, not compute)"
     )

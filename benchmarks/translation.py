@@ -180,14 +180,16 @@ def profile(translators, peer, model, sources, max_length, matmul_peak):
     for beam_size in (1, BEAM_SIZE):
         name = "greedy" if beam_size == 1 else f"beam {beam_size}"
         ours_s = best_of(translators[beam_size], batch)
-        peer_s = best_of(lambda texts: peer.translate(texts, beam_size, max_length), batch)
+        peer_s = best_of(
+            lambda texts, beam_size=beam_size: peer.translate(texts, beam_size, max_length), batch
+        )
         steps = peer.last_steps
         n = BATCH_SIZE * beam_size
-        repeat = lambda t: tf.repeat(t, beam_size, axis=0)  # noqa: E731
+        repeat = lambda t, beam_size=beam_size: tf.repeat(t, beam_size, axis=0)  # noqa: E731
         chained = 20
         alone_s = (
             best_of(
-                lambda: steps_alone(
+                lambda n=n, repeat=repeat, chained=chained: steps_alone(
                     tf.ones([n], tf.int64),
                     [repeat(x) for x in states],
                     repeat(encoder_outputs),
@@ -313,7 +315,8 @@ def run(context):
         f"**Profile** of one batch (the first {BATCH_SIZE} sources), best of 3: the encoder "
         f"alone (in a tf.function), then the time per decoder step of each system, taking off "
         f"the encoder and dividing by the steps the batch needed; the last columns time "
-        f"`decode_step` of the model alone, 20 steps chained in one tf.function loop (FLOPs counted as in "
+        f"`decode_step` of the model alone, 20 steps chained in one tf.function loop "
+        f"(FLOPs counted as in "
         f"`decode_step_flops`, against a {peak / 1e9:.0f} GFLOP/s float32 matmul peak measured "
         f"in this run). The last column, the peer's step over the model's step alone, is "
         f"about the most a decoding loop with no overhead at all could reach against the peer.",

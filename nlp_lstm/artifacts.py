@@ -15,7 +15,8 @@ from pathlib import Path
 
 
 def atomic_write_text(path, text):
-    """Writes `text` to `path` through a temporary file and a rename, so readers never see half a file."""
+    """Writes `text` to `path` through a temporary file and a rename, so readers never see half a
+    file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -16,7 +16,8 @@ import tensorflow as tf
 
 from nlp_lstm.tasks.translation.metrics import detokenize
 
-# Stands in for -inf, as in nlp_lstm.models.decoding: finite, so sums and comparisons never give NaN.
+# Stands in for -inf, as in nlp_lstm.models.decoding: finite, so sums and comparisons never give
+# NaN.
 NEGATIVE = np.float32(-1e9)
 
 
@@ -83,7 +84,8 @@ class PythonStepDecoder:
         return np.stack(columns, axis=1) if columns else np.zeros([batch, 0], np.int64)
 
     def beam_search(self, source_ids, max_length, beam_size):
-        """Target ids [B, L] of the best hypothesis per row, as `nlp_lstm.models.decoding.beam_search`."""
+        """Target ids [B, L] of the best hypothesis per row, as
+        `nlp_lstm.models.decoding.beam_search`."""
         encoder_outputs, source_mask, states = self.model.encode(source_ids)
         batch, k = int(source_ids.shape[0]), beam_size
         # Row b's hypotheses sit at b * k ... b * k + k - 1; only the decoder states are

@@ -1,6 +1,6 @@
-"""Config: YAML loading and composition (`loading`), the schema of every key with its limits (`schema`),
-the checks across keys (`checks`), and the name -> class registries that build config entries
-(`registry`)."""
+"""Config: YAML loading and composition (`loading`), the schema of every key with its limits
+(`schema`), the checks across keys (`checks`), and the name -> class registries that build config
+entries (`registry`)."""
 
 from nlp_lstm.config.loading import (
     DATA_DIR_ENV,

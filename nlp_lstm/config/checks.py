@@ -200,8 +200,8 @@ def _sharded_batches_are_not_stateful(config):
             "train.distribution",
             config.train.distribution,
             (
-                "data.stateful_batches carries LSTM states from one batch to the next, which batches "
-                "sharded over replicas cannot do. Set train.distribution to one_device or "
+                "data.stateful_batches carries LSTM states from one batch to the next, which "
+                "batches sharded over replicas cannot do. Set train.distribution to one_device or "
                 "data.stateful_batches to false."
             ),
         )

@@ -56,7 +56,8 @@ class Registry:
         return self._classes[name]
 
     def build(self, entry, where="", **extra):
-        """Builds the object an entry `{type: name, **kwargs}` describes; `where` names it in errors."""
+        """Builds the object an entry `{type: name, **kwargs}` describes; `where` names it in
+        errors."""
         loc = f" in {where}" if where else ""
         if not isinstance(entry, dict) or "type" not in entry:
             raise ConfigError(
@@ -75,7 +76,8 @@ class Registry:
 
 
 def bind_kwargs(cls, kwargs, what):
-    """Checks `kwargs` against the constructor of `cls`; reports unknown and missing arguments together."""
+    """Checks `kwargs` against the constructor of `cls`; reports unknown and missing arguments
+    together."""
     params = inspect.signature(cls.__init__).parameters
     accepted = [p for p in params if p not in ("self", "kwargs", "args")]
     problems = []

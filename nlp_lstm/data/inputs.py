@@ -1,4 +1,5 @@
-"""The tf.data input pipeline: tokenize in batches, trim, cache, shuffle, bucket by length, prefetch.
+"""The tf.data input pipeline: tokenize in batches, trim, cache, shuffle, bucket by length,
+prefetch.
 
 Sequences are trimmed (not padded) before bucketing, so each batch is padded only to its own longest
 row, and always on the right, which the cuDNN kernel needs. The share of padding tokens is counted

@@ -42,7 +42,8 @@ class ParallelDataset:
 
 
 def _read_lines(path):
-    """The lines of a (possibly gzipped) UTF-8 text file, without line ends; errors name the line."""
+    """The lines of a (possibly gzipped) UTF-8 text file, without line ends; errors name the
+    line."""
     import gzip
 
     check_text_file(path)

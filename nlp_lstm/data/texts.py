@@ -1,4 +1,5 @@
-"""Read examples with Hugging Face `datasets` and cut them into train/validation/test; no tokenization.
+"""Read examples with Hugging Face `datasets` and cut them into train/validation/test; no
+tokenization.
 
 Supported sources: local csv/tsv/json/jsonl/text/parquet files (one file split by seeded fractions,
 or given split files), one-example-per-line files per label (MR's rt-polarity.pos/.neg), sample
@@ -146,7 +147,8 @@ def _load_hub(config):
 
 
 def read_dataset(config):
-    """Reads the examples `config.data` describes into a `TextDataset` with train/validation/test."""
+    """Reads the examples `config.data` describes into a `TextDataset` with
+    train/validation/test."""
     data = config.data
     if data.source == "label_files":
         parts, files = _load_label_files(config)

@@ -15,10 +15,11 @@ results.
     >>> limits["max_input_chars"]  # unset: the task's default
     4096
     >>> check_texts(["a prompt"], "prompts", limits)
-    >>> check_option("max_new_tokens", 2_000_000, limits)
+    >>> check_option("max_new_tokens", 2_000_000, limits)  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    ValueError: `max_new_tokens` must be an int in [0, 1024] (this export's limits.max_new_tokens). Received: max_new_tokens=2000000.
+    ValueError: `max_new_tokens` must be an int in [0, 1024] (this export's
+    limits.max_new_tokens). Received: max_new_tokens=2000000.
 """
 
 import dataclasses

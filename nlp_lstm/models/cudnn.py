@@ -1,7 +1,9 @@
-"""Which kernel each LSTM can use, and why not cuDNN: checked before training, recorded in the manifest.
+"""Which kernel each LSTM can use, and why not cuDNN: checked before training, recorded in the
+manifest.
 
 Keras falls back from cuDNN to the generic kernel silently, so this check names every setting
-that blocks it (the conditions of keras/src/backend/tensorflow/rnn.py::cudnn_ok and layers/rnn/lstm.py).
+that blocks it (the conditions of keras/src/backend/tensorflow/rnn.py::cudnn_ok and
+layers/rnn/lstm.py).
 """
 
 import warnings
@@ -50,7 +52,8 @@ def blocking_settings(layer, padding_side="right"):
 
 
 def cudnn_report(model, padding_side="right"):
-    """One entry per LSTM layer: its path, the kernel it is eligible for, and the blocking settings."""
+    """One entry per LSTM layer: its path, the kernel it is eligible for, and the blocking
+    settings."""
     gpu = bool(tf.config.list_physical_devices("GPU"))
     report = []
     for layer in _lstm_layers(model):

@@ -8,7 +8,8 @@ MODELS = Registry("model")
 
 
 def register_model(name):
-    """Registers a model class under `name` and as a Keras serializable object (package nlp_lstm)."""
+    """Registers a model class under `name` and as a Keras serializable object
+    (package nlp_lstm)."""
 
     def decorator(cls):
         cls = keras.saving.register_keras_serializable(package="nlp_lstm", name=cls.__name__)(cls)

@@ -126,7 +126,8 @@ def parse_search_space(space, config, where="tune.search_space"):
 
 
 def define_hyperparameters(params, hp):
-    """Declares each SearchParameter on a keras_tuner HyperParameters; returns the sampled values."""
+    """Declares each SearchParameter on a keras_tuner HyperParameters; returns the sampled
+    values."""
     searched = {p.name for p in params}
     values = {}
     # Parents first: a conditional entry needs the entries it depends on to exist.

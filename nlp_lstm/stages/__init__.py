@@ -1,4 +1,5 @@
-"""Stages: in-graph text (and numeric) operations as Keras layers. Importing this module fills the stage registry."""
+"""Stages: in-graph text (and numeric) operations as Keras layers. Importing this module fills the
+stage registry."""
 
 from nlp_lstm.stages.base import STAGES, PreprocessingStage, register_stage
 from nlp_lstm.stages.numeric import CalendarFeatures, Windower, ZScoreScaler

@@ -1,4 +1,5 @@
-"""The stage contract: a Keras layer that runs on strings, ragged tokens or ids, in tf.data and in a SavedModel."""
+"""The stage contract: a Keras layer that runs on strings, ragged tokens or ids, in tf.data and in
+a SavedModel."""
 
 import keras
 
@@ -9,7 +10,8 @@ STAGES = Registry("stage")
 
 
 def register_stage(name):
-    """Registers a stage class under `name` and as a Keras serializable object (package nlp_lstm)."""
+    """Registers a stage class under `name` and as a Keras serializable object
+    (package nlp_lstm)."""
 
     def decorator(cls):
         cls = keras.saving.register_keras_serializable(package="nlp_lstm", name=cls.__name__)(cls)
@@ -19,12 +21,13 @@ def register_stage(name):
 
 
 class PreprocessingStage(keras.layers.Layer):
-    """Base class of every stage: a non-trainable Keras layer with a `get_config` that is its constructor.
+    """Base class of every stage: a non-trainable Keras layer with a `get_config` that is its
+    constructor.
 
-    Subclasses list their constructor arguments in `config_keys`; `get_config` returns exactly those,
-    so `cls.from_config(stage.get_config())` rebuilds an equal stage. Stages with learned state set
-    `requires_adapt = True` and implement `adapt(dataset)`, where `dataset` yields batches of what the
-    previous stage outputs.
+    Subclasses list their constructor arguments in `config_keys`; `get_config` returns exactly
+    those, so `cls.from_config(stage.get_config())` rebuilds an equal stage. Stages with learned
+    state set `requires_adapt = True` and implement `adapt(dataset)`, where `dataset` yields
+    batches of what the previous stage outputs.
     """
 
     config_keys = ()

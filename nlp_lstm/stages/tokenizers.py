@@ -26,7 +26,8 @@ class TextNormalizer(PreprocessingStage):
     Invalid byte sequences become U+FFFD instead of failing, so any input bytes are safe in serving.
 
     Args:
-        form: str or None. Unicode normalization form: "NFKC" (default), "NFC", "NFD", "NFKD" or None.
+        form: str or None. Unicode normalization form: "NFKC" (default), "NFC", "NFD", "NFKD" or
+            None.
         lowercase: bool. Case-fold the text (Unicode-aware, with NFKC folding when form is NFKC).
 
     Example:
@@ -115,7 +116,10 @@ class CharacterTokenizer(PreprocessingStage):
 
     Example:
     >>> import nlp_lstm
-    >>> nlp_lstm.stages.CharacterTokenizer()(tf.constant("né")).numpy().tolist() == ["n".encode(), "é".encode()]
+    >>> nlp_lstm.stages.CharacterTokenizer()(tf.constant("né")).numpy().tolist() == [
+    ...     "n".encode(),
+    ...     "é".encode(),
+    ... ]
     True
     """
 

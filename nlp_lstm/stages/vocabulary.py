@@ -22,7 +22,8 @@ def count_tokens(dataset):
 
 @register_stage("vocabulary")
 class Vocabulary(PreprocessingStage):
-    """Maps string tokens to int64 ids: specials first ([PAD]=0, [UNK]=1, [BOS]=2, [EOS]=3), then tokens.
+    """Maps string tokens to int64 ids: specials first ([PAD]=0, [UNK]=1, [BOS]=2, [EOS]=3), then
+    tokens.
 
     Tokens are ranked by frequency (ties broken alphabetically, so the result is deterministic).
 
@@ -35,7 +36,9 @@ class Vocabulary(PreprocessingStage):
 
     Example:
     >>> import nlp_lstm
-    >>> vocab = nlp_lstm.stages.Vocabulary(vocabulary=["[PAD]", "[UNK]", "[BOS]", "[EOS]", "good", "film"])
+    >>> vocab = nlp_lstm.stages.Vocabulary(
+    ...     vocabulary=["[PAD]", "[UNK]", "[BOS]", "[EOS]", "good", "film"]
+    ... )
     >>> vocab(tf.constant(["good", "film", "meh"])).numpy().tolist()
     [4, 5, 1]
     >>> vocab(tf.ragged.constant([["good"], ["meh", "film"]])).to_list()

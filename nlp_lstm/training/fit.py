@@ -65,7 +65,8 @@ def build_optimizer(train: TrainConfig, steps_per_epoch):
 
 
 class PaddingShare(keras.callbacks.Callback):
-    """Adds `padding_share` (padding positions / all positions in the train batches) to the epoch logs."""
+    """Adds `padding_share` (padding positions / all positions in the train batches) to the
+    epoch logs."""
 
     def __init__(self, counter):
         super().__init__()

@@ -413,7 +413,8 @@ BAD_CONFIGS = [
     (
         "unknown model type",
         ["model.type=transformer"],
-        r"Unknown model type 'transformer'.*Valid types: lstm_causal_lm, lstm_forecaster, lstm_seq2seq, lstm_seq2seq_forecaster, lstm_text_classifier",
+        r"Unknown model type 'transformer'.*Valid types: lstm_causal_lm, lstm_forecaster, "
+        r"lstm_seq2seq, lstm_seq2seq_forecaster, lstm_text_classifier",
     ),
     (
         "unknown model argument",

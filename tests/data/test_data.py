@@ -1,4 +1,5 @@
-"""Tests for nlp_lstm/data/texts.py: reading files into train/validation/test and clear input errors."""
+"""Tests for nlp_lstm/data/texts.py: reading files into train/validation/test and clear input
+errors."""
 
 import json
 import os

@@ -1,4 +1,5 @@
-"""Pretrained vectors: text (GloVe/fastText), word2vec with header, numpy + words, coverage, errors."""
+"""Pretrained vectors: text (GloVe/fastText), word2vec with header, numpy + words, coverage,
+errors."""
 
 import numpy as np
 import pytest

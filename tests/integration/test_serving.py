@@ -18,12 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nlp_lstm.serving import server as serving
+from nlp_lstm.serving.signatures import strip_padding, to_json
+
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 
-from nlp_lstm.serving import server as serving
-from nlp_lstm.serving.signatures import strip_padding, to_json
 from tests.serving_helpers import Server  # noqa: E402
 
 TEXTS = [

@@ -133,7 +133,7 @@ def test_huge_max_new_tokens_is_refused_at_once(generator):
         with pytest.raises(ValueError, match="max_new_tokens"):
             generator.generate("The ", max_new_tokens=value)
         _refused(
-            lambda: generator.loaded.signatures["generate"](
+            lambda value=value: generator.loaded.signatures["generate"](
                 **_feeds(prompt=["The "], **{**GENERATE, "max_new_tokens": value})
             ),
             "`max_new_tokens`",

@@ -276,9 +276,11 @@ def test_saved_model_signature_reloads_in_a_fresh_process(tmp_path):
     script = textwrap.dedent(f"""
         import numpy as np, tensorflow as tf
         loaded = tf.saved_model.load({str(tmp_path / "export")!r})
-        out = loaded.signatures["serving_default"](source_ids=tf.constant({SOURCE.tolist()}, tf.int64),
-                                                   max_length=tf.constant(5),
-                                                   beam_size=tf.constant(2))
+        out = loaded.signatures["serving_default"](
+            source_ids=tf.constant({SOURCE.tolist()}, tf.int64),
+            max_length=tf.constant(5),
+            beam_size=tf.constant(2),
+        )
         np.save({str(tmp_path / "ids.npy")!r}, out["ids"].numpy())
         np.save({str(tmp_path / "scores.npy")!r}, out["scores"].numpy())
         """)

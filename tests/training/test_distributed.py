@@ -48,7 +48,8 @@ def test_global_batch_must_split_over_the_replicas():
 
 
 def _epoch_batches(lengths, boundaries, batch_size, seed):
-    """The length-bucketed, seeded batch sequence every worker builds (ids carry example indices)."""
+    """The length-bucketed, seeded batch sequence every worker builds (ids carry example
+    indices)."""
     examples = tf.data.Dataset.from_tensor_slices(
         tf.ragged.constant([[i + 1] * n for i, n in enumerate(lengths)], dtype=tf.int64)
     )

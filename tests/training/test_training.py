@@ -15,7 +15,8 @@ class Clock:
 
 
 def run_epochs(callback, clock, durations, first_epoch=0):
-    """Feeds `callback` epochs of the given durations until it stops training; returns how many ran."""
+    """Feeds `callback` epochs of the given durations until it stops training; returns how many
+    ran."""
     callback.set_model(types.SimpleNamespace(stop_training=False))
     callback.on_train_begin()
     ran = 0

@@ -1,4 +1,5 @@
-"""Tests for the resume state, the per-epoch input order and the NaN stop (nlp_lstm/training/fit.py)."""
+"""Tests for the resume state, the per-epoch input order and the NaN stop
+(nlp_lstm/training/fit.py)."""
 
 import json
 

@@ -1,4 +1,5 @@
-"""Generate ``play.txt``, the project's own small stage-play corpus for character-level language models.
+"""Generate ``play.txt``, the project's own small stage-play corpus for character-level
+language models.
 
 Why this file exists
 --------------------
@@ -633,7 +634,9 @@ def render(text: str) -> bytes:
 def main(argv: list[str] | None = None) -> int:
     return generator_main(
         argv,
-        __doc__,
+        # The docstring's first paragraph as one line (generator_main describes the script by its
+        # first line).
+        " ".join(__doc__.split("\n\n", 1)[0].split()),
         OUT_PATH,
         lambda: render(Play().generate()),
         lambda data: f"{len(re.findall(rb'^[A-Z][A-Z ]+:$', data, re.M))} speeches",

@@ -858,7 +858,11 @@ class Grammar:
             return f"{who} didn't {base} {obj}"
         if form == 2:
             return f"{who} never {past} {obj}"
-        return f"{who} could not bring {'myself' if who == 'I' else 'ourselves' if who == 'we' else 'themselves'} to {base} {obj}"
+        return (
+            f"{who} could not bring "
+            f"{'myself' if who == 'I' else 'ourselves' if who == 'we' else 'themselves'} "
+            f"to {base} {obj}"
+        )
 
     def noun(self, pol: int, negated: bool) -> str:
         subj = self.pick(FILM_SUBJECTS + ["it", "it", "it"])
@@ -934,7 +938,11 @@ class Grammar:
             return f"{self.pick(CONCESSIVE_OPENERS)} {sub}, {self.clause(pol)}{self.end(pol)}"
         if form == 1:
             sub = self.clause(-pol, negated=False)
-            return f"{self.clause(pol)}, {self.pick(['even though', 'although', 'though', 'even if'])} {sub}{self.end(pol)}"
+            return (
+                f"{self.clause(pol)}, "
+                f"{self.pick(['even though', 'although', 'though', 'even if'])} "
+                f"{sub}{self.end(pol)}"
+            )
         if form == 2:
             np_ = self.pick(NEG_CONCESSION_NP if pol == POS else POS_CONCESSION_NP)
             prep = self.pick(["Despite", "In spite of", "Even with"])

@@ -10,8 +10,9 @@ training) is reported next to it. Samples are written after every epoch.
 
 With `data.streaming` (always, or auto above `data.streaming_threshold_bytes`) the splits stay
 character ranges of the files and the ids go to a flat int32 file under RUN_DIR/token_ids
-(`nlp_lstm.tasks.generation.streaming`); the batches and metrics are those of the in-memory path, except
-that above `streaming.EXACT_SHUFFLE_WINDOWS` windows the shuffled order is another seeded one.
+(`nlp_lstm.tasks.generation.streaming`); the batches and metrics are those of the in-memory path,
+except that above `streaming.EXACT_SHUFFLE_WINDOWS` windows the shuffled order is another seeded
+one.
 
 `TextGenerator` is the tf.Module used both in process and as the exported SavedModel. Its
 `generate` signature takes a batch of prompts and scalar sampling settings (max_new_tokens,

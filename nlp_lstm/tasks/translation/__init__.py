@@ -1,1 +1,2 @@
-"""Translation: the task, its metrics (sacreBLEU), its streamed pairs, serving module and predictor."""
+"""Translation: the task, its metrics (sacreBLEU), its streamed pairs, serving module and
+predictor."""

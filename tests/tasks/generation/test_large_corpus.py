@@ -58,12 +58,12 @@ def _config(streaming, stages=None, **data):
 def _tasks(make_config, run_dir=None):
     """(in-memory task, streamed task) of the same config, both read and adapted."""
     out = []
-    for streaming in ("never", "always"):
-        task = build_pipeline(make_config(streaming)).task
+    for mode in ("never", "always"):
+        task = build_pipeline(make_config(mode)).task
         task.read()
         task.adapt()
         if run_dir is not None:
-            task.cache_dir = Path(run_dir) / streaming
+            task.cache_dir = Path(run_dir) / mode
         out.append(task)
     assert not getattr(out[0].data, "streamed", False) and out[1].data.streamed
     return out
