@@ -458,8 +458,8 @@ def render(results, command, started, seconds, models):
         f"ceiling, measured against a server that answers canned bytes (32 clients, "
         f"{results['run_s']:g} s): {results['ceiling']['rate']:,.0f} requests/s at "
         f"{results['ceiling']['cpu_us']:.0f} µs of its CPU per request",
-        f"- servers: defaults (`--max-batch-size 32 --batch-timeout-ms 2`) and "
-        f"`--no-batching`; exit statuses after SIGTERM: "
+        "- servers: defaults (`--max-batch-size 32 --batch-timeout-ms 2`) and "
+        "`--no-batching`; exit statuses after SIGTERM: "
         + ", ".join(f"{k} {v}" for k, v in results["exit_codes"].items()),
         "",
         "| goal | measured | target | met | note |",

@@ -15,9 +15,9 @@ from pathlib import Path
 import yaml
 
 from nlp_lstm import artifacts
-from nlp_lstm.runs import rundir
 from nlp_lstm.config.loading import config_from_dict
 from nlp_lstm.errors import InputDataError, RunDirError
+from nlp_lstm.runs import rundir
 
 logger = logging.getLogger(__name__)
 

@@ -8,19 +8,17 @@ whose lock is held is in use; only one whose lock is free can be resumed or over
 import datetime
 import fcntl
 import json
-import math
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
-from nlp_lstm.errors import RunDirError
-from nlp_lstm.artifacts import atomic_write_json, read_json
 
+from nlp_lstm.artifacts import atomic_write_json, read_json
+from nlp_lstm.errors import RunDirError
 
 PACKAGES = (
     "nlp_lstm",

@@ -5,28 +5,11 @@ into keras-tuner hyperparameters.
     train.learning_rate: {min: 1.0e-4, max: 1.0e-2, sampling: log}
 """
 
-import csv
 import dataclasses
-import hashlib
-import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-import keras
-import keras_tuner
-import yaml
-from nlp_lstm import artifacts
-from nlp_lstm.runs import rundir
-from nlp_lstm.config.loading import dump_config, get_value, read_yaml, with_values
-from nlp_lstm.errors import ConfigError
-from nlp_lstm.training.trainers import Trainer
-from nlp_lstm.tasks import TASKS
-from nlp_lstm.tasks import task_for
 
+from nlp_lstm.config.loading import get_value, read_yaml, with_values
+from nlp_lstm.errors import ConfigError
+from nlp_lstm.tasks import task_for
 
 RANGE_KEYS = {"choice", "min", "max", "step", "sampling", "boolean", "when", "default"}
 

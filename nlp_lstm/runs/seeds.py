@@ -15,10 +15,10 @@ import statistics
 from pathlib import Path
 
 from nlp_lstm import artifacts
-from nlp_lstm.runs import rundir
-from nlp_lstm.errors import ConfigError, RunDirError
-from nlp_lstm.runs.reproduce import flatten_metrics, is_number
 from nlp_lstm.config.schema import SEED_MAX
+from nlp_lstm.errors import ConfigError, RunDirError
+from nlp_lstm.runs import rundir
+from nlp_lstm.runs.reproduce import flatten_metrics, is_number
 
 logger = logging.getLogger(__name__)
 

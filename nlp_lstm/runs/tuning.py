@@ -26,18 +26,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
 import keras
 import keras_tuner
 import yaml
-from nlp_lstm import artifacts
-from nlp_lstm.runs import rundir
-from nlp_lstm.config.loading import dump_config, get_value, read_yaml, with_values
-from nlp_lstm.errors import ConfigError
-from nlp_lstm.training.trainers import Trainer
-from nlp_lstm.tasks import TASKS
-from nlp_lstm.tasks import task_for
-from nlp_lstm.runs.search_space import apply_values, define_hyperparameters, parse_search_space
 
+from nlp_lstm import artifacts
+from nlp_lstm.config.loading import dump_config
+from nlp_lstm.errors import ConfigError
+from nlp_lstm.runs import rundir
+from nlp_lstm.runs.search_space import apply_values, define_hyperparameters, parse_search_space
+from nlp_lstm.tasks import task_for
+from nlp_lstm.training.trainers import Trainer
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from nlp_lstm.errors import ConfigError, TrainingError
 
+from nlp_lstm.errors import ConfigError, TrainingError
 
 # How long the launcher lets a stopped worker exit before it kills it.
 STOP_GRACE_S = 10.0

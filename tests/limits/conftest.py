@@ -26,7 +26,6 @@ def _export(tmp_path_factory, kind):
     from nlp_lstm import presets
     from nlp_lstm.config.loading import load_config
     from nlp_lstm.pipeline import build_pipeline
-
     from nlp_lstm.tasks import task_for
 
     name, overrides = EXPORTS[kind]

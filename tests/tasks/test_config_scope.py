@@ -12,7 +12,6 @@ from nlp_lstm.errors import ConfigError
 from nlp_lstm.pipeline import build_pipeline
 from nlp_lstm.tasks import TASKS, task_for
 
-
 DEMAND = Path(presets.__file__).parents[1] / "samples" / "demand.csv"
 
 

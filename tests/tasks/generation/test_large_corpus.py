@@ -310,7 +310,7 @@ import json, sys
 from nlp_lstm.data import inputs
 from nlp_lstm.config import load_config
 from nlp_lstm.pipeline import build_pipeline
-from nlp_lstm.tasks.generation import unigram_entropy_bits
+from nlp_lstm.tasks.generation.metrics import unigram_entropy_bits
 
 def status():
     with open("/proc/self/status") as handle:
