@@ -9,11 +9,8 @@ import asyncio
 import json
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -686,41 +683,3 @@ def test_sigterm_answers_the_requests_in_flight_refuses_new_ones_and_exits_0(run
     log = server.log()
     assert "stopped by SIGTERM" in log
     assert log.count("POST /v1/models/translator:predict 200 rows=640") == 3
-
-
-# -- the benchmark --------------------------------------------------------------------------------
-@pytest.mark.slow
-def test_the_serving_benchmark_runs_and_writes_its_block(runs, tmp_path):
-    report = tmp_path / "BENCHMARKS.md"
-    report.write_text("# Benchmarks\n", encoding="utf-8")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.serving",
-            "--quick",
-            "--classifier",
-            str(runs["classifier"]),
-            "--translator",
-            str(runs["translator"]),
-            "--work-dir",
-            str(tmp_path / "work"),
-            "--output",
-            str(report),
-        ],
-        cwd=Path(__file__).resolve().parents[2],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    text = report.read_text(encoding="utf-8")
-    assert len(re.findall(r"^## Serving$", text, re.M)) == 1 and "### Serving with " in text
-    goals = text.split("| goal |", 1)[1].split("\n\n", 1)[0].splitlines()[2:]
-    assert len(goals) == 7, goals
-    for goal in goals:
-        assert re.match(r"\| [^|]+ \| [\d,.]+(x| ms|) \| [≥≤] ", goal), goal
-    for clients in (1, 8, 32):
-        assert re.search(rf"^\| classifier \| on \| {clients} \| [\d,]+ \|", text, re.M)
-        assert re.search(rf"^\| translator \| off \| {clients} \| [\d,]+ \|", text, re.M)
-    assert "exit statuses after SIGTERM: batching on 0, batching off 0, overload 0" in text
