@@ -27,6 +27,7 @@ from nlp_lstm.config.schema import (
     TrainConfig,
     TuneConfig,
     is_scoped,
+    reads,
     setting,
 )
 from nlp_lstm.errors import ConfigError
@@ -234,11 +235,7 @@ def _yaml_lines(node, key, task_keys, provenance, inherited=None):
     lines = []
     for name, value in node.items():
         dotted = f"{key}.{name}" if key else str(name)
-        if (
-            dotted in FIELDS
-            and is_scoped(dotted)
-            and not any(dotted == k or dotted.startswith(k + ".") for k in task_keys)
-        ):
+        if dotted in FIELDS and is_scoped(dotted) and not reads(task_keys, dotted):
             continue
         if dotted in INTERNAL_KEYS:  # filled by the loader: no origin of its own
             lines += [f"{name}:"] + [f"- {_flow(v)}" for v in value] if value else [f"{name}: []"]

@@ -448,6 +448,11 @@ def default_value(key):
     return field.default
 
 
+def reads(config_keys, key):
+    """Whether `key` is among `config_keys` (a task's), or inside a section listed there."""
+    return any(key == read or key.startswith(read + ".") for read in config_keys)
+
+
 def is_scoped(key):
     """Whether only some tasks read `key` (it, or a section above it, is `scoped`)."""
     parts = key.split(".")

@@ -9,7 +9,7 @@ both sides to these lists.
 
 import functools
 
-from nlp_lstm.config.schema import FIELDS, default_value, is_scoped
+from nlp_lstm.config.schema import FIELDS, default_value, is_scoped, reads
 from nlp_lstm.errors import ConfigError
 
 # Scoped config keys that several tasks read (each lists them in its `config_keys`): the split
@@ -25,11 +25,6 @@ TEXT_SPLIT_KEYS = (
 )
 STREAMING_KEYS = ("data.streaming", "data.streaming_threshold_bytes", "data.vocabulary_sample")
 BUCKET_KEYS = ("train.bucketing", "train.num_buckets", "train.batch_tokens", "train.shuffle_buffer")
-
-
-def reads(config_keys, key):
-    """Whether `key` is among `config_keys`, or inside a section listed there."""
-    return any(key == read or key.startswith(read + ".") for read in config_keys)
 
 
 def check_config_keys(config, config_keys, tasks):

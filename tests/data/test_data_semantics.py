@@ -225,8 +225,8 @@ def test_classification_and_translation_cut_only_the_missing_splits(tmp_path):
 
 
 def test_split_file_keys_are_read_by_every_text_task_and_refused_by_forecasting():
+    from nlp_lstm.config.schema import reads
     from nlp_lstm.tasks import TASKS
-    from nlp_lstm.tasks.scope import reads
 
     for key in ("data.train", "data.validation", "data.test", "data.split_seed"):
         assert FIELDS[key].metadata["scoped"], key

@@ -25,10 +25,10 @@ import nlp_lstm
 from nlp_lstm import presets
 from nlp_lstm.cli import main
 from nlp_lstm.config import load_config, schema
+from nlp_lstm.config.schema import reads
 from nlp_lstm.errors import NlpLstmError
 from nlp_lstm.pipeline import build_pipeline
 from nlp_lstm.tasks import TASKS
-from nlp_lstm.tasks.scope import reads
 
 pytestmark = pytest.mark.slow
 
